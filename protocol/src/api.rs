@@ -1,0 +1,279 @@
+//! REST request and response bodies. Requests reject unknown fields; times are RFC 3339.
+
+use crate::ids::{AuditEventId, DeviceId, InviteId, SessionId, UserId};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// Bounds every server and client applies to account fields.
+pub mod limits {
+    /// Usernames are 3 to 32 characters of `a-z 0-9 _ . -`, starting with a letter or digit.
+    pub const USERNAME_MIN: usize = 3;
+    pub const USERNAME_MAX: usize = 32;
+    /// Passwords are 10 to 256 bytes.
+    pub const PASSWORD_MIN: usize = 10;
+    pub const PASSWORD_MAX: usize = 256;
+    /// Display names are 1 to 64 characters without control characters.
+    pub const DISPLAY_NAME_MAX: usize = 64;
+    /// Device names are at most 64 characters.
+    pub const DEVICE_NAME_MAX: usize = 64;
+    /// Instance names are 1 to 64 characters.
+    pub const INSTANCE_NAME_MAX: usize = 64;
+    /// An invite may be used at most this many times.
+    pub const INVITE_MAX_USES: u32 = 10_000;
+    /// An invite may live at most one year.
+    pub const INVITE_MAX_LIFETIME_SECS: u64 = 366 * 24 * 3600;
+    /// Number of single-use backup codes issued when 2FA is enabled.
+    pub const BACKUP_CODE_COUNT: usize = 10;
+    /// Largest page of list endpoints.
+    pub const PAGE_MAX: u32 = 200;
+}
+
+/// The instance-wide role of an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InstanceRole {
+    Owner,
+    Admin,
+    Member,
+}
+
+impl InstanceRole {
+    /// Owners and admins manage invites and instance settings.
+    pub fn is_admin(self) -> bool {
+        matches!(self, InstanceRole::Owner | InstanceRole::Admin)
+    }
+}
+
+/// Who may register.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RegistrationMode {
+    Open,
+    InviteOnly,
+    Closed,
+}
+
+/// `POST /api/v1/accounts`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    pub username: String,
+    pub password: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub invite_code: Option<String>,
+    #[serde(default)]
+    pub device_name: Option<String>,
+}
+
+/// `POST /api/v1/sessions` (log in)
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub username: String,
+    pub password: String,
+    /// A TOTP code or a backup code, when the account has 2FA.
+    #[serde(default)]
+    pub totp_code: Option<String>,
+    /// A device this client logged in with before: keeps the same device (and its keys) and
+    /// exempts the login from the account-wide failure throttle.
+    #[serde(default)]
+    pub device_id: Option<DeviceId>,
+    #[serde(default)]
+    pub device_secret: Option<String>,
+    /// Name for a new device, shown in the sessions list.
+    #[serde(default)]
+    pub device_name: Option<String>,
+}
+
+/// The caller's own account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Me {
+    pub id: UserId,
+    pub username: String,
+    pub display_name: String,
+    pub role: InstanceRole,
+    pub totp_enabled: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// A fresh access token and the refresh token that replaces the previous one.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenPair {
+    pub access_token: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub access_token_expires_at: OffsetDateTime,
+    pub refresh_token: String,
+    pub session_id: SessionId,
+}
+
+/// Answer to registration and login.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoginResponse {
+    #[serde(flatten)]
+    pub tokens: TokenPair,
+    pub device_id: DeviceId,
+    /// Present when a new device was created: keep it with `device_id` for later logins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_secret: Option<String>,
+    pub user: Me,
+    /// Present at registration only: the one-time account recovery code. Shown once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery_code: Option<String>,
+}
+
+/// `POST /api/v1/sessions/refresh`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+/// One login session of the caller.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionInfo {
+    pub id: SessionId,
+    pub device_id: DeviceId,
+    pub device_name: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_used_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// True for the session of the token making the request.
+    pub current: bool,
+}
+
+/// Answer to "log out everywhere".
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RevokedSessions {
+    pub revoked: u64,
+}
+
+/// `PUT /api/v1/users/me/password`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePasswordRequest {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+/// `POST /api/v1/users/me/totp`: a new, not yet enabled secret.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TotpSetup {
+    /// Base32 secret for manual entry.
+    pub secret: String,
+    /// `otpauth://` URL for authenticator apps.
+    pub otpauth_url: String,
+}
+
+/// `POST /api/v1/users/me/totp/confirm`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TotpConfirmRequest {
+    pub code: String,
+}
+
+/// Password plus a current second factor: disabling 2FA, regenerating backup codes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordAndCodeRequest {
+    pub password: String,
+    pub code: String,
+}
+
+/// Single-use backup codes, shown once.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BackupCodes {
+    pub backup_codes: Vec<String>,
+}
+
+/// `POST /api/v1/users/me/recovery_code`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordRequest {
+    pub password: String,
+}
+
+/// A recovery code, shown once.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RecoveryCode {
+    pub recovery_code: String,
+}
+
+/// `POST /api/v1/recoveries`: reset a forgotten password with the recovery code.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecoverRequest {
+    pub username: String,
+    pub recovery_code: String,
+    pub new_password: String,
+}
+
+/// `POST /api/v1/invites`
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateInviteRequest {
+    /// Unlimited when absent.
+    #[serde(default)]
+    pub max_uses: Option<u32>,
+    /// Never expires when absent.
+    #[serde(default)]
+    pub expires_in_secs: Option<u64>,
+}
+
+/// A registration invite.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Invite {
+    pub id: InviteId,
+    pub code: String,
+    pub created_by: Option<UserId>,
+    pub max_uses: Option<u32>,
+    pub uses: u32,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
+    pub revoked: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// `GET /api/v1/instance`: what a client needs before logging in.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InstanceInfo {
+    pub name: String,
+    pub version: String,
+    pub protocol_version: u32,
+    pub registration_mode: RegistrationMode,
+}
+
+/// `PATCH /api/v1/instance` (owner and admins)
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateInstanceRequest {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub registration_mode: Option<RegistrationMode>,
+}
+
+/// One entry of the audit log of authentication events.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuditEvent {
+    pub id: AuditEventId,
+    pub user_id: Option<UserId>,
+    pub action: String,
+    pub ip: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// `GET /api/v1/health` and `GET /api/v1/ready`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Status {
+    pub status: String,
+}

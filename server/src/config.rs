@@ -1,0 +1,518 @@
+//! Configuration: built-in defaults, then an optional TOML file, then environment variables.
+//! Validated once at start; `deploy/config.example.toml` documents every key.
+
+use chatalot_protocol::api::RegistrationMode;
+use serde::Deserialize;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+/// Why the configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("environment variable {name}: {message}")]
+    Env { name: String, message: String },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub auth: AuthConfig,
+    pub limits: LimitsConfig,
+    pub log: LogConfig,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address and port to listen on.
+    pub bind: SocketAddr,
+    /// Name shown to users.
+    pub instance_name: String,
+    /// Where state lives: the embedded database, secrets.
+    pub data_dir: PathBuf,
+    /// Directory of the built web app; a built-in page is served when it does not exist.
+    pub web_root: PathBuf,
+    /// HTTP worker threads; 0 means one per CPU core.
+    pub workers: usize,
+    /// Peers (address or CIDR) whose `X-Forwarded-For` header is believed.
+    pub trusted_proxies: Vec<String>,
+    /// Send `Strict-Transport-Security` (enable when served over HTTPS).
+    pub hsts: bool,
+    /// Seconds to let requests finish after SIGTERM.
+    pub shutdown_timeout_secs: u64,
+}
+
+/// `[database]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// PostgreSQL URL. Empty: run the embedded cluster in `<data_dir>/postgres`.
+    pub url: Option<String>,
+    /// Largest number of pooled connections.
+    pub pool_size: usize,
+    /// Seconds to wait for a connection before answering 503.
+    pub timeout_secs: u64,
+    /// Directory of PostgreSQL's server binaries for the embedded cluster; found automatically
+    /// when empty.
+    pub pg_bin_dir: Option<PathBuf>,
+}
+
+/// `[auth]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Registration mode used until an admin changes it in the instance settings.
+    pub registration_mode: RegistrationMode,
+    /// Lifetime of access tokens, seconds.
+    pub access_token_ttl_secs: u64,
+    /// A session ends after this many days without a refresh.
+    pub session_ttl_days: u64,
+    /// Argon2id memory cost in KiB.
+    pub argon2_memory_kib: u32,
+    /// Argon2id iterations.
+    pub argon2_iterations: u32,
+    /// Password hashes computed at once; 0 means one per CPU core.
+    pub hash_concurrency: usize,
+    /// File holding the token signing key; default `<data_dir>/secrets/token.key`.
+    pub token_key_file: Option<PathBuf>,
+    /// File holding the key that seals TOTP secrets; default `<data_dir>/secrets/totp.key`.
+    pub totp_key_file: Option<PathBuf>,
+}
+
+/// `[limits]`: token buckets. `*_burst` is the bucket size, `*_per_minute` its refill rate.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Account requests (register, log in, refresh, recover) per client IP.
+    pub auth_ip_burst: u32,
+    pub auth_ip_per_minute: u32,
+    /// Registrations per client IP.
+    pub register_ip_burst: u32,
+    pub register_ip_per_hour: u32,
+    /// Failed logins for one account from one IP.
+    pub login_fail_ip_burst: u32,
+    pub login_fail_ip_per_minute: u32,
+    /// Failed logins for one account from anywhere (known devices are exempt).
+    pub login_fail_account_burst: u32,
+    pub login_fail_account_per_minute: u32,
+    /// Authenticated requests per user.
+    pub user_burst: u32,
+    pub user_per_minute: u32,
+    /// Largest JSON body, bytes.
+    pub json_body_bytes: usize,
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `text` or `json`.
+    pub format: LogFormat,
+    /// A tracing filter such as `info` or `chatalot_server=debug,info`.
+    pub level: String,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            instance_name: "Chatalot".into(),
+            data_dir: PathBuf::from("data"),
+            web_root: PathBuf::from("frontend/dist"),
+            workers: 0,
+            trusted_proxies: Vec::new(),
+            hsts: false,
+            shutdown_timeout_secs: 10,
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: None,
+            pool_size: 16,
+            timeout_secs: 5,
+            pg_bin_dir: None,
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            registration_mode: RegistrationMode::InviteOnly,
+            access_token_ttl_secs: 900,
+            session_ttl_days: 30,
+            argon2_memory_kib: 19 * 1024,
+            argon2_iterations: 2,
+            hash_concurrency: 0,
+            token_key_file: None,
+            totp_key_file: None,
+        }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            auth_ip_burst: 30,
+            auth_ip_per_minute: 30,
+            register_ip_burst: 5,
+            register_ip_per_hour: 10,
+            login_fail_ip_burst: 5,
+            login_fail_ip_per_minute: 2,
+            login_fail_account_burst: 20,
+            login_fail_account_per_minute: 4,
+            user_burst: 300,
+            user_per_minute: 1200,
+            json_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: LogFormat::Text,
+            level: "info".into(),
+        }
+    }
+}
+
+/// Every environment variable read, with the key it sets. `DATABASE_URL` also sets
+/// `database.url`.
+pub const ENV_VARS: &[(&str, &str)] = &[
+    ("CHATALOT_BIND", "server.bind"),
+    ("CHATALOT_INSTANCE_NAME", "server.instance_name"),
+    ("CHATALOT_DATA_DIR", "server.data_dir"),
+    ("CHATALOT_WEB_ROOT", "server.web_root"),
+    ("CHATALOT_WORKERS", "server.workers"),
+    ("CHATALOT_TRUSTED_PROXIES", "server.trusted_proxies"),
+    ("CHATALOT_HSTS", "server.hsts"),
+    (
+        "CHATALOT_SHUTDOWN_TIMEOUT_SECS",
+        "server.shutdown_timeout_secs",
+    ),
+    ("DATABASE_URL", "database.url"),
+    ("CHATALOT_DATABASE_URL", "database.url"),
+    ("CHATALOT_DATABASE_POOL_SIZE", "database.pool_size"),
+    ("CHATALOT_DATABASE_TIMEOUT_SECS", "database.timeout_secs"),
+    ("CHATALOT_PG_BIN_DIR", "database.pg_bin_dir"),
+    ("CHATALOT_REGISTRATION_MODE", "auth.registration_mode"),
+    (
+        "CHATALOT_ACCESS_TOKEN_TTL_SECS",
+        "auth.access_token_ttl_secs",
+    ),
+    ("CHATALOT_SESSION_TTL_DAYS", "auth.session_ttl_days"),
+    ("CHATALOT_TOKEN_KEY_FILE", "auth.token_key_file"),
+    ("CHATALOT_TOTP_KEY_FILE", "auth.totp_key_file"),
+    ("CHATALOT_LOG_FORMAT", "log.format"),
+    ("CHATALOT_LOG", "log.level"),
+];
+
+impl Config {
+    /// Defaults, overlaid by the file at `path` (if given), overlaid by `env`, then validated.
+    pub fn load(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut config = match path {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        config.apply_env(env)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses a TOML file; unknown keys are errors.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::from_toml(&text).map_err(|message| ConfigError::Parse {
+            path: path.to_owned(),
+            message,
+        })
+    }
+
+    /// Parses TOML text; unknown keys are errors.
+    pub fn from_toml(text: &str) -> Result<Config, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    fn apply_env(
+        &mut self,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<(), ConfigError> {
+        for (name, value) in env {
+            let Some((_, key)) = ENV_VARS.iter().find(|(n, _)| *n == name) else {
+                continue;
+            };
+            let bad = |message: String| ConfigError::Env {
+                name: name.clone(),
+                message,
+            };
+            let value = value.trim().to_owned();
+            match *key {
+                "server.bind" => {
+                    self.server.bind = value.parse().map_err(|e| bad(format!("{e}")))?
+                }
+                "server.instance_name" => self.server.instance_name = value,
+                "server.data_dir" => self.server.data_dir = value.into(),
+                "server.web_root" => self.server.web_root = value.into(),
+                "server.workers" => self.server.workers = parse_num(&value).map_err(bad)?,
+                "server.trusted_proxies" => {
+                    self.server.trusted_proxies = value
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                }
+                "server.hsts" => self.server.hsts = parse_bool(&value).map_err(bad)?,
+                "server.shutdown_timeout_secs" => {
+                    self.server.shutdown_timeout_secs = parse_num(&value).map_err(bad)?
+                }
+                "database.url" => self.database.url = (!value.is_empty()).then_some(value),
+                "database.pool_size" => self.database.pool_size = parse_num(&value).map_err(bad)?,
+                "database.timeout_secs" => {
+                    self.database.timeout_secs = parse_num(&value).map_err(bad)?
+                }
+                "database.pg_bin_dir" => {
+                    self.database.pg_bin_dir = (!value.is_empty()).then(|| value.into())
+                }
+                "auth.registration_mode" => {
+                    self.auth.registration_mode = parse_mode(&value).map_err(bad)?
+                }
+                "auth.access_token_ttl_secs" => {
+                    self.auth.access_token_ttl_secs = parse_num(&value).map_err(bad)?
+                }
+                "auth.session_ttl_days" => {
+                    self.auth.session_ttl_days = parse_num(&value).map_err(bad)?
+                }
+                "auth.token_key_file" => self.auth.token_key_file = Some(value.into()),
+                "auth.totp_key_file" => self.auth.totp_key_file = Some(value.into()),
+                "log.format" => {
+                    self.log.format = match value.as_str() {
+                        "text" => LogFormat::Text,
+                        "json" => LogFormat::Json,
+                        _ => return Err(bad("expected `text` or `json`".into())),
+                    }
+                }
+                "log.level" => self.log.level = value,
+                other => unreachable_key(other),
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks ranges and formats that serde cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |m: &str| Err(ConfigError::Invalid(m.to_owned()));
+        let name = self.server.instance_name.trim();
+        if name.is_empty()
+            || name.chars().count() > chatalot_protocol::api::limits::INSTANCE_NAME_MAX
+        {
+            return invalid("server.instance_name must be 1 to 64 characters");
+        }
+        for p in &self.server.trusted_proxies {
+            parse_cidr(p).map_err(ConfigError::Invalid)?;
+        }
+        if !(1..=1024).contains(&self.database.pool_size) {
+            return invalid("database.pool_size must be between 1 and 1024");
+        }
+        if !(1..=300).contains(&self.database.timeout_secs) {
+            return invalid("database.timeout_secs must be between 1 and 300");
+        }
+        if !(1..=86_400).contains(&self.auth.access_token_ttl_secs) {
+            return invalid("auth.access_token_ttl_secs must be between 1 and 86400");
+        }
+        if !(1..=365).contains(&self.auth.session_ttl_days) {
+            return invalid("auth.session_ttl_days must be between 1 and 365");
+        }
+        if !(8..=4 * 1024 * 1024).contains(&self.auth.argon2_memory_kib) {
+            return invalid("auth.argon2_memory_kib must be between 8 and 4194304");
+        }
+        if !(1..=100).contains(&self.auth.argon2_iterations) {
+            return invalid("auth.argon2_iterations must be between 1 and 100");
+        }
+        let l = &self.limits;
+        for (v, n) in [
+            (l.auth_ip_burst, "limits.auth_ip_burst"),
+            (l.auth_ip_per_minute, "limits.auth_ip_per_minute"),
+            (l.register_ip_burst, "limits.register_ip_burst"),
+            (l.register_ip_per_hour, "limits.register_ip_per_hour"),
+            (l.login_fail_ip_burst, "limits.login_fail_ip_burst"),
+            (
+                l.login_fail_ip_per_minute,
+                "limits.login_fail_ip_per_minute",
+            ),
+            (
+                l.login_fail_account_burst,
+                "limits.login_fail_account_burst",
+            ),
+            (
+                l.login_fail_account_per_minute,
+                "limits.login_fail_account_per_minute",
+            ),
+            (l.user_burst, "limits.user_burst"),
+            (l.user_per_minute, "limits.user_per_minute"),
+        ] {
+            if v == 0 {
+                return Err(ConfigError::Invalid(format!("{n} must be at least 1")));
+            }
+        }
+        if !(1024..=16 * 1024 * 1024).contains(&l.json_body_bytes) {
+            return invalid("limits.json_body_bytes must be between 1024 and 16777216");
+        }
+        Ok(())
+    }
+
+    /// Where the token signing key lives.
+    pub fn token_key_path(&self) -> PathBuf {
+        self.auth
+            .token_key_file
+            .clone()
+            .unwrap_or_else(|| self.server.data_dir.join("secrets").join("token.key"))
+    }
+
+    /// Where the TOTP sealing key lives.
+    pub fn totp_key_path(&self) -> PathBuf {
+        self.auth
+            .totp_key_file
+            .clone()
+            .unwrap_or_else(|| self.server.data_dir.join("secrets").join("totp.key"))
+    }
+}
+
+fn unreachable_key(key: &str) -> ! {
+    // ENV_VARS and the match above list the same keys; a test keeps them in step.
+    panic!("environment key {key} has no handler")
+}
+
+fn parse_num<T: std::str::FromStr>(v: &str) -> Result<T, String> {
+    v.parse()
+        .map_err(|_| format!("expected a number, got {v:?}"))
+}
+
+fn parse_bool(v: &str) -> Result<bool, String> {
+    match v {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(format!("expected true or false, got {v:?}")),
+    }
+}
+
+fn parse_mode(v: &str) -> Result<RegistrationMode, String> {
+    match v {
+        "open" => Ok(RegistrationMode::Open),
+        "invite_only" => Ok(RegistrationMode::InviteOnly),
+        "closed" => Ok(RegistrationMode::Closed),
+        _ => Err(format!("expected open, invite_only or closed, got {v:?}")),
+    }
+}
+
+/// Parses `addr` or `addr/prefix` into a network address and prefix length.
+pub fn parse_cidr(s: &str) -> Result<(IpAddr, u8), String> {
+    let (addr, prefix) = match s.split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None => (s, None),
+    };
+    let addr: IpAddr = addr
+        .trim()
+        .parse()
+        .map_err(|_| format!("trusted proxy {s:?} is not an IP address or CIDR"))?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let prefix = match prefix {
+        Some(p) => p
+            .trim()
+            .parse::<u8>()
+            .ok()
+            .filter(|p| *p <= max)
+            .ok_or_else(|| format!("trusted proxy {s:?} has a bad prefix length"))?,
+        None => max,
+    };
+    Ok((addr, prefix))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_config_parses_and_validates() {
+        let text = include_str!("../../deploy/config.example.toml");
+        let config = Config::from_toml(text).expect("example parses");
+        config.validate().expect("example validates");
+    }
+
+    #[test]
+    fn example_config_documents_every_env_var() {
+        let text = include_str!("../../deploy/config.example.toml");
+        for (name, _) in ENV_VARS {
+            assert!(
+                text.contains(name),
+                "{name} missing from config.example.toml"
+            );
+        }
+    }
+
+    #[test]
+    fn every_env_var_is_applied() {
+        for (name, key) in ENV_VARS {
+            let value = match *key {
+                "server.bind" => "0.0.0.0:9000",
+                "server.workers" | "database.pool_size" | "database.timeout_secs" => "3",
+                "server.shutdown_timeout_secs" | "auth.access_token_ttl_secs" => "3",
+                "auth.session_ttl_days" => "3",
+                "server.hsts" => "true",
+                "auth.registration_mode" => "open",
+                "log.format" => "json",
+                "server.trusted_proxies" => "10.0.0.0/8",
+                _ => "x",
+            };
+            let mut c = Config::default();
+            c.apply_env([(name.to_string(), value.to_string())])
+                .expect("applies");
+        }
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        let mut c = Config::default();
+        assert!(c
+            .apply_env([("CHATALOT_WORKERS".into(), "many".into())])
+            .is_err());
+        assert!(Config::from_toml("[server]\nbogus = 1\n").is_err());
+        let mut c = Config::default();
+        c.database.pool_size = 0;
+        assert!(c.validate().is_err());
+        let mut c = Config::default();
+        c.server.trusted_proxies = vec!["10.0.0.0/40".into()];
+        assert!(c.validate().is_err());
+    }
+}

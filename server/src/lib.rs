@@ -1,0 +1,171 @@
+//! The Chatalot server: REST API and web app in one actix-web server over a PostgreSQL pool.
+//!
+//! `run` is the entry point; the binary (`main.rs`) adds configuration loading, logging and the
+//! embedded database, and tests call `run` directly on a port-0 listener.
+#![forbid(unsafe_code)]
+
+mod auth;
+mod codes;
+pub mod config;
+pub mod embedded_pg;
+mod error;
+mod extract;
+mod limits;
+mod password;
+pub mod routes;
+pub mod secrets;
+mod state;
+mod tokens;
+mod totp;
+mod validate;
+
+use crate::config::Config;
+use crate::state::{AppState, Limiters};
+use actix_web::middleware::DefaultHeaders;
+use actix_web::{web, App, HttpServer};
+use std::future::Future;
+use std::net::TcpListener;
+use std::time::Duration;
+
+pub use error::ApiError;
+
+/// Why the server could not start or stopped abnormally.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error(transparent)]
+    Secret(#[from] secrets::SecretError),
+    #[error("database: {0}")]
+    Storage(#[from] chatalot_storage::StorageError),
+    #[error("{0}")]
+    Setup(String),
+    #[error("http server: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Serves on `listener` until `shutdown` completes, then drains in-flight requests (up to
+/// `server.shutdown_timeout_secs`) and returns. `config.database.url` must be set: the binary
+/// fills it in from the embedded cluster when the operator gave none.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let url = config
+        .database
+        .url
+        .clone()
+        .ok_or_else(|| ServerError::Setup("no database URL".into()))?;
+    let applied = chatalot_storage::run_migrations(&url)?;
+    tracing::info!(applied, "database migrations up to date");
+    let db = chatalot_storage::Db::new(
+        &url,
+        config.database.pool_size,
+        Duration::from_secs(config.database.timeout_secs),
+    )?;
+
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let token_key = secrets::load_or_create::<32>(&config.token_key_path())?;
+    let totp_key = secrets::load_or_create::<32>(&config.totp_key_path())?;
+    let tokens = tokens::Tokens::new(
+        &token_key,
+        Duration::from_secs(config.auth.access_token_ttl_secs),
+    )
+    .map_err(|e| ServerError::Setup(e.to_string()))?;
+    warm_revocations(&db, &tokens).await?;
+    let hash_concurrency = match config.auth.hash_concurrency {
+        0 => cores,
+        n => n,
+    };
+    let passwords = password::Passwords::new(
+        config.auth.argon2_memory_kib,
+        config.auth.argon2_iterations,
+        hash_concurrency,
+    )
+    .map_err(ServerError::Setup)?;
+    let state = web::Data::new(AppState {
+        client_ip: limits::ClientIpResolver::new(&config.server.trusted_proxies)
+            .map_err(ServerError::Setup)?,
+        limits: Limiters::new(&config.limits),
+        totp_sealer: totp::Sealer::new(totp_key),
+        tokens,
+        passwords,
+        db,
+        config: config.clone(),
+    });
+
+    let workers = match config.server.workers {
+        0 => cores,
+        n => n,
+    };
+    let json_limit = config.limits.json_body_bytes;
+    let web_root = config.server.web_root.clone();
+    let hsts = config.server.hsts;
+    let addr = listener.local_addr()?;
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .wrap(security_headers(hsts))
+            .wrap(actix_web::middleware::Logger::new("%r %s %Dms").log_target("chatalot::http"))
+            .configure(|cfg| routes::configure(cfg, json_limit))
+            .configure(|cfg| routes::web::configure(cfg, web_root.clone()))
+    })
+    .workers(workers)
+    .shutdown_timeout(config.server.shutdown_timeout_secs)
+    .disable_signals()
+    .listen(listener)?
+    .run();
+    tracing::info!(%addr, workers, "listening");
+    let handle = server.handle();
+    actix_web::rt::spawn(async move {
+        shutdown.await;
+        tracing::info!("shutting down: draining requests");
+        handle.stop(true).await;
+    });
+    server.await?;
+    tracing::info!("server stopped");
+    Ok(())
+}
+
+/// Loads sessions revoked recently enough that their access tokens could still be unexpired.
+async fn warm_revocations(
+    db: &chatalot_storage::Db,
+    tokens: &tokens::Tokens,
+) -> Result<(), ServerError> {
+    let mut conn = db.conn().await?;
+    let keep = tokens.revocations().keep_for();
+    let since = time::OffsetDateTime::now_utc() - keep;
+    let ids = chatalot_storage::sessions::list_revoked_since(&mut conn, since, 1_000_000).await?;
+    tokens.revocations().insert_all(ids);
+    Ok(())
+}
+
+/// Headers on every response: a strict CSP (no inline or eval'd script), no framing, no
+/// sniffing, no referrer, and HSTS when served over TLS.
+fn security_headers(hsts: bool) -> DefaultHeaders {
+    let mut h = DefaultHeaders::new()
+        .add((
+            "Content-Security-Policy",
+            "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+             img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self'; \
+             font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
+             frame-ancestors 'none'",
+        ))
+        .add(("X-Content-Type-Options", "nosniff"))
+        .add(("X-Frame-Options", "DENY"))
+        .add(("Referrer-Policy", "no-referrer"))
+        .add((
+            "Permissions-Policy",
+            "camera=(self), microphone=(self), geolocation=(), payment=()",
+        ))
+        .add(("Cross-Origin-Opener-Policy", "same-origin"))
+        .add(("Cross-Origin-Resource-Policy", "same-origin"));
+    if hsts {
+        h = h.add((
+            "Strict-Transport-Security",
+            "max-age=31536000; includeSubDomains",
+        ));
+    }
+    h
+}

@@ -1,0 +1,179 @@
+//! The route table: every REST route of the server, in one place.
+
+mod accounts;
+mod audit;
+mod health;
+mod instance;
+mod invites;
+mod recoveries;
+mod sessions;
+mod users;
+pub mod web;
+
+use crate::error::ApiError;
+use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+use actix_web::web::{self as w, ServiceConfig};
+use actix_web::{HttpRequest, HttpResponse};
+use chatalot_protocol::ErrorCode;
+
+/// Every route as (method, path): the route table below registers exactly these. Documentation
+/// and tests read this list.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/api/v1/health"),
+    ("GET", "/api/v1/ready"),
+    ("GET", "/api/v1/instance"),
+    ("PATCH", "/api/v1/instance"),
+    ("POST", "/api/v1/accounts"),
+    ("POST", "/api/v1/sessions"),
+    ("GET", "/api/v1/sessions"),
+    ("DELETE", "/api/v1/sessions"),
+    ("POST", "/api/v1/sessions/refresh"),
+    ("DELETE", "/api/v1/sessions/current"),
+    ("DELETE", "/api/v1/sessions/{id}"),
+    ("POST", "/api/v1/recoveries"),
+    ("GET", "/api/v1/users/me"),
+    ("PUT", "/api/v1/users/me/password"),
+    ("POST", "/api/v1/users/me/totp"),
+    ("DELETE", "/api/v1/users/me/totp"),
+    ("POST", "/api/v1/users/me/totp/confirm"),
+    ("POST", "/api/v1/users/me/totp/backup_codes"),
+    ("POST", "/api/v1/users/me/recovery_code"),
+    ("GET", "/api/v1/users/me/audit_events"),
+    ("PUT", "/api/v1/users/{id}/suspension"),
+    ("DELETE", "/api/v1/users/{id}/suspension"),
+    ("GET", "/api/v1/invites"),
+    ("POST", "/api/v1/invites"),
+    ("DELETE", "/api/v1/invites/{id}"),
+    ("GET", "/api/v1/audit_events"),
+];
+
+/// Registers the API under `/api/v1`, with JSON, path and query errors rendered as `ApiError`.
+pub fn configure(cfg: &mut ServiceConfig, json_limit: usize) {
+    cfg.app_data(
+        w::JsonConfig::default()
+            .limit(json_limit)
+            .error_handler(json_error),
+    )
+    .app_data(w::PathConfig::default().error_handler(path_error))
+    .app_data(w::QueryConfig::default().error_handler(query_error))
+    .service(
+        w::scope("/api/v1")
+            .route("/health", w::get().to(health::get_health))
+            .route("/ready", w::get().to(health::get_ready))
+            .route("/instance", w::get().to(instance::get_instance))
+            .route("/instance", w::patch().to(instance::update_instance))
+            .route("/accounts", w::post().to(accounts::create_account))
+            .route("/sessions", w::post().to(sessions::create_session))
+            .route("/sessions", w::get().to(sessions::list_sessions))
+            .route("/sessions", w::delete().to(sessions::delete_sessions))
+            .route("/sessions/refresh", w::post().to(sessions::refresh_session))
+            .route(
+                "/sessions/current",
+                w::delete().to(sessions::delete_current_session),
+            )
+            .route("/sessions/{id}", w::delete().to(sessions::delete_session))
+            .route("/recoveries", w::post().to(recoveries::create_recovery))
+            .route("/users/me", w::get().to(users::get_me))
+            .route("/users/me/password", w::put().to(users::update_password))
+            .route("/users/me/totp", w::post().to(users::create_totp))
+            .route("/users/me/totp", w::delete().to(users::delete_totp))
+            .route("/users/me/totp/confirm", w::post().to(users::confirm_totp))
+            .route(
+                "/users/me/totp/backup_codes",
+                w::post().to(users::create_backup_codes),
+            )
+            .route(
+                "/users/me/recovery_code",
+                w::post().to(users::create_recovery_code),
+            )
+            .route(
+                "/users/me/audit_events",
+                w::get().to(audit::list_my_audit_events),
+            )
+            .route(
+                "/users/{id}/suspension",
+                w::put().to(users::create_suspension),
+            )
+            .route(
+                "/users/{id}/suspension",
+                w::delete().to(users::delete_suspension),
+            )
+            .route("/invites", w::get().to(invites::list_invites))
+            .route("/invites", w::post().to(invites::create_invite))
+            .route("/invites/{id}", w::delete().to(invites::delete_invite))
+            .route("/audit_events", w::get().to(audit::list_audit_events))
+            .default_service(w::to(api_not_found)),
+    );
+}
+
+async fn api_not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let path_known = ROUTES.iter().any(|(_, p)| path_matches(p, req.path()));
+    Err(if path_known {
+        ApiError::new(
+            ErrorCode::MethodNotAllowed,
+            "method not allowed on this route",
+        )
+    } else {
+        ApiError::new(ErrorCode::NotFound, "no such API route")
+    })
+}
+
+/// Does a concrete path match a route pattern with `{param}` segments?
+fn path_matches(pattern: &str, path: &str) -> bool {
+    let a: Vec<&str> = pattern.split('/').collect();
+    let b: Vec<&str> = path.split('/').collect();
+    a.len() == b.len()
+        && a.iter()
+            .zip(&b)
+            .all(|(p, s)| (p.starts_with('{') && !s.is_empty()) || p == s)
+}
+
+fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    let api = match &err {
+        JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
+            ApiError::new(ErrorCode::PayloadTooLarge, "request body is too large")
+        }
+        JsonPayloadError::ContentType => ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            "send the body as application/json",
+        ),
+        JsonPayloadError::Deserialize(e) if e.is_data() => {
+            ApiError::invalid(format!("invalid request body: {e}"))
+        }
+        JsonPayloadError::Deserialize(e) => ApiError::new(
+            ErrorCode::InvalidJson,
+            format!("body is not valid JSON: {e}"),
+        ),
+        _ => ApiError::invalid("could not read the request body"),
+    };
+    api.into()
+}
+
+fn path_error(_err: PathError, _req: &HttpRequest) -> actix_web::Error {
+    // a malformed id names nothing that exists
+    ApiError::not_found().into()
+}
+
+fn query_error(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    ApiError::invalid(format!("invalid query string: {err}")).into()
+}
+
+/// `204 No Content`.
+pub fn no_content() -> HttpResponse {
+    HttpResponse::NoContent().finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::path_matches;
+
+    #[test]
+    fn patterns_match_paths() {
+        assert!(path_matches(
+            "/api/v1/sessions/{id}",
+            "/api/v1/sessions/abc"
+        ));
+        assert!(!path_matches("/api/v1/sessions/{id}", "/api/v1/sessions/"));
+        assert!(!path_matches("/api/v1/sessions", "/api/v1/sessionz"));
+    }
+}

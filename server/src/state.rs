@@ -1,0 +1,56 @@
+//! Shared state handed to every handler.
+
+use crate::config::Config;
+use crate::limits::{ClientIpResolver, RateLimiter};
+use crate::password::Passwords;
+use crate::tokens::Tokens;
+use crate::totp::Sealer;
+use chatalot_protocol::ids::UserId;
+use chatalot_storage::Db;
+use std::net::IpAddr;
+use std::time::Duration;
+
+/// Everything handlers share; cloned cheaply into each worker.
+pub struct AppState {
+    pub config: Config,
+    pub db: Db,
+    pub tokens: Tokens,
+    pub passwords: Passwords,
+    pub totp_sealer: Sealer,
+    pub client_ip: ClientIpResolver,
+    pub limits: Limiters,
+}
+
+/// The token buckets.
+pub struct Limiters {
+    pub auth_ip: RateLimiter<IpAddr>,
+    pub register_ip: RateLimiter<IpAddr>,
+    pub login_fail_ip: RateLimiter<(String, IpAddr)>,
+    pub login_fail_account: RateLimiter<String>,
+    pub user: RateLimiter<UserId>,
+}
+
+impl Limiters {
+    pub fn new(c: &crate::config::LimitsConfig) -> Self {
+        let minute = Duration::from_secs(60);
+        Limiters {
+            auth_ip: RateLimiter::new(c.auth_ip_burst, c.auth_ip_per_minute, minute),
+            register_ip: RateLimiter::new(
+                c.register_ip_burst,
+                c.register_ip_per_hour,
+                Duration::from_secs(3600),
+            ),
+            login_fail_ip: RateLimiter::new(
+                c.login_fail_ip_burst,
+                c.login_fail_ip_per_minute,
+                minute,
+            ),
+            login_fail_account: RateLimiter::new(
+                c.login_fail_account_burst,
+                c.login_fail_account_per_minute,
+                minute,
+            ),
+            user: RateLimiter::new(c.user_burst, c.user_per_minute, minute),
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! Input rules shared by the account routes. Each failure names the field and the rule.
+
+use crate::error::ApiError;
+use chatalot_protocol::api::limits;
+use chatalot_protocol::ErrorCode;
+
+/// Lower-cases and checks a username: 3-32 of `a-z 0-9 _ . -`, starting with a letter or digit.
+pub fn username(raw: &str) -> Result<String, ApiError> {
+    let name = raw.trim().to_ascii_lowercase();
+    let ok_len = (limits::USERNAME_MIN..=limits::USERNAME_MAX).contains(&name.len());
+    let ok_chars = name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b'-'));
+    let ok_first = name
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    if ok_len && ok_chars && ok_first {
+        Ok(name)
+    } else {
+        Err(ApiError::invalid(
+            "username: 3 to 32 characters of a-z, 0-9, '_', '.', '-', starting with a letter or digit",
+        ))
+    }
+}
+
+/// Checks that a login or recovery username is at least plausibly sized (the rest is left to the
+/// lookup so that malformed and unknown names answer alike).
+pub fn login_username(raw: &str) -> Result<String, ApiError> {
+    if raw.is_empty() || raw.len() > 64 {
+        return Err(ApiError::invalid("username: 1 to 64 characters"));
+    }
+    Ok(raw.trim().to_ascii_lowercase())
+}
+
+/// A password given to log in or to confirm: only bounded in size.
+pub fn given_password(raw: &str) -> Result<(), ApiError> {
+    if raw.is_empty() || raw.len() > limits::PASSWORD_MAX {
+        return Err(ApiError::invalid("password: 1 to 256 bytes"));
+    }
+    Ok(())
+}
+
+/// A new password: 10 to 256 bytes and not containing the username.
+pub fn new_password(raw: &str, username: &str) -> Result<(), ApiError> {
+    if raw.len() < limits::PASSWORD_MIN || raw.len() > limits::PASSWORD_MAX {
+        return Err(ApiError::new(
+            ErrorCode::WeakPassword,
+            "password: 10 to 256 bytes; a long passphrase is best",
+        ));
+    }
+    if raw.to_lowercase().contains(username) {
+        return Err(ApiError::new(
+            ErrorCode::WeakPassword,
+            "password: must not contain the username",
+        ));
+    }
+    if raw.chars().all(|c| raw.starts_with(c)) {
+        return Err(ApiError::new(
+            ErrorCode::WeakPassword,
+            "password: must not repeat a single character",
+        ));
+    }
+    Ok(())
+}
+
+/// A display name: trimmed, 1-64 characters, no control characters.
+pub fn display_name(raw: &str) -> Result<String, ApiError> {
+    let name = raw.trim();
+    let n = name.chars().count();
+    if n == 0 || n > limits::DISPLAY_NAME_MAX || name.chars().any(char::is_control) {
+        return Err(ApiError::invalid(
+            "display_name: 1 to 64 characters without control characters",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+/// A device name: from the request, else derived from the User-Agent, else a generic one.
+pub fn device_name(raw: Option<&str>, user_agent: Option<&str>) -> Result<String, ApiError> {
+    if let Some(raw) = raw {
+        let name = raw.trim();
+        let n = name.chars().count();
+        if n == 0 || n > limits::DEVICE_NAME_MAX || name.chars().any(char::is_control) {
+            return Err(ApiError::invalid(
+                "device_name: 1 to 64 characters without control characters",
+            ));
+        }
+        return Ok(name.to_owned());
+    }
+    Ok(match user_agent {
+        Some(ua) if !ua.trim().is_empty() => {
+            ua.trim().chars().take(limits::DEVICE_NAME_MAX).collect()
+        }
+        _ => "Unknown device".to_owned(),
+    })
+}
+
+/// A typed code (TOTP, backup, recovery, invite): bounded in size.
+pub fn code(raw: &str, field: &'static str) -> Result<(), ApiError> {
+    if raw.is_empty() || raw.len() > 64 {
+        return Err(ApiError::invalid(format!("{field}: 1 to 64 characters")));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames() {
+        assert_eq!(username(" Alice ").expect("ok"), "alice");
+        for bad in ["ab", "_alice", "al ice", "alïce", &"a".repeat(33)] {
+            assert!(username(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn passwords() {
+        assert!(new_password("correct horse battery", "alice").is_ok());
+        assert!(new_password("short", "alice").is_err());
+        assert!(new_password("alice-is-great", "alice").is_err());
+        assert!(new_password("aaaaaaaaaaaa", "bob").is_err());
+        assert!(new_password(&"x".repeat(257), "bob").is_err());
+    }
+
+    #[test]
+    fn display_names() {
+        assert_eq!(display_name("  Ann ").expect("ok"), "Ann");
+        assert!(display_name("").is_err());
+        assert!(display_name("a\u{0007}b").is_err());
+        assert!(display_name(&"é".repeat(65)).is_err());
+    }
+}

@@ -1,0 +1,22 @@
+#!/bin/sh
+# Installs what `make run` / `make test` need when it is missing: PostgreSQL's server binaries
+# (Debian package `postgresql`) and, for tests, cargo-nextest.
+set -eu
+need_apt=""
+have_pg() {
+    command -v pg_config >/dev/null 2>&1 && [ -x "$(pg_config --bindir)/initdb" ] && return 0
+    ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1
+}
+have_pg || need_apt="$need_apt postgresql"
+if [ -n "$need_apt" ]; then
+    echo "installing:$need_apt"
+    if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $need_apt
+    # the package starts a system-wide cluster we do not use
+    $SUDO systemctl stop postgresql 2>/dev/null || true
+fi
+if [ "${1:-}" = test ] && ! cargo nextest --version >/dev/null 2>&1; then
+    echo "installing cargo-nextest"
+    cargo install --locked cargo-nextest
+fi
