@@ -1,0 +1,158 @@
+//! Strict binary reading/writing helpers and the table of encoding tags.
+//!
+//! Every encoding starts with one tag byte naming both the type and its version.
+//! Integers are big-endian. Decoders reject short input, trailing bytes, unknown
+//! tags and out-of-range fields; they never panic.
+
+use crate::error::{CryptoError, Result};
+
+/// Tag bytes: one per (encoding, version). A new version gets a new tag.
+pub mod tag {
+    /// `DeviceCertificate` v1.
+    pub const DEVICE_CERTIFICATE: u8 = 0x01;
+    /// `SignedPreKeyPublic` v1.
+    pub const SIGNED_PREKEY: u8 = 0x02;
+    /// `OneTimePreKeyPublic` v1.
+    pub const ONE_TIME_PREKEY: u8 = 0x03;
+    /// `PreKeyBundle` v1.
+    pub const PREKEY_BUNDLE: u8 = 0x04;
+    /// `PreKeyMessage` v1 (X3DH header + first ratchet message).
+    pub const PREKEY_MESSAGE: u8 = 0x05;
+    /// `RatchetMessage` v1.
+    pub const RATCHET_MESSAGE: u8 = 0x06;
+    /// `SenderKeyDistribution` v1.
+    pub const SENDER_KEY_DISTRIBUTION: u8 = 0x07;
+    /// `SenderKeyMessage` v1.
+    pub const SENDER_KEY_MESSAGE: u8 = 0x08;
+    /// Attachment blob header v1.
+    pub const ATTACHMENT_BLOB: u8 = 0x09;
+    /// `AttachmentPointer` v1.
+    pub const ATTACHMENT_POINTER: u8 = 0x0A;
+
+    /// `UserKeyPair` secret storage v1.
+    pub const USER_KEY_SECRET: u8 = 0x20;
+    /// `DeviceIdentity` secret storage v1.
+    pub const DEVICE_IDENTITY_SECRET: u8 = 0x21;
+    /// `SignedPreKeySecret` storage v1.
+    pub const SIGNED_PREKEY_SECRET: u8 = 0x22;
+    /// `OneTimePreKeySecret` storage v1.
+    pub const ONE_TIME_PREKEY_SECRET: u8 = 0x23;
+    /// `Session` (Double Ratchet state) storage v1.
+    pub const SESSION_STATE: u8 = 0x24;
+    /// `SenderKeySender` state storage v1.
+    pub const SENDER_KEY_SENDER_STATE: u8 = 0x25;
+    /// `SenderKeyReceiver` state storage v1.
+    pub const SENDER_KEY_RECEIVER_STATE: u8 = 0x26;
+}
+
+/// Strict cursor over an input slice.
+pub(crate) struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    /// Starts reading `buf`, requiring its first byte to be `expected_tag`.
+    pub(crate) fn with_tag(buf: &'a [u8], expected_tag: u8) -> Result<Self> {
+        let mut r = Reader { buf, pos: 0 };
+        let t = r.u8()?;
+        if t != expected_tag {
+            return Err(CryptoError::WrongTag(t));
+        }
+        Ok(r)
+    }
+
+    pub(crate) fn bytes(&mut self, n: usize) -> Result<&'a [u8]> {
+        let end = self.pos.checked_add(n).ok_or(CryptoError::Truncated)?;
+        if end > self.buf.len() {
+            return Err(CryptoError::Truncated);
+        }
+        let s = &self.buf[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+
+    pub(crate) fn array<const N: usize>(&mut self) -> Result<[u8; N]> {
+        let s = self.bytes(N)?;
+        let mut out = [0u8; N];
+        out.copy_from_slice(s);
+        Ok(out)
+    }
+
+    pub(crate) fn u8(&mut self) -> Result<u8> {
+        Ok(self.array::<1>()?[0])
+    }
+
+    pub(crate) fn u32(&mut self) -> Result<u32> {
+        Ok(u32::from_be_bytes(self.array()?))
+    }
+
+    pub(crate) fn u64(&mut self) -> Result<u64> {
+        Ok(u64::from_be_bytes(self.array()?))
+    }
+
+    /// A presence flag: 0x00 = absent, 0x01 = present, anything else is an error.
+    pub(crate) fn flag(&mut self) -> Result<bool> {
+        match self.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err(CryptoError::InvalidField("flag byte must be 0 or 1")),
+        }
+    }
+
+    /// A u32 length prefix (at most `max`) followed by that many bytes.
+    pub(crate) fn var_bytes(&mut self, max: usize, what: &'static str) -> Result<&'a [u8]> {
+        let len = self.u32()? as usize;
+        if len > max {
+            return Err(CryptoError::LimitExceeded(what));
+        }
+        self.bytes(len)
+    }
+
+    /// Ends decoding: any unread byte is an error.
+    pub(crate) fn finish(self) -> Result<()> {
+        if self.pos == self.buf.len() {
+            Ok(())
+        } else {
+            Err(CryptoError::TrailingBytes)
+        }
+    }
+}
+
+/// Appends a u32 length prefix and the bytes.
+pub(crate) fn put_var(out: &mut Vec<u8>, bytes: &[u8]) {
+    let len = u32::try_from(bytes.len()).expect("callers bound lengths far below u32::MAX");
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(bytes);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reader_rejects_short_trailing_and_wrong_tag() {
+        assert_eq!(Reader::with_tag(&[], 1).err(), Some(CryptoError::Truncated));
+        assert_eq!(
+            Reader::with_tag(&[2], 1).err(),
+            Some(CryptoError::WrongTag(2))
+        );
+        let mut r = Reader::with_tag(&[1, 0, 0, 0], 1).expect("tag ok");
+        assert_eq!(r.u32().err(), Some(CryptoError::Truncated));
+        let mut r = Reader::with_tag(&[1, 7, 9], 1).expect("tag ok");
+        assert_eq!(r.u8(), Ok(7));
+        assert_eq!(r.finish(), Err(CryptoError::TrailingBytes));
+        let mut r = Reader::with_tag(&[1, 2], 1).expect("tag ok");
+        assert!(r.flag().is_err());
+        let mut r = Reader::with_tag(&[1, 0, 0, 0, 9, 1], 1).expect("tag ok");
+        assert_eq!(
+            r.var_bytes(8, "x").err(),
+            Some(CryptoError::LimitExceeded("x"))
+        );
+        let mut r = Reader::with_tag(&[1, 0xff, 0xff, 0xff, 0xff], 1).expect("tag ok");
+        assert_eq!(
+            r.var_bytes(usize::MAX, "x").err(),
+            Some(CryptoError::Truncated)
+        );
+    }
+}

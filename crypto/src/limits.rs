@@ -1,0 +1,44 @@
+//! Named limits and sizes. Every bound the crate enforces is defined here.
+
+/// Length of an X25519 or Ed25519 public key, a chain/root/message key, and a
+/// SHA-256 output.
+pub const KEY_LEN: usize = 32;
+/// Length of an Ed25519 signature.
+pub const SIGNATURE_LEN: usize = 64;
+/// Length of a user, device or channel id (a UUID as 16 raw bytes).
+pub const ID_LEN: usize = 16;
+/// Length of a ChaCha20-Poly1305 nonce.
+pub const NONCE_LEN: usize = 12;
+/// Length of the Poly1305 authentication tag appended to every ciphertext.
+pub const TAG_LEN: usize = 16;
+
+/// Largest plaintext accepted by the Double Ratchet and Sender Key encryptors
+/// (and so the largest ciphertext, plus [`TAG_LEN`], accepted by the decoders).
+pub const MAX_PLAINTEXT_LEN: usize = 256 * 1024;
+
+/// Double Ratchet: most message keys that one received message may make the receiver
+/// derive and store in a single chain (forward jump). Exceeding it is
+/// [`crate::CryptoError::TooFarAhead`].
+pub const MAX_SKIP: u32 = 1000;
+/// Double Ratchet: most skipped message keys a session stores in total. When a new
+/// skipped key would exceed it, the oldest stored key is evicted (its message becomes
+/// undecryptable: [`crate::CryptoError::Duplicate`]).
+pub const MAX_SKIPPED_KEYS: usize = 2000;
+
+/// Sender Keys: largest forward jump of the iteration within one sender chain.
+pub const MAX_SENDER_SKIP: u32 = 2000;
+/// Sender Keys: most skipped message keys one receiver state stores (oldest evicted,
+/// like [`MAX_SKIPPED_KEYS`]).
+pub const MAX_SENDER_SKIPPED_KEYS: usize = 2000;
+
+/// Attachments: default plaintext chunk size.
+pub const ATTACHMENT_CHUNK_SIZE: u32 = 64 * 1024;
+/// Attachments: smallest chunk size a blob header may declare.
+pub const ATTACHMENT_MIN_CHUNK_SIZE: u32 = 64;
+/// Attachments: largest chunk size a blob header may declare.
+pub const ATTACHMENT_MAX_CHUNK_SIZE: u32 = 1024 * 1024;
+/// Attachments: largest plaintext size an attachment pointer may declare (4 GiB).
+pub const MAX_ATTACHMENT_SIZE: u64 = 4 * 1024 * 1024 * 1024;
+
+/// Fingerprints: number of SHA-512 iterations.
+pub const FINGERPRINT_ITERATIONS: u32 = 5200;

@@ -1,0 +1,192 @@
+//! Seeded mutation fuzzing of every decoder and of the stateful decrypt paths: no input
+//! panics, and a rejected message leaves the state byte-identical.
+
+#[path = "../src/test_rng.rs"]
+mod test_rng;
+
+use chatalot_crypto::attachment::{
+    decrypt_attachment, encrypt_attachment_with_key, AttachmentDecryptor, AttachmentPointer,
+};
+use chatalot_crypto::identity::{DeviceCertificate, DeviceIdentity, UserKeyPair};
+use chatalot_crypto::ratchet::{IncomingMessage, PreKeyMessage, RatchetMessage, Session};
+use chatalot_crypto::sender_key::{
+    SenderKeyDistribution, SenderKeyMessage, SenderKeyReceiver, SenderKeySender,
+};
+use chatalot_crypto::x3dh::{
+    OneTimePreKeyPublic, OneTimePreKeySecret, PreKeyBundle, SignedPreKeyPublic, SignedPreKeySecret,
+};
+use test_rng::TestRng;
+use zeroize::Zeroizing;
+
+const ROUNDS: usize = 20_000;
+
+fn mutate(rng: &mut TestRng, input: &[u8]) -> Vec<u8> {
+    let mut v = input.to_vec();
+    for _ in 0..1 + rng.below(3) {
+        match rng.below(6) {
+            0 if !v.is_empty() => {
+                let i = rng.below(v.len() as u64) as usize;
+                v[i] ^= 1 << rng.below(8);
+            }
+            1 if !v.is_empty() => {
+                let i = rng.below(v.len() as u64) as usize;
+                v[i] = rng.below(256) as u8;
+            }
+            2 => {
+                let cut = rng.below(v.len() as u64 + 1) as usize;
+                v.truncate(cut);
+            }
+            3 => {
+                for _ in 0..1 + rng.below(8) {
+                    v.push(rng.below(256) as u8);
+                }
+            }
+            4 if v.len() > 8 => {
+                // Overwrite a 4-byte window with a large length-like value.
+                let i = rng.below(v.len() as u64 - 4) as usize;
+                v[i..i + 4]
+                    .copy_from_slice(&(0xFFFF_FF00u32 | rng.below(256) as u32).to_be_bytes());
+            }
+            _ => {
+                let i = rng.below(v.len() as u64 + 1) as usize;
+                v.insert(i, rng.below(256) as u8);
+            }
+        }
+    }
+    v
+}
+
+/// Runs every decoder on the input; only absence of panics matters here.
+fn decode_all(b: &[u8]) {
+    let _ = DeviceCertificate::from_bytes(b);
+    let _ = UserKeyPair::from_bytes(b);
+    let _ = DeviceIdentity::from_bytes(b);
+    let _ = SignedPreKeyPublic::from_bytes(b);
+    let _ = OneTimePreKeyPublic::from_bytes(b);
+    let _ = SignedPreKeySecret::from_bytes(b);
+    let _ = OneTimePreKeySecret::from_bytes(b);
+    let _ = PreKeyBundle::from_bytes(b);
+    let _ = PreKeyMessage::from_bytes(b);
+    let _ = RatchetMessage::from_bytes(b);
+    let _ = IncomingMessage::from_bytes(b);
+    let _ = Session::from_bytes(b);
+    let _ = SenderKeyDistribution::from_bytes(b);
+    let _ = SenderKeyMessage::from_bytes(b);
+    let _ = SenderKeySender::from_bytes(b);
+    let _ = SenderKeyReceiver::from_bytes(b);
+    let _ = AttachmentPointer::from_bytes(b);
+}
+
+#[test]
+fn mutated_inputs_never_panic_and_never_change_state() {
+    let mut rng = TestRng::new(77);
+    let user = UserKeyPair::generate(&mut rng, [1; 16]);
+    let device = DeviceIdentity::generate(&mut rng, [1; 16], [2; 16]);
+    let cert = user.certify_device(&device.public_keys());
+    let bob_user = UserKeyPair::generate(&mut rng, [3; 16]);
+    let bob = DeviceIdentity::generate(&mut rng, [3; 16], [4; 16]);
+    let bob_cert = bob_user.certify_device(&bob.public_keys());
+    let spk = SignedPreKeySecret::generate(&mut rng, &bob, 5);
+    let opk = OneTimePreKeySecret::generate(&mut rng, 6);
+    let bundle = PreKeyBundle {
+        certificate: bob_cert,
+        signed_prekey: spk.public(),
+        one_time_prekey: Some(opk.public()),
+    };
+    let mut a = Session::initiate(&mut rng, &device, &cert, &bundle, &bob_user.public_key())
+        .expect("initiate");
+    let first = a.encrypt(b"first").expect("enc");
+    let (mut b, _) = Session::respond(
+        &mut rng,
+        &bob,
+        &bob_cert,
+        &spk,
+        Some(&opk),
+        &user.public_key(),
+        &PreKeyMessage::from_bytes(&first).expect("decode"),
+    )
+    .expect("respond");
+    let second = a.encrypt(b"second").expect("enc");
+    let reply = b.encrypt(b"reply").expect("enc");
+    let mut sender = SenderKeySender::generate(&mut rng, [8; 16], [2; 16]);
+    let mut receiver =
+        SenderKeyReceiver::from_distribution(&sender.distribution(), &[2; 16]).expect("recv");
+    let group = sender.encrypt(&mut rng, b"group").expect("enc");
+    let (pointer, blob) =
+        encrypt_attachment_with_key(Zeroizing::new([9; 32]), 64, &[1u8; 150]).expect("att");
+
+    let samples: Vec<Vec<u8>> = vec![
+        cert.to_bytes(),
+        user.to_bytes().to_vec(),
+        device.to_bytes().to_vec(),
+        spk.public().to_bytes(),
+        opk.public().to_bytes(),
+        spk.to_bytes().to_vec(),
+        opk.to_bytes().to_vec(),
+        bundle.to_bytes(),
+        first.clone(),
+        second.clone(),
+        reply.clone(),
+        a.to_bytes().to_vec(),
+        b.to_bytes().to_vec(),
+        sender.distribution().to_bytes().to_vec(),
+        group.clone(),
+        sender.to_bytes().to_vec(),
+        receiver.to_bytes().to_vec(),
+        pointer.to_bytes().to_vec(),
+        blob.clone(),
+    ];
+    let mut rejected = 0;
+    for _ in 0..ROUNDS {
+        let src = &samples[rng.below(samples.len() as u64) as usize];
+        let m = mutate(&mut rng, src);
+        decode_all(&m);
+        if m == *src {
+            continue;
+        }
+        // Stateful paths: a mutated message must be rejected without changing state.
+        let before = (b.to_bytes(), a.to_bytes(), receiver.to_bytes());
+        assert!(b.decrypt(&mut rng, &m).is_err() || m == second);
+        assert!(a.decrypt(&mut rng, &m).is_err() || m == reply);
+        assert!(receiver.decrypt(&[8; 16], &[2; 16], &m).is_err());
+        assert!(decrypt_attachment(&pointer, &m).is_err());
+        if let Ok(mut d) = AttachmentDecryptor::new(&pointer, &m[..m.len().min(5)]) {
+            let _ = d.decrypt_chunk(&m[m.len().min(5)..]);
+        }
+        assert_eq!(*b.to_bytes(), *before.0);
+        assert_eq!(*a.to_bytes(), *before.1);
+        assert_eq!(*receiver.to_bytes(), *before.2);
+        rejected += 1;
+    }
+    assert!(rejected > ROUNDS / 2);
+    // The genuine messages still work after all that.
+    assert_eq!(&b.decrypt(&mut rng, &second).expect("dec")[..], b"second");
+    assert_eq!(&a.decrypt(&mut rng, &reply).expect("dec")[..], b"reply");
+    assert_eq!(
+        &receiver.decrypt(&[8; 16], &[2; 16], &group).expect("dec")[..],
+        b"group"
+    );
+    assert_eq!(
+        &decrypt_attachment(&pointer, &blob).expect("dec")[..],
+        &[1u8; 150][..]
+    );
+}
+
+#[test]
+fn random_bytes_never_panic() {
+    let mut rng = TestRng::new(78);
+    for _ in 0..ROUNDS {
+        let len = rng.below(400) as usize;
+        let mut v: Vec<u8> = (0..len).map(|_| rng.below(256) as u8).collect();
+        if let Some(first) = v.first_mut() {
+            // Bias towards valid tags so the decoders get past the first byte.
+            if rng.below(2) == 0 {
+                *first = [
+                    0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x0A, 0x20, 0x21, 0x22, 0x23,
+                    0x24, 0x25, 0x26,
+                ][rng.below(16) as usize];
+            }
+        }
+        decode_all(&v);
+    }
+}

@@ -1,0 +1,722 @@
+//! Deterministic known-answer vector generation, shared by `examples/gen_vectors.rs`
+//! (writes the files) and `tests/vectors.rs` (regenerates in memory and compares).
+//!
+//! All randomness comes from seeded `TestRng`s wrapped in a recorder, and every draw is
+//! written into the vector (`rng_draws`), so an implementation with its own RNG can
+//! replay the exact bytes through a queue RNG.
+
+#![allow(dead_code)]
+
+use std::convert::Infallible;
+
+use chatalot_crypto::attachment::{encrypt_attachment_with_key, AttachmentPointer};
+use chatalot_crypto::fingerprint::{Fingerprint, SafetyNumber};
+use chatalot_crypto::identity::{DeviceCertificate, DeviceIdentity, UserKeyPair};
+use chatalot_crypto::ratchet::{PreKeyMessage, Session};
+use chatalot_crypto::sender_key::{SenderKeyReceiver, SenderKeySender};
+use chatalot_crypto::x3dh::{self, OneTimePreKeySecret, PreKeyBundle, SignedPreKeySecret};
+use chatalot_crypto::CryptoError;
+use rand_core::{TryCryptoRng, TryRng};
+use zeroize::Zeroizing;
+
+use crate::test_rng::TestRng;
+
+/// Minimal deterministic JSON value (objects keep insertion order).
+pub enum Json {
+    Obj(Vec<(String, Json)>),
+    Arr(Vec<Json>),
+    Str(String),
+    Num(u64),
+    Null,
+}
+
+impl Json {
+    fn render(&self, indent: usize, out: &mut String) {
+        let pad = "  ".repeat(indent + 1);
+        let end = "  ".repeat(indent);
+        match self {
+            Json::Obj(fields) if fields.is_empty() => out.push_str("{}"),
+            Json::Obj(fields) => {
+                out.push_str("{\n");
+                for (i, (k, v)) in fields.iter().enumerate() {
+                    out.push_str(&pad);
+                    out.push_str(&format!("{k:?}: "));
+                    v.render(indent + 1, out);
+                    if i + 1 < fields.len() {
+                        out.push(',');
+                    }
+                    out.push('\n');
+                }
+                out.push_str(&end);
+                out.push('}');
+            }
+            Json::Arr(items) if items.is_empty() => out.push_str("[]"),
+            Json::Arr(items) => {
+                out.push_str("[\n");
+                for (i, v) in items.iter().enumerate() {
+                    out.push_str(&pad);
+                    v.render(indent + 1, out);
+                    if i + 1 < items.len() {
+                        out.push(',');
+                    }
+                    out.push('\n');
+                }
+                out.push_str(&end);
+                out.push(']');
+            }
+            // Only ASCII strings without quotes/backslashes are produced here.
+            Json::Str(s) => {
+                assert!(s
+                    .bytes()
+                    .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\'));
+                out.push('"');
+                out.push_str(s);
+                out.push('"');
+            }
+            Json::Num(n) => out.push_str(&n.to_string()),
+            Json::Null => out.push_str("null"),
+        }
+    }
+
+    pub fn to_pretty(&self) -> String {
+        let mut s = String::new();
+        self.render(0, &mut s);
+        s.push('\n');
+        s
+    }
+}
+
+fn h(bytes: &[u8]) -> Json {
+    Json::Str(hex::encode(bytes))
+}
+fn s(text: &str) -> Json {
+    Json::Str(text.to_string())
+}
+fn n(v: u64) -> Json {
+    Json::Num(v)
+}
+fn obj(fields: Vec<(&str, Json)>) -> Json {
+    Json::Obj(
+        fields
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+    )
+}
+fn err(e: CryptoError) -> Json {
+    s(e.code())
+}
+
+/// Records every draw made through it.
+pub struct RecordingRng {
+    inner: TestRng,
+    draws: Vec<Vec<u8>>,
+}
+
+impl RecordingRng {
+    pub fn new(seed: u64) -> Self {
+        RecordingRng {
+            inner: TestRng::new(seed),
+            draws: Vec::new(),
+        }
+    }
+    /// Returns and clears the draws recorded since the last call.
+    pub fn take(&mut self) -> Json {
+        Json::Arr(self.draws.drain(..).map(|d| h(&d)).collect())
+    }
+}
+
+impl TryRng for RecordingRng {
+    type Error = Infallible;
+    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
+        let mut b = [0u8; 4];
+        self.try_fill_bytes(&mut b)?;
+        Ok(u32::from_be_bytes(b))
+    }
+    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
+        let mut b = [0u8; 8];
+        self.try_fill_bytes(&mut b)?;
+        Ok(u64::from_be_bytes(b))
+    }
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
+        self.inner.try_fill_bytes(dst)?;
+        self.draws.push(dst.to_vec());
+        Ok(())
+    }
+}
+impl TryCryptoRng for RecordingRng {}
+
+/// A party with user key, device identity and certificate, plus the JSON of its inputs.
+pub struct Party {
+    pub user: UserKeyPair,
+    pub device: DeviceIdentity,
+    pub cert: DeviceCertificate,
+}
+
+fn party(rng: &mut RecordingRng, user_id: [u8; 16], device_id: [u8; 16]) -> (Party, Json) {
+    let user = UserKeyPair::generate(rng, user_id);
+    let user_draws = rng.take();
+    let device = DeviceIdentity::generate(rng, user_id, device_id);
+    let device_draws = rng.take();
+    let cert = user.certify_device(&device.public_keys());
+    let pk = device.public_keys();
+    let json = obj(vec![
+        ("user_id", h(&user_id)),
+        ("device_id", h(&device_id)),
+        ("user_key_rng_draws", user_draws),
+        ("device_rng_draws", device_draws),
+        ("user_key_public", h(&user.public_key())),
+        ("device_signing_public", h(&pk.signing_key)),
+        ("device_dh_public", h(&pk.dh_key)),
+        ("device_certificate", h(&cert.to_bytes())),
+        ("user_key_secret_encoding", h(&user.to_bytes())),
+        ("device_identity_secret_encoding", h(&device.to_bytes())),
+    ]);
+    (Party { user, device, cert }, json)
+}
+
+fn id(b: u8) -> [u8; 16] {
+    let mut x = [0u8; 16];
+    for (i, v) in x.iter_mut().enumerate() {
+        *v = b.wrapping_mul(16).wrapping_add(i as u8);
+    }
+    x
+}
+
+pub fn identity() -> Json {
+    let mut rng = RecordingRng::new(0x1d);
+    let (alice, alice_json) = party(&mut rng, id(1), id(2));
+    let (mallory, mallory_json) = party(&mut rng, id(3), id(4));
+    let mut invalid = Vec::new();
+    // Signed by a user key other than the trusted one.
+    let forged = mallory.user.certify_device(&alice.device.public_keys());
+    invalid.push(obj(vec![
+        ("description", s("device certified by another user key")),
+        ("certificate", h(&forged.to_bytes())),
+        ("trusted_user_key", h(&alice.user.public_key())),
+        (
+            "error",
+            err(forged
+                .verify(&alice.user.public_key())
+                .expect_err("must fail")),
+        ),
+    ]));
+    let mut swapped = forged;
+    swapped.user_key = alice.user.public_key();
+    invalid.push(obj(vec![
+        (
+            "description",
+            s("claims the trusted user key, signed by another"),
+        ),
+        ("certificate", h(&swapped.to_bytes())),
+        ("trusted_user_key", h(&alice.user.public_key())),
+        (
+            "error",
+            err(swapped
+                .verify(&alice.user.public_key())
+                .expect_err("must fail")),
+        ),
+    ]));
+    let mut tampered = alice.cert;
+    tampered.device_dh_key[0] ^= 1;
+    invalid.push(obj(vec![
+        ("description", s("device X25519 key changed after signing")),
+        ("certificate", h(&tampered.to_bytes())),
+        ("trusted_user_key", h(&alice.user.public_key())),
+        (
+            "error",
+            err(tampered
+                .verify(&alice.user.public_key())
+                .expect_err("must fail")),
+        ),
+    ]));
+    let mut bytes = alice.cert.to_bytes();
+    bytes.push(0);
+    invalid.push(obj(vec![
+        ("description", s("trailing byte")),
+        ("certificate", h(&bytes)),
+        ("trusted_user_key", h(&alice.user.public_key())),
+        (
+            "error",
+            err(DeviceCertificate::from_bytes(&bytes).expect_err("must fail")),
+        ),
+    ]));
+    obj(vec![
+        ("description", s("User keys, device identities and device certificates. Inputs are the RNG draws: user key = Ed25519 seed; device = Ed25519 seed then X25519 secret.")),
+        ("valid", Json::Arr(vec![alice_json, mallory_json])),
+        ("invalid_certificates", Json::Arr(invalid)),
+    ])
+}
+
+struct Bob {
+    party: Party,
+    spk: SignedPreKeySecret,
+    opk: OneTimePreKeySecret,
+    json: Vec<(&'static str, Json)>,
+}
+
+fn bob(rng: &mut RecordingRng) -> Bob {
+    let (party, pj) = party(rng, id(6), id(7));
+    let spk = SignedPreKeySecret::generate(rng, &party.device, 0x0102_0304);
+    let spk_draws = rng.take();
+    let opk = OneTimePreKeySecret::generate(rng, 77);
+    let opk_draws = rng.take();
+    let json = vec![
+        ("bob", pj),
+        (
+            "signed_prekey",
+            obj(vec![
+                ("key_id", n(u64::from(spk.key_id()))),
+                ("rng_draws", spk_draws),
+                ("public_encoding", h(&spk.public().to_bytes())),
+                ("secret_encoding", h(&spk.to_bytes())),
+            ]),
+        ),
+        (
+            "one_time_prekey",
+            obj(vec![
+                ("key_id", n(u64::from(opk.key_id()))),
+                ("rng_draws", opk_draws),
+                ("public_encoding", h(&opk.public().to_bytes())),
+                ("secret_encoding", h(&opk.to_bytes())),
+            ]),
+        ),
+    ];
+    Bob {
+        party,
+        spk,
+        opk,
+        json,
+    }
+}
+
+pub fn x3dh() -> Json {
+    let mut cases = Vec::new();
+    for (seed, with_opk) in [(0x3d01u64, true), (0x3d02, false)] {
+        let mut rng = RecordingRng::new(seed);
+        let (alice, aj) = party(&mut rng, id(1), id(2));
+        let b = bob(&mut rng);
+        let bundle = PreKeyBundle {
+            certificate: b.party.cert,
+            signed_prekey: b.spk.public(),
+            one_time_prekey: with_opk.then(|| b.opk.public()),
+        };
+        let init = x3dh::initiate(
+            &mut rng,
+            &alice.device,
+            &alice.cert,
+            &bundle,
+            &b.party.user.public_key(),
+        )
+        .expect("initiate");
+        let eph = rng.take();
+        let resp = x3dh::respond(
+            &b.party.device,
+            &b.party.cert,
+            &b.spk,
+            with_opk.then_some(&b.opk),
+            &init.header,
+            &alice.user.public_key(),
+        )
+        .expect("respond");
+        assert_eq!(*init.output.shared_secret, *resp.shared_secret);
+        let mut fields = vec![
+            (
+                "description",
+                s(if with_opk {
+                    "with one-time prekey"
+                } else {
+                    "without one-time prekey"
+                }),
+            ),
+            ("alice", aj),
+        ];
+        fields.extend(b.json);
+        fields.extend(vec![
+            ("bundle", h(&bundle.to_bytes())),
+            ("alice_ephemeral_rng_draws", eph),
+            ("alice_ephemeral_public", h(&init.header.ephemeral_key)),
+            ("shared_secret", h(init.output.shared_secret.as_ref())),
+            ("associated_data", h(&init.output.associated_data)),
+        ]);
+        cases.push(obj(fields));
+    }
+    // Invalid bundle: signed prekey signature flipped.
+    let mut rng = RecordingRng::new(0x3d03);
+    let (alice, aj) = party(&mut rng, id(1), id(2));
+    let b = bob(&mut rng);
+    let mut bundle = PreKeyBundle {
+        certificate: b.party.cert,
+        signed_prekey: b.spk.public(),
+        one_time_prekey: None,
+    };
+    bundle.signed_prekey.signature[0] ^= 1;
+    let e = x3dh::initiate(
+        &mut rng,
+        &alice.device,
+        &alice.cert,
+        &bundle,
+        &b.party.user.public_key(),
+    )
+    .expect_err("must fail");
+    let mut invalid_fields = vec![
+        ("description", s("signed prekey signature tampered")),
+        ("alice", aj),
+    ];
+    invalid_fields.extend(b.json);
+    invalid_fields.push(("bundle", h(&bundle.to_bytes())));
+    invalid_fields.push(("error", err(e)));
+    obj(vec![
+        ("description", s("X3DH: SK = HKDF-SHA256(salt = 32 zero bytes, IKM = 32 x 0xFF || DH1 || DH2 || DH3 [|| DH4], info = Chatalot-X3DH-v1, 32); AD = initiator certificate || responder certificate.")),
+        ("cases", Json::Arr(cases)),
+        ("invalid", Json::Arr(vec![obj(invalid_fields)])),
+    ])
+}
+
+/// A scripted conversation with reordering, replays and a tampered message.
+pub fn ratchet() -> Json {
+    let mut rng = RecordingRng::new(0xd7);
+    let (alice, aj) = party(&mut rng, id(1), id(2));
+    let b = bob(&mut rng);
+    let bundle = PreKeyBundle {
+        certificate: b.party.cert,
+        signed_prekey: b.spk.public(),
+        one_time_prekey: Some(b.opk.public()),
+    };
+    let mut a = Session::initiate(
+        &mut rng,
+        &alice.device,
+        &alice.cert,
+        &bundle,
+        &b.party.user.public_key(),
+    )
+    .expect("initiate");
+    let init_draws = rng.take();
+    let mut steps = Vec::new();
+    let mut wires: Vec<Vec<u8>> = Vec::new();
+
+    let first = a.encrypt(b"hello bob").expect("encrypt");
+    steps.push(obj(vec![
+        ("op", s("encrypt")),
+        ("party", s("alice")),
+        ("plaintext", h(b"hello bob")),
+        ("message_index", n(0)),
+        ("wire", h(&first)),
+    ]));
+    wires.push(first.clone());
+    let pm = PreKeyMessage::from_bytes(&first).expect("prekey message");
+    let (mut bs, pt) = Session::respond(
+        &mut rng,
+        &b.party.device,
+        &b.party.cert,
+        &b.spk,
+        Some(&b.opk),
+        &alice.user.public_key(),
+        &pm,
+    )
+    .expect("respond");
+    steps.push(obj(vec![
+        ("op", s("respond")),
+        ("party", s("bob")),
+        ("message_index", n(0)),
+        ("rng_draws", rng.take()),
+        ("plaintext", h(&pt)),
+    ]));
+
+    // (sender, plaintext) in send order; deliveries given separately.
+    let enc = |who: &str,
+               sess: &mut Session,
+               text: &str,
+               steps: &mut Vec<Json>,
+               wires: &mut Vec<Vec<u8>>| {
+        let w = sess.encrypt(text.as_bytes()).expect("encrypt");
+        steps.push(obj(vec![
+            ("op", s("encrypt")),
+            ("party", s(who)),
+            ("plaintext", h(text.as_bytes())),
+            ("message_index", n(wires.len() as u64)),
+            ("wire", h(&w)),
+        ]));
+        wires.push(w);
+    };
+    let dec = |who: &str,
+               sess: &mut Session,
+               idx: usize,
+               rng: &mut RecordingRng,
+               steps: &mut Vec<Json>,
+               wires: &[Vec<u8>]| {
+        let before = sess.to_bytes();
+        let res = sess.decrypt(rng, &wires[idx]);
+        let draws = rng.take();
+        let mut f = vec![
+            ("op", s("decrypt")),
+            ("party", s(who)),
+            ("message_index", n(idx as u64)),
+            ("rng_draws", draws),
+        ];
+        match res {
+            Ok(pt) => f.push(("plaintext", h(&pt))),
+            Err(e) => {
+                assert_eq!(*sess.to_bytes(), *before);
+                f.push(("error", err(e)));
+            }
+        }
+        steps.push(obj(f));
+    };
+
+    enc("alice", &mut a, "still no reply", &mut steps, &mut wires); // 1 (prekey message)
+    dec("bob", &mut bs, 1, &mut rng, &mut steps, &wires);
+    enc("bob", &mut bs, "hi alice", &mut steps, &mut wires); // 2
+    dec("alice", &mut a, 2, &mut rng, &mut steps, &wires);
+    enc("alice", &mut a, "three", &mut steps, &mut wires); // 3
+    enc("alice", &mut a, "four", &mut steps, &mut wires); // 4
+    enc("alice", &mut a, "five", &mut steps, &mut wires); // 5
+    dec("bob", &mut bs, 5, &mut rng, &mut steps, &wires);
+    dec("bob", &mut bs, 3, &mut rng, &mut steps, &wires);
+    enc("bob", &mut bs, "six", &mut steps, &mut wires); // 6
+    enc("bob", &mut bs, "", &mut steps, &mut wires); // 7 (empty plaintext)
+    dec("alice", &mut a, 7, &mut rng, &mut steps, &wires);
+    enc("alice", &mut a, "eight", &mut steps, &mut wires); // 8
+    dec("bob", &mut bs, 8, &mut rng, &mut steps, &wires);
+    dec("bob", &mut bs, 4, &mut rng, &mut steps, &wires); // skipped key of an old chain
+    dec("alice", &mut a, 6, &mut rng, &mut steps, &wires);
+    dec("bob", &mut bs, 4, &mut rng, &mut steps, &wires); // replay -> error
+    dec("bob", &mut bs, 8, &mut rng, &mut steps, &wires); // replay -> error
+    enc("alice", &mut a, "nine", &mut steps, &mut wires); // 9
+    let mut tampered = wires[9].clone();
+    let last = tampered.len() - 1;
+    tampered[last] ^= 0x80;
+    wires.push(tampered); // 10: message 9 with its tag changed
+    steps.push(obj(vec![
+        ("op", s("tamper")),
+        (
+            "description",
+            s("message 9 with the last byte of its tag flipped"),
+        ),
+        ("message_index", n(10)),
+        ("wire", h(&wires[10])),
+    ]));
+    dec("bob", &mut bs, 10, &mut rng, &mut steps, &wires);
+    dec("bob", &mut bs, 9, &mut rng, &mut steps, &wires);
+
+    let mut fields = vec![
+        ("description", s("Double Ratchet conversation. Replay `steps` in order; 'decrypt' steps with 'error' must fail and leave the state unchanged. rng_draws are the bytes each step draws from the RNG.")),
+        ("alice", aj),
+    ];
+    fields.extend(b.json);
+    fields.extend(vec![
+        ("bundle", h(&bundle.to_bytes())),
+        ("alice_initiate_rng_draws", init_draws),
+        ("steps", Json::Arr(steps)),
+        ("final_alice_state", h(&a.to_bytes())),
+        ("final_bob_state", h(&bs.to_bytes())),
+    ]);
+    obj(fields)
+}
+
+pub fn sender_key() -> Json {
+    let mut rng = RecordingRng::new(0x5e);
+    let channel = id(9);
+    let sender_dev = id(10);
+    let mut sender = SenderKeySender::generate(&mut rng, channel, sender_dev);
+    let gen_draws = rng.take();
+    let dist = sender.distribution();
+    let mut receiver = SenderKeyReceiver::from_distribution(&dist, &sender_dev).expect("receiver");
+    let mut messages = Vec::new();
+    let mut wires = Vec::new();
+    for (i, text) in ["first", "second", "third", "fourth"].iter().enumerate() {
+        let w = sender.encrypt(&mut rng, text.as_bytes()).expect("encrypt");
+        messages.push(obj(vec![
+            ("message_index", n(i as u64)),
+            ("plaintext", h(text.as_bytes())),
+            ("rng_draws", rng.take()),
+            ("wire", h(&w)),
+        ]));
+        wires.push(w);
+    }
+    let mut deliveries = Vec::new();
+    let mut deliver = |idx: usize,
+                       ch: [u8; 16],
+                       dev: [u8; 16],
+                       wire: &[u8],
+                       desc: &str,
+                       deliveries: &mut Vec<Json>| {
+        let before = receiver.to_bytes();
+        let res = receiver.decrypt(&ch, &dev, wire);
+        let mut f = vec![
+            ("description", s(desc)),
+            ("message_index", n(idx as u64)),
+            ("envelope_channel_id", h(&ch)),
+            ("envelope_sender_device_id", h(&dev)),
+            ("wire", h(wire)),
+        ];
+        match res {
+            Ok(pt) => f.push(("plaintext", h(&pt))),
+            Err(e) => {
+                assert_eq!(*receiver.to_bytes(), *before);
+                f.push(("error", err(e)));
+            }
+        }
+        deliveries.push(obj(f));
+    };
+    deliver(
+        2,
+        channel,
+        sender_dev,
+        &wires[2],
+        "ahead: stores keys for 0 and 1",
+        &mut deliveries,
+    );
+    deliver(
+        0,
+        channel,
+        sender_dev,
+        &wires[0],
+        "from a skipped key",
+        &mut deliveries,
+    );
+    deliver(2, channel, sender_dev, &wires[2], "replay", &mut deliveries);
+    deliver(
+        1,
+        id(11),
+        sender_dev,
+        &wires[1],
+        "replayed into another channel",
+        &mut deliveries,
+    );
+    deliver(
+        1,
+        channel,
+        id(12),
+        &wires[1],
+        "claimed by another sender device",
+        &mut deliveries,
+    );
+    let mut t = wires[1].clone();
+    let sig_byte = t.len() - 10;
+    t[sig_byte] ^= 1;
+    deliver(
+        1,
+        channel,
+        sender_dev,
+        &t,
+        "signature tampered",
+        &mut deliveries,
+    );
+    deliver(
+        1,
+        channel,
+        sender_dev,
+        &wires[1],
+        "genuine",
+        &mut deliveries,
+    );
+    deliver(
+        3,
+        channel,
+        sender_dev,
+        &wires[3],
+        "in order",
+        &mut deliveries,
+    );
+    obj(vec![
+        ("description", s("Sender Keys. The sender's generate draws key id (4 bytes, big-endian), chain key (32), signing seed (32); each encrypt draws a 16-byte message id. Deliveries are applied in order to one receiver created from the distribution.")),
+        ("channel_id", h(&channel)),
+        ("sender_device_id", h(&sender_dev)),
+        ("generate_rng_draws", gen_draws),
+        ("distribution", h(&dist.to_bytes())),
+        ("messages", Json::Arr(messages)),
+        ("deliveries", Json::Arr(deliveries)),
+        ("final_sender_state", h(&sender.to_bytes())),
+        ("final_receiver_state", h(&receiver.to_bytes())),
+    ])
+}
+
+pub fn attachment() -> Json {
+    let mut cases = Vec::new();
+    let cs: [(u32, usize); 5] = [(64, 0), (64, 10), (64, 64), (64, 150), (65536, 100)];
+    for (i, (chunk_size, len)) in cs.iter().enumerate() {
+        let key = Zeroizing::new([0x40 + i as u8; 32]);
+        let pt: Vec<u8> = (0..*len).map(|j| (j * 7 + i) as u8).collect();
+        let (p, blob) =
+            encrypt_attachment_with_key(key.clone(), *chunk_size, &pt).expect("encrypt");
+        cases.push(obj(vec![
+            ("file_key", h(key.as_ref())),
+            ("chunk_size", n(u64::from(*chunk_size))),
+            ("plaintext", h(&pt)),
+            ("blob", h(&blob)),
+            ("digest", h(&p.digest)),
+            ("pointer", h(&p.to_bytes())),
+        ]));
+    }
+    // Invalid: a 3-chunk blob truncated to two chunks, with a pointer re-made to match.
+    let key = Zeroizing::new([0x55; 32]);
+    let pt = vec![0xAB; 150];
+    let (p, blob) = encrypt_attachment_with_key(key, 64, &pt).expect("encrypt");
+    let cut = blob[..5 + 2 * 80].to_vec();
+    let mut q: AttachmentPointer = p.clone();
+    q.digest.copy_from_slice(&sha256(&cut));
+    q.size = 128;
+    let e = chatalot_crypto::attachment::decrypt_attachment(&q, &cut).expect_err("must fail");
+    obj(vec![
+        ("description", s("Chunked attachment AEAD. Each case decrypts to its plaintext; the invalid case must fail.")),
+        ("cases", Json::Arr(cases)),
+        ("invalid", Json::Arr(vec![obj(vec![
+            ("description", s("truncated at a chunk boundary, digest and size adjusted: last-chunk flag mismatch")),
+            ("pointer", h(&q.to_bytes())),
+            ("blob", h(&cut)),
+            ("error", err(e)),
+        ])])),
+    ])
+}
+
+fn sha256(data: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(data).into()
+}
+
+pub fn fingerprint() -> Json {
+    let mut users = Vec::new();
+    let keys: Vec<([u8; 32], [u8; 16])> = (0..3u8)
+        .map(|i| {
+            let mut rng = TestRng::new(0xf0 + u64::from(i));
+            (UserKeyPair::generate(&mut rng, id(i)).public_key(), id(i))
+        })
+        .collect();
+    for (k, uid) in &keys {
+        let f = Fingerprint::new(k, uid);
+        users.push(obj(vec![
+            ("user_key", h(k)),
+            ("user_id", h(uid)),
+            ("fingerprint_digits", s(f.digits())),
+            ("display", s(&f.to_string())),
+        ]));
+    }
+    let mut pairs = Vec::new();
+    for (a, b) in [(0usize, 1usize), (1, 2), (2, 0)] {
+        let sn = SafetyNumber::new(&keys[a].0, &keys[a].1, &keys[b].0, &keys[b].1);
+        pairs.push(obj(vec![
+            ("a", n(a as u64)),
+            ("b", n(b as u64)),
+            ("safety_number_digits", s(sn.digits())),
+            ("display", s(&sn.to_string())),
+        ]));
+    }
+    obj(vec![
+        ("description", s("Fingerprints (30 digits) and safety numbers (60 digits, symmetric). Iterations: 5200.")),
+        ("users", Json::Arr(users)),
+        ("safety_numbers", Json::Arr(pairs)),
+    ])
+}
+
+/// (file name, pretty JSON) for every vector file.
+pub fn all() -> Vec<(&'static str, String)> {
+    vec![
+        ("identity.json", identity().to_pretty()),
+        ("x3dh.json", x3dh().to_pretty()),
+        ("ratchet.json", ratchet().to_pretty()),
+        ("sender_key.json", sender_key().to_pretty()),
+        ("attachment.json", attachment().to_pretty()),
+        ("fingerprint.json", fingerprint().to_pretty()),
+    ]
+}

@@ -1,0 +1,417 @@
+//! Known-answer vectors: (1) regenerating them gives the checked-in files byte for
+//! byte; (2) an independent consumer, using only the JSON contents and the public API
+//! (as the TypeScript implementation will), reproduces every output.
+//!
+//! To rewrite the files after an intentional change: `cargo run --example gen_vectors`.
+
+#[path = "../src/test_rng.rs"]
+mod test_rng;
+#[path = "support/vectors.rs"]
+mod vectors;
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+
+use chatalot_crypto::attachment::{
+    decrypt_attachment, encrypt_attachment_with_key, AttachmentPointer,
+};
+use chatalot_crypto::fingerprint::{Fingerprint, SafetyNumber};
+use chatalot_crypto::identity::{DeviceCertificate, DeviceIdentity, UserKeyPair};
+use chatalot_crypto::ratchet::{PreKeyMessage, Session};
+use chatalot_crypto::sender_key::{SenderKeyDistribution, SenderKeyReceiver, SenderKeySender};
+use chatalot_crypto::x3dh::{self, OneTimePreKeySecret, PreKeyBundle, SignedPreKeySecret};
+use rand_core::{TryCryptoRng, TryRng};
+use serde_json::Value;
+use zeroize::Zeroizing;
+
+fn vector_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("vectors")
+}
+
+#[test]
+fn vector_files_match_regenerated_output() {
+    for (name, json) in vectors::all() {
+        let on_disk = std::fs::read_to_string(vector_dir().join(name))
+            .unwrap_or_else(|e| panic!("{name}: {e}; run `cargo run --example gen_vectors`"));
+        assert!(
+            on_disk == json,
+            "{name} drifted from the implementation; if intended, run `cargo run --example gen_vectors`"
+        );
+    }
+}
+
+fn load(name: &str) -> Value {
+    let text = std::fs::read_to_string(vector_dir().join(name)).expect("vector file");
+    serde_json::from_str(&text).expect("valid JSON")
+}
+
+fn bytes(v: &Value) -> Vec<u8> {
+    hex::decode(v.as_str().expect("hex string")).expect("valid hex")
+}
+
+fn arr<const N: usize>(v: &Value) -> [u8; N] {
+    bytes(v).try_into().expect("length")
+}
+
+/// Replays recorded draws; panics if the implementation draws differently.
+struct QueueRng(VecDeque<Vec<u8>>);
+
+impl QueueRng {
+    fn new(v: &Value) -> Self {
+        QueueRng(v.as_array().expect("draws").iter().map(bytes).collect())
+    }
+    fn assert_empty(&self) {
+        assert!(self.0.is_empty(), "not all recorded draws were used");
+    }
+}
+
+impl TryRng for QueueRng {
+    type Error = Infallible;
+    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
+        let mut b = [0; 4];
+        self.try_fill_bytes(&mut b)?;
+        Ok(u32::from_be_bytes(b))
+    }
+    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
+        let mut b = [0; 8];
+        self.try_fill_bytes(&mut b)?;
+        Ok(u64::from_be_bytes(b))
+    }
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
+        let next = self.0.pop_front().expect("an unexpected RNG draw");
+        assert_eq!(next.len(), dst.len(), "draw length");
+        dst.copy_from_slice(&next);
+        Ok(())
+    }
+}
+impl TryCryptoRng for QueueRng {}
+
+struct Party {
+    user: UserKeyPair,
+    device: DeviceIdentity,
+    cert: DeviceCertificate,
+}
+
+fn party(v: &Value) -> Party {
+    let user_id = arr::<16>(&v["user_id"]);
+    let mut rng = QueueRng::new(&v["user_key_rng_draws"]);
+    let user = UserKeyPair::generate(&mut rng, user_id);
+    rng.assert_empty();
+    let mut rng = QueueRng::new(&v["device_rng_draws"]);
+    let device = DeviceIdentity::generate(&mut rng, user_id, arr(&v["device_id"]));
+    rng.assert_empty();
+    let cert = user.certify_device(&device.public_keys());
+    assert_eq!(user.public_key().to_vec(), bytes(&v["user_key_public"]));
+    assert_eq!(
+        device.public_keys().signing_key.to_vec(),
+        bytes(&v["device_signing_public"])
+    );
+    assert_eq!(
+        device.public_keys().dh_key.to_vec(),
+        bytes(&v["device_dh_public"])
+    );
+    assert_eq!(cert.to_bytes(), bytes(&v["device_certificate"]));
+    cert.verify(&user.public_key())
+        .expect("certificate verifies");
+    assert_eq!(
+        user.to_bytes().to_vec(),
+        bytes(&v["user_key_secret_encoding"])
+    );
+    assert_eq!(
+        device.to_bytes().to_vec(),
+        bytes(&v["device_identity_secret_encoding"])
+    );
+    Party { user, device, cert }
+}
+
+fn prekeys(v: &Value, bob: &Party) -> (SignedPreKeySecret, OneTimePreKeySecret) {
+    let s = &v["signed_prekey"];
+    let mut rng = QueueRng::new(&s["rng_draws"]);
+    let key_id = u32::try_from(s["key_id"].as_u64().expect("id")).expect("u32");
+    let spk = SignedPreKeySecret::generate(&mut rng, &bob.device, key_id);
+    rng.assert_empty();
+    assert_eq!(spk.public().to_bytes(), bytes(&s["public_encoding"]));
+    assert_eq!(spk.to_bytes().to_vec(), bytes(&s["secret_encoding"]));
+    let o = &v["one_time_prekey"];
+    let mut rng = QueueRng::new(&o["rng_draws"]);
+    let key_id = u32::try_from(o["key_id"].as_u64().expect("id")).expect("u32");
+    let opk = OneTimePreKeySecret::generate(&mut rng, key_id);
+    rng.assert_empty();
+    assert_eq!(opk.public().to_bytes(), bytes(&o["public_encoding"]));
+    assert_eq!(opk.to_bytes().to_vec(), bytes(&o["secret_encoding"]));
+    (spk, opk)
+}
+
+#[test]
+fn identity_vectors_verify() {
+    let v = load("identity.json");
+    let parties: Vec<Party> = v["valid"]
+        .as_array()
+        .expect("valid")
+        .iter()
+        .map(party)
+        .collect();
+    assert_eq!(parties.len(), 2);
+    for case in v["invalid_certificates"].as_array().expect("invalid") {
+        let trusted = arr::<32>(&case["trusted_user_key"]);
+        let res = DeviceCertificate::from_bytes(&bytes(&case["certificate"]))
+            .and_then(|c| c.verify(&trusted));
+        assert_eq!(
+            res.expect_err("must fail").code(),
+            case["error"].as_str().expect("error")
+        );
+    }
+}
+
+#[test]
+fn x3dh_vectors_verify() {
+    let v = load("x3dh.json");
+    for case in v["cases"].as_array().expect("cases") {
+        let alice = party(&case["alice"]);
+        let bob = party(&case["bob"]);
+        let (spk, opk) = prekeys(case, &bob);
+        let bundle = PreKeyBundle::from_bytes(&bytes(&case["bundle"])).expect("bundle");
+        assert_eq!(bundle.certificate, bob.cert);
+        let mut rng = QueueRng::new(&case["alice_ephemeral_rng_draws"]);
+        let init = x3dh::initiate(
+            &mut rng,
+            &alice.device,
+            &alice.cert,
+            &bundle,
+            &bob.user.public_key(),
+        )
+        .expect("initiate");
+        rng.assert_empty();
+        assert_eq!(
+            init.header.ephemeral_key.to_vec(),
+            bytes(&case["alice_ephemeral_public"])
+        );
+        assert_eq!(
+            init.output.shared_secret.to_vec(),
+            bytes(&case["shared_secret"])
+        );
+        assert_eq!(init.output.associated_data, bytes(&case["associated_data"]));
+        let opk_used = bundle.one_time_prekey.map(|_| &opk);
+        let resp = x3dh::respond(
+            &bob.device,
+            &bob.cert,
+            &spk,
+            opk_used,
+            &init.header,
+            &alice.user.public_key(),
+        )
+        .expect("respond");
+        assert_eq!(resp.shared_secret.to_vec(), bytes(&case["shared_secret"]));
+    }
+    for case in v["invalid"].as_array().expect("invalid") {
+        let alice = party(&case["alice"]);
+        let bob = party(&case["bob"]);
+        let bundle = PreKeyBundle::from_bytes(&bytes(&case["bundle"])).expect("bundle");
+        let mut rng = QueueRng(VecDeque::new());
+        let e = x3dh::initiate(
+            &mut rng,
+            &alice.device,
+            &alice.cert,
+            &bundle,
+            &bob.user.public_key(),
+        )
+        .expect_err("must fail");
+        assert_eq!(e.code(), case["error"].as_str().expect("error"));
+    }
+}
+
+#[test]
+fn ratchet_vectors_verify() {
+    let v = load("ratchet.json");
+    let alice = party(&v["alice"]);
+    let bob = party(&v["bob"]);
+    let (spk, opk) = prekeys(&v, &bob);
+    let bundle = PreKeyBundle::from_bytes(&bytes(&v["bundle"])).expect("bundle");
+    let mut rng = QueueRng::new(&v["alice_initiate_rng_draws"]);
+    let mut a = Session::initiate(
+        &mut rng,
+        &alice.device,
+        &alice.cert,
+        &bundle,
+        &bob.user.public_key(),
+    )
+    .expect("initiate");
+    rng.assert_empty();
+    let mut b: Option<Session> = None;
+    let mut wires: Vec<Vec<u8>> = Vec::new();
+    for step in v["steps"].as_array().expect("steps") {
+        let op = step["op"].as_str().expect("op");
+        let who = step["party"].as_str().unwrap_or("");
+        let idx = step["message_index"].as_u64().expect("index") as usize;
+        match op {
+            "encrypt" => {
+                let s = if who == "alice" {
+                    &mut a
+                } else {
+                    b.as_mut().expect("bob session")
+                };
+                let w = s.encrypt(&bytes(&step["plaintext"])).expect("encrypt");
+                assert_eq!(w, bytes(&step["wire"]), "wire of message {idx}");
+                assert_eq!(wires.len(), idx);
+                wires.push(w);
+            }
+            "tamper" => {
+                assert_eq!(wires.len(), idx);
+                wires.push(bytes(&step["wire"]));
+            }
+            "respond" => {
+                let mut rng = QueueRng::new(&step["rng_draws"]);
+                let pm = PreKeyMessage::from_bytes(&wires[idx]).expect("prekey message");
+                let (s, pt) = Session::respond(
+                    &mut rng,
+                    &bob.device,
+                    &bob.cert,
+                    &spk,
+                    Some(&opk),
+                    &alice.user.public_key(),
+                    &pm,
+                )
+                .expect("respond");
+                rng.assert_empty();
+                assert_eq!(pt.to_vec(), bytes(&step["plaintext"]));
+                b = Some(s);
+            }
+            "decrypt" => {
+                let s = if who == "alice" {
+                    &mut a
+                } else {
+                    b.as_mut().expect("bob session")
+                };
+                let mut rng = QueueRng::new(&step["rng_draws"]);
+                let before = s.to_bytes();
+                let res = s.decrypt(&mut rng, &wires[idx]);
+                rng.assert_empty();
+                match step.get("error") {
+                    Some(e) => {
+                        assert_eq!(
+                            res.expect_err("must fail").code(),
+                            e.as_str().expect("code")
+                        );
+                        assert_eq!(*s.to_bytes(), *before);
+                    }
+                    None => assert_eq!(res.expect("decrypt").to_vec(), bytes(&step["plaintext"])),
+                }
+            }
+            other => panic!("unknown op {other}"),
+        }
+    }
+    assert_eq!(a.to_bytes().to_vec(), bytes(&v["final_alice_state"]));
+    let b = b.expect("bob session");
+    assert_eq!(b.to_bytes().to_vec(), bytes(&v["final_bob_state"]));
+    // The stored states restore to themselves.
+    let restored = Session::from_bytes(&bytes(&v["final_bob_state"])).expect("restore");
+    assert_eq!(restored.to_bytes().to_vec(), bytes(&v["final_bob_state"]));
+}
+
+#[test]
+fn sender_key_vectors_verify() {
+    let v = load("sender_key.json");
+    let channel = arr::<16>(&v["channel_id"]);
+    let dev = arr::<16>(&v["sender_device_id"]);
+    let mut rng = QueueRng::new(&v["generate_rng_draws"]);
+    let mut sender = SenderKeySender::generate(&mut rng, channel, dev);
+    rng.assert_empty();
+    assert_eq!(
+        sender.distribution().to_bytes().to_vec(),
+        bytes(&v["distribution"])
+    );
+    let dist = SenderKeyDistribution::from_bytes(&bytes(&v["distribution"])).expect("distribution");
+    let mut receiver = SenderKeyReceiver::from_distribution(&dist, &dev).expect("receiver");
+    for m in v["messages"].as_array().expect("messages") {
+        let mut rng = QueueRng::new(&m["rng_draws"]);
+        let w = sender
+            .encrypt(&mut rng, &bytes(&m["plaintext"]))
+            .expect("encrypt");
+        rng.assert_empty();
+        assert_eq!(w, bytes(&m["wire"]));
+    }
+    for d in v["deliveries"].as_array().expect("deliveries") {
+        let before = receiver.to_bytes();
+        let res = receiver.decrypt(
+            &arr(&d["envelope_channel_id"]),
+            &arr(&d["envelope_sender_device_id"]),
+            &bytes(&d["wire"]),
+        );
+        match d.get("error") {
+            Some(e) => {
+                assert_eq!(
+                    res.expect_err("must fail").code(),
+                    e.as_str().expect("code")
+                );
+                assert_eq!(*receiver.to_bytes(), *before);
+            }
+            None => assert_eq!(res.expect("decrypt").to_vec(), bytes(&d["plaintext"])),
+        }
+    }
+    assert_eq!(sender.to_bytes().to_vec(), bytes(&v["final_sender_state"]));
+    assert_eq!(
+        receiver.to_bytes().to_vec(),
+        bytes(&v["final_receiver_state"])
+    );
+}
+
+#[test]
+fn attachment_vectors_verify() {
+    let v = load("attachment.json");
+    for case in v["cases"].as_array().expect("cases") {
+        let pointer = AttachmentPointer::from_bytes(&bytes(&case["pointer"])).expect("pointer");
+        assert_eq!(pointer.key.to_vec(), bytes(&case["file_key"]));
+        assert_eq!(pointer.digest.to_vec(), bytes(&case["digest"]));
+        let pt = decrypt_attachment(&pointer, &bytes(&case["blob"])).expect("decrypt");
+        assert_eq!(pt.to_vec(), bytes(&case["plaintext"]));
+        let chunk = u32::try_from(case["chunk_size"].as_u64().expect("size")).expect("u32");
+        let (p, blob) =
+            encrypt_attachment_with_key(Zeroizing::new(arr(&case["file_key"])), chunk, &pt)
+                .expect("encrypt");
+        assert_eq!(blob, bytes(&case["blob"]));
+        assert_eq!(p, pointer);
+    }
+    for case in v["invalid"].as_array().expect("invalid") {
+        let pointer = AttachmentPointer::from_bytes(&bytes(&case["pointer"])).expect("pointer");
+        let e = decrypt_attachment(&pointer, &bytes(&case["blob"])).expect_err("must fail");
+        assert_eq!(e.code(), case["error"].as_str().expect("code"));
+    }
+}
+
+#[test]
+fn fingerprint_vectors_verify() {
+    let v = load("fingerprint.json");
+    let users = v["users"].as_array().expect("users");
+    let fps: Vec<Fingerprint> = users
+        .iter()
+        .map(|u| {
+            let f = Fingerprint::new(&arr(&u["user_key"]), &arr(&u["user_id"]));
+            assert_eq!(
+                f.digits(),
+                u["fingerprint_digits"].as_str().expect("digits")
+            );
+            assert_eq!(f.to_string(), u["display"].as_str().expect("display"));
+            f
+        })
+        .collect();
+    for p in v["safety_numbers"].as_array().expect("pairs") {
+        let a = p["a"].as_u64().expect("a") as usize;
+        let b = p["b"].as_u64().expect("b") as usize;
+        let sn = SafetyNumber::from_fingerprints(&fps[a], &fps[b]);
+        assert_eq!(
+            sn.digits(),
+            p["safety_number_digits"].as_str().expect("digits")
+        );
+        assert_eq!(sn, SafetyNumber::from_fingerprints(&fps[b], &fps[a]));
+        assert_eq!(sn.to_string(), p["display"].as_str().expect("display"));
+        let ua = &users[a];
+        let ub = &users[b];
+        let direct = SafetyNumber::new(
+            &arr(&ua["user_key"]),
+            &arr(&ua["user_id"]),
+            &arr(&ub["user_key"]),
+            &arr(&ub["user_id"]),
+        );
+        assert_eq!(direct, sn);
+    }
+}
