@@ -16,7 +16,7 @@ pub mod routes;
 pub mod secrets;
 mod state;
 mod tokens;
-mod totp;
+pub mod totp;
 mod validate;
 
 use crate::config::Config;

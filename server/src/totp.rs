@@ -67,6 +67,27 @@ pub fn base32(data: &[u8]) -> String {
     out
 }
 
+/// Decodes RFC 4648 base32 (upper case, no padding); None on any other character.
+pub fn base32_decode(s: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(s.len() * 5 / 8);
+    let mut buffer: u32 = 0;
+    let mut bits = 0;
+    for c in s.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'2'..=b'7' => c - b'2' + 26,
+            _ => return None,
+        };
+        buffer = (buffer << 5) | u32::from(v);
+        bits += 5;
+        if bits >= 8 {
+            out.push((buffer >> (bits - 8)) as u8);
+            bits -= 8;
+        }
+    }
+    Some(out)
+}
+
 /// The `otpauth://` URL for authenticator apps.
 pub fn otpauth_url(issuer: &str, username: &str, secret: &[u8]) -> String {
     let issuer = percent_encode(issuer);
@@ -176,6 +197,8 @@ mod tests {
         assert_eq!(base32(b""), "");
         assert_eq!(base32(b"f"), "MY");
         assert_eq!(base32(b"foobar"), "MZXW6YTBOI");
+        assert_eq!(base32_decode("MZXW6YTBOI").expect("decodes"), b"foobar");
+        assert_eq!(base32_decode("mz"), None);
     }
 
     #[test]

@@ -72,7 +72,7 @@ pub async fn list(
     limit: i64,
 ) -> Result<Vec<AuditEvent>> {
     let mut q = audit_events::table
-        .order(audit_events::created_at.desc())
+        .order((audit_events::created_at.desc(), audit_events::id.desc()))
         .limit(limit)
         .select(AuditRow::as_select())
         .into_boxed();

@@ -223,7 +223,9 @@ fn postgres_ids() -> (u32, u32) {
 
 /// The password tests use for `username`.
 pub fn password_of(username: &str) -> String {
-    format!("correct horse battery staple for {username}")
+    // distinct per account without containing the name
+    let tag: u32 = username.bytes().map(u32::from).sum();
+    format!("correct horse battery staple #{tag}")
 }
 
 fn agent() -> ureq::Agent {

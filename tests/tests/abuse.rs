@@ -1,0 +1,262 @@
+//! Account enumeration (A1), brute force without victim lock-out (A2), registration abuse
+//! (A12), rate limits, forwarding headers and security headers.
+mod common;
+use common::{password_of, TestServer};
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+#[test]
+fn unknown_accounts_answer_like_known_ones_in_the_same_time() {
+    // real password hashing cost, as in production
+    let s = TestServer::start_with(|c| {
+        c.auth.argon2_memory_kib = 19 * 1024;
+        c.auth.argon2_iterations = 2;
+    });
+    s.register("victim");
+    let c = s.client();
+    let attempt = |user: &str| {
+        let t = Instant::now();
+        let r = c.post(
+            "/api/v1/sessions",
+            &json!({"username": user, "password": "definitely wrong"}),
+        );
+        (t.elapsed(), r)
+    };
+    // warm up both paths
+    attempt("victim");
+    attempt("ghost");
+    let mut known = Vec::new();
+    let mut unknown = Vec::new();
+    for i in 0..12 {
+        let (tk, rk) = attempt("victim");
+        let (tu, ru) = attempt(&format!("ghost{i}"));
+        assert_eq!(rk.status, ru.status);
+        assert_eq!(rk.text, ru.text, "same body for known and unknown accounts");
+        known.push(tk);
+        unknown.push(tu);
+    }
+    let (k, u) = (median(known), median(unknown));
+    let ratio = u.as_secs_f64() / k.as_secs_f64();
+    eprintln!("login timing: unknown {u:?}, known {k:?}, ratio {ratio:.3}");
+    assert!(
+        (0.75..1.33).contains(&ratio),
+        "median time unknown {u:?} vs known {k:?} (ratio {ratio:.2})"
+    );
+    // recovery answers alike as well
+    let rec = |user: &str| {
+        c.post(
+            "/api/v1/recoveries",
+            &json!({"username": user, "recovery_code": "0000-0000-0000-0000", "new_password": "some new passphrase"}),
+        )
+    };
+    assert_eq!(rec("victim").text, rec("ghost").text);
+}
+
+/// A server that believes X-Forwarded-For from loopback, so tests can act from many addresses.
+fn proxied(tweak: impl FnOnce(&mut chatalot_server::config::Config)) -> TestServer {
+    TestServer::start_with(|c| {
+        c.server.trusted_proxies = vec!["127.0.0.1".into()];
+        c.limits.login_fail_ip_burst = 5;
+        c.limits.login_fail_ip_per_minute = 1;
+        c.limits.login_fail_account_burst = 20;
+        c.limits.login_fail_account_per_minute = 4;
+        tweak(c);
+    })
+}
+
+#[test]
+fn a_stranger_hammering_from_one_address_cannot_lock_the_victim_out() {
+    let s = proxied(|_| {});
+    s.register("victim");
+    let mut attacker = s.client();
+    attacker.forwarded_for = Some("203.0.113.66".into());
+    let mut limited = false;
+    for _ in 0..10 {
+        let r = attacker.post(
+            "/api/v1/sessions",
+            &json!({"username": "victim", "password": "guess guess guess"}),
+        );
+        if r.status == 429 {
+            r.assert_error(429, "rate_limited");
+            assert!(r.headers.get("retry-after").is_some());
+            limited = true;
+            break;
+        }
+        r.assert_error(401, "invalid_credentials");
+    }
+    assert!(limited, "guessing from one address is throttled");
+    // even the right password is refused to the attacker's address for now
+    let r = attacker.post(
+        "/api/v1/sessions",
+        &json!({"username": "victim", "password": password_of("victim")}),
+    );
+    r.assert_error(429, "rate_limited");
+    // the victim, from a fresh client elsewhere, logs in at once
+    let mut victim = s.client();
+    victim.forwarded_for = Some("198.51.100.7".into());
+    assert_eq!(victim.login("victim", &password_of("victim")).status, 201);
+}
+
+#[test]
+fn a_distributed_attack_leaves_known_devices_in_and_fresh_clients_wait_briefly() {
+    let s = proxied(|_| {});
+    let (_, reg) = s.register("victim");
+    for i in 0..40 {
+        let mut a = s.client();
+        a.forwarded_for = Some(format!("203.0.113.{}", i + 1));
+        let r = a.post(
+            "/api/v1/sessions",
+            &json!({"username": "victim", "password": "guess guess guess"}),
+        );
+        assert!(r.status == 401 || r.status == 429, "{}", r.text);
+    }
+    // a fresh client is told to come back shortly, never locked for good
+    let mut fresh = s.client();
+    fresh.forwarded_for = Some("198.51.100.7".into());
+    let r = fresh.login("victim", &password_of("victim"));
+    r.assert_error(429, "rate_limited");
+    let wait: u64 = r.headers["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds");
+    assert!((1..=15).contains(&wait), "retry after {wait}s");
+    // the victim's own device is exempt from the account-wide bucket
+    let mut own = s.client();
+    own.forwarded_for = Some("198.51.100.8".into());
+    let r = own.post(
+        "/api/v1/sessions",
+        &json!({"username": "victim", "password": password_of("victim"),
+                "device_id": reg["device_id"], "device_secret": reg["device_secret"]}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    // and unknown account names behave exactly the same way (no enumeration by throttling)
+    for i in 0..40 {
+        let mut a = s.client();
+        a.forwarded_for = Some(format!("203.0.114.{}", i + 1));
+        a.post(
+            "/api/v1/sessions",
+            &json!({"username": "ghost", "password": "guess guess guess"}),
+        );
+    }
+    let r = fresh.login("ghost", "guess guess guess");
+    r.assert_error(429, "rate_limited");
+}
+
+#[test]
+fn registration_is_rate_limited_per_address() {
+    let s = proxied(|c| {
+        c.limits.register_ip_burst = 3;
+        c.limits.register_ip_per_hour = 1;
+    });
+    let mut c = s.client();
+    c.forwarded_for = Some("203.0.113.9".into());
+    for i in 0..3 {
+        let r = c.post(
+            "/api/v1/accounts",
+            &json!({"username": format!("bot{i}"), "password": "bot password 123"}),
+        );
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    c.post(
+        "/api/v1/accounts",
+        &json!({"username": "bot9", "password": "bot password 123"}),
+    )
+    .assert_error(429, "rate_limited");
+    let mut other = s.client();
+    other.forwarded_for = Some("198.51.100.1".into());
+    assert_eq!(
+        other
+            .post(
+                "/api/v1/accounts",
+                &json!({"username": "human", "password": "a person with a passphrase"}),
+            )
+            .status,
+        201
+    );
+}
+
+#[test]
+fn forwarding_headers_from_untrusted_peers_are_ignored() {
+    // no trusted proxies: every request is from 127.0.0.1 whatever the header says
+    let s = TestServer::start_with(|c| {
+        c.limits.register_ip_burst = 2;
+        c.limits.register_ip_per_hour = 1;
+    });
+    for (i, ip) in ["203.0.113.1", "203.0.113.2", "203.0.113.3"]
+        .iter()
+        .enumerate()
+    {
+        let mut c = s.client();
+        c.forwarded_for = Some((*ip).into());
+        let r = c.post(
+            "/api/v1/accounts",
+            &json!({"username": format!("spoof{i}"), "password": "spoof password 123"}),
+        );
+        if i < 2 {
+            assert_eq!(r.status, 201);
+        } else {
+            r.assert_error(429, "rate_limited");
+        }
+    }
+    let mut c = s.client();
+    c.forwarded_for = Some("203.0.113.1".into());
+    c.login("spoof0", "spoof password 123");
+    let sessions = c.get("/api/v1/sessions");
+    assert_eq!(sessions.body[0]["ip"], "127.0.0.1");
+}
+
+#[test]
+fn every_account_request_is_rate_limited_per_address() {
+    let s = TestServer::start_with(|c| {
+        c.limits.auth_ip_burst = 5;
+        c.limits.auth_ip_per_minute = 1;
+    });
+    let c = s.client();
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        statuses.push(
+            c.post(
+                "/api/v1/sessions/refresh",
+                &json!({"refresh_token": "nope"}),
+            )
+            .status,
+        );
+    }
+    assert_eq!(&statuses[..5], &[401; 5]);
+    assert!(statuses[5..].iter().all(|s| *s == 429), "{statuses:?}");
+}
+
+#[test]
+fn responses_carry_security_headers() {
+    let s = TestServer::start();
+    let c = s.client();
+    for path in ["/api/v1/health", "/", "/api/v1/nope"] {
+        let r = c.get(path);
+        let csp = r.headers["content-security-policy"]
+            .to_str()
+            .expect("ascii");
+        let script_src = csp
+            .split(';')
+            .find(|d| d.trim().starts_with("script-src"))
+            .expect("script-src");
+        assert!(!script_src.contains("unsafe"), "{script_src}");
+        assert!(csp.contains("frame-ancestors 'none'"));
+        assert_eq!(r.headers["x-content-type-options"], "nosniff");
+        assert_eq!(r.headers["referrer-policy"], "no-referrer");
+        assert!(r.headers.get("permissions-policy").is_some());
+        assert!(r.headers.get("strict-transport-security").is_none());
+    }
+    let tls = TestServer::start_with(|c| c.server.hsts = true);
+    assert!(tls
+        .client()
+        .get("/api/v1/health")
+        .headers
+        .get("strict-transport-security")
+        .is_some());
+}
