@@ -22,7 +22,7 @@ pub mod limits {
     pub const INVITE_MAX_USES: u32 = 10_000;
     /// An invite may live at most one year.
     pub const INVITE_MAX_LIFETIME_SECS: u64 = 366 * 24 * 3600;
-    /// Number of single-use backup codes issued when 2FA is enabled.
+    /// Number of single-use backup codes issued when 2FA is enabled (80 bits each).
     pub const BACKUP_CODE_COUNT: usize = 10;
     /// Largest page of list endpoints.
     pub const PAGE_MAX: u32 = 200;
@@ -267,9 +267,19 @@ pub struct AuditEvent {
     pub id: AuditEventId,
     pub user_id: Option<UserId>,
     pub action: String,
+    /// The object acted on (a user, an invite, ...), when the action has one.
+    pub subject_id: Option<uuid::Uuid>,
     pub ip: Option<String>,
+    pub user_agent: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+}
+
+/// `PUT /api/v1/users/{id}/role` (instance owner): make an account an admin or a member.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateRoleRequest {
+    pub role: InstanceRole,
 }
 
 /// `GET /api/v1/health` and `GET /api/v1/ready`

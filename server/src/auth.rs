@@ -106,9 +106,20 @@ pub async fn record(
     action: &str,
     client: &ClientInfo,
 ) {
+    record_on(conn, user, action, None, client).await
+}
+
+/// Records an audit event about `subject` (the object acted on).
+pub async fn record_on(
+    conn: &mut AsyncPgConnection,
+    user: Option<UserId>,
+    action: &str,
+    subject: Option<uuid::Uuid>,
+    client: &ClientInfo,
+) {
     let ip = client.ip_string();
-    if let Err(e) = audit::insert(conn, user, action, Some(&ip), client.user_agent.as_deref()).await
-    {
+    let ua = client.user_agent.as_deref();
+    if let Err(e) = audit::insert(conn, user, action, subject, Some(&ip), ua).await {
         tracing::warn!(error = %e, action, "audit event not recorded");
     }
 }
@@ -141,38 +152,41 @@ pub async fn second_factor_ok(
     Ok(backup_codes::claim(conn, user.id, &codes::hash_code(trimmed)).await?)
 }
 
-/// `invalid_totp` unless `code` is a valid second factor of `user`.
+/// `invalid_totp` unless `code` is a valid second factor of `user`. Failures drain the
+/// caller's re-authentication bucket, so a stolen access token cannot guess codes.
 pub async fn require_second_factor(
     state: &AppState,
     conn: &mut AsyncPgConnection,
     user: &User,
     code: &str,
 ) -> ApiResult<()> {
+    let bucket = &state.limits.reauth_fail;
+    bucket.check(&user.id).map_err(ApiError::rate_limited)?;
     if second_factor_ok(state, conn, user, code).await? {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            ErrorCode::InvalidTotp,
-            "the two-factor code is wrong or was already used",
-        ))
+        return Ok(());
     }
+    let _ = bucket.take(&user.id);
+    Err(ApiError::new(
+        ErrorCode::InvalidTotp,
+        "the two-factor code is wrong or was already used",
+    ))
 }
 
-/// `wrong_password` unless `password` is the user's password.
+/// `wrong_password` unless `password` is the user's password. Failures drain the caller's
+/// re-authentication bucket, so a stolen access token cannot guess the password.
 pub async fn require_password(state: &AppState, user: &User, password: &str) -> ApiResult<()> {
     crate::validate::given_password(password)?;
-    if state
-        .passwords
-        .verify(password, Some(&user.password_hash))
-        .await?
-    {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            ErrorCode::WrongPassword,
-            "the password is wrong",
-        ))
+    let bucket = &state.limits.reauth_fail;
+    bucket.check(&user.id).map_err(ApiError::rate_limited)?;
+    let hash = Some(user.password_hash.as_str());
+    if state.passwords.verify(password, hash).await? {
+        return Ok(());
     }
+    let _ = bucket.take(&user.id);
+    Err(ApiError::new(
+        ErrorCode::WrongPassword,
+        "the password is wrong",
+    ))
 }
 
 /// Revokes all sessions of `user` but `keep`, in storage and in the live revocation set.
@@ -184,22 +198,23 @@ pub async fn revoke_sessions(
     reason: RevokeReason,
 ) -> ApiResult<u64> {
     let revoked = sessions::revoke_all_for_user(conn, user, keep, reason).await?;
-    let n = revoked.len() as u64;
-    state.tokens.revocations().insert_all(revoked);
-    Ok(n)
+    Ok(forget_sessions(state, revoked))
 }
 
-/// Fresh single-use backup codes for `user`, replacing the old ones. Returns them for display.
-pub async fn new_backup_codes(
-    conn: &mut AsyncPgConnection,
-    user: UserId,
-) -> ApiResult<Vec<String>> {
+/// Puts revoked sessions into the live revocation set; returns how many.
+pub fn forget_sessions(state: &AppState, revoked: Vec<SessionId>) -> u64 {
+    let n = revoked.len() as u64;
+    state.tokens.revocations().insert_all(revoked);
+    n
+}
+
+/// A fresh set of single-use backup codes: the codes to show once, and the hashes to store.
+pub fn new_backup_codes() -> (Vec<String>, Vec<Vec<u8>>) {
     let list: Vec<String> = (0..chatalot_protocol::api::limits::BACKUP_CODE_COUNT)
         .map(|_| codes::new_backup_code())
         .collect();
-    let hashes: Vec<Vec<u8>> = list.iter().map(|c| codes::hash_code(c)).collect();
-    backup_codes::replace_all(conn, user, &hashes).await?;
-    Ok(list)
+    let hashes = list.iter().map(|c| codes::hash_code(c)).collect();
+    (list, hashes)
 }
 
 /// A device id and secret for a new device.

@@ -42,9 +42,10 @@ pub fn new_recovery_code() -> String {
     grouped_code(4)
 }
 
-/// 2FA backup code: 40 random bits, `XXXX-XXXX`.
+/// 2FA backup code: 80 random bits, `XXXX-XXXX-XXXX-XXXX` (long enough that the stored hashes
+/// cannot be searched offline).
 pub fn new_backup_code() -> String {
-    grouped_code(2)
+    grouped_code(4)
 }
 
 /// Registration invite code: 80 random bits, `XXXX-XXXX-XXXX-XXXX`.
@@ -100,7 +101,7 @@ mod tests {
         let b = new_recovery_code();
         assert_eq!(a.len(), 19);
         assert_ne!(a, b);
-        assert_eq!(new_backup_code().len(), 9);
+        assert_eq!(new_backup_code().len(), 19);
         assert!(a
             .chars()
             .all(|c| c == '-' || c.is_ascii_uppercase() || c.is_ascii_digit()));

@@ -264,14 +264,18 @@ impl Config {
         toml::from_str(text).map_err(|e| e.to_string())
     }
 
+    /// Applies the variables of `env` that `ENV_VARS` lists, in the order of that list (so
+    /// `CHATALOT_DATABASE_URL` wins over `DATABASE_URL`).
     fn apply_env(
         &mut self,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<(), ConfigError> {
-        for (name, value) in env {
-            let Some((_, key)) = ENV_VARS.iter().find(|(n, _)| *n == name) else {
+        let env: std::collections::HashMap<String, String> = env.into_iter().collect();
+        for (name, key) in ENV_VARS {
+            let Some(value) = env.get(*name) else {
                 continue;
             };
+            let name = (*name).to_owned();
             let bad = |message: String| ConfigError::Env {
                 name: name.clone(),
                 message,
@@ -297,7 +301,9 @@ impl Config {
                 "server.shutdown_timeout_secs" => {
                     self.server.shutdown_timeout_secs = parse_num(&value).map_err(bad)?
                 }
-                "database.url" => self.database.url = (!value.is_empty()).then_some(value),
+                // an empty variable leaves the URL of the file in place
+                "database.url" if value.is_empty() => {}
+                "database.url" => self.database.url = Some(value),
                 "database.pool_size" => self.database.pool_size = parse_num(&value).map_err(bad)?,
                 "database.timeout_secs" => {
                     self.database.timeout_secs = parse_num(&value).map_err(bad)?
@@ -336,8 +342,11 @@ impl Config {
         let name = self.server.instance_name.trim();
         if name.is_empty()
             || name.chars().count() > chatalot_protocol::api::limits::INSTANCE_NAME_MAX
+            || name.chars().any(char::is_control)
         {
-            return invalid("server.instance_name must be 1 to 64 characters");
+            return invalid(
+                "server.instance_name must be 1 to 64 characters, no control characters",
+            );
         }
         for p in &self.server.trusted_proxies {
             parse_cidr(p).map_err(ConfigError::Invalid)?;
@@ -498,6 +507,25 @@ mod tests {
             let mut c = Config::default();
             c.apply_env([(name.to_string(), value.to_string())])
                 .expect("applies");
+        }
+    }
+
+    #[test]
+    fn chatalot_database_url_wins_and_empty_values_are_ignored() {
+        let mut c = Config::default();
+        c.database.url = Some("from-file".into());
+        c.apply_env([("DATABASE_URL".to_string(), String::new())])
+            .expect("applies");
+        assert_eq!(c.database.url.as_deref(), Some("from-file"));
+        for order in [[0, 1], [1, 0]] {
+            let vars = [
+                ("DATABASE_URL".to_string(), "plain".to_string()),
+                ("CHATALOT_DATABASE_URL".to_string(), "specific".to_string()),
+            ];
+            let mut c = Config::default();
+            c.apply_env(order.map(|i| vars[i].clone()))
+                .expect("applies");
+            assert_eq!(c.database.url.as_deref(), Some("specific"));
         }
     }
 

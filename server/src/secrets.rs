@@ -40,10 +40,12 @@ pub fn load_or_create<const LEN: usize>(path: &Path) -> Result<Zeroizing<[u8; LE
             })
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            if let Some(dir) = path.parent() {
-                fs::create_dir_all(dir).map_err(io)?;
-                // the directory itself is private too
-                let _ = fs::set_permissions(dir, fs::Permissions::from_mode(0o700));
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                if !dir.exists() {
+                    fs::create_dir_all(dir).map_err(io)?;
+                    // a directory made for secrets is private too (an existing one is left alone)
+                    fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io)?;
+                }
             }
             let mut key = Zeroizing::new([0u8; LEN]);
             getrandom::fill(key.as_mut()).map_err(|e| io(std::io::Error::other(e)))?;

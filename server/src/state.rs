@@ -27,6 +27,8 @@ pub struct Limiters {
     pub register_ip: RateLimiter<IpAddr>,
     pub login_fail_ip: RateLimiter<(String, IpAddr)>,
     pub login_fail_account: RateLimiter<String>,
+    /// Wrong passwords and codes given by a logged-in user to confirm a sensitive change.
+    pub reauth_fail: RateLimiter<UserId>,
     pub user: RateLimiter<UserId>,
 }
 
@@ -48,6 +50,11 @@ impl Limiters {
             login_fail_account: RateLimiter::new(
                 c.login_fail_account_burst,
                 c.login_fail_account_per_minute,
+                minute,
+            ),
+            reauth_fail: RateLimiter::new(
+                c.login_fail_ip_burst,
+                c.login_fail_ip_per_minute,
                 minute,
             ),
             user: RateLimiter::new(c.user_burst, c.user_per_minute, minute),

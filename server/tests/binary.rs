@@ -51,7 +51,10 @@ fn wait_ready(port: u16, child: &mut Child) -> Duration {
         if let Ok(Some(status)) = child.try_wait() {
             panic!("server exited early: {status}");
         }
-        if let Ok(r) = agent().get(format!("http://127.0.0.1:{port}/api/v1/ready")).call() {
+        if let Ok(r) = agent()
+            .get(format!("http://127.0.0.1:{port}/api/v1/ready"))
+            .call()
+        {
             if r.status() == 200 {
                 return start.elapsed();
             }
@@ -72,7 +75,10 @@ fn terminate(child: &mut Child) -> std::process::ExitStatus {
         if let Some(status) = child.try_wait().expect("wait") {
             return status;
         }
-        assert!(start.elapsed() < Duration::from_secs(30), "no exit after SIGTERM");
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no exit after SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }

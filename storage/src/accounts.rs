@@ -1,9 +1,10 @@
-//! Registration: the one write that spans users, invites, devices and sessions.
+//! Account changes that span several tables, each in one transaction: registration, password
+//! replacement, two-factor switches and suspension.
 
 use crate::error::{Result, StorageError};
-use crate::sessions::{NewSession, Session};
+use crate::sessions::{NewSession, RevokeReason, Session};
 use crate::users::{NewUser, User};
-use crate::{devices, invites, sessions, users};
+use crate::{backup_codes, devices, invites, sessions, users};
 use chatalot_protocol::api::{InstanceRole, RegistrationMode};
 use chatalot_protocol::ids::{DeviceId, SessionId, UserId};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
@@ -132,4 +133,64 @@ pub async fn register(
         Err(TxError::Refused(refusal)) => Ok(Err(refusal)),
         Err(TxError::Storage(e)) => Err(e),
     }
+}
+
+/// Sets a new password hash (and, on recovery, a new recovery code hash) and revokes every
+/// session but `keep`, all or nothing. Returns the revoked sessions.
+pub async fn replace_password(
+    conn: &mut AsyncPgConnection,
+    user: UserId,
+    password_hash: &str,
+    recovery_code_hash: Option<&[u8]>,
+    keep: Option<SessionId>,
+    reason: RevokeReason,
+) -> Result<Vec<SessionId>> {
+    conn.transaction::<_, StorageError, _>(async |conn| {
+        users::update_password_hash(conn, user, password_hash).await?;
+        if let Some(hash) = recovery_code_hash {
+            users::update_recovery_code_hash(conn, user, hash).await?;
+        }
+        sessions::revoke_all_for_user(conn, user, keep, reason).await
+    })
+    .await
+}
+
+/// Turns two-factor authentication on with these backup code hashes, all or nothing.
+pub async fn enable_totp(
+    conn: &mut AsyncPgConnection,
+    user: UserId,
+    backup_hashes: &[Vec<u8>],
+) -> Result<()> {
+    conn.transaction::<_, StorageError, _>(async |conn| {
+        users::update_totp_enabled(conn, user, true).await?;
+        backup_codes::replace_all(conn, user, backup_hashes).await
+    })
+    .await
+}
+
+/// Turns two-factor authentication off, erasing the secret and the backup codes.
+pub async fn disable_totp(conn: &mut AsyncPgConnection, user: UserId) -> Result<()> {
+    conn.transaction::<_, StorageError, _>(async |conn| {
+        users::update_totp_enabled(conn, user, false).await?;
+        backup_codes::delete_all(conn, user).await
+    })
+    .await
+}
+
+/// Suspends an account and revokes all its sessions, or lifts a suspension; all or nothing.
+/// Returns the revoked sessions.
+pub async fn set_suspended(
+    conn: &mut AsyncPgConnection,
+    user: UserId,
+    suspended: bool,
+) -> Result<Vec<SessionId>> {
+    conn.transaction::<_, StorageError, _>(async |conn| {
+        users::update_suspended(conn, user, suspended).await?;
+        if suspended {
+            sessions::revoke_all_for_user(conn, user, None, RevokeReason::Suspended).await
+        } else {
+            Ok(Vec::new())
+        }
+    })
+    .await
 }

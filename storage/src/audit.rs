@@ -14,6 +14,7 @@ pub struct AuditEvent {
     pub id: AuditEventId,
     pub user_id: Option<UserId>,
     pub action: String,
+    pub subject_id: Option<uuid::Uuid>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
     pub created_at: OffsetDateTime,
@@ -26,6 +27,7 @@ struct AuditRow {
     id: Uuid,
     user_id: Option<Uuid>,
     action: String,
+    subject_id: Option<Uuid>,
     ip: Option<String>,
     user_agent: Option<String>,
     created_at: OffsetDateTime,
@@ -37,6 +39,7 @@ impl From<AuditRow> for AuditEvent {
             id: AuditEventId(r.id),
             user_id: r.user_id.map(UserId),
             action: r.action,
+            subject_id: r.subject_id,
             ip: r.ip,
             user_agent: r.user_agent,
             created_at: r.created_at,
@@ -44,11 +47,12 @@ impl From<AuditRow> for AuditEvent {
     }
 }
 
-/// Appends an event.
+/// Appends an event: `user` acted, on `subject` if the action has one.
 pub async fn insert(
     conn: &mut AsyncPgConnection,
     user: Option<UserId>,
     action: &str,
+    subject: Option<Uuid>,
     ip: Option<&str>,
     user_agent: Option<&str>,
 ) -> Result<()> {
@@ -57,6 +61,7 @@ pub async fn insert(
             audit_events::id.eq(AuditEventId::new().0),
             audit_events::user_id.eq(user.map(|u| u.0)),
             audit_events::action.eq(action),
+            audit_events::subject_id.eq(subject),
             audit_events::ip.eq(ip),
             audit_events::user_agent.eq(user_agent),
         ))

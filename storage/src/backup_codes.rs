@@ -1,13 +1,22 @@
 //! Single-use 2FA backup codes, stored as hashes.
 
-use crate::error::Result;
+use crate::error::{Result, StorageError};
 use crate::schema::backup_codes;
 use chatalot_protocol::ids::UserId;
 use diesel::prelude::*;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
-/// Replaces all of a user's backup codes with these hashes.
+/// Replaces all of a user's backup codes with these hashes, all or nothing.
 pub async fn replace_all(
+    conn: &mut AsyncPgConnection,
+    user: UserId,
+    hashes: &[Vec<u8>],
+) -> Result<()> {
+    conn.transaction::<_, StorageError, _>(async |conn| replace_in_tx(conn, user, hashes).await)
+        .await
+}
+
+async fn replace_in_tx(
     conn: &mut AsyncPgConnection,
     user: UserId,
     hashes: &[Vec<u8>],

@@ -11,6 +11,7 @@ diesel::table! {
         #[max_length = 256]
         user_agent -> Nullable<Varchar>,
         created_at -> Timestamptz,
+        subject_id -> Nullable<Uuid>,
     }
 }
 

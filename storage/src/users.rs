@@ -278,3 +278,19 @@ fn expect_one(n: usize) -> Result<()> {
         Ok(())
     }
 }
+
+/// Sets the instance role (the unique index refuses a second owner).
+pub async fn update_role(
+    conn: &mut AsyncPgConnection,
+    id: UserId,
+    role: InstanceRole,
+) -> Result<()> {
+    let n = diesel::update(users::table.find(id.0))
+        .set((
+            users::role.eq(crate::users::role_to_str(role)),
+            users::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)
+        .await?;
+    expect_one(n)
+}

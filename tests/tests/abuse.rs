@@ -260,3 +260,45 @@ fn responses_carry_security_headers() {
         .get("strict-transport-security")
         .is_some());
 }
+
+#[test]
+fn a_stolen_token_cannot_guess_the_password() {
+    let s = TestServer::start_with(|c| {
+        c.limits.login_fail_ip_burst = 3;
+        c.limits.login_fail_ip_per_minute = 1;
+    });
+    let (c, _) = s.register("alice");
+    for _ in 0..3 {
+        c.put(
+            "/api/v1/users/me/password",
+            &json!({"current_password": "guessed wrong", "new_password": "a brand new passphrase"}),
+        )
+        .assert_error(403, "wrong_password");
+    }
+    // now even the right password is refused for a while
+    c.put(
+        "/api/v1/users/me/password",
+        &json!({"current_password": password_of("alice"), "new_password": "a brand new passphrase"}),
+    )
+    .assert_error(429, "rate_limited");
+    c.post("/api/v1/users/me/recovery_code", &json!({"password": "x"}))
+        .assert_error(429, "rate_limited");
+}
+
+#[test]
+fn api_answers_are_never_cached_and_unknown_api_paths_are_json() {
+    let s = TestServer::start();
+    let c = s.client();
+    let r = c.post(
+        "/api/v1/accounts",
+        &json!({"username": "alice", "password": password_of("alice")}),
+    );
+    assert_eq!(r.status, 201);
+    assert_eq!(r.headers["cache-control"], "no-store");
+    for path in ["/api", "/api/v2/health", "/api/whatever"] {
+        c.get(path).assert_error(404, "not_found");
+    }
+    let r = c.raw("PATCH", "/api/v1/sessions", &[], vec![]);
+    r.assert_error(405, "method_not_allowed");
+    assert_eq!(r.headers["allow"], "POST, GET, DELETE");
+}

@@ -235,3 +235,73 @@ fn registration_input_is_validated() {
     }
     assert_eq!(s.sql("SELECT count(*) FROM users"), "0");
 }
+
+#[test]
+fn the_owner_grants_and_revokes_admin_rights() {
+    let s = invite_only();
+    let (owner, _) = s.register("owner");
+    let code = owner.post("/api/v1/invites", &json!({})).body["code"]
+        .as_str()
+        .expect("code")
+        .to_owned();
+    let r = register(&s, "helper", Some(&code));
+    let helper_id = r.body["user"]["id"].as_str().expect("id").to_owned();
+    let helper = s.client().with_token(r.body["access_token"].as_str());
+    let r = register(&s, "plain", Some(&code));
+    let plain_id = r.body["user"]["id"].as_str().expect("id").to_owned();
+    let plain = s.client().with_token(r.body["access_token"].as_str());
+
+    helper.get("/api/v1/invites").assert_error(404, "not_found");
+    plain
+        .put(
+            &format!("/api/v1/users/{helper_id}/role"),
+            &json!({"role": "admin"}),
+        )
+        .assert_error(404, "not_found");
+    owner
+        .put(
+            &format!("/api/v1/users/{helper_id}/role"),
+            &json!({"role": "owner"}),
+        )
+        .assert_error(400, "invalid_request");
+    let r = owner.put(
+        &format!("/api/v1/users/{helper_id}/role"),
+        &json!({"role": "admin"}),
+    );
+    assert_eq!(r.status, 204, "{}", r.text);
+    assert_eq!(helper.get("/api/v1/users/me").body["role"], "admin");
+    assert_eq!(helper.get("/api/v1/invites").status, 200);
+    // an admin may not hand out roles, nor suspend the owner
+    helper
+        .put(
+            &format!("/api/v1/users/{plain_id}/role"),
+            &json!({"role": "admin"}),
+        )
+        .assert_error(403, "forbidden");
+    let owner_id = owner.get("/api/v1/users/me").body["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    helper
+        .put_empty(&format!("/api/v1/users/{owner_id}/suspension"))
+        .assert_error(403, "forbidden");
+    assert_eq!(
+        owner
+            .put(
+                &format!("/api/v1/users/{helper_id}/role"),
+                &json!({"role": "member"})
+            )
+            .status,
+        204
+    );
+    helper.get("/api/v1/invites").assert_error(404, "not_found");
+    let events = owner.get("/api/v1/audit_events?limit=50");
+    let granted = events
+        .body
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|e| e["action"] == "admin_granted")
+        .expect("audited");
+    assert_eq!(granted["subject_id"], helper_id.as_str());
+}

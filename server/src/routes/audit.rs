@@ -30,7 +30,9 @@ fn to_api(e: audit::AuditEvent) -> AuditEvent {
         id: e.id,
         user_id: e.user_id,
         action: e.action,
+        subject_id: e.subject_id,
         ip: e.ip,
+        user_agent: e.user_agent,
         created_at: e.created_at,
     }
 }
@@ -56,12 +58,12 @@ pub async fn list_audit_events(
     authed: Authed,
     q: Query<AuditQuery>,
 ) -> ApiResult<Json<Vec<AuditEvent>>> {
-    let limit = limit(&q)?;
     let mut conn = state.db.conn().await?;
     let user = users::get(&mut conn, authed.0.user_id).await?;
     if !user.role.is_admin() {
         return Err(ApiError::not_found());
     }
+    let limit = limit(&q)?;
     let list = audit::list(&mut conn, q.user_id, limit).await?;
     Ok(Json(list.into_iter().map(to_api).collect()))
 }

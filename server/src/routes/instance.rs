@@ -61,13 +61,15 @@ pub async fn update_instance(
         };
         settings::upsert(&mut conn, SETTING_REGISTRATION_MODE, value).await?;
     }
-    auth::record(
-        &mut conn,
-        Some(user.id),
-        "instance_settings_changed",
-        &client,
-    )
-    .await;
+    if name.is_some() || body.registration_mode.is_some() {
+        auth::record(
+            &mut conn,
+            Some(user.id),
+            "instance_settings_changed",
+            &client,
+        )
+        .await;
+    }
     drop(conn);
     get_instance(state).await
 }

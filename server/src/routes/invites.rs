@@ -53,6 +53,8 @@ pub async fn create_invite(
     client: ClientInfo,
     body: Json<CreateInviteRequest>,
 ) -> ApiResult<HttpResponse> {
+    let mut conn = state.db.conn().await?;
+    let user = require_admin(&mut conn, authed).await?;
     let body = body.into_inner();
     if let Some(n) = body.max_uses {
         if n == 0 || n > limits::INVITE_MAX_USES {
@@ -68,8 +70,6 @@ pub async fn create_invite(
             ));
         }
     }
-    let mut conn = state.db.conn().await?;
-    let user = require_admin(&mut conn, authed).await?;
     let code = codes::new_invite_code();
     let invite = invites::insert(
         &mut conn,
@@ -84,7 +84,14 @@ pub async fn create_invite(
         },
     )
     .await?;
-    auth::record(&mut conn, Some(user.id), "invite_created", &client).await;
+    auth::record_on(
+        &mut conn,
+        Some(user.id),
+        "invite_created",
+        Some(invite.id.0),
+        &client,
+    )
+    .await;
     Ok(HttpResponse::Created().json(to_api(invite)))
 }
 
@@ -97,9 +104,17 @@ pub async fn delete_invite(
 ) -> ApiResult<HttpResponse> {
     let mut conn = state.db.conn().await?;
     let user = require_admin(&mut conn, authed).await?;
-    if !invites::revoke(&mut conn, id.into_inner()).await? {
+    let id = id.into_inner();
+    if !invites::revoke(&mut conn, id).await? {
         return Err(ApiError::not_found());
     }
-    auth::record(&mut conn, Some(user.id), "invite_revoked", &client).await;
+    auth::record_on(
+        &mut conn,
+        Some(user.id),
+        "invite_revoked",
+        Some(id.0),
+        &client,
+    )
+    .await;
     Ok(no_content())
 }

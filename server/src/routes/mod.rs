@@ -12,8 +12,10 @@ pub mod web;
 
 use crate::error::ApiError;
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::DefaultHeaders;
 use actix_web::web::{self as w, ServiceConfig};
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use chatalot_protocol::ErrorCode;
 
 /// Every route as (method, path): the route table below registers exactly these. Documentation
@@ -39,6 +41,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/users/me/totp/backup_codes"),
     ("POST", "/api/v1/users/me/recovery_code"),
     ("GET", "/api/v1/users/me/audit_events"),
+    ("PUT", "/api/v1/users/{id}/role"),
     ("PUT", "/api/v1/users/{id}/suspension"),
     ("DELETE", "/api/v1/users/{id}/suspension"),
     ("GET", "/api/v1/invites"),
@@ -58,6 +61,8 @@ pub fn configure(cfg: &mut ServiceConfig, json_limit: usize) {
     .app_data(w::QueryConfig::default().error_handler(query_error))
     .service(
         w::scope("/api/v1")
+            // answers carry tokens and codes: never cached
+            .wrap(DefaultHeaders::new().add((header::CACHE_CONTROL, "no-store")))
             .route("/health", w::get().to(health::get_health))
             .route("/ready", w::get().to(health::get_ready))
             .route("/instance", w::get().to(instance::get_instance))
@@ -90,6 +95,7 @@ pub fn configure(cfg: &mut ServiceConfig, json_limit: usize) {
                 "/users/me/audit_events",
                 w::get().to(audit::list_my_audit_events),
             )
+            .route("/users/{id}/role", w::put().to(users::update_role))
             .route(
                 "/users/{id}/suspension",
                 w::put().to(users::create_suspension),
@@ -103,19 +109,29 @@ pub fn configure(cfg: &mut ServiceConfig, json_limit: usize) {
             .route("/invites/{id}", w::delete().to(invites::delete_invite))
             .route("/audit_events", w::get().to(audit::list_audit_events))
             .default_service(w::to(api_not_found)),
-    );
+    )
+    // anything else under /api is an unknown API route, not a page of the web app
+    .service(w::scope("/api").default_service(w::to(api_not_found)));
 }
 
-async fn api_not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let path_known = ROUTES.iter().any(|(_, p)| path_matches(p, req.path()));
-    Err(if path_known {
-        ApiError::new(
-            ErrorCode::MethodNotAllowed,
-            "method not allowed on this route",
-        )
-    } else {
-        ApiError::new(ErrorCode::NotFound, "no such API route")
-    })
+async fn api_not_found(req: HttpRequest) -> HttpResponse {
+    let allowed: Vec<&str> = ROUTES
+        .iter()
+        .filter(|(_, p)| path_matches(p, req.path()))
+        .map(|(m, _)| *m)
+        .collect();
+    if allowed.is_empty() {
+        return ApiError::new(ErrorCode::NotFound, "no such API route").error_response();
+    }
+    let mut res = ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        "method not allowed on this route",
+    )
+    .error_response();
+    if let Ok(v) = HeaderValue::from_str(&allowed.join(", ")) {
+        res.headers_mut().insert(header::ALLOW, v);
+    }
+    res
 }
 
 /// Does a concrete path match a route pattern with `{param}` segments?

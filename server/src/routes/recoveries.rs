@@ -10,7 +10,7 @@ use actix_web::web::{Data, Json};
 use chatalot_protocol::api::{RecoverRequest, RecoveryCode};
 use chatalot_protocol::ErrorCode;
 use chatalot_storage::sessions::RevokeReason;
-use chatalot_storage::users;
+use chatalot_storage::{accounts, users};
 
 /// `POST /api/v1/recoveries`: sets a new password, logs out every session and returns a new
 /// recovery code (the old one is spent). Two-factor authentication stays as it was. Unknown
@@ -63,9 +63,16 @@ pub async fn create_recovery(
     };
     let hash = state.passwords.hash(&body.new_password).await?;
     let recovery_code = codes::new_recovery_code();
-    users::update_password_hash(&mut conn, user.id, &hash).await?;
-    users::update_recovery_code_hash(&mut conn, user.id, &codes::hash_code(&recovery_code)).await?;
-    auth::revoke_sessions(&state, &mut conn, user.id, None, RevokeReason::Recovered).await?;
+    let revoked = accounts::replace_password(
+        &mut conn,
+        user.id,
+        &hash,
+        Some(&codes::hash_code(&recovery_code)),
+        None,
+        RevokeReason::Recovered,
+    )
+    .await?;
+    auth::forget_sessions(&state, revoked);
     auth::record(&mut conn, Some(user.id), "account_recovered", &client).await;
     Ok(Json(RecoveryCode { recovery_code }))
 }

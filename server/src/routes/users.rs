@@ -1,5 +1,5 @@
 //! The caller's own account: profile, password, two-factor authentication, recovery code; and
-//! suspension of accounts by instance admins.
+//! the instance roles and suspension of accounts, managed by instance admins.
 
 use crate::auth;
 use crate::codes;
@@ -13,12 +13,23 @@ use actix_web::web::{Data, Json, Path};
 use actix_web::HttpResponse;
 use chatalot_protocol::api::{
     BackupCodes, ChangePasswordRequest, InstanceRole, Me, PasswordAndCodeRequest, PasswordRequest,
-    RecoveryCode, TotpConfirmRequest, TotpSetup,
+    RecoveryCode, TotpConfirmRequest, TotpSetup, UpdateRoleRequest,
 };
 use chatalot_protocol::ids::UserId;
 use chatalot_protocol::ErrorCode;
 use chatalot_storage::sessions::RevokeReason;
-use chatalot_storage::{backup_codes, users};
+use chatalot_storage::{accounts, backup_codes, users};
+
+fn totp_conflict(enabled: bool) -> ApiError {
+    ApiError::new(
+        ErrorCode::Conflict,
+        if enabled {
+            "two-factor authentication is already enabled"
+        } else {
+            "two-factor authentication is not enabled"
+        },
+    )
+}
 
 /// `GET /api/v1/users/me`
 pub async fn get_me(state: Data<AppState>, authed: Authed) -> ApiResult<Json<Me>> {
@@ -39,15 +50,16 @@ pub async fn update_password(
     validate::new_password(&body.new_password, &user.username)?;
     auth::require_password(&state, &user, &body.current_password).await?;
     let hash = state.passwords.hash(&body.new_password).await?;
-    users::update_password_hash(&mut conn, user.id, &hash).await?;
-    auth::revoke_sessions(
-        &state,
+    let revoked = accounts::replace_password(
         &mut conn,
         user.id,
+        &hash,
+        None,
         Some(authed.0.session_id),
         RevokeReason::PasswordChanged,
     )
     .await?;
+    auth::forget_sessions(&state, revoked);
     auth::record(&mut conn, Some(user.id), "password_changed", &client).await;
     Ok(no_content())
 }
@@ -61,10 +73,7 @@ pub async fn create_totp(state: Data<AppState>, authed: Authed) -> ApiResult<Jso
         .totp_sealer
         .seal(user.id.0.as_bytes(), secret.as_ref());
     if !users::update_pending_totp_secret(&mut conn, user.id, &sealed).await? {
-        return Err(ApiError::new(
-            ErrorCode::Conflict,
-            "two-factor authentication is already enabled",
-        ));
+        return Err(totp_conflict(true));
     }
     let issuer = auth::instance_name(&state, &mut conn).await?;
     Ok(Json(TotpSetup {
@@ -81,13 +90,15 @@ pub async fn confirm_totp(
     body: Json<TotpConfirmRequest>,
 ) -> ApiResult<Json<BackupCodes>> {
     validate::code(&body.code, "code")?;
+    if body.code.trim().len() != 6 {
+        return Err(ApiError::invalid(
+            "code: the 6-digit code from the authenticator app",
+        ));
+    }
     let mut conn = state.db.conn().await?;
     let user = users::get(&mut conn, authed.0.user_id).await?;
     if user.totp_enabled {
-        return Err(ApiError::new(
-            ErrorCode::Conflict,
-            "two-factor authentication is already enabled",
-        ));
+        return Err(totp_conflict(true));
     }
     if user.totp_secret.is_none() {
         return Err(ApiError::new(
@@ -95,14 +106,9 @@ pub async fn confirm_totp(
             "start two-factor setup first (POST /api/v1/users/me/totp)",
         ));
     }
-    if body.code.trim().len() != 6 {
-        return Err(ApiError::invalid(
-            "code: the 6-digit code from the authenticator app",
-        ));
-    }
     auth::require_second_factor(&state, &mut conn, &user, &body.code).await?;
-    users::update_totp_enabled(&mut conn, user.id, true).await?;
-    let backup_codes = auth::new_backup_codes(&mut conn, user.id).await?;
+    let (backup_codes, hashes) = auth::new_backup_codes();
+    accounts::enable_totp(&mut conn, user.id, &hashes).await?;
     auth::record(&mut conn, Some(user.id), "totp_enabled", &client).await;
     Ok(Json(BackupCodes { backup_codes }))
 }
@@ -118,15 +124,11 @@ pub async fn delete_totp(
     let mut conn = state.db.conn().await?;
     let user = users::get(&mut conn, authed.0.user_id).await?;
     if !user.totp_enabled {
-        return Err(ApiError::new(
-            ErrorCode::Conflict,
-            "two-factor authentication is not enabled",
-        ));
+        return Err(totp_conflict(false));
     }
     auth::require_password(&state, &user, &body.password).await?;
     auth::require_second_factor(&state, &mut conn, &user, &body.code).await?;
-    users::update_totp_enabled(&mut conn, user.id, false).await?;
-    backup_codes::delete_all(&mut conn, user.id).await?;
+    accounts::disable_totp(&mut conn, user.id).await?;
     auth::record(&mut conn, Some(user.id), "totp_disabled", &client).await;
     Ok(no_content())
 }
@@ -143,14 +145,12 @@ pub async fn create_backup_codes(
     let mut conn = state.db.conn().await?;
     let user = users::get(&mut conn, authed.0.user_id).await?;
     if !user.totp_enabled {
-        return Err(ApiError::new(
-            ErrorCode::Conflict,
-            "two-factor authentication is not enabled",
-        ));
+        return Err(totp_conflict(false));
     }
     auth::require_password(&state, &user, &body.password).await?;
     auth::require_second_factor(&state, &mut conn, &user, &body.code).await?;
-    let backup_codes = auth::new_backup_codes(&mut conn, user.id).await?;
+    let (backup_codes, hashes) = auth::new_backup_codes();
+    backup_codes::replace_all(&mut conn, user.id, &hashes).await?;
     auth::record(
         &mut conn,
         Some(user.id),
@@ -183,6 +183,58 @@ pub async fn create_recovery_code(
     Ok(Json(RecoveryCode { recovery_code }))
 }
 
+/// The caller, if an instance admin; everyone else gets 404 (the admin surface is invisible).
+async fn admin(
+    conn: &mut chatalot_storage::AsyncPgConnection,
+    authed: Authed,
+) -> ApiResult<users::User> {
+    let actor = users::get(conn, authed.0.user_id).await?;
+    if actor.role.is_admin() {
+        Ok(actor)
+    } else {
+        Err(ApiError::not_found())
+    }
+}
+
+/// `PUT /api/v1/users/{id}/role`: the instance owner makes an account an admin or a member.
+pub async fn update_role(
+    state: Data<AppState>,
+    authed: Authed,
+    client: ClientInfo,
+    id: Path<UserId>,
+    body: Json<UpdateRoleRequest>,
+) -> ApiResult<HttpResponse> {
+    let mut conn = state.db.conn().await?;
+    let actor = admin(&mut conn, authed).await?;
+    if actor.role != InstanceRole::Owner {
+        return Err(ApiError::forbidden("only the instance owner assigns roles"));
+    }
+    if body.role == InstanceRole::Owner {
+        return Err(ApiError::invalid(
+            "role: admin or member (ownership cannot be given away here)",
+        ));
+    }
+    let target = users::get(&mut conn, id.into_inner()).await?;
+    if target.id == actor.id {
+        return Err(ApiError::forbidden("the owner's role cannot be changed"));
+    }
+    users::update_role(&mut conn, target.id, body.role).await?;
+    let action = if body.role == InstanceRole::Admin {
+        "admin_granted"
+    } else {
+        "admin_revoked"
+    };
+    auth::record_on(
+        &mut conn,
+        Some(actor.id),
+        action,
+        Some(target.id.0),
+        &client,
+    )
+    .await;
+    Ok(no_content())
+}
+
 /// `PUT /api/v1/users/{id}/suspension`: an instance admin suspends an account; its sessions end
 /// at once.
 pub async fn create_suspension(
@@ -212,10 +264,7 @@ async fn set_suspension(
     suspend: bool,
 ) -> ApiResult<HttpResponse> {
     let mut conn = state.db.conn().await?;
-    let actor = users::get(&mut conn, authed.0.user_id).await?;
-    if !actor.role.is_admin() {
-        return Err(ApiError::not_found());
-    }
+    let actor = admin(&mut conn, authed).await?;
     let target = users::get(&mut conn, target).await?;
     if target.id == actor.id || target.role == InstanceRole::Owner {
         return Err(ApiError::forbidden(
@@ -225,15 +274,13 @@ async fn set_suspension(
     if target.role == InstanceRole::Admin && actor.role != InstanceRole::Owner {
         return Err(ApiError::forbidden("only the owner may suspend an admin"));
     }
-    users::update_suspended(&mut conn, target.id, suspend).await?;
-    if suspend {
-        auth::revoke_sessions(state, &mut conn, target.id, None, RevokeReason::Suspended).await?;
-    }
+    let revoked = accounts::set_suspended(&mut conn, target.id, suspend).await?;
+    auth::forget_sessions(state, revoked);
     let action = if suspend {
         "user_suspended"
     } else {
         "user_unsuspended"
     };
-    auth::record(&mut conn, Some(actor.id), action, client).await;
+    auth::record_on(&mut conn, Some(actor.id), action, Some(target.id.0), client).await;
     Ok(no_content())
 }
