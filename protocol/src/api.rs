@@ -287,3 +287,108 @@ pub struct UpdateRoleRequest {
 pub struct Status {
     pub status: String,
 }
+
+/// Who may find and join a community.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Visibility {
+    /// Anyone may join.
+    Public,
+    /// Members join by invitation.
+    Private,
+}
+
+/// `POST /api/v1/communities`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCommunityRequest {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Private when absent.
+    #[serde(default)]
+    pub visibility: Option<Visibility>,
+    /// Whether the first channel is end-to-end encrypted (the default) or plaintext.
+    #[serde(default)]
+    pub e2e: Option<bool>,
+}
+
+/// A community.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Community {
+    pub id: crate::ids::CommunityId,
+    pub name: String,
+    pub description: String,
+    pub visibility: Visibility,
+    pub owner_id: UserId,
+    /// The caller's role in it, when a member.
+    pub role: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// What a channel is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChannelKind {
+    Text,
+    Voice,
+    Announcement,
+    Dm,
+    GroupDm,
+}
+
+/// `POST /api/v1/communities/{id}/channels` (community owner)
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateChannelRequest {
+    pub name: String,
+    /// `text` when absent.
+    #[serde(default)]
+    pub kind: Option<ChannelKind>,
+    #[serde(default)]
+    pub topic: Option<String>,
+    /// End-to-end encrypted when absent.
+    #[serde(default)]
+    pub e2e: Option<bool>,
+}
+
+/// A channel with the caller's read state.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Channel {
+    pub id: crate::ids::ChannelId,
+    pub community_id: Option<crate::ids::CommunityId>,
+    pub kind: ChannelKind,
+    pub name: String,
+    pub topic: String,
+    /// True: message bodies are end-to-end ciphertext the server cannot read.
+    pub e2e: bool,
+    pub slow_mode_secs: i32,
+    pub archived: bool,
+    /// The channel's latest sequence number.
+    pub last_seq: i64,
+    /// How far the caller has read.
+    pub last_read_seq: i64,
+    /// Messages from others after `last_read_seq` (counting stops at 1000).
+    pub unread: i64,
+}
+
+/// `POST /api/v1/dms`: the DM with one user, or the group DM with several (the caller is
+/// added). Opening the same set again returns the same channel.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenDmRequest {
+    pub user_ids: Vec<UserId>,
+}
+
+/// Most members of a group DM, the caller included.
+pub const MAX_GROUP_DM_MEMBERS: usize = 10;
+
+/// `GET /api/v1/channels/{id}/messages`: a page of history in sequence order.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MessagePage {
+    pub messages: Vec<crate::ws::Message>,
+    /// True when older (with `before_seq`/no cursor) or newer (with `after_seq`) messages exist
+    /// beyond this page.
+    pub has_more: bool,
+}

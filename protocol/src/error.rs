@@ -48,6 +48,12 @@ pub enum ErrorCode {
     Conflict,
     /// Too many requests; retry after the number of seconds in `Retry-After`.
     RateLimited,
+    /// The user already has the most WebSocket sessions allowed.
+    TooManySessions,
+    /// The channel's slow mode allows no message from this user yet.
+    SlowMode,
+    /// The server is too busy to take this request now; retry it (sends are idempotent).
+    Busy,
     /// Something failed on the server; the cause is in the server log.
     Internal,
     /// A dependency (the database) is unavailable; retry later.
@@ -74,9 +80,9 @@ impl ErrorCode {
             ErrorCode::UsernameTaken | ErrorCode::Conflict => 409,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::UnsupportedMediaType => 415,
-            ErrorCode::RateLimited => 429,
+            ErrorCode::RateLimited | ErrorCode::TooManySessions | ErrorCode::SlowMode => 429,
             ErrorCode::Internal => 500,
-            ErrorCode::Unavailable => 503,
+            ErrorCode::Unavailable | ErrorCode::Busy => 503,
         }
     }
 }

@@ -70,3 +70,15 @@ typed_id!(
     /// An audit log entry.
     AuditEventId
 );
+typed_id!(
+    /// A community: members, groups of channels, roles.
+    CommunityId
+);
+typed_id!(
+    /// A channel: a community channel, a DM or a group DM.
+    ChannelId
+);
+typed_id!(
+    /// A message.
+    MessageId
+);

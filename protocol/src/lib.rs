@@ -5,8 +5,10 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod bytes;
 pub mod error;
 pub mod ids;
+pub mod ws;
 
 pub use error::{ErrorBody, ErrorCode};
 

@@ -198,13 +198,29 @@ pub async fn revoke_sessions(
     reason: RevokeReason,
 ) -> ApiResult<u64> {
     let revoked = sessions::revoke_all_for_user(conn, user, keep, reason).await?;
-    Ok(forget_sessions(state, revoked))
+    Ok(forget_sessions(state, user, revoked))
 }
 
 /// Puts revoked sessions into the live revocation set; returns how many.
-pub fn forget_sessions(state: &AppState, revoked: Vec<SessionId>) -> u64 {
+/// Puts revoked sessions of `user` into the live revocation set and closes their open
+/// WebSockets; returns how many.
+pub fn forget_sessions(state: &AppState, user: UserId, revoked: Vec<SessionId>) -> u64 {
     let n = revoked.len() as u64;
-    state.tokens.revocations().insert_all(revoked);
+    if n == 0 {
+        return 0;
+    }
+    state
+        .tokens
+        .revocations()
+        .insert_all(revoked.iter().copied());
+    state
+        .hub
+        .registry
+        .do_send(chatalot_actors::registry::RevokeSessions {
+            user_id: user,
+            sessions: Some(revoked),
+            reason: "session revoked",
+        });
     n
 }
 

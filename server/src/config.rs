@@ -30,7 +30,47 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub auth: AuthConfig,
     pub limits: LimitsConfig,
+    pub realtime: RealtimeSection,
     pub log: LogConfig,
+}
+
+/// `[realtime]`: the WebSocket gateway.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RealtimeSection {
+    /// Seconds a new connection has to authenticate.
+    pub auth_timeout_secs: u64,
+    /// Seconds between server pings; clients should send something this often.
+    pub heartbeat_secs: u64,
+    /// Seconds of silence after which a connection is closed.
+    pub idle_timeout_secs: u64,
+    /// Most WebSocket sessions per user.
+    pub max_sessions_per_user: usize,
+    /// Frames queued for one connection before it counts as a slow reader and is dropped.
+    pub outbox_frames: usize,
+    /// Client frames per connection: bucket size and refill per second.
+    pub frames_burst: u32,
+    pub frames_per_sec: u32,
+    /// Unauthenticated sockets allowed per client address.
+    pub unauthenticated_per_ip: usize,
+    /// Seconds without activity after which a user shows as idle.
+    pub auto_idle_secs: u64,
+}
+
+impl Default for RealtimeSection {
+    fn default() -> Self {
+        RealtimeSection {
+            auth_timeout_secs: 10,
+            heartbeat_secs: 30,
+            idle_timeout_secs: 90,
+            max_sessions_per_user: 8,
+            outbox_frames: 512,
+            frames_burst: 60,
+            frames_per_sec: 20,
+            unauthenticated_per_ip: 32,
+            auto_idle_secs: 300,
+        }
+    }
 }
 
 /// `[server]`
@@ -398,7 +438,73 @@ impl Config {
         if !(1024..=16 * 1024 * 1024).contains(&l.json_body_bytes) {
             return invalid("limits.json_body_bytes must be between 1024 and 16777216");
         }
+        let r = &self.realtime;
+        for (v, lo, hi, n) in [
+            (r.auth_timeout_secs, 1, 300, "realtime.auth_timeout_secs"),
+            (r.heartbeat_secs, 1, 3600, "realtime.heartbeat_secs"),
+            (r.idle_timeout_secs, 2, 7200, "realtime.idle_timeout_secs"),
+            (r.auto_idle_secs, 1, 86_400, "realtime.auto_idle_secs"),
+            (
+                r.max_sessions_per_user as u64,
+                1,
+                1000,
+                "realtime.max_sessions_per_user",
+            ),
+            (
+                r.outbox_frames as u64,
+                16,
+                1_000_000,
+                "realtime.outbox_frames",
+            ),
+            (
+                u64::from(r.frames_burst),
+                1,
+                100_000,
+                "realtime.frames_burst",
+            ),
+            (
+                u64::from(r.frames_per_sec),
+                1,
+                100_000,
+                "realtime.frames_per_sec",
+            ),
+            (
+                r.unauthenticated_per_ip as u64,
+                1,
+                1_000_000,
+                "realtime.unauthenticated_per_ip",
+            ),
+        ] {
+            if !(lo..=hi).contains(&v) {
+                return Err(ConfigError::Invalid(format!(
+                    "{n} must be between {lo} and {hi}"
+                )));
+            }
+        }
+        if r.idle_timeout_secs <= r.heartbeat_secs {
+            return invalid(
+                "realtime.idle_timeout_secs must be longer than realtime.heartbeat_secs",
+            );
+        }
         Ok(())
+    }
+
+    /// The gateway settings in the form the actors take.
+    pub fn realtime(&self) -> chatalot_actors::RealtimeConfig {
+        use std::time::Duration;
+        let r = &self.realtime;
+        chatalot_actors::RealtimeConfig {
+            auth_timeout: Duration::from_secs(r.auth_timeout_secs),
+            heartbeat: Duration::from_secs(r.heartbeat_secs),
+            idle_timeout: Duration::from_secs(r.idle_timeout_secs),
+            max_sessions_per_user: r.max_sessions_per_user,
+            outbox_frames: r.outbox_frames,
+            frames_burst: r.frames_burst,
+            frames_per_sec: r.frames_per_sec,
+            auto_idle: Duration::from_secs(r.auto_idle_secs),
+            actor_idle: Duration::from_secs(120),
+            arbiters: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        }
     }
 
     /// Where the token signing key lives.

@@ -18,6 +18,7 @@ mod state;
 mod tokens;
 pub mod totp;
 mod validate;
+mod ws;
 
 use crate::config::Config;
 use crate::state::{AppState, Limiters};
@@ -84,7 +85,21 @@ pub async fn run(
         hash_concurrency,
     )
     .map_err(ServerError::Setup)?;
+    let realtime = chatalot_actors::registry::Realtime::start(
+        db.clone(),
+        std::sync::Arc::new(tokens.clone()),
+        config.realtime(),
+    );
+    let hub = chatalot_actors::Hub {
+        registry: realtime.registry.clone(),
+        db: db.clone(),
+        auth: std::sync::Arc::new(tokens.clone()),
+        config: std::sync::Arc::new(config.realtime()),
+    };
+    let registry = realtime.registry.clone();
     let state = web::Data::new(AppState {
+        hub,
+        pre_auth: ws::PreAuthCounter::default(),
         client_ip: limits::ClientIpResolver::new(&config.server.trusted_proxies)
             .map_err(ServerError::Setup)?,
         limits: Limiters::new(&config.limits),
@@ -120,10 +135,17 @@ pub async fn run(
     let handle = server.handle();
     actix_web::rt::spawn(async move {
         shutdown.await;
-        tracing::info!("shutting down: draining requests");
+        tracing::info!("shutting down: closing WebSockets, draining requests");
+        // every connection gets a closing frame; sends in flight finish or are refused
+        let closed = registry
+            .send(chatalot_actors::registry::Shutdown)
+            .await
+            .unwrap_or(0);
+        tracing::info!(closed, "WebSocket sessions closed");
         handle.stop(true).await;
     });
     server.await?;
+    realtime.stop();
     tracing::info!("server stopped");
     Ok(())
 }

@@ -19,6 +19,10 @@ pub struct AppState {
     pub totp_sealer: Sealer,
     pub client_ip: ClientIpResolver,
     pub limits: Limiters,
+    /// The real-time gateway: registry, database, token check, limits.
+    pub hub: chatalot_actors::Hub,
+    /// Unauthenticated WebSockets per client address.
+    pub pre_auth: crate::ws::PreAuthCounter,
 }
 
 /// The token buckets.

@@ -112,6 +112,18 @@ impl Tokens {
     }
 }
 
+impl chatalot_actors::Authenticator for Tokens {
+    fn verify(&self, token: &str) -> Option<chatalot_actors::Claims> {
+        Tokens::verify(self, token)
+            .ok()
+            .map(|c| chatalot_actors::Claims {
+                user_id: c.user_id,
+                device_id: c.device_id,
+                session_id: c.session_id,
+            })
+    }
+}
+
 /// Sessions whose access tokens must no longer be accepted. An entry is kept as long as a token
 /// of that session could still be unexpired, then pruned.
 #[derive(Clone)]

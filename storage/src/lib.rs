@@ -8,10 +8,13 @@
 pub mod accounts;
 pub mod audit;
 pub mod backup_codes;
+pub mod channels;
+pub mod communities;
 mod db;
 pub mod devices;
 mod error;
 pub mod invites;
+pub mod messages;
 mod schema;
 pub mod sessions;
 pub mod settings;

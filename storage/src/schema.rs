@@ -24,6 +24,60 @@ diesel::table! {
 }
 
 diesel::table! {
+    channel_members (channel_id, user_id) {
+        channel_id -> Uuid,
+        user_id -> Uuid,
+        joined_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    channels (id) {
+        id -> Uuid,
+        community_id -> Nullable<Uuid>,
+        #[max_length = 16]
+        kind -> Varchar,
+        #[max_length = 100]
+        name -> Varchar,
+        #[max_length = 1000]
+        topic -> Varchar,
+        e2e -> Bool,
+        slow_mode_secs -> Int4,
+        archived -> Bool,
+        position -> Int4,
+        last_seq -> Int8,
+        dm_key -> Nullable<Text>,
+        created_by -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    communities (id) {
+        id -> Uuid,
+        #[max_length = 100]
+        name -> Varchar,
+        #[max_length = 1000]
+        description -> Varchar,
+        #[max_length = 16]
+        visibility -> Varchar,
+        owner_id -> Uuid,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    community_members (community_id, user_id) {
+        community_id -> Uuid,
+        user_id -> Uuid,
+        #[max_length = 16]
+        role -> Varchar,
+        joined_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     devices (id) {
         id -> Uuid,
         user_id -> Uuid,
@@ -55,6 +109,53 @@ diesel::table! {
         expires_at -> Nullable<Timestamptz>,
         revoked_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    message_edits (message_id, edited_at) {
+        message_id -> Uuid,
+        edited_at -> Timestamptz,
+        body_text -> Nullable<Text>,
+        body_cipher -> Nullable<Bytea>,
+    }
+}
+
+diesel::table! {
+    messages (id) {
+        id -> Uuid,
+        channel_id -> Uuid,
+        seq -> Int8,
+        updated_seq -> Int8,
+        sender_id -> Nullable<Uuid>,
+        sender_device_id -> Nullable<Uuid>,
+        #[max_length = 64]
+        nonce -> Varchar,
+        body_text -> Nullable<Text>,
+        body_cipher -> Nullable<Bytea>,
+        reply_to -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+        edited_at -> Nullable<Timestamptz>,
+        deleted_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    reactions (message_id, user_id, emoji) {
+        message_id -> Uuid,
+        user_id -> Uuid,
+        #[max_length = 64]
+        emoji -> Varchar,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    read_markers (user_id, channel_id) {
+        user_id -> Uuid,
+        channel_id -> Uuid,
+        last_read_seq -> Int8,
+        updated_at -> Timestamptz,
     }
 }
 
@@ -107,8 +208,22 @@ diesel::table! {
 
 diesel::joinable!(audit_events -> users (user_id));
 diesel::joinable!(backup_codes -> users (user_id));
+diesel::joinable!(channel_members -> channels (channel_id));
+diesel::joinable!(channel_members -> users (user_id));
+diesel::joinable!(channels -> communities (community_id));
+diesel::joinable!(channels -> users (created_by));
+diesel::joinable!(communities -> users (owner_id));
+diesel::joinable!(community_members -> communities (community_id));
+diesel::joinable!(community_members -> users (user_id));
 diesel::joinable!(devices -> users (user_id));
 diesel::joinable!(invites -> users (created_by));
+diesel::joinable!(message_edits -> messages (message_id));
+diesel::joinable!(messages -> channels (channel_id));
+diesel::joinable!(messages -> users (sender_id));
+diesel::joinable!(reactions -> messages (message_id));
+diesel::joinable!(reactions -> users (user_id));
+diesel::joinable!(read_markers -> channels (channel_id));
+diesel::joinable!(read_markers -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(sessions -> devices (device_id));
 diesel::joinable!(sessions -> users (user_id));
@@ -116,9 +231,17 @@ diesel::joinable!(sessions -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     backup_codes,
+    channel_members,
+    channels,
+    communities,
+    community_members,
     devices,
     instance_settings,
     invites,
+    message_edits,
+    messages,
+    reactions,
+    read_markers,
     refresh_tokens,
     sessions,
     users,

@@ -266,6 +266,8 @@ fn unauthenticated_calls_to_protected_routes_get_401_and_change_nothing() {
         "/api/v1/accounts",
         "/api/v1/sessions/refresh",
         "/api/v1/recoveries",
+        // authenticates in-band, with the first frame
+        "/api/v1/ws",
     ];
     for (method, path) in chatalot_server::routes::ROUTES {
         if public.contains(path)

@@ -2,6 +2,8 @@
 
 mod accounts;
 mod audit;
+mod channels;
+pub mod communities;
 mod health;
 mod instance;
 mod invites;
@@ -48,6 +50,14 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/invites"),
     ("DELETE", "/api/v1/invites/{id}"),
     ("GET", "/api/v1/audit_events"),
+    ("GET", "/api/v1/ws"),
+    ("POST", "/api/v1/communities"),
+    ("GET", "/api/v1/communities"),
+    ("POST", "/api/v1/communities/{id}/members"),
+    ("POST", "/api/v1/communities/{id}/channels"),
+    ("GET", "/api/v1/channels"),
+    ("GET", "/api/v1/channels/{id}/messages"),
+    ("POST", "/api/v1/dms"),
 ];
 
 /// Registers the API under `/api/v1`, with JSON, path and query errors rendered as `ApiError`.
@@ -108,6 +118,23 @@ pub fn configure(cfg: &mut ServiceConfig, json_limit: usize) {
             .route("/invites", w::post().to(invites::create_invite))
             .route("/invites/{id}", w::delete().to(invites::delete_invite))
             .route("/audit_events", w::get().to(audit::list_audit_events))
+            .route("/ws", w::get().to(crate::ws::get_ws))
+            .route("/communities", w::post().to(communities::create_community))
+            .route("/communities", w::get().to(communities::list_communities))
+            .route(
+                "/communities/{id}/members",
+                w::post().to(communities::join_community),
+            )
+            .route(
+                "/communities/{id}/channels",
+                w::post().to(communities::create_channel),
+            )
+            .route("/channels", w::get().to(channels::list_channels))
+            .route(
+                "/channels/{id}/messages",
+                w::get().to(channels::list_messages),
+            )
+            .route("/dms", w::post().to(channels::open_dm))
             .default_service(w::to(api_not_found)),
     )
     // anything else under /api is an unknown API route, not a page of the web app

@@ -72,7 +72,7 @@ pub async fn create_recovery(
         RevokeReason::Recovered,
     )
     .await?;
-    auth::forget_sessions(&state, revoked);
+    auth::forget_sessions(&state, user.id, revoked);
     auth::record(&mut conn, Some(user.id), "account_recovered", &client).await;
     Ok(Json(RecoveryCode { recovery_code }))
 }

@@ -199,7 +199,7 @@ pub async fn refresh_session(
             Ok(Json(auth::token_pair(&state, &session, next)?))
         }
         Rotation::Reused(session) => {
-            state.tokens.revocations().insert_all([session.id]);
+            auth::forget_sessions(&state, session.user_id, vec![session.id]);
             tracing::warn!(session = %session.id, "refresh token reused: session revoked");
             auth::record(
                 &mut conn,
@@ -282,7 +282,7 @@ async fn revoke_one(
     if !sessions::revoke(&mut conn, id, authed.0.user_id, reason).await? {
         return Err(ApiError::not_found());
     }
-    state.tokens.revocations().insert_all([id]);
+    auth::forget_sessions(state, authed.0.user_id, vec![id]);
     let action = if reason == RevokeReason::Logout {
         "logout"
     } else {

@@ -59,7 +59,7 @@ pub async fn update_password(
         RevokeReason::PasswordChanged,
     )
     .await?;
-    auth::forget_sessions(&state, revoked);
+    auth::forget_sessions(&state, user.id, revoked);
     auth::record(&mut conn, Some(user.id), "password_changed", &client).await;
     Ok(no_content())
 }
@@ -275,7 +275,7 @@ async fn set_suspension(
         return Err(ApiError::forbidden("only the owner may suspend an admin"));
     }
     let revoked = accounts::set_suspended(&mut conn, target.id, suspend).await?;
-    auth::forget_sessions(state, revoked);
+    auth::forget_sessions(state, target.id, revoked);
     let action = if suspend {
         "user_suspended"
     } else {

@@ -5,6 +5,8 @@
 //! server gets a fresh database in it, dropped when the server is dropped.
 #![allow(dead_code)]
 
+pub mod ws;
+
 use chatalot_server::config::Config;
 use chatalot_server::embedded_pg::EmbeddedPostgres;
 use serde_json::{json, Value};
@@ -342,6 +344,11 @@ impl Client {
     }
     pub fn delete_json(&self, path: &str, body: &Value) -> Resp {
         self.json("DELETE", path, Some(body))
+    }
+
+    /// The access token this client uses.
+    pub fn token(&self) -> &str {
+        self.token.as_deref().expect("logged in")
     }
 
     /// Logs in and keeps the access token; returns the whole answer.

@@ -1,0 +1,950 @@
+//! `ChannelActor`: one per active channel. It keeps the channel's subscribers, enforces slow
+//! mode, throttles typing, and serialises every stored change: a queue of operations runs one
+//! database transaction at a time (consecutive sends are stored together, a group commit),
+//! and only after the commit are the results acknowledged and fanned out, in sequence order.
+
+use crate::frames;
+use crate::hub::Hub;
+use crate::outbox::{ConnId, Outbox};
+use crate::registry::{ReleaseChannel, ToChannel};
+use crate::stats::{stats, Stats};
+use actix::prelude::*;
+use bytestring::ByteString;
+use chatalot_protocol::ids::{ChannelId, DeviceId, MessageId, UserId};
+use chatalot_protocol::ws::{limits, Content, Presence, ServerFrame};
+use chatalot_protocol::ErrorCode;
+use chatalot_storage::channels::{self, Channel};
+use chatalot_storage::messages::{self, Change, Inserted, NewMessage};
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+/// Most sends stored in one transaction.
+const MAX_BATCH: usize = 1000;
+/// Rows fetched per backlog query.
+const BACKLOG_CHUNK: i64 = 250;
+/// Live frames held for a subscriber still receiving its backlog before it counts as lagging.
+const MAX_BUFFERED_WHILE_CATCHING_UP: usize = 4096;
+/// One typing notice per user per this interval.
+const TYPING_INTERVAL: Duration = Duration::from_secs(3);
+/// WebSocket close code sent to a reader too slow to keep up.
+pub const CLOSE_LAGGED: u16 = 4008;
+
+struct Sub {
+    user: UserId,
+    outbox: Outbox,
+    /// Live frames held back while the backlog is still being sent.
+    catching_up: Option<Vec<ByteString>>,
+}
+
+enum Op {
+    Send {
+        outbox: Outbox,
+        nonce: String,
+        message: NewMessage,
+    },
+    Edit {
+        outbox: Outbox,
+        user: UserId,
+        message_id: MessageId,
+        body: messages::Body,
+    },
+    Delete {
+        outbox: Outbox,
+        user: UserId,
+        message_id: MessageId,
+    },
+    React {
+        outbox: Outbox,
+        user: UserId,
+        message_id: MessageId,
+        emoji: String,
+        present: bool,
+    },
+}
+
+/// The actor of one channel.
+pub struct ChannelActor {
+    id: ChannelId,
+    hub: Hub,
+    info: Option<Channel>,
+    /// Highest sequence number fanned out.
+    committed: i64,
+    subs: HashMap<ConnId, Sub>,
+    queue: VecDeque<Op>,
+    busy: bool,
+    presence: HashMap<UserId, Presence>,
+    last_send: HashMap<UserId, Instant>,
+    last_typing: HashMap<UserId, Instant>,
+    idle_since: Instant,
+    released: bool,
+}
+
+impl ChannelActor {
+    pub fn new(id: ChannelId, hub: Hub) -> Self {
+        ChannelActor {
+            id,
+            hub,
+            info: None,
+            committed: 0,
+            subs: HashMap::new(),
+            queue: VecDeque::new(),
+            busy: false,
+            presence: HashMap::new(),
+            last_send: HashMap::new(),
+            last_typing: HashMap::new(),
+            idle_since: Instant::now(),
+            released: false,
+        }
+    }
+
+    /// Sends `frame` to every subscriber (but those of `skip`); drops the ones that lag.
+    fn fanout(&mut self, frame: &ByteString, skip: Option<UserId>) {
+        let mut lagging = Vec::new();
+        let mut delivered = 0u64;
+        for (conn, sub) in self.subs.iter_mut() {
+            if skip == Some(sub.user) {
+                continue;
+            }
+            match &mut sub.catching_up {
+                Some(held) if held.len() < MAX_BUFFERED_WHILE_CATCHING_UP => {
+                    held.push(frame.clone());
+                }
+                Some(_) => lagging.push(*conn),
+                None => {
+                    if sub.outbox.push(frame.clone()).is_ok() {
+                        delivered += 1;
+                    } else {
+                        lagging.push(*conn);
+                    }
+                }
+            }
+        }
+        Stats::add(&stats().messages_delivered, delivered);
+        for conn in lagging {
+            if let Some(sub) = self.subs.remove(&conn) {
+                Stats::add(&stats().queue_drops, 1);
+                tracing::debug!(channel = %self.id, conn, "slow reader dropped");
+                sub.outbox
+                    .close(CLOSE_LAGGED, "too slow: reconnect and resubscribe");
+            }
+        }
+    }
+
+    fn send_to_user(&self, user: UserId, except: ConnId, frame: &ByteString) {
+        for (conn, sub) in &self.subs {
+            if sub.user == user && *conn != except && sub.catching_up.is_none() {
+                let _ = sub.outbox.push(frame.clone());
+            }
+        }
+    }
+
+    fn reject(outbox: &Outbox, code: ErrorCode, message: &str, frame: &str, nonce: Option<&str>) {
+        let _ = outbox.push(frames::error(code, message, Some(frame), nonce));
+    }
+
+    /// The subscriber `conn`, or an error frame to `fallback` saying it is not subscribed.
+    fn subscriber(&self, conn: ConnId) -> Option<&Sub> {
+        self.subs.get(&conn)
+    }
+
+    /// Starts the next queued operation when none is running.
+    fn pump(&mut self, ctx: &mut Context<Self>) {
+        if self.busy || self.queue.is_empty() {
+            return;
+        }
+        self.busy = true;
+        let db = self.hub.db.clone();
+        let id = self.id;
+        if matches!(self.queue.front(), Some(Op::Send { .. })) {
+            let mut metas = Vec::new();
+            let mut batch = Vec::new();
+            while batch.len() < MAX_BATCH {
+                match self.queue.front() {
+                    Some(Op::Send { .. }) => {}
+                    _ => break,
+                }
+                if let Some(Op::Send {
+                    outbox,
+                    nonce,
+                    message,
+                }) = self.queue.pop_front()
+                {
+                    metas.push((outbox, nonce));
+                    batch.push(message);
+                }
+            }
+            async move {
+                let mut conn = db.conn().await?;
+                messages::insert_batch(&mut conn, id, &batch).await
+            }
+            .into_actor(self)
+            .map(move |res, act, ctx| {
+                act.busy = false;
+                act.finish_sends(metas, res);
+                act.pump(ctx);
+            })
+            .spawn(ctx);
+            return;
+        }
+        let Some(op) = self.queue.pop_front() else {
+            self.busy = false;
+            return;
+        };
+        let (outbox, frame_kind) = match &op {
+            Op::Edit { outbox, .. } => (outbox.clone(), "edit_message"),
+            Op::Delete { outbox, .. } => (outbox.clone(), "delete_message"),
+            Op::React {
+                present: true,
+                outbox,
+                ..
+            } => (outbox.clone(), "add_reaction"),
+            Op::React { outbox, .. } => (outbox.clone(), "remove_reaction"),
+            Op::Send { outbox, .. } => (outbox.clone(), "send_message"),
+        };
+        async move {
+            let mut conn = db.conn().await?;
+            match op {
+                Op::Edit {
+                    user,
+                    message_id,
+                    body,
+                    ..
+                } => messages::edit(&mut conn, id, message_id, user, &body).await,
+                Op::Delete {
+                    user, message_id, ..
+                } => messages::delete(&mut conn, id, message_id, user, false).await,
+                Op::React {
+                    user,
+                    message_id,
+                    emoji,
+                    present,
+                    ..
+                } => messages::set_reaction(&mut conn, id, message_id, user, &emoji, present).await,
+                Op::Send { .. } => Ok(Change::Unchanged),
+            }
+        }
+        .into_actor(self)
+        .map(move |res, act, ctx| {
+            act.busy = false;
+            match res {
+                Ok(Change::Done(m)) => {
+                    act.committed = act.committed.max(m.updated_seq);
+                    let frame = frames::encode(&ServerFrame::MessageUpdated {
+                        event_seq: m.updated_seq,
+                        message: frames::message(&m),
+                    });
+                    act.fanout(&frame, None);
+                }
+                Ok(Change::Unchanged) => {}
+                Ok(Change::NotFound) => Self::reject(
+                    &outbox,
+                    ErrorCode::NotFound,
+                    "no such message",
+                    frame_kind,
+                    None,
+                ),
+                Ok(Change::NotAllowed) => Self::reject(
+                    &outbox,
+                    ErrorCode::Forbidden,
+                    "only the sender may change this message",
+                    frame_kind,
+                    None,
+                ),
+                Ok(Change::TooManyReactions) => Self::reject(
+                    &outbox,
+                    ErrorCode::InvalidRequest,
+                    "this message has the most distinct reactions allowed",
+                    frame_kind,
+                    None,
+                ),
+                Err(e) => {
+                    tracing::warn!(channel = %act.id, error = %e, "change not stored");
+                    Self::reject(
+                        &outbox,
+                        ErrorCode::Unavailable,
+                        "not stored; retry",
+                        frame_kind,
+                        None,
+                    );
+                }
+            }
+            act.pump(ctx);
+        })
+        .spawn(ctx);
+    }
+
+    fn finish_sends(
+        &mut self,
+        metas: Vec<(Outbox, String)>,
+        res: chatalot_storage::Result<Vec<Inserted>>,
+    ) {
+        let results = match res {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(channel = %self.id, error = %e, "messages not stored");
+                for (outbox, nonce) in &metas {
+                    Self::reject(
+                        outbox,
+                        ErrorCode::Unavailable,
+                        "message not stored; retry with the same nonce",
+                        "send_message",
+                        Some(nonce),
+                    );
+                }
+                return;
+            }
+        };
+        let mut stored = 0u64;
+        for ((outbox, nonce), result) in metas.into_iter().zip(results) {
+            match result {
+                Inserted::Fresh(m) => {
+                    stored += 1;
+                    self.committed = self.committed.max(m.seq);
+                    let _ = outbox.push(frames::encode(&ServerFrame::MessageAcked {
+                        channel_id: self.id,
+                        nonce,
+                        message_id: m.id,
+                        seq: m.seq,
+                    }));
+                    let frame = frames::encode(&ServerFrame::MessageCreated {
+                        event_seq: m.updated_seq,
+                        message: frames::message(&m),
+                    });
+                    self.fanout(&frame, None);
+                }
+                Inserted::Duplicate(m) => {
+                    let _ = outbox.push(frames::encode(&ServerFrame::MessageAcked {
+                        channel_id: self.id,
+                        nonce,
+                        message_id: m.id,
+                        seq: m.seq,
+                    }));
+                }
+                Inserted::UnknownReply => Self::reject(
+                    &outbox,
+                    ErrorCode::NotFound,
+                    "reply_to names no message of this channel",
+                    "send_message",
+                    Some(&nonce),
+                ),
+            }
+        }
+        Stats::add(&stats().messages_stored, stored);
+    }
+
+    fn check_idle(&mut self, ctx: &mut Context<Self>) {
+        if !self.subs.is_empty() || self.busy || !self.queue.is_empty() {
+            self.idle_since = Instant::now();
+            return;
+        }
+        if self.released || self.idle_since.elapsed() < self.hub.config.actor_idle {
+            return;
+        }
+        let release = ReleaseChannel {
+            channel_id: self.id,
+            addr: ctx.address(),
+        };
+        self.hub
+            .registry
+            .send(release)
+            .into_actor(self)
+            .then(|res, act, ctx| {
+                if matches!(res, Ok(true)) {
+                    // from now on, whatever still reaches this actor goes to its successor
+                    act.released = true;
+                    ctx.run_later(Duration::from_secs(30), |_, ctx| ctx.stop());
+                }
+                fut::ready(())
+            })
+            .wait(ctx);
+    }
+
+    /// In the released state, hands `msg` to the channel's current actor.
+    fn forward<M>(&self, msg: M)
+    where
+        M: Message + Send + 'static,
+        M::Result: Send,
+        ChannelActor: Handler<M>,
+    {
+        self.hub.registry.do_send(ToChannel {
+            channel_id: self.id,
+            deliver: Box::new(move |addr| addr.do_send(msg)),
+        });
+    }
+}
+
+impl Actor for ChannelActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(8192);
+        let db = self.hub.db.clone();
+        let id = self.id;
+        // nothing else is handled until the channel is loaded
+        async move {
+            let mut conn = db.conn().await?;
+            channels::get(&mut conn, id).await
+        }
+        .into_actor(self)
+        .map(|res, act, _| match res {
+            Ok(info) => {
+                act.committed = info.last_seq;
+                act.info = Some(info);
+            }
+            Err(e) => tracing::debug!(channel = %act.id, error = %e, "channel not loaded"),
+        })
+        .wait(ctx);
+        let every = (self.hub.config.actor_idle / 2).max(Duration::from_millis(100));
+        ctx.run_interval(every, |act, ctx| act.check_idle(ctx));
+    }
+}
+
+macro_rules! forward_if_released {
+    ($self:ident, $msg:ident) => {
+        if $self.released {
+            $self.forward($msg);
+            return;
+        }
+    };
+}
+
+/// A connection wants this channel's changes after `after_seq`, then its live traffic.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Subscribe {
+    pub conn: ConnId,
+    pub user_id: UserId,
+    pub outbox: Outbox,
+    pub after_seq: Option<i64>,
+    pub presence: Presence,
+}
+
+impl Handler<Subscribe> for ChannelActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Subscribe, ctx: &mut Context<Self>) {
+        forward_if_released!(self, msg);
+        let db = self.hub.db.clone();
+        let id = self.id;
+        let user = msg.user_id;
+        async move {
+            let mut conn = db.conn().await?;
+            channels::find_visible(&mut conn, id, user).await
+        }
+        .into_actor(self)
+        .map(move |res, act, ctx| {
+            match res {
+                Ok(Some(_)) if act.info.is_some() => {}
+                Ok(_) => {
+                    Self::reject(
+                        &msg.outbox,
+                        ErrorCode::NotFound,
+                        "no such channel",
+                        "subscribe",
+                        None,
+                    );
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(channel = %act.id, error = %e, "subscribe check failed");
+                    Self::reject(
+                        &msg.outbox,
+                        ErrorCode::Unavailable,
+                        "try again",
+                        "subscribe",
+                        None,
+                    );
+                    return;
+                }
+            }
+            act.register(msg, ctx);
+        })
+        .spawn(ctx);
+    }
+}
+
+impl ChannelActor {
+    fn register(&mut self, msg: Subscribe, ctx: &mut Context<Self>) {
+        let upto = self.committed;
+        let conn = msg.conn;
+        if msg.presence != Presence::Offline {
+            let before = self.presence.insert(msg.user_id, msg.presence);
+            if before != Some(msg.presence) {
+                let frame = frames::encode(&ServerFrame::PresenceChanged {
+                    channel_id: self.id,
+                    user_id: msg.user_id,
+                    presence: msg.presence,
+                });
+                self.fanout(&frame, Some(msg.user_id));
+            }
+        }
+        let after = msg.after_seq.filter(|a| *a >= 0 && *a < upto);
+        self.subs.insert(
+            conn,
+            Sub {
+                user: msg.user_id,
+                outbox: msg.outbox.clone(),
+                catching_up: after.map(|_| Vec::new()),
+            },
+        );
+        let Some(after) = after else {
+            let _ = msg.outbox.push(self.subscribed_frame(upto));
+            return;
+        };
+        // send the backlog (after, upto] in chunks; live frames wait in `catching_up`
+        let db = self.hub.db.clone();
+        let id = self.id;
+        let outbox = msg.outbox.clone();
+        async move {
+            let mut from = after;
+            let mut conn = db.conn().await?;
+            loop {
+                let chunk = messages::changes(&mut conn, id, from, upto, BACKLOG_CHUNK).await?;
+                for m in &chunk {
+                    let message = frames::message(m);
+                    let frame = if m.seq > after {
+                        ServerFrame::MessageCreated {
+                            event_seq: m.updated_seq,
+                            message,
+                        }
+                    } else {
+                        ServerFrame::MessageUpdated {
+                            event_seq: m.updated_seq,
+                            message,
+                        }
+                    };
+                    if outbox.push(frames::encode(&frame)).is_err() {
+                        return Ok(false);
+                    }
+                    from = m.updated_seq;
+                }
+                if (chunk.len() as i64) < BACKLOG_CHUNK {
+                    return Ok(true);
+                }
+            }
+        }
+        .into_actor(self)
+        .map(move |res: chatalot_storage::Result<bool>, act, _| {
+            let Some(sub) = act.subs.get_mut(&conn) else {
+                return;
+            };
+            match res {
+                Ok(true) => {
+                    let held = sub.catching_up.take().unwrap_or_default();
+                    let outbox = sub.outbox.clone();
+                    let mut ok = outbox.push(act.subscribed_frame(upto)).is_ok();
+                    for f in held {
+                        ok = ok && outbox.push(f).is_ok();
+                    }
+                    if !ok {
+                        act.subs.remove(&conn);
+                        Stats::add(&stats().queue_drops, 1);
+                        outbox.close(CLOSE_LAGGED, "too slow: reconnect and resubscribe");
+                    }
+                }
+                Ok(false) => {
+                    if let Some(sub) = act.subs.remove(&conn) {
+                        Stats::add(&stats().queue_drops, 1);
+                        sub.outbox
+                            .close(CLOSE_LAGGED, "too slow: reconnect and resubscribe");
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(channel = %act.id, error = %e, "backlog not loaded");
+                    if let Some(sub) = act.subs.remove(&conn) {
+                        Self::reject(
+                            &sub.outbox,
+                            ErrorCode::Unavailable,
+                            "try again",
+                            "subscribe",
+                            None,
+                        );
+                    }
+                }
+            }
+        })
+        .spawn(ctx);
+    }
+
+    fn subscribed_frame(&self, last_seq: i64) -> ByteString {
+        frames::encode(&ServerFrame::Subscribed {
+            channel_id: self.id,
+            last_seq,
+            present: self.presence.iter().map(|(u, p)| (*u, *p)).collect(),
+        })
+    }
+}
+
+/// A connection no longer wants this channel.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Unsubscribe {
+    pub conn: ConnId,
+}
+
+impl Handler<Unsubscribe> for ChannelActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Unsubscribe, _: &mut Context<Self>) {
+        forward_if_released!(self, msg);
+        if let Some(sub) = self.subs.remove(&msg.conn) {
+            let still_here = self.subs.values().any(|s| s.user == sub.user);
+            if !still_here && self.presence.remove(&sub.user).is_some() {
+                let frame = frames::encode(&ServerFrame::PresenceChanged {
+                    channel_id: self.id,
+                    user_id: sub.user,
+                    presence: Presence::Offline,
+                });
+                self.fanout(&frame, Some(sub.user));
+            }
+        }
+    }
+}
+
+/// A message to store and fan out.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Publish {
+    pub conn: ConnId,
+    pub device_id: DeviceId,
+    pub nonce: String,
+    pub content: Content,
+    pub reply_to: Option<MessageId>,
+}
+
+impl Handler<Publish> for ChannelActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Publish, ctx: &mut Context<Self>) {
+        forward_if_released!(self, msg);
+        let Some(sub) = self.subscriber(msg.conn) else {
+            return;
+        };
+        let (user, outbox) = (sub.user, sub.outbox.clone());
+        let nonce = Some(msg.nonce.as_str());
+        let Some(info) = &self.info else {
+            return Self::reject(
+                &outbox,
+                ErrorCode::NotFound,
+                "no such channel",
+                "send_message",
+                nonce,
+            );
+        };
+        if info.archived {
+            return Self::reject(
+                &outbox,
+                ErrorCode::Forbidden,
+                "the channel is archived",
+                "send_message",
+                nonce,
+            );
+        }
+        let e2e_body = matches!(msg.content, Content::Encrypted { .. });
+        if e2e_body != info.e2e {
+            let why = if info.e2e {
+                "this channel is end-to-end encrypted: send `encrypted` content"
+            } else {
+                "this channel is plaintext: send `text` content"
+            };
+            return Self::reject(
+                &outbox,
+                ErrorCode::InvalidRequest,
+                why,
+                "send_message",
+                nonce,
+            );
+        }
+        if info.slow_mode_secs > 0 {
+            let gap = Duration::from_secs(info.slow_mode_secs as u64);
+            if let Some(last) = self.last_send.get(&user) {
+                if last.elapsed() < gap {
+                    return Self::reject(
+                        &outbox,
+                        ErrorCode::SlowMode,
+                        "slow mode: wait before sending again",
+                        "send_message",
+                        nonce,
+                    );
+                }
+            }
+            self.last_send.insert(user, Instant::now());
+        }
+        self.queue.push_back(Op::Send {
+            outbox,
+            nonce: msg.nonce.clone(),
+            message: NewMessage {
+                id: MessageId::new(),
+                sender: user,
+                device: msg.device_id,
+                nonce: msg.nonce,
+                body: frames::body_of(&msg.content),
+                reply_to: msg.reply_to,
+            },
+        });
+        self.pump(ctx);
+    }
+}
+
+/// The sender replaces a message's content.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Edit {
+    pub conn: ConnId,
+    pub message_id: MessageId,
+    pub content: Content,
+}
+
+impl Handler<Edit> for ChannelActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Edit, ctx: &mut Context<Self>) {
+        forward_if_released!(self, msg);
+        let Some(sub) = self.subscriber(msg.conn) else {
+            return;
+        };
+        let (user, outbox) = (sub.user, sub.outbox.clone());
+        let e2e = self.info.as_ref().is_some_and(|i| i.e2e);
+        if e2e != matches!(msg.content, Content::Encrypted { .. }) {
+            return Self::reject(
+                &outbox,
+                ErrorCode::InvalidRequest,
+                "the content kind does not match the channel",
+                "edit_message",
+                None,
+            );
+        }
+        self.queue.push_back(Op::Edit {
+            outbox,
+            user,
+            message_id: msg.message_id,
+            body: frames::body_of(&msg.content),
+        });
+        self.pump(ctx);
+    }
+}
+
+/// The sender deletes a message.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Delete {
+    pub conn: ConnId,
+    pub message_id: MessageId,
+}
+
+impl Handler<Delete> for ChannelActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Delete, ctx: &mut Context<Self>) {
+        forward_if_released!(self, msg);
+        let Some(sub) = self.subscriber(msg.conn) else {
+            return;
+        };
+        let op = Op::Delete {
+            outbox: sub.outbox.clone(),
+            user: sub.user,
+            message_id: msg.message_id,
+        };
+        self.queue.push_back(op);
+        self.pump(ctx);
+    }
+}
+
+/// Adds or removes a reaction.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct React {
+    pub conn: ConnId,
+    pub message_id: MessageId,
+    pub emoji: String,
+    pub present: bool,
+}
+
+impl Handler<React> for ChannelActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: React, ctx: &mut Context<Self>) {
+        forward_if_released!(self, msg);
+        let Some(sub) = self.subscriber(msg.conn) else {
+            return;
+        };
+        let op = Op::React {
+            outbox: sub.outbox.clone(),
+            user: sub.user,
+            message_id: msg.message_id,
+            emoji: msg.emoji,
+            present: msg.present,
+        };
+        self.queue.push_back(op);
+        self.pump(ctx);
+    }
+}
+
+/// The user is typing.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Typing {
+    pub conn: ConnId,
+}
+
+impl Handler<Typing> for ChannelActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Typing, _: &mut Context<Self>) {
+        forward_if_released!(self, msg);
+        let Some(sub) = self.subscriber(msg.conn) else {
+            return;
+        };
+        let user = sub.user;
+        let now = Instant::now();
+        if self
+            .last_typing
+            .get(&user)
+            .is_some_and(|t| now.duration_since(*t) < TYPING_INTERVAL)
+        {
+            return;
+        }
+        self.last_typing.insert(user, now);
+        let frame = frames::encode(&ServerFrame::Typing {
+            channel_id: self.id,
+            user_id: user,
+        });
+        self.fanout(&frame, Some(user));
+    }
+}
+
+/// The user has read up to `seq`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct MarkRead {
+    pub conn: ConnId,
+    pub seq: i64,
+}
+
+impl Handler<MarkRead> for ChannelActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: MarkRead, ctx: &mut Context<Self>) {
+        forward_if_released!(self, msg);
+        let Some(sub) = self.subscriber(msg.conn) else {
+            return;
+        };
+        let (user, outbox) = (sub.user, sub.outbox.clone());
+        if msg.seq < 0 || msg.seq > self.committed {
+            return Self::reject(
+                &outbox,
+                ErrorCode::InvalidRequest,
+                "seq: between 0 and the channel's last sequence number",
+                "mark_read",
+                None,
+            );
+        }
+        let db = self.hub.db.clone();
+        let id = self.id;
+        let conn = msg.conn;
+        async move {
+            let mut c = db.conn().await?;
+            channels::update_read_marker(&mut c, user, id, msg.seq).await
+        }
+        .into_actor(self)
+        .map(move |res, act, _| match res {
+            Ok(seq) => {
+                let frame = frames::encode(&ServerFrame::ReadMarker {
+                    channel_id: act.id,
+                    seq,
+                });
+                act.send_to_user(user, conn, &frame);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "read marker not stored");
+                Self::reject(
+                    &outbox,
+                    ErrorCode::Unavailable,
+                    "try again",
+                    "mark_read",
+                    None,
+                );
+            }
+        })
+        .spawn(ctx);
+    }
+}
+
+/// A user's presence as others should see it.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetUserPresence {
+    pub user_id: UserId,
+    pub presence: Presence,
+}
+
+impl Handler<SetUserPresence> for ChannelActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: SetUserPresence, _: &mut Context<Self>) {
+        forward_if_released!(self, msg);
+        let changed = if msg.presence == Presence::Offline {
+            self.presence.remove(&msg.user_id).is_some()
+        } else {
+            self.presence.insert(msg.user_id, msg.presence) != Some(msg.presence)
+        };
+        if changed {
+            let frame = frames::encode(&ServerFrame::PresenceChanged {
+                channel_id: self.id,
+                user_id: msg.user_id,
+                presence: msg.presence,
+            });
+            self.fanout(&frame, Some(msg.user_id));
+        }
+    }
+}
+
+/// The user lost access to this channel: every subscription of theirs ends now.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RemoveUser {
+    pub user_id: UserId,
+}
+
+impl Handler<RemoveUser> for ChannelActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: RemoveUser, _: &mut Context<Self>) {
+        forward_if_released!(self, msg);
+        let gone: Vec<ConnId> = self
+            .subs
+            .iter()
+            .filter(|(_, s)| s.user == msg.user_id)
+            .map(|(c, _)| *c)
+            .collect();
+        for conn in gone {
+            if let Some(sub) = self.subs.remove(&conn) {
+                let _ = sub.outbox.push(frames::encode(&ServerFrame::Unsubscribed {
+                    channel_id: self.id,
+                    reason: Some("removed".into()),
+                }));
+            }
+        }
+        self.presence.remove(&msg.user_id);
+    }
+}
+
+/// Limits a message body to the protocol's bounds.
+pub fn check_content(content: &Content) -> Result<(), &'static str> {
+    match content {
+        Content::Text { text } => {
+            if text.trim().is_empty() {
+                return Err("content.text: must not be empty");
+            }
+            if text.chars().count() > limits::MAX_TEXT_CHARS {
+                return Err("content.text: at most 4000 characters");
+            }
+        }
+        Content::Encrypted { ciphertext } => {
+            if ciphertext.0.is_empty() || ciphertext.0.len() > limits::MAX_CIPHERTEXT_BYTES {
+                return Err("content.ciphertext: 1 to 65536 bytes");
+            }
+        }
+    }
+    Ok(())
+}

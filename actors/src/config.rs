@@ -1,0 +1,44 @@
+//! Limits and timings of the real-time gateway.
+
+use std::time::Duration;
+
+/// Set from the server configuration (`[realtime]`).
+#[derive(Debug, Clone)]
+pub struct RealtimeConfig {
+    /// A connection must authenticate within this time.
+    pub auth_timeout: Duration,
+    /// The server pings this often; clients should send something this often.
+    pub heartbeat: Duration,
+    /// A connection that sends nothing for this long is closed.
+    pub idle_timeout: Duration,
+    /// Most WebSocket sessions per user.
+    pub max_sessions_per_user: usize,
+    /// Frames queued for one connection before it counts as a slow reader and is dropped.
+    pub outbox_frames: usize,
+    /// Client frames per connection: bucket size and refill per second.
+    pub frames_burst: u32,
+    pub frames_per_sec: u32,
+    /// A user with no client activity for this long shows as idle.
+    pub auto_idle: Duration,
+    /// Actors with nothing to do stop after this long.
+    pub actor_idle: Duration,
+    /// Arbiters (threads) hosting user and channel actors.
+    pub arbiters: usize,
+}
+
+impl Default for RealtimeConfig {
+    fn default() -> Self {
+        RealtimeConfig {
+            auth_timeout: Duration::from_secs(10),
+            heartbeat: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(90),
+            max_sessions_per_user: 8,
+            outbox_frames: 512,
+            frames_burst: 60,
+            frames_per_sec: 20,
+            auto_idle: Duration::from_secs(300),
+            actor_idle: Duration::from_secs(120),
+            arbiters: 2,
+        }
+    }
+}

@@ -1,0 +1,302 @@
+//! `RegistryActor`: the supervisor. It spawns and indexes the `UserActor`s and `ChannelActor`s,
+//! spreading them over a pool of arbiters, and lets idle ones go.
+
+use crate::channel::ChannelActor;
+use crate::config::RealtimeConfig;
+use crate::hub::{Authenticator, Claims, Hub};
+use crate::outbox::ConnId;
+use crate::session::SessionActor;
+use crate::user::{self, UserActor};
+use actix::prelude::*;
+use chatalot_protocol::ids::{ChannelId, SessionId, UserId};
+use chatalot_storage::Db;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// The supervisor of user and channel actors.
+pub struct RegistryActor {
+    hub: Hub,
+    users: HashMap<UserId, Addr<UserActor>>,
+    channels: HashMap<ChannelId, Addr<ChannelActor>>,
+    arbiters: Vec<ArbiterHandle>,
+}
+
+/// Keeps the registry's threads alive; dropping it stops them.
+pub struct Realtime {
+    pub registry: Addr<RegistryActor>,
+    arbiters: Vec<Arbiter>,
+}
+
+impl Realtime {
+    /// Starts the registry and `config.arbiters` arbiters for user and channel actors.
+    pub fn start(db: Db, auth: Arc<dyn Authenticator>, config: RealtimeConfig) -> Realtime {
+        let arbiters: Vec<Arbiter> = (0..config.arbiters.max(1))
+            .map(|_| Arbiter::new())
+            .collect();
+        let handles: Vec<ArbiterHandle> = arbiters.iter().map(Arbiter::handle).collect();
+        let config = Arc::new(config);
+        let home = handles[0].clone();
+        let registry = RegistryActor::start_in_arbiter(&home, move |ctx| RegistryActor {
+            hub: Hub {
+                registry: ctx.address(),
+                db,
+                auth,
+                config,
+            },
+            users: HashMap::new(),
+            channels: HashMap::new(),
+            arbiters: handles,
+        });
+        Realtime { registry, arbiters }
+    }
+
+    /// Stops the arbiters (after the HTTP server has stopped).
+    pub fn stop(self) {
+        for a in &self.arbiters {
+            a.stop();
+        }
+    }
+}
+
+impl Actor for RegistryActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(4096);
+    }
+}
+
+impl RegistryActor {
+    fn arbiter_for(&self, key: &uuid::Uuid) -> ArbiterHandle {
+        let n = self.arbiters.len();
+        let i = (key.as_u128() % n as u128) as usize;
+        self.arbiters[i].clone()
+    }
+
+    fn user(&mut self, id: UserId) -> Addr<UserActor> {
+        if let Some(a) = self.users.get(&id) {
+            if a.connected() {
+                return a.clone();
+            }
+        }
+        let hub = self.hub.clone();
+        let addr =
+            UserActor::start_in_arbiter(&self.arbiter_for(&id.0), move |_| UserActor::new(id, hub));
+        self.users.insert(id, addr.clone());
+        addr
+    }
+
+    fn channel(&mut self, id: ChannelId) -> Addr<ChannelActor> {
+        if let Some(a) = self.channels.get(&id) {
+            if a.connected() {
+                return a.clone();
+            }
+        }
+        let hub = self.hub.clone();
+        let addr = ChannelActor::start_in_arbiter(&self.arbiter_for(&id.0), move |_| {
+            ChannelActor::new(id, hub)
+        });
+        self.channels.insert(id, addr.clone());
+        addr
+    }
+}
+
+/// Why a connection was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectError {
+    TooManySessions,
+    Unavailable,
+}
+
+/// An authenticated connection joins its user.
+#[derive(Message)]
+#[rtype(result = "Result<Addr<UserActor>, ConnectError>")]
+pub struct Connect {
+    pub claims: Claims,
+    pub conn: ConnId,
+    pub session: Addr<SessionActor>,
+}
+
+impl Handler<Connect> for RegistryActor {
+    type Result = ResponseFuture<Result<Addr<UserActor>, ConnectError>>;
+
+    fn handle(&mut self, msg: Connect, ctx: &mut Context<Self>) -> Self::Result {
+        let user = self.user(msg.claims.user_id);
+        let me = ctx.address();
+        Box::pin(async move {
+            let join = user::Join {
+                conn: msg.conn,
+                session_id: msg.claims.session_id,
+                session: msg.session.clone(),
+            };
+            match user.send(join).await {
+                Ok(Ok(())) => Ok(user),
+                Ok(Err(user::JoinError::TooManySessions)) => Err(ConnectError::TooManySessions),
+                // the user actor was letting go: ask again, a fresh one is started
+                Ok(Err(user::JoinError::Released)) | Err(_) => me
+                    .send(Connect { ..msg })
+                    .await
+                    .unwrap_or(Err(ConnectError::Unavailable)),
+            }
+        })
+    }
+}
+
+/// The actor of a channel, started if needed.
+#[derive(Message)]
+#[rtype(result = "Addr<ChannelActor>")]
+pub struct GetChannel {
+    pub channel_id: ChannelId,
+}
+
+impl Handler<GetChannel> for RegistryActor {
+    type Result = MessageResult<GetChannel>;
+
+    fn handle(&mut self, msg: GetChannel, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.channel(msg.channel_id))
+    }
+}
+
+/// Hands a message to a channel actor.
+pub type Delivery = Box<dyn FnOnce(&Addr<ChannelActor>) + Send>;
+
+/// Delivers a message to the current actor of a channel (used by a channel actor that is
+/// letting go, to pass on what still reaches it).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ToChannel {
+    pub channel_id: ChannelId,
+    pub deliver: Delivery,
+}
+
+impl Handler<ToChannel> for RegistryActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: ToChannel, _: &mut Context<Self>) {
+        let addr = self.channel(msg.channel_id);
+        (msg.deliver)(&addr);
+    }
+}
+
+/// An idle user actor asks to be let go; true if it was removed.
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct ReleaseUser {
+    pub user_id: UserId,
+    pub addr: Addr<UserActor>,
+}
+
+impl Handler<ReleaseUser> for RegistryActor {
+    type Result = bool;
+
+    fn handle(&mut self, msg: ReleaseUser, _: &mut Context<Self>) -> bool {
+        if self.users.get(&msg.user_id) == Some(&msg.addr) {
+            self.users.remove(&msg.user_id);
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// An idle channel actor asks to be let go; true if it was removed.
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct ReleaseChannel {
+    pub channel_id: ChannelId,
+    pub addr: Addr<ChannelActor>,
+}
+
+impl Handler<ReleaseChannel> for RegistryActor {
+    type Result = bool;
+
+    fn handle(&mut self, msg: ReleaseChannel, _: &mut Context<Self>) -> bool {
+        if self.channels.get(&msg.channel_id) == Some(&msg.addr) {
+            self.channels.remove(&msg.channel_id);
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Sessions were revoked (logout, password change, suspension...): their connections close.
+/// `sessions: None` means every session of the user.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RevokeSessions {
+    pub user_id: UserId,
+    pub sessions: Option<Vec<SessionId>>,
+    pub reason: &'static str,
+}
+
+impl Handler<RevokeSessions> for RegistryActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: RevokeSessions, _: &mut Context<Self>) {
+        if let Some(user) = self.users.get(&msg.user_id) {
+            user.do_send(user::Revoke {
+                sessions: msg.sessions,
+                reason: msg.reason,
+            });
+        }
+    }
+}
+
+/// A user lost access to a channel (kicked, banned, left): their subscriptions end now.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RemoveFromChannel {
+    pub channel_id: ChannelId,
+    pub user_id: UserId,
+}
+
+impl Handler<RemoveFromChannel> for RegistryActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: RemoveFromChannel, _: &mut Context<Self>) {
+        if let Some(channel) = self.channels.get(&msg.channel_id) {
+            channel.do_send(crate::channel::RemoveUser {
+                user_id: msg.user_id,
+            });
+        }
+    }
+}
+
+/// The server is stopping: every connection is told and closed.
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct Shutdown;
+
+impl Handler<Shutdown> for RegistryActor {
+    type Result = ResponseFuture<usize>;
+
+    fn handle(&mut self, _: Shutdown, _: &mut Context<Self>) -> Self::Result {
+        let users: Vec<Addr<UserActor>> = self.users.values().cloned().collect();
+        Box::pin(async move {
+            let mut closed = 0;
+            for u in users {
+                closed += u
+                    .send(user::CloseAll {
+                        reason: "server shutting down",
+                    })
+                    .await
+                    .unwrap_or(0);
+            }
+            closed
+        })
+    }
+}
+
+/// How many user and channel actors are running.
+#[derive(Message)]
+#[rtype(result = "(usize, usize)")]
+pub struct GetCounts;
+
+impl Handler<GetCounts> for RegistryActor {
+    type Result = MessageResult<GetCounts>;
+
+    fn handle(&mut self, _: GetCounts, _: &mut Context<Self>) -> Self::Result {
+        MessageResult((self.users.len(), self.channels.len()))
+    }
+}

@@ -1,0 +1,578 @@
+//! `SessionActor`: one per WebSocket connection. It authenticates the connection, enforces the
+//! per-connection frame rate, keeps the connection's subscriptions and turns client frames into
+//! typed messages for the user and channel actors.
+
+use crate::channel::{self, ChannelActor};
+use crate::frames;
+use crate::hub::{Claims, Hub};
+use crate::outbox::{Inbound, Outbox};
+use crate::registry::{Connect, ConnectError, GetChannel};
+use crate::user::{self, UserActor};
+use actix::prelude::*;
+use chatalot_protocol::ids::ChannelId;
+use chatalot_protocol::ws::{limits, ClientFrame, Cursor, Presence, ServerFrame};
+use chatalot_protocol::{ErrorCode, PROTOCOL_VERSION};
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// Close codes this server uses besides the standard ones.
+pub mod close {
+    /// Not authenticated in time, bad token, or the session was revoked.
+    pub const UNAUTHORIZED: u16 = 4001;
+    /// The user has too many sessions.
+    pub const TOO_MANY_SESSIONS: u16 = 4029;
+    /// Policy violation (flooding, frames before authentication).
+    pub const POLICY: u16 = 1008;
+    /// A frame was larger than the limit.
+    pub const TOO_LARGE: u16 = 1009;
+}
+
+/// Report activity to the user actor at most this often.
+const ACTIVITY_REPORT: Duration = Duration::from_secs(30);
+/// Rate-limit violations tolerated before the connection is closed.
+const MAX_VIOLATIONS: u32 = 50;
+
+/// The actor of one WebSocket connection.
+pub struct SessionActor {
+    hub: Hub,
+    outbox: Outbox,
+    claims: Option<Claims>,
+    user: Option<Addr<UserActor>>,
+    subs: HashMap<ChannelId, Addr<ChannelActor>>,
+    tokens: f64,
+    refilled: Instant,
+    violations: u32,
+    last_seen: Instant,
+    last_report: Instant,
+    authenticating: bool,
+    /// Held until the connection authenticates (the transport's count of unauthenticated
+    /// sockets per address).
+    pre_auth: Option<Box<dyn std::any::Any>>,
+}
+
+impl SessionActor {
+    /// Starts the actor of a new connection reading `inbound` and writing to `outbox`.
+    pub fn start<S>(
+        hub: Hub,
+        outbox: Outbox,
+        inbound: S,
+        pre_auth: Option<Box<dyn std::any::Any>>,
+    ) -> Addr<SessionActor>
+    where
+        S: futures_util::Stream<Item = Inbound> + 'static,
+    {
+        SessionActor::create(move |ctx| {
+            ctx.add_stream(inbound);
+            let burst = f64::from(hub.config.frames_burst);
+            SessionActor {
+                hub,
+                outbox,
+                claims: None,
+                user: None,
+                subs: HashMap::new(),
+                tokens: burst,
+                refilled: Instant::now(),
+                violations: 0,
+                last_seen: Instant::now(),
+                last_report: Instant::now(),
+                authenticating: false,
+                pre_auth,
+            }
+        })
+    }
+
+    fn push(&self, frame: &ServerFrame) {
+        let _ = self.outbox.push(frames::encode(frame));
+    }
+
+    fn error(&self, code: ErrorCode, message: &str, frame: Option<&str>, nonce: Option<&str>) {
+        let _ = self.outbox.push(frames::error(code, message, frame, nonce));
+    }
+
+    fn close(&mut self, ctx: &mut Context<Self>, code: u16, reason: &str) {
+        self.push(&ServerFrame::Closing {
+            reason: reason.to_owned(),
+        });
+        self.outbox.close(code, reason);
+        ctx.stop();
+    }
+
+    /// Takes a token from the frame bucket; false when the connection sends too fast.
+    fn allow_frame(&mut self) -> bool {
+        let cfg = &self.hub.config;
+        let now = Instant::now();
+        let elapsed = now.duration_since(self.refilled).as_secs_f64();
+        self.refilled = now;
+        self.tokens = (self.tokens + elapsed * f64::from(cfg.frames_per_sec))
+            .min(f64::from(cfg.frames_burst));
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn on_text(&mut self, text: &str, ctx: &mut Context<Self>) {
+        if !self.allow_frame() {
+            self.violations += 1;
+            if self.violations > MAX_VIOLATIONS {
+                return self.close(ctx, close::POLICY, "too many frames");
+            }
+            return self.error(
+                ErrorCode::RateLimited,
+                "too many frames; slow down",
+                None,
+                None,
+            );
+        }
+        let frame: ClientFrame = match serde_json::from_str(text) {
+            Ok(f) => f,
+            Err(e) => {
+                let code = if e.is_data() {
+                    ErrorCode::InvalidRequest
+                } else {
+                    ErrorCode::InvalidJson
+                };
+                return self.error(code, &format!("invalid frame: {e}"), None, None);
+            }
+        };
+        let Some(claims) = self.claims else {
+            return match frame {
+                ClientFrame::Authenticate { token } if !self.authenticating => {
+                    self.authenticate(token, ctx)
+                }
+                ClientFrame::Authenticate { .. } => self.error(
+                    ErrorCode::InvalidRequest,
+                    "authentication is in progress",
+                    Some("authenticate"),
+                    None,
+                ),
+                _ => self.close(ctx, close::UNAUTHORIZED, "authenticate first"),
+            };
+        };
+        if !matches!(frame, ClientFrame::Ping {}) && self.last_report.elapsed() >= ACTIVITY_REPORT {
+            self.last_report = Instant::now();
+            if let Some(user) = &self.user {
+                user.do_send(user::Active);
+            }
+        }
+        self.dispatch(frame, claims, ctx);
+    }
+
+    fn authenticate(&mut self, token: String, ctx: &mut Context<Self>) {
+        let Some(claims) = self.hub.auth.verify(&token) else {
+            self.error(
+                ErrorCode::Unauthorized,
+                "the access token is not valid",
+                Some("authenticate"),
+                None,
+            );
+            return self.close(ctx, close::UNAUTHORIZED, "unauthorized");
+        };
+        self.authenticating = true;
+        let connect = Connect {
+            claims,
+            conn: self.outbox.conn(),
+            session: ctx.address(),
+        };
+        self.hub
+            .registry
+            .send(connect)
+            .into_actor(self)
+            .map(move |res, act, ctx| {
+                act.authenticating = false;
+                match res {
+                    Ok(Ok(user)) => {
+                        // revoked while joining? the revocation set already knows
+                        if act.hub.auth.verify(&token).is_none() {
+                            user.do_send(user::Left {
+                                conn: act.outbox.conn(),
+                            });
+                            return act.close(ctx, close::UNAUTHORIZED, "session revoked");
+                        }
+                        act.claims = Some(claims);
+                        act.user = Some(user);
+                        act.pre_auth = None;
+                        crate::stats::stats()
+                            .sessions
+                            .fetch_add(1, Ordering::Relaxed);
+                        act.push(&ServerFrame::Ready {
+                            protocol_version: PROTOCOL_VERSION,
+                            user_id: claims.user_id,
+                            session_id: claims.session_id,
+                            heartbeat_secs: act.hub.config.heartbeat.as_secs(),
+                        });
+                    }
+                    Ok(Err(ConnectError::TooManySessions)) => {
+                        act.error(
+                            ErrorCode::TooManySessions,
+                            "this account has the most connections allowed",
+                            Some("authenticate"),
+                            None,
+                        );
+                        act.close(ctx, close::TOO_MANY_SESSIONS, "too many sessions");
+                    }
+                    Ok(Err(ConnectError::Unavailable)) | Err(_) => {
+                        act.error(
+                            ErrorCode::Unavailable,
+                            "try again",
+                            Some("authenticate"),
+                            None,
+                        );
+                        act.close(ctx, 1011, "unavailable");
+                    }
+                }
+            })
+            .wait(ctx);
+    }
+
+    fn dispatch(&mut self, frame: ClientFrame, claims: Claims, ctx: &mut Context<Self>) {
+        let conn = self.outbox.conn();
+        match frame {
+            ClientFrame::Authenticate { .. } => self.error(
+                ErrorCode::InvalidRequest,
+                "already authenticated",
+                Some("authenticate"),
+                None,
+            ),
+            ClientFrame::Ping {} => self.push(&ServerFrame::Pong),
+            ClientFrame::Subscribe { channels } => self.subscribe(channels, claims, ctx),
+            ClientFrame::Unsubscribe { channel_id } => {
+                if let Some(addr) = self.subs.remove(&channel_id) {
+                    addr.do_send(channel::Unsubscribe { conn });
+                    if let Some(user) = &self.user {
+                        user.do_send(user::ChannelsChanged {
+                            conn,
+                            joined: None,
+                            left: Some(channel_id),
+                        });
+                    }
+                }
+                self.push(&ServerFrame::Unsubscribed {
+                    channel_id,
+                    reason: None,
+                });
+            }
+            ClientFrame::SendMessage {
+                channel_id,
+                nonce,
+                content,
+                reply_to,
+            } => {
+                let n = Some(nonce.as_str());
+                if nonce.is_empty()
+                    || nonce.len() > limits::MAX_NONCE_BYTES
+                    || nonce.chars().any(char::is_control)
+                {
+                    return self.error(
+                        ErrorCode::InvalidRequest,
+                        "nonce: 1 to 64 bytes without control characters",
+                        Some("send_message"),
+                        None,
+                    );
+                }
+                if let Err(why) = channel::check_content(&content) {
+                    return self.error(ErrorCode::InvalidRequest, why, Some("send_message"), n);
+                }
+                let Some(addr) = self.channel(channel_id, "send_message", n) else {
+                    return;
+                };
+                let msg = channel::Publish {
+                    conn,
+                    device_id: claims.device_id,
+                    nonce: nonce.clone(),
+                    content,
+                    reply_to,
+                };
+                if addr.try_send(msg).is_err() {
+                    self.error(
+                        ErrorCode::Busy,
+                        "the channel is busy; retry with the same nonce",
+                        Some("send_message"),
+                        Some(&nonce),
+                    );
+                }
+            }
+            ClientFrame::EditMessage {
+                channel_id,
+                message_id,
+                content,
+            } => {
+                if let Err(why) = channel::check_content(&content) {
+                    return self.error(ErrorCode::InvalidRequest, why, Some("edit_message"), None);
+                }
+                if let Some(addr) = self.channel(channel_id, "edit_message", None) {
+                    self.deliver(
+                        &addr,
+                        channel::Edit {
+                            conn,
+                            message_id,
+                            content,
+                        },
+                        "edit_message",
+                    );
+                }
+            }
+            ClientFrame::DeleteMessage {
+                channel_id,
+                message_id,
+            } => {
+                if let Some(addr) = self.channel(channel_id, "delete_message", None) {
+                    self.deliver(
+                        &addr,
+                        channel::Delete { conn, message_id },
+                        "delete_message",
+                    );
+                }
+            }
+            ClientFrame::AddReaction {
+                channel_id,
+                message_id,
+                emoji,
+            }
+            | ClientFrame::RemoveReaction {
+                channel_id,
+                message_id,
+                emoji,
+            } if !valid_emoji(&emoji) => {
+                let _ = (channel_id, message_id);
+                self.error(
+                    ErrorCode::InvalidRequest,
+                    "emoji: 1 to 64 bytes, no spaces or control characters",
+                    Some("add_reaction"),
+                    None,
+                );
+            }
+            ClientFrame::AddReaction {
+                channel_id,
+                message_id,
+                emoji,
+            } => {
+                if let Some(addr) = self.channel(channel_id, "add_reaction", None) {
+                    let msg = channel::React {
+                        conn,
+                        message_id,
+                        emoji,
+                        present: true,
+                    };
+                    self.deliver(&addr, msg, "add_reaction");
+                }
+            }
+            ClientFrame::RemoveReaction {
+                channel_id,
+                message_id,
+                emoji,
+            } => {
+                if let Some(addr) = self.channel(channel_id, "remove_reaction", None) {
+                    let msg = channel::React {
+                        conn,
+                        message_id,
+                        emoji,
+                        present: false,
+                    };
+                    self.deliver(&addr, msg, "remove_reaction");
+                }
+            }
+            ClientFrame::StartTyping { channel_id } => {
+                if let Some(addr) = self.channel(channel_id, "start_typing", None) {
+                    let _ = addr.try_send(channel::Typing { conn });
+                }
+            }
+            ClientFrame::SetPresence { presence } => {
+                if presence == Presence::Offline {
+                    return self.error(
+                        ErrorCode::InvalidRequest,
+                        "presence: online, idle, dnd or invisible",
+                        Some("set_presence"),
+                        None,
+                    );
+                }
+                if let Some(user) = &self.user {
+                    user.do_send(user::SetPresence { presence });
+                }
+            }
+            ClientFrame::MarkRead { channel_id, seq } => {
+                if let Some(addr) = self.channel(channel_id, "mark_read", None) {
+                    self.deliver(&addr, channel::MarkRead { conn, seq }, "mark_read");
+                }
+            }
+        }
+    }
+
+    fn deliver<M>(&self, addr: &Addr<ChannelActor>, msg: M, kind: &str)
+    where
+        M: Message + Send + 'static,
+        M::Result: Send,
+        ChannelActor: Handler<M>,
+    {
+        if addr.try_send(msg).is_err() {
+            self.error(
+                ErrorCode::Busy,
+                "the channel is busy; retry",
+                Some(kind),
+                None,
+            );
+        }
+    }
+
+    /// The actor of a subscribed channel, or an error frame.
+    fn channel(
+        &self,
+        id: ChannelId,
+        kind: &str,
+        nonce: Option<&str>,
+    ) -> Option<Addr<ChannelActor>> {
+        let found = self.subs.get(&id).cloned();
+        if found.is_none() {
+            self.error(
+                ErrorCode::NotFound,
+                "no such channel among this connection's subscriptions (subscribe first)",
+                Some(kind),
+                nonce,
+            );
+        }
+        found
+    }
+
+    fn subscribe(&mut self, cursors: Vec<Cursor>, claims: Claims, ctx: &mut Context<Self>) {
+        let fresh = cursors
+            .iter()
+            .filter(|c| !self.subs.contains_key(&c.channel_id))
+            .count();
+        if cursors.is_empty() || self.subs.len() + fresh > limits::MAX_SUBSCRIPTIONS {
+            return self.error(
+                ErrorCode::InvalidRequest,
+                "channels: 1 or more, at most 500 subscriptions per connection",
+                Some("subscribe"),
+                None,
+            );
+        }
+        let Some(user) = self.user.clone() else {
+            return;
+        };
+        let registry = self.hub.registry.clone();
+        let outbox = self.outbox.clone();
+        let conn = outbox.conn();
+        async move {
+            let presence = user
+                .send(user::GetPresence)
+                .await
+                .unwrap_or(Presence::Online);
+            let mut joined = Vec::with_capacity(cursors.len());
+            for c in cursors {
+                if let Ok(addr) = registry
+                    .send(GetChannel {
+                        channel_id: c.channel_id,
+                    })
+                    .await
+                {
+                    addr.do_send(channel::Subscribe {
+                        conn,
+                        user_id: claims.user_id,
+                        outbox: outbox.clone(),
+                        after_seq: c.after_seq,
+                        presence,
+                    });
+                    user.do_send(user::ChannelsChanged {
+                        conn,
+                        joined: Some((c.channel_id, addr.clone())),
+                        left: None,
+                    });
+                    joined.push((c.channel_id, addr));
+                }
+            }
+            joined
+        }
+        .into_actor(self)
+        .map(|joined, act, _| {
+            for (id, addr) in joined {
+                act.subs.insert(id, addr);
+            }
+        })
+        .wait(ctx);
+    }
+}
+
+fn valid_emoji(e: &str) -> bool {
+    !e.is_empty()
+        && e.len() <= limits::MAX_EMOJI_BYTES
+        && !e.chars().any(|c| c.is_control() || c.is_whitespace())
+}
+
+impl Actor for SessionActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(64);
+        crate::stats::stats()
+            .connections
+            .fetch_add(1, Ordering::Relaxed);
+        let cfg = self.hub.config.clone();
+        ctx.run_later(cfg.auth_timeout, |act, ctx| {
+            if act.claims.is_none() {
+                act.close(ctx, close::UNAUTHORIZED, "not authenticated in time");
+            }
+        });
+        ctx.run_interval(cfg.heartbeat, move |act, ctx| {
+            if act.last_seen.elapsed() >= cfg.idle_timeout {
+                return act.close(ctx, 1001, "idle timeout");
+            }
+            act.outbox.ping();
+        });
+    }
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        let stats = crate::stats::stats();
+        stats.connections.fetch_sub(1, Ordering::Relaxed);
+        let conn = self.outbox.conn();
+        for addr in self.subs.values() {
+            addr.do_send(channel::Unsubscribe { conn });
+        }
+        if let Some(user) = &self.user {
+            stats.sessions.fetch_sub(1, Ordering::Relaxed);
+            user.do_send(user::Left { conn });
+        }
+        self.outbox.close(1000, "");
+    }
+}
+
+impl StreamHandler<Inbound> for SessionActor {
+    fn handle(&mut self, item: Inbound, ctx: &mut Context<Self>) {
+        self.last_seen = Instant::now();
+        match item {
+            Inbound::Text(text) => self.on_text(&text, ctx),
+            Inbound::Binary => self.error(
+                ErrorCode::InvalidRequest,
+                "binary frames are not part of the protocol; send JSON text",
+                None,
+                None,
+            ),
+            Inbound::Ping(data) => self.outbox.pong(data),
+            Inbound::Heartbeat => {}
+            Inbound::TooLarge => self.close(ctx, close::TOO_LARGE, "frame too large"),
+            Inbound::Closed => ctx.stop(),
+        }
+    }
+
+    fn finished(&mut self, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}
+
+/// Close this connection (revocation, shutdown).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Close {
+    pub code: u16,
+    pub reason: &'static str,
+}
+
+impl Handler<Close> for SessionActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Close, ctx: &mut Context<Self>) {
+        self.close(ctx, msg.code, msg.reason);
+    }
+}

@@ -1,0 +1,320 @@
+//! `UserActor`: one per online user. It holds the user's live sessions (at most
+//! `max_sessions_per_user`), their presence (with auto-idle), and closes sessions when they are
+//! revoked.
+
+use crate::channel::{self, ChannelActor};
+use crate::hub::Hub;
+use crate::outbox::ConnId;
+use crate::registry::ReleaseUser;
+use crate::session::{self, SessionActor};
+use actix::prelude::*;
+use chatalot_protocol::ids::{ChannelId, SessionId, UserId};
+use chatalot_protocol::ws::Presence;
+use std::collections::HashMap;
+use std::time::Instant;
+
+struct Entry {
+    session_id: SessionId,
+    addr: Addr<SessionActor>,
+    channels: HashMap<ChannelId, Addr<ChannelActor>>,
+}
+
+/// The actor of one online user.
+pub struct UserActor {
+    id: UserId,
+    hub: Hub,
+    sessions: HashMap<ConnId, Entry>,
+    /// What the user chose (`Online`, `Dnd`, `Invisible`; `Idle` when chosen explicitly).
+    chosen: Presence,
+    auto_idle: bool,
+    last_activity: Instant,
+    empty_since: Option<Instant>,
+    released: bool,
+}
+
+impl UserActor {
+    pub fn new(id: UserId, hub: Hub) -> Self {
+        UserActor {
+            id,
+            hub,
+            sessions: HashMap::new(),
+            chosen: Presence::Online,
+            auto_idle: false,
+            last_activity: Instant::now(),
+            empty_since: Some(Instant::now()),
+            released: false,
+        }
+    }
+
+    /// The presence others see.
+    fn visible(&self) -> Presence {
+        if self.sessions.is_empty() {
+            return Presence::Offline;
+        }
+        match self.chosen {
+            Presence::Invisible => Presence::Offline,
+            Presence::Online if self.auto_idle => Presence::Idle,
+            p => p,
+        }
+    }
+
+    fn broadcast(&self, before: Presence) {
+        let now = self.visible();
+        if now == before {
+            return;
+        }
+        let mut seen = std::collections::HashSet::new();
+        for entry in self.sessions.values() {
+            for (id, addr) in &entry.channels {
+                if seen.insert(*id) {
+                    addr.do_send(channel::SetUserPresence {
+                        user_id: self.id,
+                        presence: now,
+                    });
+                }
+            }
+        }
+    }
+
+    fn check_idle(&mut self, ctx: &mut Context<Self>) {
+        let cfg = &self.hub.config;
+        if !self.sessions.is_empty() {
+            if !self.auto_idle && self.last_activity.elapsed() >= cfg.auto_idle {
+                let before = self.visible();
+                self.auto_idle = true;
+                self.broadcast(before);
+            }
+            return;
+        }
+        let idle_for = self.empty_since.map(|t| t.elapsed()).unwrap_or_default();
+        if idle_for >= cfg.actor_idle && !self.released {
+            // ask the registry to forget us; stop once it has
+            let release = ReleaseUser {
+                user_id: self.id,
+                addr: ctx.address(),
+            };
+            self.hub
+                .registry
+                .send(release)
+                .into_actor(self)
+                .then(|res, act, ctx| {
+                    if matches!(res, Ok(true)) && act.sessions.is_empty() {
+                        act.released = true;
+                        ctx.stop();
+                    }
+                    fut::ready(())
+                })
+                .wait(ctx);
+        }
+    }
+}
+
+impl Actor for UserActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(1024);
+        let every = (self.hub.config.auto_idle / 4)
+            .min(self.hub.config.actor_idle / 2)
+            .max(std::time::Duration::from_millis(200));
+        ctx.run_interval(every, |act, ctx| act.check_idle(ctx));
+    }
+}
+
+/// Why a session could not join.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinError {
+    TooManySessions,
+    /// This actor is letting go; the registry starts a fresh one.
+    Released,
+}
+
+/// A new authenticated connection of this user.
+#[derive(Message)]
+#[rtype(result = "Result<(), JoinError>")]
+pub struct Join {
+    pub conn: ConnId,
+    pub session_id: SessionId,
+    pub session: Addr<SessionActor>,
+}
+
+impl Handler<Join> for UserActor {
+    type Result = Result<(), JoinError>;
+
+    fn handle(&mut self, msg: Join, _: &mut Context<Self>) -> Self::Result {
+        if self.released {
+            return Err(JoinError::Released);
+        }
+        if self.sessions.len() >= self.hub.config.max_sessions_per_user {
+            return Err(JoinError::TooManySessions);
+        }
+        let before = self.visible();
+        self.sessions.insert(
+            msg.conn,
+            Entry {
+                session_id: msg.session_id,
+                addr: msg.session,
+                channels: HashMap::new(),
+            },
+        );
+        self.empty_since = None;
+        self.last_activity = Instant::now();
+        self.auto_idle = false;
+        self.broadcast(before);
+        Ok(())
+    }
+}
+
+/// A connection of this user ended.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Left {
+    pub conn: ConnId,
+}
+
+impl Handler<Left> for UserActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Left, _: &mut Context<Self>) {
+        let before = self.visible();
+        if let Some(entry) = self.sessions.remove(&msg.conn) {
+            if self.sessions.is_empty() {
+                // the last connection: tell its channels the user went offline
+                for addr in entry.channels.values() {
+                    addr.do_send(channel::SetUserPresence {
+                        user_id: self.id,
+                        presence: Presence::Offline,
+                    });
+                }
+                self.empty_since = Some(Instant::now());
+                return;
+            }
+        }
+        self.broadcast(before);
+    }
+}
+
+/// A session subscribed to or left a channel (so presence changes reach it).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ChannelsChanged {
+    pub conn: ConnId,
+    pub joined: Option<(ChannelId, Addr<ChannelActor>)>,
+    pub left: Option<ChannelId>,
+}
+
+impl Handler<ChannelsChanged> for UserActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: ChannelsChanged, _: &mut Context<Self>) {
+        if let Some(entry) = self.sessions.get_mut(&msg.conn) {
+            if let Some((id, addr)) = msg.joined {
+                entry.channels.insert(id, addr);
+            }
+            if let Some(id) = msg.left {
+                entry.channels.remove(&id);
+            }
+        }
+    }
+}
+
+/// The user chose a presence.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetPresence {
+    pub presence: Presence,
+}
+
+impl Handler<SetPresence> for UserActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: SetPresence, _: &mut Context<Self>) {
+        let before = self.visible();
+        self.chosen = match msg.presence {
+            Presence::Offline => Presence::Invisible,
+            p => p,
+        };
+        self.auto_idle = false;
+        self.last_activity = Instant::now();
+        self.broadcast(before);
+    }
+}
+
+/// The user did something (sent a frame): not idle.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Active;
+
+impl Handler<Active> for UserActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Active, _: &mut Context<Self>) {
+        self.last_activity = Instant::now();
+        if self.auto_idle {
+            let before = self.visible();
+            self.auto_idle = false;
+            self.broadcast(before);
+        }
+    }
+}
+
+/// The presence others see now.
+#[derive(Message)]
+#[rtype(result = "Presence")]
+pub struct GetPresence;
+
+impl Handler<GetPresence> for UserActor {
+    type Result = MessageResult<GetPresence>;
+
+    fn handle(&mut self, _: GetPresence, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.visible())
+    }
+}
+
+/// Sessions were revoked: close their connections (all of them when `sessions` is None).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Revoke {
+    pub sessions: Option<Vec<SessionId>>,
+    pub reason: &'static str,
+}
+
+impl Handler<Revoke> for UserActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Revoke, _: &mut Context<Self>) {
+        for entry in self.sessions.values() {
+            let hit = match &msg.sessions {
+                None => true,
+                Some(list) => list.contains(&entry.session_id),
+            };
+            if hit {
+                entry.addr.do_send(session::Close {
+                    code: 4001,
+                    reason: msg.reason,
+                });
+            }
+        }
+    }
+}
+
+/// Close every connection of this user; returns how many.
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct CloseAll {
+    pub reason: &'static str,
+}
+
+impl Handler<CloseAll> for UserActor {
+    type Result = usize;
+
+    fn handle(&mut self, msg: CloseAll, _: &mut Context<Self>) -> usize {
+        for entry in self.sessions.values() {
+            entry.addr.do_send(session::Close {
+                code: 1001,
+                reason: msg.reason,
+            });
+        }
+        self.sessions.len()
+    }
+}

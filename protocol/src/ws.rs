@@ -1,0 +1,253 @@
+//! The WebSocket protocol at `/api/v1/ws`: JSON text frames tagged by `type`.
+//!
+//! A connection authenticates with its first frame, then subscribes to channels. Every stored
+//! change of a channel (a message, an edit, a deletion, a reaction) carries the channel's
+//! sequence number `event_seq`; a client keeps the highest it has seen per channel and passes
+//! it as `after_seq` when it subscribes again, to receive exactly what it missed.
+
+use crate::bytes::Base64Bytes;
+use crate::error::ErrorCode;
+use crate::ids::{ChannelId, MessageId, SessionId, UserId};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// Bounds of the WebSocket protocol.
+pub mod limits {
+    /// Largest frame a client may send, bytes.
+    pub const MAX_FRAME_BYTES: usize = 128 * 1024;
+    /// Longest plaintext message body, characters.
+    pub const MAX_TEXT_CHARS: usize = 4000;
+    /// Largest end-to-end ciphertext, bytes.
+    pub const MAX_CIPHERTEXT_BYTES: usize = 64 * 1024;
+    /// Longest client nonce, bytes.
+    pub const MAX_NONCE_BYTES: usize = 64;
+    /// Longest reaction emoji, bytes.
+    pub const MAX_EMOJI_BYTES: usize = 64;
+    /// Most distinct reactions on one message.
+    pub const MAX_REACTIONS_PER_MESSAGE: usize = 20;
+    /// Most channels one connection may subscribe to.
+    pub const MAX_SUBSCRIPTIONS: usize = 500;
+    /// Most users listed per reaction in a message.
+    pub const MAX_REACTION_USERS_LISTED: usize = 100;
+}
+
+/// A message body: plaintext in plaintext channels, opaque ciphertext in end-to-end channels.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Content {
+    Text { text: String },
+    Encrypted { ciphertext: Base64Bytes },
+}
+
+/// Presence states a user can choose. `Invisible` appears as offline to others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Presence {
+    Online,
+    Idle,
+    Dnd,
+    Invisible,
+    Offline,
+}
+
+/// Where a client left a channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cursor {
+    pub channel_id: ChannelId,
+    /// Highest `event_seq` seen; the server sends every change after it. Absent: no backlog.
+    #[serde(default)]
+    pub after_seq: Option<i64>,
+}
+
+/// Frames a client sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientFrame {
+    /// Must be the first frame, within 10 seconds of connecting.
+    Authenticate {
+        token: String,
+    },
+    /// Application-level keep-alive; answered with `pong`.
+    Ping {},
+    /// Receive a channel's changes after `after_seq`, then its live traffic.
+    Subscribe {
+        channels: Vec<Cursor>,
+    },
+    Unsubscribe {
+        channel_id: ChannelId,
+    },
+    /// Sends a message; answered with `message_acked` once it is stored. Retrying with the same
+    /// `nonce` never stores it twice.
+    SendMessage {
+        channel_id: ChannelId,
+        nonce: String,
+        content: Content,
+        #[serde(default)]
+        reply_to: Option<MessageId>,
+    },
+    EditMessage {
+        channel_id: ChannelId,
+        message_id: MessageId,
+        content: Content,
+    },
+    DeleteMessage {
+        channel_id: ChannelId,
+        message_id: MessageId,
+    },
+    AddReaction {
+        channel_id: ChannelId,
+        message_id: MessageId,
+        emoji: String,
+    },
+    RemoveReaction {
+        channel_id: ChannelId,
+        message_id: MessageId,
+        emoji: String,
+    },
+    StartTyping {
+        channel_id: ChannelId,
+    },
+    SetPresence {
+        presence: Presence,
+    },
+    /// Everything up to `seq` has been read.
+    MarkRead {
+        channel_id: ChannelId,
+        seq: i64,
+    },
+}
+
+impl ClientFrame {
+    /// The `type` tag, for error reports.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ClientFrame::Authenticate { .. } => "authenticate",
+            ClientFrame::Ping {} => "ping",
+            ClientFrame::Subscribe { .. } => "subscribe",
+            ClientFrame::Unsubscribe { .. } => "unsubscribe",
+            ClientFrame::SendMessage { .. } => "send_message",
+            ClientFrame::EditMessage { .. } => "edit_message",
+            ClientFrame::DeleteMessage { .. } => "delete_message",
+            ClientFrame::AddReaction { .. } => "add_reaction",
+            ClientFrame::RemoveReaction { .. } => "remove_reaction",
+            ClientFrame::StartTyping { .. } => "start_typing",
+            ClientFrame::SetPresence { .. } => "set_presence",
+            ClientFrame::MarkRead { .. } => "mark_read",
+        }
+    }
+
+    /// Every frame type, for tests that must cover them all.
+    pub const KINDS: &'static [&'static str] = &[
+        "authenticate",
+        "ping",
+        "subscribe",
+        "unsubscribe",
+        "send_message",
+        "edit_message",
+        "delete_message",
+        "add_reaction",
+        "remove_reaction",
+        "start_typing",
+        "set_presence",
+        "mark_read",
+    ];
+}
+
+/// Users who reacted with one emoji.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reaction {
+    pub emoji: String,
+    pub count: u32,
+    /// Up to `MAX_REACTION_USERS_LISTED` of them.
+    pub user_ids: Vec<UserId>,
+}
+
+/// A stored message as clients see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    pub id: MessageId,
+    pub channel_id: ChannelId,
+    pub seq: i64,
+    /// The sequence number of the latest change to this message (= `seq` if none).
+    pub updated_seq: i64,
+    pub sender_id: Option<UserId>,
+    /// Absent once deleted.
+    pub content: Option<Content>,
+    pub reply_to: Option<MessageId>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub edited_at: Option<OffsetDateTime>,
+    pub deleted: bool,
+    pub reactions: Vec<Reaction>,
+}
+
+/// Frames the server sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame {
+    /// Authentication succeeded.
+    Ready {
+        protocol_version: u32,
+        user_id: UserId,
+        session_id: SessionId,
+        /// Send something (a `ping` will do) at least this often.
+        heartbeat_secs: u64,
+    },
+    Pong,
+    /// A channel's backlog has been sent; live traffic follows.
+    Subscribed {
+        channel_id: ChannelId,
+        last_seq: i64,
+        /// Users currently connected to this channel, with their presence.
+        present: Vec<(UserId, Presence)>,
+    },
+    Unsubscribed {
+        channel_id: ChannelId,
+        /// Why, when the server ended the subscription (`kicked`, `lagged`, ...).
+        reason: Option<String>,
+    },
+    /// The caller's message is stored.
+    MessageAcked {
+        channel_id: ChannelId,
+        nonce: String,
+        message_id: MessageId,
+        seq: i64,
+    },
+    /// A new message (live, or from the backlog).
+    MessageCreated {
+        event_seq: i64,
+        message: Message,
+    },
+    /// A message changed: edited, deleted or reacted to. Carries its whole current state.
+    MessageUpdated {
+        event_seq: i64,
+        message: Message,
+    },
+    Typing {
+        channel_id: ChannelId,
+        user_id: UserId,
+    },
+    PresenceChanged {
+        channel_id: ChannelId,
+        user_id: UserId,
+        presence: Presence,
+    },
+    /// Another session of the same user read up to `seq`.
+    ReadMarker {
+        channel_id: ChannelId,
+        seq: i64,
+    },
+    /// A request failed; `frame` names the client frame type, `nonce` the send it belongs to.
+    Error {
+        code: ErrorCode,
+        message: String,
+        frame: Option<String>,
+        nonce: Option<String>,
+    },
+    /// The server is closing this connection (revoked session, shutdown, slow reader).
+    Closing {
+        reason: String,
+    },
+}

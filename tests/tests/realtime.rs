@@ -1,0 +1,459 @@
+//! The WebSocket gateway: ordered, durable messaging between real clients (F20-F23), resume
+//! without holes or duplicates, revocation reaching live sockets (A3), pre-auth limits (A4),
+//! floods and oversize frames (A5), slow readers (A6) and malformed frames (R4).
+mod common;
+use common::ws::{Ended, Ws};
+use common::{Client, TestServer};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// A plaintext (or e2e) community owned by `owner`, joined by `others`; its `general` channel.
+fn community(s: &TestServer, owner: &Client, others: &[&Client], e2e: bool) -> String {
+    let r = owner.post(
+        "/api/v1/communities",
+        &json!({"name": "Test place", "visibility": "public", "e2e": e2e}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    let community = r.body["id"].as_str().expect("id").to_owned();
+    for o in others {
+        let r = o.post_empty(&format!("/api/v1/communities/{community}/members"));
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    let channels = owner.get("/api/v1/channels");
+    let _ = s;
+    channels.body[0]["id"].as_str().expect("channel").to_owned()
+}
+
+fn text_of(frame: &Value) -> &str {
+    frame["message"]["content"]["text"].as_str().unwrap_or("")
+}
+
+#[test]
+fn two_users_exchange_messages_in_order() {
+    let s = TestServer::start();
+    let (alice, _) = s.register("alice");
+    let (bob, _) = s.register("bob");
+    let channel = community(&s, &alice, &[&bob], false);
+    let alice_id = alice.get("/api/v1/users/me").body["id"].clone();
+    let (mut a, ready) = Ws::open(&s.base, alice.token());
+    assert_eq!(ready["protocol_version"], 1);
+    let (mut b, _) = Ws::open(&s.base, bob.token());
+    a.subscribe(&channel, None);
+    b.subscribe(&channel, None);
+    let mut last = 0;
+    for i in 0..20 {
+        let ack = a.send_text_message(&channel, &format!("n{i}"), &format!("hello {i}"));
+        assert_eq!(ack["type"], "message_acked", "{ack}");
+        let seq = ack["seq"].as_i64().expect("seq");
+        assert!(seq > last, "sequence numbers increase");
+        last = seq;
+    }
+    let got: Vec<Value> = (0..20).map(|_| b.recv_type("message_created")).collect();
+    for (i, f) in got.iter().enumerate() {
+        assert_eq!(text_of(f), format!("hello {i}"));
+        assert_eq!(f["message"]["sender_id"], alice_id);
+    }
+    // nothing more
+    assert!(b
+        .drain(Duration::from_millis(300))
+        .iter()
+        .all(|f| f["type"] != "message_created"));
+    // history over REST says the same
+    let page = bob.get(&format!("/api/v1/channels/{channel}/messages?limit=100"));
+    assert_eq!(page.status, 200, "{}", page.text);
+    let texts: Vec<&str> = page.body["messages"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|m| m["content"]["text"].as_str().expect("text"))
+        .collect();
+    assert_eq!(texts.len(), 20);
+    assert_eq!(texts[0], "hello 0");
+    assert_eq!(texts[19], "hello 19");
+    assert_eq!(page.body["has_more"], false);
+    assert_eq!(s.sql("SELECT count(*) FROM messages"), "20");
+}
+
+#[test]
+fn a_retried_send_is_stored_once() {
+    let s = TestServer::start();
+    let (alice, _) = s.register("alice");
+    let channel = community(&s, &alice, &[], false);
+    let (mut a, _) = Ws::open(&s.base, alice.token());
+    a.subscribe(&channel, None);
+    let first = a.send_text_message(&channel, "same-nonce", "once");
+    let again = a.send_text_message(&channel, "same-nonce", "once");
+    assert_eq!(first["message_id"], again["message_id"]);
+    assert_eq!(first["seq"], again["seq"]);
+    // even after reconnecting
+    a.close();
+    let (mut a, _) = Ws::open(&s.base, alice.token());
+    a.subscribe(&channel, None);
+    let third = a.send_text_message(&channel, "same-nonce", "once");
+    assert_eq!(first["message_id"], third["message_id"]);
+    assert_eq!(s.sql("SELECT count(*) FROM messages"), "1");
+}
+
+#[test]
+fn a_reconnecting_client_gets_exactly_what_it_missed() {
+    let s = TestServer::start();
+    let (alice, _) = s.register("alice");
+    let (bob, _) = s.register("bob");
+    let channel = community(&s, &alice, &[&bob], false);
+    let (mut a, _) = Ws::open(&s.base, alice.token());
+    let (mut b, _) = Ws::open(&s.base, bob.token());
+    a.subscribe(&channel, None);
+    b.subscribe(&channel, None);
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(
+            a.send_text_message(&channel, &format!("a{i}"), &format!("m{i}"))["message_id"].clone(),
+        );
+    }
+    let mut cursor = 0;
+    for _ in 0..5 {
+        cursor = b.recv_type("message_created")["event_seq"]
+            .as_i64()
+            .expect("seq");
+    }
+    b.close();
+
+    // while bob is away: new messages, an edit, a deletion and a reaction
+    for i in 5..12 {
+        a.send_text_message(&channel, &format!("a{i}"), &format!("m{i}"));
+    }
+    a.send(
+        &json!({"type": "edit_message", "channel_id": channel, "message_id": ids[1],
+        "content": {"kind": "text", "text": "m1 edited"}}),
+    );
+    a.recv_type("message_updated");
+    a.send(&json!({"type": "delete_message", "channel_id": channel, "message_id": ids[2]}));
+    a.recv_type("message_updated");
+    a.send(&json!({"type": "add_reaction", "channel_id": channel, "message_id": ids[3], "emoji": "👍"}));
+    a.recv_type("message_updated");
+
+    let (mut b, _) = Ws::open(&s.base, bob.token());
+    let (backlog, subscribed) = b.subscribe(&channel, Some(cursor));
+    let created: Vec<&str> = backlog
+        .iter()
+        .filter(|f| f["type"] == "message_created")
+        .map(text_of)
+        .collect();
+    assert_eq!(created, ["m5", "m6", "m7", "m8", "m9", "m10", "m11"]);
+    let updated: Vec<&Value> = backlog
+        .iter()
+        .filter(|f| f["type"] == "message_updated")
+        .collect();
+    assert_eq!(updated.len(), 3, "{backlog:?}");
+    assert_eq!(text_of(updated[0]), "m1 edited");
+    assert_eq!(updated[1]["message"]["deleted"], true);
+    assert!(updated[1]["message"]["content"].is_null());
+    assert_eq!(updated[2]["message"]["reactions"][0]["emoji"], "👍");
+    // event sequence numbers strictly increase: no duplicates
+    let seqs: Vec<i64> = backlog
+        .iter()
+        .map(|f| f["event_seq"].as_i64().expect("seq"))
+        .collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+    assert_eq!(subscribed["last_seq"], *seqs.last().expect("some"));
+    // and live traffic follows
+    a.send_text_message(&channel, "live", "after resume");
+    assert_eq!(text_of(&b.recv_type("message_created")), "after resume");
+    // the edit history is kept
+    assert_eq!(s.sql("SELECT count(*) FROM message_edits"), "1");
+}
+
+#[test]
+fn e2e_channels_take_only_ciphertext_and_store_it_opaquely() {
+    let s = TestServer::start();
+    let (alice, _) = s.register("alice");
+    let channel = community(&s, &alice, &[], true);
+    let listed = alice.get("/api/v1/channels");
+    assert_eq!(listed.body[0]["e2e"], true);
+    let (mut a, _) = Ws::open(&s.base, alice.token());
+    a.subscribe(&channel, None);
+    let plain = a.send_text_message(&channel, "p1", "in the clear");
+    assert_eq!(plain["type"], "error");
+    assert_eq!(plain["code"], "invalid_request");
+    a.send(
+        &json!({"type": "send_message", "channel_id": channel, "nonce": "c1",
+        "content": {"kind": "encrypted", "ciphertext": "AAECAwQFBgc="}}),
+    );
+    let ack = a.recv_type("message_acked");
+    assert_eq!(ack["nonce"], "c1");
+    let created = a.recv_type("message_created");
+    assert_eq!(created["message"]["content"]["ciphertext"], "AAECAwQFBgc=");
+    assert_eq!(
+        s.sql("SELECT encode(body_cipher, 'hex') || ',' || (body_text IS NULL) FROM messages"),
+        "0001020304050607,true"
+    );
+}
+
+#[test]
+fn sockets_must_authenticate_first_and_in_time() {
+    let s = TestServer::start_with(|c| c.realtime.auth_timeout_secs = 1);
+    let (alice, _) = s.register("alice");
+    // a frame before authenticating closes the socket
+    let mut w = Ws::connect(&s.base);
+    w.send(&json!({"type": "ping"}));
+    assert_eq!(w.ended(Duration::from_secs(2)), Some(Ended::Closed(4001)));
+    // a bad token too
+    let mut w = Ws::connect(&s.base);
+    w.send(&json!({"type": "authenticate", "token": "forged"}));
+    assert_eq!(w.recv_type("error")["code"], "unauthorized");
+    assert_eq!(w.ended(Duration::from_secs(2)), Some(Ended::Closed(4001)));
+    // silence is closed after the timeout
+    let mut w = Ws::connect(&s.base);
+    let started = std::time::Instant::now();
+    assert_eq!(w.ended(Duration::from_secs(3)), Some(Ended::Closed(4001)));
+    assert!(started.elapsed() < Duration::from_millis(2500));
+    // a good token works
+    let (mut w, ready) = Ws::open(&s.base, alice.token());
+    assert_eq!(ready["user_id"], alice.get("/api/v1/users/me").body["id"]);
+    w.send(&json!({"type": "ping"}));
+    assert_eq!(w.recv_type("pong")["type"], "pong");
+}
+
+#[test]
+fn unauthenticated_sockets_per_address_are_capped() {
+    let s = TestServer::start_with(|c| c.realtime.unauthenticated_per_ip = 3);
+    let (alice, _) = s.register("alice");
+    let held: Vec<Ws> = (0..3).map(|_| Ws::connect(&s.base)).collect();
+    let r = s.client().raw(
+        "GET",
+        "/api/v1/ws",
+        &[
+            ("connection", "upgrade"),
+            ("upgrade", "websocket"),
+            ("sec-websocket-version", "13"),
+            ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ],
+        vec![],
+    );
+    r.assert_error(429, "rate_limited");
+    drop(held);
+    std::thread::sleep(Duration::from_millis(300));
+    // authenticated sockets do not count against the cap
+    let open: Vec<Ws> = (0..4).map(|_| Ws::open(&s.base, alice.token()).0).collect();
+    assert_eq!(open.len(), 4);
+    let _fresh = Ws::connect(&s.base);
+}
+
+#[test]
+fn revocation_closes_live_sockets_within_a_second() {
+    let s = TestServer::start();
+    let (alice, _) = s.register("alice");
+    let mut other = s.client();
+    other.login("alice", &common::password_of("alice"));
+    let (mut w1, _) = Ws::open(&s.base, alice.token());
+    let (mut w2, _) = Ws::open(&s.base, other.token());
+    // logging out the first session closes its socket only
+    assert_eq!(alice.delete("/api/v1/sessions/current").status, 204);
+    let t = std::time::Instant::now();
+    assert_eq!(w1.ended(Duration::from_secs(1)), Some(Ended::Closed(4001)));
+    assert!(t.elapsed() < Duration::from_secs(1));
+    assert_eq!(w2.ended(Duration::from_millis(300)), None);
+    // logout everywhere closes the rest
+    assert_eq!(other.delete("/api/v1/sessions").status, 200);
+    assert_eq!(w2.ended(Duration::from_secs(1)), Some(Ended::Closed(4001)));
+}
+
+#[test]
+fn password_change_and_suspension_close_sockets() {
+    let s = TestServer::start();
+    let (owner, _) = s.register("owner");
+    let (m, reg) = s.register("member");
+    let mut m2 = s.client();
+    m2.login("member", &common::password_of("member"));
+    let (mut w_keep, _) = Ws::open(&s.base, m.token());
+    let (mut w_other, _) = Ws::open(&s.base, m2.token());
+    let r = m.put(
+        "/api/v1/users/me/password",
+        &json!({"current_password": common::password_of("member"), "new_password": "a brand new passphrase"}),
+    );
+    assert_eq!(r.status, 204);
+    assert_eq!(
+        w_other.ended(Duration::from_secs(1)),
+        Some(Ended::Closed(4001))
+    );
+    assert_eq!(
+        w_keep.ended(Duration::from_millis(300)),
+        None,
+        "the changing session stays"
+    );
+    let id = reg["user"]["id"].as_str().expect("id");
+    assert_eq!(
+        owner
+            .put_empty(&format!("/api/v1/users/{id}/suspension"))
+            .status,
+        204
+    );
+    assert_eq!(
+        w_keep.ended(Duration::from_secs(1)),
+        Some(Ended::Closed(4001))
+    );
+}
+
+#[test]
+fn a_user_has_at_most_eight_sessions() {
+    let s = TestServer::start();
+    let (alice, _) = s.register("alice");
+    let open: Vec<Ws> = (0..8).map(|_| Ws::open(&s.base, alice.token()).0).collect();
+    let mut ninth = Ws::connect(&s.base);
+    ninth.send(&json!({"type": "authenticate", "token": alice.token()}));
+    assert_eq!(ninth.recv_type("error")["code"], "too_many_sessions");
+    assert_eq!(
+        ninth.ended(Duration::from_secs(2)),
+        Some(Ended::Closed(4029))
+    );
+    drop(open);
+}
+
+#[test]
+fn malformed_frames_get_errors_and_change_nothing() {
+    let s = TestServer::start();
+    let (alice, _) = s.register("alice");
+    let channel = community(&s, &alice, &[], false);
+    let (mut a, _) = Ws::open(&s.base, alice.token());
+    a.subscribe(&channel, None);
+    let cases = [
+        ("{not json", "invalid_json"),
+        ("[]", "invalid_request"),
+        (r#"{"type": "fly"}"#, "invalid_request"),
+        (
+            r#"{"type": "send_message", "channel_id": 5}"#,
+            "invalid_request",
+        ),
+        // serde_json reports an out-of-range number as malformed JSON
+        (
+            r#"{"type": "mark_read", "channel_id": "x", "seq": 1e400}"#,
+            "invalid_json",
+        ),
+        (
+            r#"{"type": "mark_read", "channel_id": "x", "seq": 1}"#,
+            "invalid_request",
+        ),
+        (r#"{"type": "ping", "extra": true}"#, "invalid_request"),
+    ];
+    for (text, code) in cases {
+        a.send_text(text);
+        let f = a.recv_type("error");
+        assert_eq!(f["code"], code, "{text}: {f}");
+    }
+    let bad = [
+        json!({"type": "send_message", "channel_id": channel, "nonce": "", "content": {"kind": "text", "text": "x"}}),
+        json!({"type": "send_message", "channel_id": channel, "nonce": "n".repeat(65), "content": {"kind": "text", "text": "x"}}),
+        json!({"type": "send_message", "channel_id": channel, "nonce": "n1", "content": {"kind": "text", "text": "   "}}),
+        json!({"type": "send_message", "channel_id": channel, "nonce": "n2", "content": {"kind": "text", "text": "x".repeat(4001)}}),
+        json!({"type": "send_message", "channel_id": channel, "nonce": "n3", "content": {"kind": "encrypted", "ciphertext": "not base64!"}}),
+        json!({"type": "send_message", "channel_id": uuid::Uuid::new_v4(), "nonce": "n4", "content": {"kind": "text", "text": "x"}}),
+        json!({"type": "send_message", "channel_id": channel, "nonce": "n5", "content": {"kind": "text", "text": "x"}, "reply_to": uuid::Uuid::new_v4()}),
+        json!({"type": "add_reaction", "channel_id": channel, "message_id": uuid::Uuid::new_v4(), "emoji": ""}),
+        json!({"type": "add_reaction", "channel_id": channel, "message_id": uuid::Uuid::new_v4(), "emoji": "ok"}),
+        json!({"type": "mark_read", "channel_id": channel, "seq": 999}),
+        json!({"type": "set_presence", "presence": "offline"}),
+        json!({"type": "subscribe", "channels": []}),
+    ];
+    for frame in bad {
+        a.send(&frame);
+        let f = a.recv_type("error");
+        assert!(
+            f["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{frame}: {f}"
+        );
+    }
+    // still alive and nothing stored
+    a.send(&json!({"type": "ping"}));
+    a.recv_type("pong");
+    assert_eq!(s.sql("SELECT count(*) FROM messages"), "0");
+}
+
+#[test]
+fn oversize_frames_close_with_1009() {
+    let s = TestServer::start();
+    let (alice, _) = s.register("alice");
+    let (mut a, _) = Ws::open(&s.base, alice.token());
+    a.send_text(&format!(
+        r#"{{"type": "ping", "pad": "{}"}}"#,
+        "x".repeat(200 * 1024)
+    ));
+    assert_eq!(a.ended(Duration::from_secs(2)), Some(Ended::Closed(1009)));
+}
+
+#[test]
+fn floods_are_refused_with_errors_then_closed() {
+    let s = TestServer::start_with(|c| {
+        c.realtime.frames_burst = 10;
+        c.realtime.frames_per_sec = 5;
+    });
+    let (alice, _) = s.register("alice");
+    let (mut a, _) = Ws::open(&s.base, alice.token());
+    for _ in 0..30 {
+        a.send(&json!({"type": "ping"}));
+    }
+    let frames = a.drain(Duration::from_millis(500));
+    let pongs = frames.iter().filter(|f| f["type"] == "pong").count();
+    let limited = frames
+        .iter()
+        .filter(|f| f["type"] == "error" && f["code"] == "rate_limited")
+        .count();
+    // the bucket holds 10 and `authenticate` took one
+    assert!((9..=11).contains(&pongs), "{pongs} pongs");
+    assert!(limited >= 15, "{limited} rate-limit errors");
+    for _ in 0..80 {
+        a.send(&json!({"type": "ping"}));
+    }
+    assert_eq!(a.ended(Duration::from_secs(2)), Some(Ended::Closed(1008)));
+}
+
+#[test]
+fn a_slow_reader_is_dropped_and_others_are_unaffected() {
+    let s = TestServer::start_with(|c| {
+        c.realtime.outbox_frames = 16;
+        c.realtime.frames_burst = 5000;
+        c.realtime.frames_per_sec = 5000;
+    });
+    let (alice, _) = s.register("alice");
+    let (bob, _) = s.register("bob");
+    let (carol, _) = s.register("carol");
+    let channel = community(&s, &alice, &[&bob, &carol], false);
+    let (mut a, _) = Ws::open(&s.base, alice.token());
+    let (mut slow, _) = Ws::open(&s.base, bob.token());
+    let (mut c, _) = Ws::open(&s.base, carol.token());
+    a.subscribe(&channel, None);
+    slow.subscribe(&channel, None);
+    c.subscribe(&channel, None);
+    // bob stops reading; alice sends far more than his buffers hold, in steps of five that
+    // alice and carol read as they go
+    let big = "y".repeat(3900);
+    let mut received = 0;
+    for step in 0..300 {
+        for k in 0..5 {
+            let i = step * 5 + k;
+            a.send(
+                &json!({"type": "send_message", "channel_id": channel, "nonce": format!("s{i}"),
+                "content": {"kind": "text", "text": big}}),
+            );
+        }
+        for _ in 0..5 {
+            a.recv_type("message_acked");
+        }
+        while received < (step + 1) * 5 {
+            c.recv_type("message_created");
+            received += 1;
+        }
+    }
+    assert_eq!(received, 1500, "the reading client got everything");
+    // bob was dropped: once he reads again, his connection has ended
+    let mut ended = None;
+    for _ in 0..2000 {
+        if let Some(e) = slow.ended(Duration::from_millis(5)) {
+            ended = Some(e);
+            break;
+        }
+    }
+    assert!(
+        matches!(ended, Some(Ended::Closed(4008)) | Some(Ended::Dropped)),
+        "{ended:?}"
+    );
+}
