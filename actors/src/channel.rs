@@ -142,9 +142,14 @@ impl ChannelActor {
         let _ = outbox.push(frames::error(code, message, Some(frame), nonce));
     }
 
-    /// The subscriber `conn`, or an error frame to `fallback` saying it is not subscribed.
-    fn subscriber(&self, conn: ConnId) -> Option<&Sub> {
-        self.subs.get(&conn)
+    /// The subscriber behind `outbox`; else answers `not_found` (the connection is not
+    /// subscribed, or was refused) and returns None.
+    fn subscriber(&self, outbox: &Outbox, frame: &str, nonce: Option<&str>) -> Option<&Sub> {
+        let found = self.subs.get(&outbox.conn());
+        if found.is_none() {
+            Self::reject(outbox, ErrorCode::NotFound, "no such channel", frame, nonce);
+        }
+        found
     }
 
     /// Starts the next queued operation when none is running.
@@ -605,7 +610,8 @@ impl Handler<Unsubscribe> for ChannelActor {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Publish {
-    pub conn: ConnId,
+    /// The sending connection.
+    pub outbox: Outbox,
     pub device_id: DeviceId,
     pub nonce: String,
     pub content: Content,
@@ -617,7 +623,7 @@ impl Handler<Publish> for ChannelActor {
 
     fn handle(&mut self, msg: Publish, ctx: &mut Context<Self>) {
         forward_if_released!(self, msg);
-        let Some(sub) = self.subscriber(msg.conn) else {
+        let Some(sub) = self.subscriber(&msg.outbox, "send_message", Some(&msg.nonce)) else {
             return;
         };
         let (user, outbox) = (sub.user, sub.outbox.clone());
@@ -690,7 +696,8 @@ impl Handler<Publish> for ChannelActor {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Edit {
-    pub conn: ConnId,
+    /// The sending connection.
+    pub outbox: Outbox,
     pub message_id: MessageId,
     pub content: Content,
 }
@@ -700,7 +707,7 @@ impl Handler<Edit> for ChannelActor {
 
     fn handle(&mut self, msg: Edit, ctx: &mut Context<Self>) {
         forward_if_released!(self, msg);
-        let Some(sub) = self.subscriber(msg.conn) else {
+        let Some(sub) = self.subscriber(&msg.outbox, "edit_message", None) else {
             return;
         };
         let (user, outbox) = (sub.user, sub.outbox.clone());
@@ -728,7 +735,8 @@ impl Handler<Edit> for ChannelActor {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Delete {
-    pub conn: ConnId,
+    /// The sending connection.
+    pub outbox: Outbox,
     pub message_id: MessageId,
 }
 
@@ -737,7 +745,7 @@ impl Handler<Delete> for ChannelActor {
 
     fn handle(&mut self, msg: Delete, ctx: &mut Context<Self>) {
         forward_if_released!(self, msg);
-        let Some(sub) = self.subscriber(msg.conn) else {
+        let Some(sub) = self.subscriber(&msg.outbox, "delete_message", None) else {
             return;
         };
         let op = Op::Delete {
@@ -754,7 +762,8 @@ impl Handler<Delete> for ChannelActor {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct React {
-    pub conn: ConnId,
+    /// The sending connection.
+    pub outbox: Outbox,
     pub message_id: MessageId,
     pub emoji: String,
     pub present: bool,
@@ -765,7 +774,12 @@ impl Handler<React> for ChannelActor {
 
     fn handle(&mut self, msg: React, ctx: &mut Context<Self>) {
         forward_if_released!(self, msg);
-        let Some(sub) = self.subscriber(msg.conn) else {
+        let kind = if msg.present {
+            "add_reaction"
+        } else {
+            "remove_reaction"
+        };
+        let Some(sub) = self.subscriber(&msg.outbox, kind, None) else {
             return;
         };
         let op = Op::React {
@@ -784,7 +798,8 @@ impl Handler<React> for ChannelActor {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Typing {
-    pub conn: ConnId,
+    /// The sending connection.
+    pub outbox: Outbox,
 }
 
 impl Handler<Typing> for ChannelActor {
@@ -792,7 +807,7 @@ impl Handler<Typing> for ChannelActor {
 
     fn handle(&mut self, msg: Typing, _: &mut Context<Self>) {
         forward_if_released!(self, msg);
-        let Some(sub) = self.subscriber(msg.conn) else {
+        let Some(sub) = self.subscriber(&msg.outbox, "start_typing", None) else {
             return;
         };
         let user = sub.user;
@@ -817,7 +832,8 @@ impl Handler<Typing> for ChannelActor {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct MarkRead {
-    pub conn: ConnId,
+    /// The sending connection.
+    pub outbox: Outbox,
     pub seq: i64,
 }
 
@@ -826,7 +842,7 @@ impl Handler<MarkRead> for ChannelActor {
 
     fn handle(&mut self, msg: MarkRead, ctx: &mut Context<Self>) {
         forward_if_released!(self, msg);
-        let Some(sub) = self.subscriber(msg.conn) else {
+        let Some(sub) = self.subscriber(&msg.outbox, "mark_read", None) else {
             return;
         };
         let (user, outbox) = (sub.user, sub.outbox.clone());
@@ -841,7 +857,7 @@ impl Handler<MarkRead> for ChannelActor {
         }
         let db = self.hub.db.clone();
         let id = self.id;
-        let conn = msg.conn;
+        let conn = msg.outbox.conn();
         async move {
             let mut c = db.conn().await?;
             channels::update_read_marker(&mut c, user, id, msg.seq).await

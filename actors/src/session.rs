@@ -280,7 +280,7 @@ impl SessionActor {
                     return;
                 };
                 let msg = channel::Publish {
-                    conn,
+                    outbox: self.outbox.clone(),
                     device_id: claims.device_id,
                     nonce: nonce.clone(),
                     content,
@@ -307,7 +307,7 @@ impl SessionActor {
                     self.deliver(
                         &addr,
                         channel::Edit {
-                            conn,
+                            outbox: self.outbox.clone(),
                             message_id,
                             content,
                         },
@@ -322,7 +322,10 @@ impl SessionActor {
                 if let Some(addr) = self.channel(channel_id, "delete_message", None) {
                     self.deliver(
                         &addr,
-                        channel::Delete { conn, message_id },
+                        channel::Delete {
+                            outbox: self.outbox.clone(),
+                            message_id,
+                        },
                         "delete_message",
                     );
                 }
@@ -352,7 +355,7 @@ impl SessionActor {
             } => {
                 if let Some(addr) = self.channel(channel_id, "add_reaction", None) {
                     let msg = channel::React {
-                        conn,
+                        outbox: self.outbox.clone(),
                         message_id,
                         emoji,
                         present: true,
@@ -367,7 +370,7 @@ impl SessionActor {
             } => {
                 if let Some(addr) = self.channel(channel_id, "remove_reaction", None) {
                     let msg = channel::React {
-                        conn,
+                        outbox: self.outbox.clone(),
                         message_id,
                         emoji,
                         present: false,
@@ -377,7 +380,9 @@ impl SessionActor {
             }
             ClientFrame::StartTyping { channel_id } => {
                 if let Some(addr) = self.channel(channel_id, "start_typing", None) {
-                    let _ = addr.try_send(channel::Typing { conn });
+                    let _ = addr.try_send(channel::Typing {
+                        outbox: self.outbox.clone(),
+                    });
                 }
             }
             ClientFrame::SetPresence { presence } => {
@@ -395,7 +400,11 @@ impl SessionActor {
             }
             ClientFrame::MarkRead { channel_id, seq } => {
                 if let Some(addr) = self.channel(channel_id, "mark_read", None) {
-                    self.deliver(&addr, channel::MarkRead { conn, seq }, "mark_read");
+                    let msg = channel::MarkRead {
+                        outbox: self.outbox.clone(),
+                        seq,
+                    };
+                    self.deliver(&addr, msg, "mark_read");
                 }
             }
         }

@@ -457,3 +457,245 @@ fn a_slow_reader_is_dropped_and_others_are_unaffected() {
         "{ended:?}"
     );
 }
+
+#[test]
+fn typing_presence_and_read_markers_reach_the_right_sockets() {
+    let s = TestServer::start();
+    let (alice, _) = s.register("alice");
+    let (bob, _) = s.register("bob");
+    let channel = community(&s, &alice, &[&bob], false);
+    let bob_id = bob.get("/api/v1/users/me").body["id"].clone();
+    let alice_id = alice.get("/api/v1/users/me").body["id"].clone();
+    let (mut a, _) = Ws::open(&s.base, alice.token());
+    a.subscribe(&channel, None);
+    let (mut b, _) = Ws::open(&s.base, bob.token());
+    let (_, subscribed) = b.subscribe(&channel, None);
+    // bob sees alice present
+    let present = subscribed["present"].as_array().expect("list");
+    assert!(
+        present.iter().any(|p| p[0] == alice_id && p[1] == "online"),
+        "{subscribed}"
+    );
+    // alice sees bob arrive
+    let seen = a.recv_type("presence_changed");
+    assert_eq!(seen["user_id"], bob_id);
+    assert_eq!(seen["presence"], "online");
+
+    b.send(&json!({"type": "start_typing", "channel_id": channel}));
+    assert_eq!(a.recv_type("typing")["user_id"], bob_id);
+    // throttled: a second notice right away is not fanned out
+    b.send(&json!({"type": "start_typing", "channel_id": channel}));
+    assert!(a
+        .drain(Duration::from_millis(300))
+        .iter()
+        .all(|f| f["type"] != "typing"));
+
+    b.send(&json!({"type": "set_presence", "presence": "dnd"}));
+    let p = a.recv_type("presence_changed");
+    assert_eq!(
+        (p["user_id"].clone(), p["presence"].clone()),
+        (bob_id.clone(), json!("dnd"))
+    );
+    b.send(&json!({"type": "set_presence", "presence": "invisible"}));
+    assert_eq!(a.recv_type("presence_changed")["presence"], "offline");
+
+    // unread counts and read markers
+    for i in 0..3 {
+        a.send_text_message(&channel, &format!("u{i}"), "news");
+    }
+    let mut last = 0;
+    for _ in 0..3 {
+        last = b.recv_type("message_created")["event_seq"]
+            .as_i64()
+            .expect("seq");
+    }
+    let unread = |c: &Client| {
+        c.get("/api/v1/channels").body[0]["unread"]
+            .as_i64()
+            .expect("n")
+    };
+    assert_eq!(unread(&bob), 3);
+    assert_eq!(unread(&alice), 0, "one's own messages are not unread");
+    let (mut b2, _) = Ws::open(&s.base, bob.token());
+    b2.subscribe(&channel, None);
+    b.send(&json!({"type": "mark_read", "channel_id": channel, "seq": last}));
+    assert_eq!(b2.recv_type("read_marker")["seq"], last);
+    assert_eq!(unread(&bob), 0);
+    // markers never move back
+    b.send(&json!({"type": "mark_read", "channel_id": channel, "seq": 1}));
+    b2.recv_type("read_marker");
+    assert_eq!(bob.get("/api/v1/channels").body[0]["last_read_seq"], last);
+
+    // the last connection leaving shows the user offline
+    b.send(&json!({"type": "set_presence", "presence": "online"}));
+    assert_eq!(a.recv_type("presence_changed")["presence"], "online");
+    b.close();
+    b2.close();
+    let offline = a.drain(Duration::from_secs(1));
+    assert!(offline.iter().any(|f| f["type"] == "presence_changed"
+        && f["user_id"] == bob_id
+        && f["presence"] == "offline"));
+}
+
+#[test]
+fn dms_are_private_and_opening_them_is_idempotent() {
+    let s = TestServer::start();
+    let (alice, _) = s.register("alice");
+    let (bob, _) = s.register("bob");
+    let (eve, _) = s.register("eve");
+    let bob_id = bob.get("/api/v1/users/me").body["id"].clone();
+    let alice_id = alice.get("/api/v1/users/me").body["id"].clone();
+    let dm = alice.post("/api/v1/dms", &json!({"user_ids": [bob_id]}));
+    assert_eq!(dm.status, 200, "{}", dm.text);
+    assert_eq!(dm.body["kind"], "dm");
+    let again = bob.post("/api/v1/dms", &json!({"user_ids": [alice_id]}));
+    assert_eq!(again.body["id"], dm.body["id"], "same pair, same channel");
+    let channel = dm.body["id"].as_str().expect("id").to_owned();
+    alice
+        .post("/api/v1/dms", &json!({"user_ids": []}))
+        .assert_error(400, "invalid_request");
+    alice
+        .post("/api/v1/dms", &json!({"user_ids": [uuid::Uuid::new_v4()]}))
+        .assert_error(404, "not_found");
+
+    // a DM is end-to-end encrypted: only ciphertext goes in
+    let (mut a, _) = Ws::open(&s.base, alice.token());
+    a.subscribe(&channel, None);
+    a.send(
+        &json!({"type": "send_message", "channel_id": channel, "nonce": "d1",
+        "content": {"kind": "encrypted", "ciphertext": "c2VjcmV0"}}),
+    );
+    a.recv_type("message_acked");
+
+    // eve can neither subscribe nor read the history nor send
+    let (mut e, _) = Ws::open(&s.base, eve.token());
+    e.send(&json!({"type": "subscribe", "channels": [{"channel_id": channel, "after_seq": 0}]}));
+    let err = e.recv_type("error");
+    assert_eq!(err["code"], "not_found");
+    assert!(e
+        .drain(Duration::from_millis(300))
+        .iter()
+        .all(|f| f["type"] != "message_created"));
+    e.send(
+        &json!({"type": "send_message", "channel_id": channel, "nonce": "x",
+        "content": {"kind": "encrypted", "ciphertext": "eA=="}}),
+    );
+    assert_eq!(e.recv_type("error")["code"], "not_found");
+    eve.get(&format!("/api/v1/channels/{channel}/messages"))
+        .assert_error(404, "not_found");
+    assert_eq!(
+        eve.get("/api/v1/channels")
+            .body
+            .as_array()
+            .expect("list")
+            .len(),
+        0
+    );
+    assert_eq!(
+        bob.get(&format!("/api/v1/channels/{channel}/messages"))
+            .body["messages"]
+            .as_array()
+            .expect("list")
+            .len(),
+        1
+    );
+    assert_eq!(s.sql("SELECT count(*) FROM messages"), "1");
+
+    // group DM: the same set of people, whoever opens it, is one channel
+    let eve_id = eve.get("/api/v1/users/me").body["id"].clone();
+    let g1 = alice.post("/api/v1/dms", &json!({"user_ids": [bob_id, eve_id]}));
+    let g2 = eve.post(
+        "/api/v1/dms",
+        &json!({"user_ids": [alice_id, bob_id, eve_id]}),
+    );
+    assert_eq!(g1.body["kind"], "group_dm");
+    assert_eq!(g1.body["id"], g2.body["id"]);
+}
+
+#[test]
+fn history_pages_backwards_and_forwards() {
+    let s = TestServer::start();
+    let (alice, _) = s.register("alice");
+    let channel = community(&s, &alice, &[], false);
+    let (mut a, _) = Ws::open(&s.base, alice.token());
+    a.subscribe(&channel, None);
+    let mut seqs = Vec::new();
+    for i in 0..25 {
+        seqs.push(
+            a.send_text_message(&channel, &format!("h{i}"), &format!("h{i}"))["seq"]
+                .as_i64()
+                .expect("seq"),
+        );
+    }
+    let texts = |r: &common::Resp| -> Vec<String> {
+        r.body["messages"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .map(|m| m["content"]["text"].as_str().expect("text").to_owned())
+            .collect()
+    };
+    let newest = alice.get(&format!("/api/v1/channels/{channel}/messages?limit=10"));
+    assert_eq!(
+        texts(&newest),
+        (15..25).map(|i| format!("h{i}")).collect::<Vec<_>>()
+    );
+    assert_eq!(newest.body["has_more"], true);
+    let older = alice.get(&format!(
+        "/api/v1/channels/{channel}/messages?limit=10&before_seq={}",
+        seqs[15]
+    ));
+    assert_eq!(
+        texts(&older),
+        (5..15).map(|i| format!("h{i}")).collect::<Vec<_>>()
+    );
+    let oldest = alice.get(&format!(
+        "/api/v1/channels/{channel}/messages?limit=10&before_seq={}",
+        seqs[5]
+    ));
+    assert_eq!(texts(&oldest).len(), 5);
+    assert_eq!(oldest.body["has_more"], false);
+    let forward = alice.get(&format!(
+        "/api/v1/channels/{channel}/messages?limit=10&after_seq={}",
+        seqs[19]
+    ));
+    assert_eq!(
+        texts(&forward),
+        (20..25).map(|i| format!("h{i}")).collect::<Vec<_>>()
+    );
+    for bad in ["limit=0", "limit=101", "before_seq=-1", "cursor=3"] {
+        alice
+            .get(&format!("/api/v1/channels/{channel}/messages?{bad}"))
+            .assert_error(400, "invalid_request");
+    }
+}
+
+#[test]
+fn only_the_sender_edits_or_deletes_and_reactions_are_bounded() {
+    let s = TestServer::start();
+    let (alice, _) = s.register("alice");
+    let (bob, _) = s.register("bob");
+    let channel = community(&s, &alice, &[&bob], false);
+    let (mut a, _) = Ws::open(&s.base, alice.token());
+    let (mut b, _) = Ws::open(&s.base, bob.token());
+    a.subscribe(&channel, None);
+    b.subscribe(&channel, None);
+    let id = a.send_text_message(&channel, "e1", "original")["message_id"].clone();
+    b.send(
+        &json!({"type": "edit_message", "channel_id": channel, "message_id": id,
+        "content": {"kind": "text", "text": "hijacked"}}),
+    );
+    assert_eq!(b.recv_type("error")["code"], "forbidden");
+    b.send(&json!({"type": "delete_message", "channel_id": channel, "message_id": id}));
+    assert_eq!(b.recv_type("error")["code"], "forbidden");
+    for i in 0..20 {
+        b.send(&json!({"type": "add_reaction", "channel_id": channel, "message_id": id, "emoji": format!("e{i}")}));
+        b.recv_type("message_updated");
+    }
+    b.send(&json!({"type": "add_reaction", "channel_id": channel, "message_id": id, "emoji": "one-too-many"}));
+    assert_eq!(b.recv_type("error")["code"], "invalid_request");
+    let page = alice.get(&format!("/api/v1/channels/{channel}/messages"));
+    let m = &page.body["messages"][0];
+    assert_eq!(m["content"]["text"], "original");
+    assert_eq!(m["reactions"].as_array().expect("list").len(), 20);
+}
