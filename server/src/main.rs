@@ -194,9 +194,14 @@ fn healthcheck(config: &Config) -> anyhow::Result<String> {
     }
 }
 
+/// The database driver prints every statement's parameters (password hashes, sealed secrets,
+/// invite codes) at debug level: it is held at `info` whatever the filter says.
+const QUIET_DRIVER: &str = "tokio_postgres=info";
+
 fn init_tracing(config: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_new(&config.log.level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let level = format!("{},{QUIET_DRIVER}", config.log.level);
+    let filter = tracing_subscriber::EnvFilter::try_new(&level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("info,{QUIET_DRIVER}")));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     match config.log.format {
         LogFormat::Json => builder.json().init(),
