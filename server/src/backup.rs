@@ -296,22 +296,44 @@ pub fn find_client_bin_dir(configured: Option<&Path>) -> Option<PathBuf> {
     std::env::var_os("PATH").and_then(|path| std::env::split_paths(&path).find(|d| ok(d)))
 }
 
-fn spawn(mut cmd: Command, name: &str) -> Result<Child, BackupError> {
-    cmd.stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| BackupError::Tool(format!("cannot run {name}: {e}")))
+/// A started PostgreSQL program whose error output is collected on a thread of its own, so
+/// that a chatty program never blocks on a full pipe while its other output is consumed.
+struct Running {
+    child: Child,
+    stderr: Option<std::thread::JoinHandle<Vec<u8>>>,
 }
 
-fn finish(child: Child, name: &str) -> Result<(), BackupError> {
-    let out = child
-        .wait_with_output()
+fn spawn(mut cmd: Command, name: &str) -> Result<Running, BackupError> {
+    let mut child = cmd
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| BackupError::Tool(format!("cannot run {name}: {e}")))?;
+    let stderr = child.stderr.take().map(|mut pipe| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = pipe.read_to_end(&mut buf);
+            buf
+        })
+    });
+    Ok(Running { child, stderr })
+}
+
+fn finish(mut running: Running, name: &str) -> Result<(), BackupError> {
+    let status = running
+        .child
+        .wait()
         .map_err(|e| BackupError::Tool(format!("{name}: {e}")))?;
-    if out.status.success() {
+    let stderr = running
+        .stderr
+        .take()
+        .and_then(|t| t.join().ok())
+        .unwrap_or_default();
+    if status.success() {
         Ok(())
     } else {
         Err(BackupError::Tool(format!(
             "{name} failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
+            String::from_utf8_lossy(&stderr).trim()
         )))
     }
 }
@@ -325,7 +347,7 @@ fn count_rows_in_dump(db: &Database, dump: &Path) -> Result<BTreeMap<String, u64
         .stdout(Stdio::piped());
     let mut child = spawn(cmd, "pg_restore")?;
     let mut counts = BTreeMap::new();
-    if let Some(stdout) = child.stdout.take() {
+    if let Some(stdout) = child.child.stdout.take() {
         let mut current: Option<(String, u64)> = None;
         for line in BufReader::new(stdout).split(b'\n') {
             let line = line.map_err(io("cannot read pg_restore's output"))?;
@@ -608,6 +630,7 @@ fn load_dump(
         .stdout(Stdio::piped());
     let mut restore = spawn(restore, "pg_restore")?;
     let sql = restore
+        .child
         .stdout
         .take()
         .ok_or_else(|| BackupError::Tool("pg_restore has no output".into()))?;
