@@ -284,3 +284,74 @@ fn src_databases(dir: &Path) -> String {
         )
     }
 }
+
+#[test]
+fn backup_verify_and_restore_work_against_a_database_url() {
+    // a PostgreSQL server to point DATABASE_URL at: the embedded cluster of another data
+    // directory, kept running by a server on it
+    let host_dir = TempDir::new("backup-host");
+    let server = start(host_dir.path());
+    let account = json!({"username": "carol", "password": "correct horse battery three"});
+    let (status, body) = server.send("POST", "/api/v1/accounts", None, Some(&account));
+    assert_eq!(status, 201, "{body}");
+    let root = host_dir.path().join("data/postgres");
+    let pg = chatalot_server::embedded_pg::EmbeddedPostgres::start(&root, None, true)
+        .expect("the running cluster is reused");
+    pg.create_database("restored").expect("target database");
+    let socket = root.join("run").canonicalize().expect("socket dir");
+    let socket = socket.to_str().expect("utf8");
+    let key_value = format!("host={socket} user=postgres dbname=chatalot");
+    let encoded: String = socket.replace('/', "%2F");
+    let uri = format!("postgresql://postgres@{encoded}/chatalot");
+    let password = host_dir.path().join("db_password");
+    std::fs::write(&password, "unused with trust authentication\n").expect("password file");
+
+    let work = TempDir::new("backup-url");
+    let with_url = |url: &str, args: &[&str]| {
+        let mut cmd = command(work.path());
+        cmd.env("DATABASE_URL", url)
+            .env("CHATALOT_DATABASE_PASSWORD_FILE", &password)
+            .args(args)
+            .stdin(Stdio::null());
+        cmd.output().expect("binary runs")
+    };
+    let backup = work.path().join("b");
+    let b = backup.to_str().expect("utf8");
+    let out = with_url(&key_value, &["backup", "--out", b]);
+    assert!(out.status.success(), "backup: {}", stderr(&out));
+    assert_eq!(manifest(&backup)["tables"]["public.users"], 1);
+    for url in [&key_value, &uri] {
+        let out = with_url(url, &["verify-backup", b]);
+        assert!(out.status.success(), "verify with {url}: {}", stderr(&out));
+    }
+    // the server's own database is occupied; an empty one takes the backup
+    let out = with_url(&key_value, &["restore", b]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let restored = key_value.replace("dbname=chatalot", "dbname=restored");
+    let out = with_url(&restored, &["restore", b]);
+    assert!(out.status.success(), "restore: {}", stderr(&out));
+    let out = with_url(&restored, &["verify-backup", b]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = with_url(&restored, &["restore", b]);
+    assert_eq!(out.status.code(), Some(2), "now occupied: {}", stderr(&out));
+    drop(pg);
+    server.stop();
+
+    // a server on the restored database knows the account
+    let dst = TempDir::new("backup-url-dst");
+    let mut cmd = command(dst.path());
+    cmd.env("DATABASE_URL", &restored)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    // the host cluster was stopped with its server: start it again for this check
+    let again = chatalot_server::embedded_pg::EmbeddedPostgres::start(&root, None, true)
+        .expect("cluster starts");
+    let server = Server::start(cmd, free_port());
+    let (status, body) = server.send("POST", "/api/v1/sessions", None, Some(&account));
+    assert_eq!(
+        status, 201,
+        "carol logs in on the restored database: {body}"
+    );
+    server.stop();
+    again.stop().expect("cluster stops");
+}
