@@ -93,6 +93,9 @@ pub struct ServerConfig {
     pub hsts: bool,
     /// Seconds to let requests finish after SIGTERM.
     pub shutdown_timeout_secs: u64,
+    /// Bearer token `GET /metrics` requires; unset: metrics are served to loopback and trusted
+    /// proxies only.
+    pub metrics_token: Option<String>,
 }
 
 /// `[database]`
@@ -108,6 +111,9 @@ pub struct DatabaseConfig {
     /// Directory of PostgreSQL's server binaries for the embedded cluster; found automatically
     /// when empty.
     pub pg_bin_dir: Option<PathBuf>,
+    /// File holding the database password, added to `url` when connecting (keeps it out of the
+    /// URL and of process listings).
+    pub password_file: Option<PathBuf>,
 }
 
 /// `[auth]`
@@ -184,6 +190,7 @@ impl Default for ServerConfig {
             trusted_proxies: Vec::new(),
             hsts: false,
             shutdown_timeout_secs: 10,
+            metrics_token: None,
         }
     }
 }
@@ -195,6 +202,7 @@ impl Default for DatabaseConfig {
             pool_size: 16,
             timeout_secs: 5,
             pg_bin_dir: None,
+            password_file: None,
         }
     }
 }
@@ -255,11 +263,13 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "CHATALOT_SHUTDOWN_TIMEOUT_SECS",
         "server.shutdown_timeout_secs",
     ),
+    ("CHATALOT_METRICS_TOKEN", "server.metrics_token"),
     ("DATABASE_URL", "database.url"),
     ("CHATALOT_DATABASE_URL", "database.url"),
     ("CHATALOT_DATABASE_POOL_SIZE", "database.pool_size"),
     ("CHATALOT_DATABASE_TIMEOUT_SECS", "database.timeout_secs"),
     ("CHATALOT_PG_BIN_DIR", "database.pg_bin_dir"),
+    ("CHATALOT_DATABASE_PASSWORD_FILE", "database.password_file"),
     ("CHATALOT_REGISTRATION_MODE", "auth.registration_mode"),
     (
         "CHATALOT_ACCESS_TOKEN_TTL_SECS",
@@ -341,6 +351,9 @@ impl Config {
                 "server.shutdown_timeout_secs" => {
                     self.server.shutdown_timeout_secs = parse_num(&value).map_err(bad)?
                 }
+                "server.metrics_token" => {
+                    self.server.metrics_token = (!value.is_empty()).then_some(value)
+                }
                 // an empty variable leaves the URL of the file in place
                 "database.url" if value.is_empty() => {}
                 "database.url" => self.database.url = Some(value),
@@ -350,6 +363,9 @@ impl Config {
                 }
                 "database.pg_bin_dir" => {
                     self.database.pg_bin_dir = (!value.is_empty()).then(|| value.into())
+                }
+                "database.password_file" => {
+                    self.database.password_file = (!value.is_empty()).then(|| value.into())
                 }
                 "auth.registration_mode" => {
                     self.auth.registration_mode = parse_mode(&value).map_err(bad)?
@@ -390,6 +406,16 @@ impl Config {
         }
         for p in &self.server.trusted_proxies {
             parse_cidr(p).map_err(ConfigError::Invalid)?;
+        }
+        if let Some(t) = &self.server.metrics_token {
+            if t.chars().count() < 16 || t.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return invalid(
+                    "server.metrics_token must be at least 16 characters, without spaces",
+                );
+            }
+        }
+        if self.database.password_file.is_some() && self.database.url.is_none() {
+            return invalid("database.password_file needs database.url (DATABASE_URL)");
         }
         if !(1..=1024).contains(&self.database.pool_size) {
             return invalid("database.pool_size must be between 1 and 1024");
@@ -507,6 +533,25 @@ impl Config {
         }
     }
 
+    /// The password in `database.password_file`, without trailing line breaks.
+    pub fn database_password(&self) -> Result<Option<String>, ConfigError> {
+        let Some(path) = &self.database.password_file else {
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let password = text.trim_end_matches(['\n', '\r']).to_owned();
+        if password.is_empty() {
+            return Err(ConfigError::Invalid(format!(
+                "database password file {} is empty",
+                path.display()
+            )));
+        }
+        Ok(Some(password))
+    }
+
     /// Where the token signing key lives.
     pub fn token_key_path(&self) -> PathBuf {
         self.auth
@@ -522,6 +567,43 @@ impl Config {
             .clone()
             .unwrap_or_else(|| self.server.data_dir.join("secrets").join("totp.key"))
     }
+}
+
+/// `url` with `password` added: a `password=` pair for a key-value connection string, the
+/// percent-encoded password in the user part of a `postgres://` URL.
+pub fn with_password(url: &str, password: &str) -> String {
+    let Some(scheme_end) = url
+        .strip_prefix("postgres://")
+        .or_else(|| url.strip_prefix("postgresql://"))
+        .map(|rest| url.len() - rest.len())
+    else {
+        let quoted = password.replace('\\', "\\\\").replace('\'', "\\'");
+        return format!("{url} password='{quoted}'");
+    };
+    let rest = &url[scheme_end..];
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    let (user, host) = match authority.rfind('@') {
+        Some(at) => {
+            let userinfo = &authority[..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            (user, &authority[at + 1..])
+        }
+        None => ("", authority),
+    };
+    let mut encoded = String::new();
+    for b in password.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            encoded.push(char::from(b));
+        } else {
+            encoded.push_str(&format!("%{b:02X}"));
+        }
+    }
+    format!(
+        "{}{user}:{encoded}@{host}{}",
+        &url[..scheme_end],
+        &rest[authority_end..]
+    )
 }
 
 fn unreachable_key(key: &str) -> ! {
@@ -608,6 +690,7 @@ mod tests {
                 "auth.registration_mode" => "open",
                 "log.format" => "json",
                 "server.trusted_proxies" => "10.0.0.0/8",
+                "server.metrics_token" => "0123456789abcdef0123",
                 _ => "x",
             };
             let mut c = Config::default();
@@ -633,6 +716,40 @@ mod tests {
                 .expect("applies");
             assert_eq!(c.database.url.as_deref(), Some("specific"));
         }
+    }
+
+    #[test]
+    fn passwords_are_added_to_both_forms_of_url() {
+        assert_eq!(
+            with_password("host=db user=chatalot dbname=chatalot", "p'w\\x"),
+            "host=db user=chatalot dbname=chatalot password='p\\'w\\\\x'"
+        );
+        assert_eq!(
+            with_password(
+                "postgres://chatalot@db:5432/chatalot?sslmode=disable",
+                "a b/c"
+            ),
+            "postgres://chatalot:a%20b%2Fc@db:5432/chatalot?sslmode=disable"
+        );
+        assert_eq!(
+            with_password("postgresql://u:old@db/x", "new"),
+            "postgresql://u:new@db/x"
+        );
+        assert_eq!(with_password("postgres://db", "pw"), "postgres://:pw@db");
+    }
+
+    #[test]
+    fn metrics_token_and_password_file_are_checked() {
+        let mut c = Config::default();
+        c.server.metrics_token = Some("short".into());
+        assert!(c.validate().is_err());
+        c.server.metrics_token = Some("0123456789abcdef".into());
+        assert!(c.validate().is_ok());
+        c.database.password_file = Some("/nonexistent".into());
+        assert!(c.validate().is_err(), "a password file needs a URL");
+        c.database.url = Some("host=db".into());
+        assert!(c.validate().is_ok());
+        assert!(c.database_password().is_err(), "a missing file is an error");
     }
 
     #[test]

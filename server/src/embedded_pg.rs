@@ -46,6 +46,7 @@ pub struct EmbeddedPostgres {
     data: PathBuf,
     socket_dir: PathBuf,
     run_as: Option<(u32, u32)>,
+    started: bool,
 }
 
 impl EmbeddedPostgres {
@@ -75,11 +76,12 @@ impl EmbeddedPostgres {
         } else {
             None
         };
-        let pg = EmbeddedPostgres {
+        let mut pg = EmbeddedPostgres {
             bin,
             data,
             socket_dir,
             run_as,
+            started: false,
         };
         if !pg.data.join("PG_VERSION").is_file() {
             tracing::info!(dir = %pg.data.display(), "initialising the embedded PostgreSQL cluster");
@@ -109,6 +111,7 @@ impl EmbeddedPostgres {
                 .arg(root.join("postgres.log"))
                 .args(["-w", "-t", "60", "start"]);
             run(cmd, "pg_ctl start")?;
+            pg.started = true;
         }
         pg.ensure_database()?;
         Ok(pg)
@@ -120,6 +123,11 @@ impl EmbeddedPostgres {
             "host={} user=postgres dbname={database}",
             self.socket_dir.display()
         )
+    }
+
+    /// Did `start` start the cluster (rather than find it running)?
+    pub fn started_here(&self) -> bool {
+        self.started
     }
 
     /// Creates `name` if it does not exist.
@@ -193,7 +201,8 @@ impl EmbeddedPostgres {
         Ok(())
     }
 
-    fn command(&self, program: &str) -> Command {
+    /// A command for one of PostgreSQL's programs of this cluster, run as the cluster's owner.
+    pub fn command(&self, program: &str) -> Command {
         let mut cmd = Command::new(self.bin.join(program));
         if let Some((uid, gid)) = self.run_as {
             cmd.uid(uid).gid(gid);

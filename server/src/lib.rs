@@ -5,12 +5,14 @@
 #![forbid(unsafe_code)]
 
 mod auth;
+pub mod backup;
 mod codes;
 pub mod config;
 pub mod embedded_pg;
 mod error;
 mod extract;
 mod limits;
+pub mod metrics;
 mod password;
 pub mod routes;
 pub mod secrets;
@@ -53,6 +55,7 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
+    metrics::mark_start();
     let url = config
         .database
         .url
@@ -123,6 +126,8 @@ pub async fn run(
             .app_data(state.clone())
             .wrap(security_headers(hsts))
             .wrap(actix_web::middleware::Logger::new("%r %s %Dms").log_target("chatalot::http"))
+            .wrap(actix_web::middleware::from_fn(metrics::record))
+            .route("/metrics", web::get().to(metrics::get_metrics))
             .configure(|cfg| routes::configure(cfg, json_limit))
             .configure(|cfg| routes::web::configure(cfg, web_root.clone()))
     })

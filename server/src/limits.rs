@@ -108,7 +108,8 @@ impl ClientIpResolver {
         })
     }
 
-    fn is_trusted(&self, ip: IpAddr) -> bool {
+    /// Is `ip` one of the trusted proxies?
+    pub fn is_trusted(&self, ip: IpAddr) -> bool {
         let ip = canonical(ip);
         self.trusted
             .iter()
