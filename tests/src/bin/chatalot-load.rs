@@ -35,6 +35,7 @@ TARGET:  --spawn-server PATH   start this chatalot-server binary (embedded Postg
          --server-pid PID      with --url: the server process, for CPU and memory figures
 SCENARIOS and their options (defaults in brackets):
   idle     --conns N [1000]                      authenticated idle WebSockets; RSS per socket
+           --unauthenticated 1                   handshake only, never authenticate (for comparison)
   fanout   --senders S [4] --receivers R [100] --rate MSGS_PER_SEC [200] --duration SECS [5]
   persist  --senders S [64] --channels C [8] --inflight W [4] --duration SECS [5]
   history  --concurrency K [32] --duration SECS [5] --fill M [200]
@@ -88,7 +89,8 @@ impl Args {
                 "--server-pid" => a.server_pid = Some(value(&arg)?.parse()?),
                 "--server-workers" => a.server_workers = value(&arg)?.parse()?,
                 "--conns" | "--senders" | "--receivers" | "--rate" | "--duration"
-                | "--channels" | "--inflight" | "--concurrency" | "--fill" | "--runs" => {
+                | "--channels" | "--inflight" | "--concurrency" | "--fill" | "--runs"
+                | "--unauthenticated" => {
                     let v: u64 = value(&arg)?
                         .parse()
                         .with_context(|| format!("{arg} takes a whole number"))?;
@@ -626,15 +628,20 @@ async fn ws_open(addr: SocketAddr, src: Option<IpAddr>, token: &str) -> Result<W
     }
 }
 
-async fn ws_open_once(addr: SocketAddr, src: Option<IpAddr>, token: &str) -> Result<Ws> {
+/// The WebSocket handshake only, from `src` when given.
+async fn ws_connect(addr: SocketAddr, src: Option<IpAddr>) -> Result<Ws> {
     let sock = TcpSocket::new_v4()?;
     if let Some(ip) = src {
         sock.bind(SocketAddr::new(ip, 0))?;
     }
     let stream = sock.connect(addr).await?;
     stream.set_nodelay(true)?;
-    let (mut ws, _) =
-        tokio_tungstenite::client_async(format!("ws://{addr}/api/v1/ws"), stream).await?;
+    let (ws, _) = tokio_tungstenite::client_async(format!("ws://{addr}/api/v1/ws"), stream).await?;
+    Ok(ws)
+}
+
+async fn ws_open_once(addr: SocketAddr, src: Option<IpAddr>, token: &str) -> Result<Ws> {
+    let mut ws = ws_connect(addr, src).await?;
     ws.send(Message::text(
         json!({"type": "authenticate", "token": token}).to_string(),
     ))
@@ -678,7 +685,8 @@ async fn subscribe(ws: &mut Ws, channel: &str) -> Result<()> {
     }
 }
 
-/// Opens `n` authenticated sockets for `users` (round robin), `parallel` handshakes at a time.
+/// Opens `n` authenticated sockets for `users` (round robin; none: sockets that never
+/// authenticate), `parallel` handshakes at a time.
 async fn open_many(
     addr: SocketAddr,
     users: &[User],
@@ -690,11 +698,14 @@ async fn open_many(
     let mut tasks = Vec::with_capacity(n);
     for i in 0..n {
         let sem = sem.clone();
-        let token = users[i % users.len()].token.clone();
+        let token = users.get(i % users.len().max(1)).map(|u| u.token.clone());
         let channel = channel.map(str::to_owned);
         tasks.push(tokio::spawn(async move {
             let _permit = sem.acquire_owned().await?;
-            let mut ws = ws_open(addr, source_ip(i, n), &token).await?;
+            let mut ws = match token {
+                Some(token) => ws_open(addr, source_ip(i, n), &token).await?,
+                None => ws_connect(addr, source_ip(i, n)).await?,
+            };
             if let Some(ch) = channel {
                 subscribe(&mut ws, &ch).await?;
             }
@@ -811,7 +822,12 @@ type Outcome = Result<u64>;
 
 async fn scenario_idle(server: &Server, args: &Args) -> Outcome {
     let n = args.get("conns", 1000) as usize;
-    let users = register_users(server.addr, n.div_ceil(500).max(1)).await?;
+    let unauthenticated = args.get("unauthenticated", 0) == 1;
+    let users = if unauthenticated {
+        Vec::new()
+    } else {
+        register_users(server.addr, n.div_ceil(500).max(1)).await?
+    };
     tokio::time::sleep(Duration::from_millis(500)).await;
     let before = server.rss_kib();
     let t0 = Instant::now();
@@ -824,7 +840,14 @@ async fn scenario_idle(server: &Server, args: &Args) -> Outcome {
         _ => f64::NAN,
     };
     let mut t = Table::new(
-        &format!("idle: {n} authenticated idle WebSockets"),
+        &format!(
+            "idle: {n} {} idle WebSockets",
+            if unauthenticated {
+                "unauthenticated (handshake only)"
+            } else {
+                "authenticated"
+            }
+        ),
         &[
             "sockets",
             "open+auth s",
