@@ -474,7 +474,8 @@ impl Http {
         Ok((status, out))
     }
 
-    /// A request that must answer `want`; returns the JSON body.
+    /// A request that must answer `want`; returns the JSON body. A 401 for a valid token is
+    /// retried (up to 5 times) and counted in `AUTH_RETRIES`, as at `authenticate`.
     async fn json(
         &mut self,
         method: &str,
@@ -483,7 +484,16 @@ impl Http {
         body: Option<&Value>,
         want: &[u16],
     ) -> Result<Value> {
-        let (status, bytes) = self.request(method, path, token, body).await?;
+        let mut attempt = 0;
+        let (status, bytes) = loop {
+            let (status, bytes) = self.request(method, path, token, body).await?;
+            if status == 401 && token.is_some() && attempt < 5 {
+                attempt += 1;
+                AUTH_RETRIES.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            break (status, bytes);
+        };
         if !want.contains(&status) {
             bail!(
                 "{method} {path}: {status} {}",
