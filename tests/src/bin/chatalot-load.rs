@@ -218,11 +218,17 @@ impl Server {
         let config = dir.join("config.toml");
         std::fs::write(&config, bench_config(&dir, port, args.server_workers))?;
         let log = std::fs::File::create(dir.join("server.log"))?;
-        let child = Command::new(&bin)
+        let mut cmd = Command::new(&bin);
+        // the generated file alone configures it: the environment would override it
+        cmd.env_remove("DATABASE_URL");
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("CHATALOT_") {
+                cmd.env_remove(key);
+            }
+        }
+        let child = cmd
             .arg("--config")
             .arg(&config)
-            .env_remove("DATABASE_URL")
-            .env_remove("CHATALOT_DATABASE_URL")
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
