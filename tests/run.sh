@@ -1,6 +1,9 @@
 #!/bin/sh
 # Runs every test of the workspace. Integration tests start (and share) a throwaway PostgreSQL
-# cluster under target/tmp/pg; it is stopped here when the run ends.
+# cluster under target/tmp/pg; it is stopped here when the run ends. Then a few seconds of the
+# load generator's smoke keep it working: it starts the server binary with its own embedded
+# PostgreSQL, runs every scenario at small sizes, prints `smoke: N passed, N failed` and fails on
+# any error. Benchmarks proper are never run here (docs/performance.md).
 set -eu
 cd "$(dirname "$0")/.."
 PGROOT="$PWD/target/tmp/pg"
@@ -15,3 +18,5 @@ stop_cluster() {
 }
 trap stop_cluster EXIT INT TERM
 cargo nextest run --workspace --no-fail-fast "$@"
+cargo build --quiet -p chatalot-server -p chatalot-tests --bins
+./target/debug/chatalot-load smoke --spawn-server ./target/debug/chatalot-server
