@@ -6,7 +6,7 @@ import { concat, toHex } from './encoding.js';
 import { CryptoError } from './errors.js';
 import { DEVICE_CERTIFICATE_LEN, DeviceCertificate, DeviceIdentity, UserKeyPair, devicePublicKeysEqual } from './identity.js';
 import { checkVerifyingKey, sha512Of, verifyStrict } from './primitives.js';
-import { TestRng } from './testSupport.js';
+import { TestRng, xorByte } from './testSupport.js';
 
 function code(f: () => unknown): string {
   try {
@@ -38,7 +38,7 @@ function modified(c: DeviceCertificate, field: keyof DeviceCertificate & string,
     deviceDhKey: c.deviceDhKey.slice(),
     signature: c.signature.slice(),
   } as Record<string, Uint8Array>;
-  (f[field] as Uint8Array)[i] ^= 1;
+  xorByte(f[field] as Uint8Array, i);
   return new DeviceCertificate(
     f.userKey as Uint8Array,
     f.userId as Uint8Array,

@@ -5,7 +5,7 @@ import { Tag, Writer, concat, toHex } from './encoding.js';
 import { CryptoError } from './errors.js';
 import { MAX_PLAINTEXT_LEN, MAX_SKIP, MAX_SKIPPED_KEYS } from './limits.js';
 import { PreKeyMessage, RatchetMessage, Session, decodeIncoming } from './ratchet.js';
-import { TestRng, pair, party, utf8 } from './testSupport.js';
+import { TestRng, pair, party, utf8, xorByte } from './testSupport.js';
 import { PreKeyBundle, PreKeyHeader, SignedPreKeySecret } from './x3dh.js';
 import { DeviceCertificate } from './identity.js';
 
@@ -63,7 +63,7 @@ describe('Double Ratchet', () => {
     // Outer header fields changed (certificate, prekey ids).
     const c = pm.header.initiator;
     const dev = c.deviceId.slice();
-    dev[0] ^= 1;
+    xorByte(dev, 0);
     const cert = new DeviceCertificate(c.userKey, c.userId, dev, c.deviceSigningKey, c.deviceDhKey, c.signature);
     rejects(rng, b, new PreKeyMessage(withCertificate(pm.header, cert), pm.message).toBytes(), 'DecryptFailed');
     const h = pm.header;
@@ -121,7 +121,7 @@ describe('Double Ratchet', () => {
     expect(m[0]).toBe(Tag.RATCHET_MESSAGE);
     for (let i = 1; i < m.length; i++) {
       const t = m.slice();
-      t[i] ^= 0x01;
+      xorByte(t, i);
       const before = toHex(b.toBytes());
       expect(code(() => b.decrypt(t, rng.source)), `byte ${i}`).not.toBe('ok');
       expect(toHex(b.toBytes()), `byte ${i}`).toBe(before);
@@ -218,7 +218,7 @@ describe('Double Ratchet', () => {
     expect(code(() => Session.fromBytes(over))).toBe('LimitExceeded');
     // The pending header's ephemeral key must be the base key.
     const otherBase = bytes.slice();
-    otherBase[33] ^= 1;
+    xorByte(otherBase, 33);
     expect(code(() => Session.fromBytes(otherBase))).toBe('InvalidField');
     // A flag byte other than 0/1.
     const badFlag = bytes.slice();
@@ -257,7 +257,7 @@ describe('Double Ratchet', () => {
     const m = a.encrypt(utf8('hi'));
     const pm = PreKeyMessage.fromBytes(m);
     const ct = pm.message.ciphertext.slice();
-    ct[ct.length - 1] ^= 1;
+    xorByte(ct, ct.length - 1);
     const forged = new PreKeyMessage(pm.header, new RatchetMessage(pm.message.header, ct));
     expect(
       code(() => Session.respond(bob.device, bob.cert, spk, null, alice.user.publicKey, forged, rng.source)),

@@ -124,3 +124,9 @@ export function pair(seed: number): { rng: TestRng; a: Session; b: Session } {
 
 /** UTF-8 bytes. */
 export const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
+
+/** XORs `mask` into byte `i` of `b` (in place) and returns `b`. */
+export function xorByte(b: Uint8Array, i: number, mask = 1): Uint8Array {
+  b[i] = (b[i] as number) ^ mask;
+  return b;
+}

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 
 import { concat, toHex } from './encoding.js';
 import { CryptoError } from './errors.js';
-import { TestRng, party, type Party } from './testSupport.js';
+import { TestRng, party, type Party, xorByte } from './testSupport.js';
 import {
   OneTimePreKeyPublic,
   OneTimePreKeySecret,
@@ -34,8 +34,7 @@ function bobKeys(rng: TestRng, bob: Party) {
 
 function flip(b: Uint8Array, i: number): Uint8Array {
   const c = b.slice();
-  c[i] ^= 1;
-  return c;
+  return xorByte(c, i);
 }
 
 describe('X3DH', () => {
