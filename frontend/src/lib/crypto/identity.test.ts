@@ -183,6 +183,17 @@ describe('strict Ed25519 verification (ed25519-dalek verify_strict rules)', () =
     expect(verifyStrict(pub, msg, sig)).toBe(false);
   });
 
+  it('accepts a non-canonical public key encoding exactly as ed25519-dalek does', () => {
+    // y = p + 3 (top bit clear): curve25519-dalek reduces y and accepts this point, which
+    // is not of small order; an RFC 8032-strict decoder refuses it.
+    const nonCanonical = new Uint8Array(32).fill(0xff);
+    nonCanonical[0] = 0xf0;
+    nonCanonical[31] = 0x7f;
+    expect(code(() => checkVerifyingKey(nonCanonical))).toBe('ok');
+    expect(() => Point.fromBytes(nonCanonical, false)).toThrow();
+    expect(Point.fromBytes(nonCanonical, true).equals(Point.fromBytes(toLe(3n), false))).toBe(true);
+  });
+
   it('rejects small-order public keys and R', () => {
     const zeroKey = Point.ZERO.toBytes();
     expect(code(() => checkVerifyingKey(zeroKey))).toBe('InvalidPublicKey');
