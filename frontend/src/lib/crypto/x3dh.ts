@@ -428,13 +428,13 @@ export function respond(
     dhs.push(signedPreKey.dh(header.initiator.deviceDhKey));
     dhs.push(ours.dh(header.ephemeralKey));
     dhs.push(signedPreKey.dh(header.ephemeralKey));
+    // DH4 exactly when the header names a one-time prekey and it is the one passed in.
     const id = header.oneTimePreKeyId;
-    if (id === null && oneTimePreKey === null) {
-      // three DH outputs
-    } else if (id !== null && oneTimePreKey !== null && id === oneTimePreKey.keyId) {
+    if (id !== null || oneTimePreKey !== null) {
+      if (id === null || oneTimePreKey === null || id !== oneTimePreKey.keyId) {
+        throw new CryptoError('InvalidField', 'one-time prekey mismatch');
+      }
       dhs.push(oneTimePreKey.dh(header.ephemeralKey));
-    } else {
-      throw new CryptoError('InvalidField', 'one-time prekey mismatch');
     }
     return {
       sharedSecret: kdf(dhs),
