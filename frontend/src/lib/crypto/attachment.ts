@@ -293,6 +293,7 @@ export function encryptAttachmentWithKey(
 
 /** Decrypts a whole blob: checks the digest first, then every chunk. */
 export function decryptAttachment(pointer: AttachmentPointer, blob: Uint8Array): Uint8Array {
+  if (!(blob instanceof Uint8Array)) throw new CryptoError('InvalidField', 'input is not a byte array');
   if (!ctEqual(sha256(blob), pointer.digest)) throw new CryptoError('DigestMismatch');
   if (blob.length < BLOB_HEADER_LEN) throw new CryptoError('Truncated');
   const dec = new AttachmentDecryptor(pointer, blob.subarray(0, BLOB_HEADER_LEN));

@@ -149,6 +149,14 @@ describe('decoders and decrypt paths under mutation', () => {
     expect(decryptAttachment(pointer, blob).every((x) => x === 1)).toBe(true);
   }, 120_000);
 
+  it('values that are not byte arrays are refused with a CryptoError', () => {
+    for (const v of [undefined, null, 'abc', [1, 2, 3], new ArrayBuffer(4), new Uint16Array(4)]) {
+      decodeAll(v as unknown as Uint8Array);
+      const { pointer } = encryptAttachmentWithKey(new Uint8Array(32), 64, new Uint8Array(1));
+      expect(onlyCryptoErrors(() => decryptAttachment(pointer, v as unknown as Uint8Array))).toBe(false);
+    }
+  });
+
   it('random bytes never throw anything but CryptoError', () => {
     const rng = new TestRng(78);
     const tags = [0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x0a, 0x20, 0x21, 0x22, 0x23, 0x24, 0x25, 0x26];

@@ -38,6 +38,7 @@ export class Reader {
 
   /** Starts reading `buf`, requiring its first byte to be `expectedTag`. */
   static withTag(buf: Uint8Array, expectedTag: number): Reader {
+    if (!(buf instanceof Uint8Array)) throw new CryptoError('InvalidField', 'input is not a byte array');
     const r = new Reader(buf);
     r.expectTag(expectedTag);
     return r;

@@ -135,6 +135,7 @@ export type IncomingMessage =
 
 /** Decodes a received message by its leading tag (0x05 or 0x06). */
 export function decodeIncoming(bytes: Uint8Array): IncomingMessage {
+  if (!(bytes instanceof Uint8Array)) throw new CryptoError('InvalidField', 'input is not a byte array');
   if (bytes.length === 0) throw new CryptoError('Truncated');
   const t = bytes[0] as number;
   if (t === Tag.PREKEY_MESSAGE) return { kind: 'prekey', message: PreKeyMessage.fromBytes(bytes) };
