@@ -5,7 +5,7 @@
  * sender device id, key id, iteration and a sender-chosen message id.
  */
 
-import { Reader, Tag, Writer, bytesEqual, checkLen, readU32, wipe } from './encoding.js';
+import { Reader, Tag, Writer, bytesEqual, checkLen, concat, readU32, wipe } from './encoding.js';
 import { CryptoError } from './errors.js';
 import {
   ID_LEN,
@@ -254,16 +254,16 @@ export class SenderKeySender {
       messageId,
       ciphertext,
       new Uint8Array(SIGNATURE_LEN),
-    );
+    ).unsignedBytes();
     const signature = sign(
       this.signingSeed,
       SENDER_MESSAGE_LABEL,
-      signatureBody(this.channelId, this.senderDeviceId, unsigned.unsignedBytes()),
+      signatureBody(this.channelId, this.senderDeviceId, unsigned),
     );
     this.chainKey.fill(0);
     this.chainKey = next;
     this.iterationValue += 1;
-    return new SenderKeyMessage(this.keyId, unsigned.iteration, messageId, ciphertext, signature).toBytes();
+    return concat(unsigned, signature);
   }
 
   /**
