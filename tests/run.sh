@@ -1,7 +1,9 @@
 #!/bin/sh
-# Runs every test of the workspace. Integration tests start (and share) a throwaway PostgreSQL
-# cluster under target/tmp/pg; it is stopped here when the run ends.
-set -eu
+# Runs every test of the workspace: the Rust tests, then the web app's unit tests (vitest) and
+# its browser tests (Chromium against the real server binary). Integration tests start (and
+# share) a throwaway PostgreSQL cluster under target/tmp/pg; it is stopped here when the run
+# ends. Each runner prints its summary; the script fails if any runner failed.
+set -u
 cd "$(dirname "$0")/.."
 PGROOT="$PWD/target/tmp/pg"
 stop_cluster() {
@@ -14,4 +16,31 @@ stop_cluster() {
     fi
 }
 trap stop_cluster EXIT INT TERM
-cargo nextest run --workspace --no-fail-fast "$@"
+
+failed=""
+echo "== rust: cargo nextest"
+cargo nextest run --workspace --no-fail-fast "$@" || failed="$failed rust"
+stop_cluster
+
+echo "== web: install and build"
+if make -s web; then
+    echo "== web: type check (svelte-check)"
+    (cd frontend && npm run check) || failed="$failed web-check"
+    echo "== web: unit tests (vitest)"
+    (cd frontend && npm test) || failed="$failed web-unit"
+    echo "== web: browser tests (chromium, real server)"
+    if cargo build -p chatalot-server; then
+        (cd frontend && CHATALOT_SERVER_BIN="$PWD/../target/debug/chatalot-server" npm run test:browser) \
+            || failed="$failed web-browser"
+    else
+        failed="$failed server-build"
+    fi
+else
+    failed="$failed web-build"
+fi
+
+if [ -n "$failed" ]; then
+    echo "== FAILED:$failed"
+    exit 1
+fi
+echo "== all test runners passed"
