@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs what `make run` / `make test` need when it is missing: PostgreSQL's server binaries
-# (Debian package `postgresql`) and, for tests, cargo-nextest.
+# (Debian package `postgresql`), Node and npm for the web app, and, for tests, cargo-nextest and
+# Chromium (Debian package `chromium`, driven by the browser tests).
 set -eu
 need_apt=""
 have_pg() {
@@ -8,6 +9,10 @@ have_pg() {
     ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1
 }
 have_pg || need_apt="$need_apt postgresql"
+command -v npm >/dev/null 2>&1 || need_apt="$need_apt nodejs npm"
+if [ "${1:-}" = test ] && [ ! -x /usr/bin/chromium ] && [ -z "${CHROMIUM_PATH:-}" ]; then
+    need_apt="$need_apt chromium"
+fi
 if [ -n "$need_apt" ]; then
     echo "installing:$need_apt"
     if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi

@@ -1,10 +1,11 @@
 #!/bin/sh
-# Runs every test of the workspace. Integration tests start (and share) a throwaway PostgreSQL
-# cluster under target/tmp/pg; it is stopped here when the run ends. Then a few seconds of the
-# load generator's smoke keep it working: it starts the server binary with its own embedded
-# PostgreSQL, runs every scenario at small sizes, prints `smoke: N passed, N failed` and fails on
-# any error. Benchmarks proper are never run here (docs/performance.md).
-set -eu
+# Runs every test of the workspace: the Rust tests, a few seconds of the load generator's smoke
+# (it starts the server binary with its own embedded PostgreSQL, runs every scenario at small
+# sizes and prints `smoke: N passed, N failed`), then the web app's unit tests (vitest) and its
+# browser tests (Chromium against the real server binary). Integration tests start (and
+# share) a throwaway PostgreSQL cluster under target/tmp/pg; it is stopped here when the run
+# ends. Each runner prints its summary; the script fails if any runner failed.
+set -u
 cd "$(dirname "$0")/.."
 PGROOT="$PWD/target/tmp/pg"
 stop_cluster() {
@@ -17,6 +18,38 @@ stop_cluster() {
     fi
 }
 trap stop_cluster EXIT INT TERM
-cargo nextest run --workspace --no-fail-fast "$@"
-cargo build --quiet -p chatalot-server -p chatalot-tests --bins
-./target/debug/chatalot-load smoke --spawn-server ./target/debug/chatalot-server
+
+failed=""
+echo "== rust: cargo nextest"
+cargo nextest run --workspace --no-fail-fast "$@" || failed="$failed rust"
+stop_cluster
+
+echo "== load generator smoke"
+if cargo build --quiet -p chatalot-server -p chatalot-tests --bins; then
+    ./target/debug/chatalot-load smoke --spawn-server ./target/debug/chatalot-server || failed="$failed load-smoke"
+else
+    failed="$failed load-build"
+fi
+
+echo "== web: install and build"
+if make -s web; then
+    echo "== web: type check (svelte-check)"
+    (cd frontend && npm run check) || failed="$failed web-check"
+    echo "== web: unit tests (vitest)"
+    (cd frontend && npm test) || failed="$failed web-unit"
+    echo "== web: browser tests (chromium, real server)"
+    if cargo build -p chatalot-server; then
+        (cd frontend && CHATALOT_SERVER_BIN="$PWD/../target/debug/chatalot-server" npm run test:browser) \
+            || failed="$failed web-browser"
+    else
+        failed="$failed server-build"
+    fi
+else
+    failed="$failed web-build"
+fi
+
+if [ -n "$failed" ]; then
+    echo "== FAILED:$failed"
+    exit 1
+fi
+echo "== all test runners passed"

@@ -20,6 +20,9 @@ pub struct Claims {
 pub trait Authenticator: Send + Sync + 'static {
     /// The claims of a valid, unexpired, unrevoked token.
     fn verify(&self, token: &str) -> Option<Claims>;
+
+    /// True once the session has been revoked (logout, password change, suspension...).
+    fn is_revoked(&self, session: SessionId) -> bool;
 }
 
 /// Shared handles, cloned into every actor.

@@ -186,7 +186,7 @@ impl SessionActor {
                 match res {
                     Ok(Ok(user)) => {
                         // revoked while joining? the revocation set already knows
-                        if act.hub.auth.verify(&token).is_none() {
+                        if act.hub.auth.is_revoked(claims.session_id) {
                             user.do_send(user::Left {
                                 conn: act.outbox.conn(),
                             });

@@ -152,9 +152,15 @@ pub async fn insert_batch(
 ) -> Result<Vec<Inserted>> {
     conn.transaction::<_, StorageError, _>(async |conn| {
         // earlier sends with the same (sender, nonce): answered with what was stored then
+        // (channel, sender, nonce) is indexed: narrowing by both keeps this lookup independent
+        // of the channel's size
         let nonces: Vec<&str> = batch.iter().map(|m| m.nonce.as_str()).collect();
+        let mut senders: Vec<Uuid> = batch.iter().map(|m| m.sender.0).collect();
+        senders.sort();
+        senders.dedup();
         let existing: Vec<MessageRow> = messages::table
             .filter(messages::channel_id.eq(channel.0))
+            .filter(messages::sender_id.eq_any(&senders))
             .filter(messages::nonce.eq_any(&nonces))
             .select(MessageRow::as_select())
             .load(conn)

@@ -1,0 +1,408 @@
+// The typed client of the REST API. It owns the tokens: the access token stays in this object's
+// memory only; the rotating refresh token and the device credentials are kept in the
+// key-value store (IndexedDB in the browser) so that a reload or a new tab resumes the session.
+//
+// Refreshing: before an authenticated request whose access token is missing or about to expire,
+// and once more after a 401 `unauthorized`, the client exchanges the stored refresh token for a
+// new pair. A timer also refreshes shortly before expiry. Refreshes are single-flight within the
+// tab and serialised across tabs with a Web Lock; the refresh token is always read back from the
+// store inside the lock, so two tabs never present the same refresh token (which the server would
+// treat as theft and answer by revoking the session). When the server answers
+// `invalid_refresh_token`, the stored session is erased and `onSessionEnded('expired')` runs.
+
+import type { KeyValueStore } from '../storage/kv';
+import type {
+  AuditEvent,
+  BackupCodes,
+  ErrorBody,
+  ErrorCode,
+  InstanceInfo,
+  LoginRequest,
+  LoginResponse,
+  Me,
+  RecoveryCode,
+  RegisterRequest,
+  RevokedSessions,
+  SessionInfo,
+  TokenPair,
+  TotpSetup,
+} from './types';
+
+export class ApiError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  /** Seconds, from `Retry-After` on 429. */
+  readonly retryAfter: number | null;
+
+  constructor(code: ErrorCode, message: string, status = 0, retryAfter: number | null = null) {
+    super(message);
+    this.name = 'ApiError';
+    this.code = code;
+    this.status = status;
+    this.retryAfter = retryAfter;
+  }
+}
+
+/** The session kept between visits (store `auth`, key `session`). */
+export interface StoredSession {
+  user_id: string;
+  username: string;
+  session_id: string;
+  refresh_token: string;
+}
+
+/** A device of one account on this browser (store `devices`, key: the username). */
+export interface StoredDevice {
+  device_id: string;
+  device_secret: string;
+}
+
+export type SessionEndReason = 'logout' | 'expired';
+export type LockFn = <T>(name: string, fn: () => Promise<T>) => Promise<T>;
+
+export interface ApiOptions {
+  store: KeyValueStore;
+  fetch?: typeof fetch;
+  /** Prefix of every path, `/api/v1` by default. */
+  base?: string;
+  now?: () => number;
+  lock?: LockFn;
+  setTimer?: (fn: () => void, ms: number) => unknown;
+  clearTimer?: (id: unknown) => void;
+  onSessionEnded?: (reason: SessionEndReason) => void;
+  /** Name sent as `device_name` when a new device is created. */
+  deviceName?: string;
+}
+
+const LOCK_NAME = 'chatalot-refresh';
+/** Refresh when less than this is left of the access token (or a fifth of its life, if shorter). */
+const REFRESH_MARGIN_MS = 60_000;
+
+/** A lock across tabs when the browser has Web Locks, else a mutex within this page. */
+export function defaultLock(): LockFn {
+  const locks = (globalThis.navigator as Navigator | undefined)?.locks;
+  if (locks) return (name, fn) => locks.request(name, fn);
+  let tail: Promise<unknown> = Promise.resolve();
+  return <T>(_name: string, fn: () => Promise<T>) => {
+    const run = tail.then(fn, fn);
+    tail = run.catch(() => undefined);
+    return run;
+  };
+}
+
+export function normaliseUsername(raw: string): string {
+  return raw.trim().toLowerCase();
+}
+
+interface Access {
+  token: string;
+  /** Local clock, milliseconds. */
+  expiresAt: number;
+  /** Local clock, milliseconds: when to refresh ahead of expiry. */
+  refreshAt: number;
+}
+
+export class ApiClient {
+  private readonly store: KeyValueStore;
+  private readonly fetchFn: typeof fetch;
+  private readonly base: string;
+  private readonly now: () => number;
+  private readonly lock: LockFn;
+  private readonly setTimer: (fn: () => void, ms: number) => unknown;
+  private readonly clearTimer: (id: unknown) => void;
+  private readonly deviceName: string | undefined;
+  onSessionEnded: (reason: SessionEndReason) => void;
+
+  private access: Access | null = null;
+  private refreshing: Promise<void> | null = null;
+  private timer: unknown = null;
+
+  constructor(opts: ApiOptions) {
+    this.store = opts.store;
+    this.fetchFn = opts.fetch ?? ((input, init) => globalThis.fetch(input, init));
+    this.base = opts.base ?? '/api/v1';
+    this.now = opts.now ?? (() => Date.now());
+    this.lock = opts.lock ?? defaultLock();
+    this.setTimer = opts.setTimer ?? ((fn, ms) => setTimeout(fn, ms));
+    this.clearTimer = opts.clearTimer ?? ((id) => clearTimeout(id as ReturnType<typeof setTimeout>));
+    this.onSessionEnded = opts.onSessionEnded ?? (() => {});
+    this.deviceName = opts.deviceName;
+  }
+
+  // ---- transport
+
+  private async send(method: string, path: string, body: unknown, token: string | null): Promise<Response> {
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (token) headers.authorization = `Bearer ${token}`;
+    try {
+      return await this.fetchFn(this.base + path, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        credentials: 'omit',
+        cache: 'no-store',
+      });
+    } catch {
+      throw new ApiError('network', 'The server cannot be reached. Check your connection and try again.');
+    }
+  }
+
+  private static async fail(res: Response): Promise<ApiError> {
+    const ra = res.headers.get('retry-after');
+    const retryAfter = ra !== null && /^\d+$/.test(ra) ? Number(ra) : null;
+    let body: Partial<ErrorBody> | null = null;
+    try {
+      body = (await res.json()) as Partial<ErrorBody>;
+    } catch {
+      body = null;
+    }
+    if (body && typeof body.code === 'string' && typeof body.message === 'string') {
+      return new ApiError(body.code, body.message, res.status, retryAfter);
+    }
+    return new ApiError('bad_response', `The server answered with HTTP ${res.status}.`, res.status, retryAfter);
+  }
+
+  private static async parse<T>(res: Response): Promise<T> {
+    if (!res.ok) throw await ApiClient.fail(res);
+    if (res.status === 204) return undefined as T;
+    try {
+      return (await res.json()) as T;
+    } catch {
+      throw new ApiError('bad_response', 'The server sent an answer that could not be read.', res.status);
+    }
+  }
+
+  private async publicCall<T>(method: string, path: string, body?: unknown): Promise<T> {
+    return ApiClient.parse<T>(await this.send(method, path, body, null));
+  }
+
+  private async authed<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const token = await this.accessToken();
+    let res = await this.send(method, path, body, token);
+    if (res.status === 401) {
+      // The token may have been refused for expiry (clock skew) or revocation: refresh once.
+      await this.refresh(token);
+      res = await this.send(method, path, body, this.access?.token ?? null);
+      if (res.status === 401) {
+        const err = await ApiClient.fail(res);
+        await this.endSession('expired');
+        throw err;
+      }
+    }
+    return ApiClient.parse<T>(res);
+  }
+
+  // ---- tokens
+
+  /** True while this client holds an access token. */
+  get signedIn(): boolean {
+    return this.access !== null;
+  }
+
+  /** The session kept in the store, if any. */
+  storedSession(): Promise<StoredSession | undefined> {
+    return this.store.get<StoredSession>('auth', 'session');
+  }
+
+  private async accessToken(): Promise<string> {
+    if (!this.access || this.now() >= this.access.refreshAt) await this.refresh(this.access?.token ?? null);
+    if (!this.access) throw new ApiError('unauthorized', 'You are signed out.', 401);
+    return this.access.token;
+  }
+
+  private setAccess(pair: TokenPair, res: Response): void {
+    const now = this.now();
+    // Measure the lifetime against the server's clock when it says what time it is.
+    const expires = Date.parse(pair.access_token_expires_at);
+    const serverNow = Date.parse(res.headers.get('date') ?? '');
+    const lifetime = Number.isFinite(serverNow) ? expires - serverNow : expires - now;
+    const ttl = Math.max(0, Number.isFinite(lifetime) ? lifetime : 0);
+    const margin = Math.min(REFRESH_MARGIN_MS, ttl / 5);
+    this.access = { token: pair.access_token, expiresAt: now + ttl, refreshAt: now + ttl - margin };
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.timer !== null) this.clearTimer(this.timer);
+    this.timer = null;
+    if (!this.access) return;
+    const delay = Math.max(1000, this.access.refreshAt - this.now());
+    this.timer = this.setTimer(() => {
+      this.timer = null;
+      this.refresh(this.access?.token ?? null).catch(() => {
+        // A failed background refresh is retried by the next request.
+      });
+    }, delay);
+  }
+
+  /**
+   * Exchanges the stored refresh token for a new pair. `seen` is the access token the caller
+   * found wanting; if another call already replaced it, nothing is done.
+   */
+  refresh(seen: string | null = null): Promise<void> {
+    if (this.access && seen !== null && this.access.token !== seen && this.now() < this.access.refreshAt) {
+      return Promise.resolve();
+    }
+    this.refreshing ??= this.lock(LOCK_NAME, () => this.doRefresh()).finally(() => {
+      this.refreshing = null;
+    });
+    return this.refreshing;
+  }
+
+  private async doRefresh(): Promise<void> {
+    const stored = await this.storedSession();
+    if (!stored) {
+      await this.endSession('expired');
+      throw new ApiError('unauthorized', 'You are signed out.', 401);
+    }
+    const res = await this.send('POST', '/sessions/refresh', { refresh_token: stored.refresh_token }, null);
+    if (!res.ok) {
+      const err = await ApiClient.fail(res);
+      if (err.code === 'invalid_refresh_token') await this.endSession('expired');
+      throw err;
+    }
+    const pair = await ApiClient.parse<TokenPair>(res);
+    await this.store.put<StoredSession>('auth', 'session', {
+      ...stored,
+      session_id: pair.session_id,
+      refresh_token: pair.refresh_token,
+    });
+    this.setAccess(pair, res);
+  }
+
+  /** Forgets the session locally (the device credentials stay) and tells the app. */
+  private async endSession(reason: SessionEndReason): Promise<void> {
+    const hadSession = this.access !== null || (await this.storedSession()) !== undefined;
+    await this.forget();
+    if (hadSession) this.onSessionEnded(reason);
+  }
+
+  /** Drops the tokens from memory and the store, without calling the server. */
+  async forget(): Promise<void> {
+    this.access = null;
+    if (this.timer !== null) this.clearTimer(this.timer);
+    this.timer = null;
+    await this.store.delete('auth', 'session');
+  }
+
+  private async begin(res: Response): Promise<LoginResponse> {
+    const body = await ApiClient.parse<LoginResponse>(res);
+    const username = body.user.username;
+    if (body.device_secret) {
+      await this.store.put<StoredDevice>('devices', username, {
+        device_id: body.device_id,
+        device_secret: body.device_secret,
+      });
+    }
+    await this.store.put<StoredSession>('auth', 'session', {
+      user_id: body.user.id,
+      username,
+      session_id: body.session_id,
+      refresh_token: body.refresh_token,
+    });
+    this.setAccess(body, res);
+    return body;
+  }
+
+  // ---- public routes
+
+  health(): Promise<{ status: string }> {
+    return this.publicCall('GET', '/health');
+  }
+
+  instance(): Promise<InstanceInfo> {
+    return this.publicCall('GET', '/instance');
+  }
+
+  /** Registers and signs in; the answer carries the recovery code, to be shown once. */
+  async register(req: RegisterRequest): Promise<LoginResponse> {
+    const body: RegisterRequest = { ...req };
+    if (this.deviceName && !body.device_name) body.device_name = this.deviceName;
+    return this.begin(await this.send('POST', '/accounts', body, null));
+  }
+
+  /** Signs in, on this browser's device of the account when there is one. */
+  async login(req: LoginRequest): Promise<LoginResponse> {
+    const body: LoginRequest = { ...req };
+    const device = await this.store.get<StoredDevice>('devices', normaliseUsername(req.username));
+    if (device) {
+      body.device_id = device.device_id;
+      body.device_secret = device.device_secret;
+    }
+    if (this.deviceName && !body.device_name) body.device_name = this.deviceName;
+    return this.begin(await this.send('POST', '/sessions', body, null));
+  }
+
+  recover(username: string, recoveryCode: string, newPassword: string): Promise<RecoveryCode> {
+    return this.publicCall('POST', '/recoveries', {
+      username,
+      recovery_code: recoveryCode,
+      new_password: newPassword,
+    });
+  }
+
+  // ---- authenticated routes
+
+  me(): Promise<Me> {
+    return this.authed('GET', '/users/me');
+  }
+
+  changePassword(currentPassword: string, newPassword: string): Promise<void> {
+    return this.authed('PUT', '/users/me/password', {
+      current_password: currentPassword,
+      new_password: newPassword,
+    });
+  }
+
+  startTotp(): Promise<TotpSetup> {
+    return this.authed('POST', '/users/me/totp');
+  }
+
+  confirmTotp(code: string): Promise<BackupCodes> {
+    return this.authed('POST', '/users/me/totp/confirm', { code });
+  }
+
+  disableTotp(password: string, code: string): Promise<void> {
+    return this.authed('DELETE', '/users/me/totp', { password, code });
+  }
+
+  regenerateBackupCodes(password: string, code: string): Promise<BackupCodes> {
+    return this.authed('POST', '/users/me/totp/backup_codes', { password, code });
+  }
+
+  regenerateRecoveryCode(password: string): Promise<RecoveryCode> {
+    return this.authed('POST', '/users/me/recovery_code', { password });
+  }
+
+  sessions(): Promise<SessionInfo[]> {
+    return this.authed('GET', '/sessions');
+  }
+
+  revokeSession(id: string): Promise<void> {
+    return this.authed('DELETE', `/sessions/${encodeURIComponent(id)}`);
+  }
+
+  auditEvents(limit = 50): Promise<AuditEvent[]> {
+    return this.authed('GET', `/users/me/audit_events?limit=${limit}`);
+  }
+
+  /** Ends this session on the server (best effort) and here. */
+  async logout(): Promise<void> {
+    try {
+      if (this.access || (await this.storedSession())) await this.authed('DELETE', '/sessions/current');
+    } catch {
+      // Signed out locally whatever the server said.
+    }
+    await this.forget();
+    this.onSessionEnded('logout');
+  }
+
+  /** Revokes every session of the account, this one included. */
+  async logoutEverywhere(): Promise<RevokedSessions> {
+    const res = await this.authed<RevokedSessions>('DELETE', '/sessions');
+    await this.forget();
+    this.onSessionEnded('logout');
+    return res;
+  }
+}

@@ -1,0 +1,24 @@
+import { mount } from 'svelte';
+import './app.css';
+import App from './App.svelte';
+import { ApiClient } from './lib/api/client';
+import { openStore } from './lib/storage/kv';
+import { describeBrowser } from './lib/device';
+import { SessionStore } from './lib/stores/session.svelte';
+import { PrefsStore } from './lib/stores/prefs.svelte';
+
+async function start(): Promise<void> {
+  const { store } = await openStore();
+  const prefs = new PrefsStore(store);
+  await prefs.load();
+  const api = new ApiClient({ store, deviceName: describeBrowser(navigator.userAgent) });
+  const session = new SessionStore(api);
+  const target = document.getElementById('app');
+  if (!target) throw new Error('no #app element');
+  mount(App, { target, props: { session, prefs } });
+  performance.mark('chatalot:first-render');
+  await Promise.all([session.loadInstance(), session.resume()]);
+  performance.mark('chatalot:ready');
+}
+
+void start();
