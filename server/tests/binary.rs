@@ -57,11 +57,12 @@ impl Drop for Spawned {
 }
 
 fn spawn(dir: &Path, port: u16) -> Spawned {
-    // generous frame limits: these tests send bursts on one connection
+    // generous frame and queue limits: these tests send bursts on one connection and read the
+    // answers afterwards
     let config = dir.join("test.toml");
     std::fs::write(
         &config,
-        "[realtime]\nframes_burst = 100000\nframes_per_sec = 100000\n",
+        "[realtime]\nframes_burst = 100000\nframes_per_sec = 100000\noutbox_frames = 100000\n",
     )
     .expect("config");
     Spawned(
