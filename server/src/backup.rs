@@ -265,35 +265,11 @@ fn with_dbname(url: &str, name: &str) -> String {
 /// The directory of `pg_dump`, `pg_restore` and `psql`: the configured one, `pg_config
 /// --bindir`, the newest `/usr/lib/postgresql/<version>/bin`, or one on `PATH`.
 pub fn find_client_bin_dir(configured: Option<&Path>) -> Option<PathBuf> {
-    let ok = |d: &Path| {
+    crate::embedded_pg::find_dir_with(configured, |d| {
         ["pg_dump", "pg_restore", "psql"]
             .iter()
             .all(|b| d.join(b).is_file())
-    };
-    if let Some(dir) = configured {
-        return ok(dir).then(|| dir.to_owned());
-    }
-    if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
-        let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-        if out.status.success() && ok(&dir) {
-            return Some(dir);
-        }
-    }
-    if let Ok(entries) = fs::read_dir("/usr/lib/postgresql") {
-        let mut versions: Vec<(u32, PathBuf)> = entries
-            .filter_map(Result::ok)
-            .filter_map(|e| {
-                let v = e.file_name().to_string_lossy().parse::<u32>().ok()?;
-                Some((v, e.path().join("bin")))
-            })
-            .filter(|(_, p)| ok(p))
-            .collect();
-        versions.sort();
-        if let Some((_, dir)) = versions.pop() {
-            return Some(dir);
-        }
-    }
-    std::env::var_os("PATH").and_then(|path| std::env::split_paths(&path).find(|d| ok(d)))
+    })
 }
 
 /// A started PostgreSQL program whose error output is collected on a thread of its own, so

@@ -253,12 +253,18 @@ fn has_server_binaries(dir: &Path) -> bool {
 /// The directory of PostgreSQL's server programs: the configured one, `pg_config --bindir`, the
 /// newest `/usr/lib/postgresql/<version>/bin`, or one on `PATH`.
 pub fn find_bin_dir(configured: Option<&Path>) -> Option<PathBuf> {
+    find_dir_with(configured, has_server_binaries)
+}
+
+/// The first of the candidate PostgreSQL program directories (as for `find_bin_dir`) that
+/// satisfies `ok`.
+pub fn find_dir_with(configured: Option<&Path>, ok: impl Fn(&Path) -> bool) -> Option<PathBuf> {
     if let Some(dir) = configured {
-        return has_server_binaries(dir).then(|| dir.to_owned());
+        return ok(dir).then(|| dir.to_owned());
     }
     if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
         let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-        if out.status.success() && has_server_binaries(&dir) {
+        if out.status.success() && ok(&dir) {
             return Some(dir);
         }
     }
@@ -269,15 +275,14 @@ pub fn find_bin_dir(configured: Option<&Path>) -> Option<PathBuf> {
                 let v = e.file_name().to_string_lossy().parse::<u32>().ok()?;
                 Some((v, e.path().join("bin")))
             })
-            .filter(|(_, p)| has_server_binaries(p))
+            .filter(|(_, p)| ok(p))
             .collect();
         versions.sort();
         if let Some((_, dir)) = versions.pop() {
             return Some(dir);
         }
     }
-    std::env::var_os("PATH")
-        .and_then(|path| std::env::split_paths(&path).find(|dir| has_server_binaries(dir)))
+    std::env::var_os("PATH").and_then(|path| std::env::split_paths(&path).find(|d| ok(d)))
 }
 
 fn running_as_root() -> bool {
