@@ -1,35 +1,13 @@
 //! The real binary: starts with no configuration on its embedded PostgreSQL, keeps its data
 //! across restarts, stops cleanly on SIGTERM, and explains what is missing (F80, R5).
 
+mod support;
+
 use serde_json::{json, Value};
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-const BIN: &str = env!("CARGO_BIN_EXE_chatalot-server");
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
-fn temp_dir() -> PathBuf {
-    let d = std::env::temp_dir().join(format!("chatalot-bin-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&d).expect("temp dir");
-    d
-}
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(10)))
-        .build()
-        .new_agent()
-}
+use support::{agent, free_port, TempDir, BIN};
 
 /// A spawned server, stopped (SIGKILL) if a test ends without stopping it.
 struct Spawned(Child);
@@ -102,22 +80,7 @@ fn wait_ready(port: u16, child: &mut Spawned) -> Duration {
 }
 
 fn terminate(child: &mut Spawned) -> std::process::ExitStatus {
-    let ok = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(ok.success());
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            return status;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "no exit after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    support::terminate(&mut child.0)
 }
 
 fn post(port: u16, path: &str, body: &Value) -> (u16, Value) {
@@ -132,9 +95,10 @@ fn post(port: u16, path: &str, body: &Value) -> (u16, Value) {
 
 #[test]
 fn binary_runs_on_its_embedded_database_and_keeps_data_across_restarts() {
-    let dir = temp_dir();
+    let tmp = TempDir::new("bin");
+    let dir = tmp.path();
     let port = free_port();
-    let mut child = spawn(&dir, port);
+    let mut child = spawn(dir, port);
     let first_start = wait_ready(port, &mut child);
     let account = json!({"username": "alice", "password": "a long passphrase"});
     let (status, body) = post(port, "/api/v1/accounts", &account);
@@ -153,20 +117,20 @@ fn binary_runs_on_its_embedded_database_and_keeps_data_across_restarts() {
     assert_eq!(mode & 0o777, 0o600);
 
     // second start on the initialised cluster: the account is still there
-    let mut child = spawn(&dir, port);
+    let mut child = spawn(dir, port);
     let warm_start = wait_ready(port, &mut child);
     let (status, body) = post(port, "/api/v1/sessions", &account);
     assert_eq!(status, 201, "{body}");
     eprintln!("start to ready: first {first_start:?} (initdb), then {warm_start:?}");
     assert!(terminate(&mut child).success());
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn missing_postgres_binaries_give_one_clear_message() {
-    let dir = temp_dir();
+    let tmp = TempDir::new("bin");
+    let dir = tmp.path();
     let out = Command::new(BIN)
-        .current_dir(&dir)
+        .current_dir(dir)
         .env_remove("DATABASE_URL")
         .env_remove("CHATALOT_DATABASE_URL")
         .env("CHATALOT_PG_BIN_DIR", dir.join("no-postgres-here"))
@@ -177,12 +141,12 @@ fn missing_postgres_binaries_give_one_clear_message() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("apt-get install postgresql"), "{stderr}");
     assert!(stderr.contains("DATABASE_URL"), "{stderr}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn invalid_configuration_is_refused_at_start() {
-    let dir = temp_dir();
+    let tmp = TempDir::new("bin");
+    let dir = tmp.path();
     let config = dir.join("bad.toml");
     std::fs::write(&config, "[server]\nworkers = \"many\"\n").expect("write");
     let out = Command::new(BIN)
@@ -197,7 +161,6 @@ fn invalid_configuration_is_refused_at_start() {
         .expect("runs");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("CHATALOT_REGISTRATION_MODE"));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A WebSocket client of the spawned binary.
@@ -333,9 +296,10 @@ fn setup(port: u16, first: bool) -> (String, Option<String>) {
 
 #[test]
 fn every_acknowledged_message_survives_a_kill_9_during_a_burst() {
-    let dir = temp_dir();
+    let tmp = TempDir::new("bin");
+    let dir = tmp.path();
     let port = free_port();
-    let mut child = spawn(&dir, port);
+    let mut child = spawn(dir, port);
     wait_ready(port, &mut child);
     let (token, channel) = setup(port, true);
     let channel = channel.expect("channel");
@@ -384,7 +348,7 @@ fn every_acknowledged_message_survives_a_kill_9_during_a_burst() {
     assert!(acked.len() >= 200);
 
     // restart on the same data: every acknowledged message is there, once, with its sequence
-    let mut child = spawn(&dir, port);
+    let mut child = spawn(dir, port);
     wait_ready(port, &mut child);
     let (token, _) = setup(port, false);
     let stored = history(port, &channel, &token);
@@ -433,14 +397,14 @@ fn every_acknowledged_message_survives_a_kill_9_during_a_burst() {
         after.len()
     );
     assert!(terminate(&mut child).success());
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn sigterm_tells_sockets_and_commits_what_it_acknowledged() {
-    let dir = temp_dir();
+    let tmp = TempDir::new("bin");
+    let dir = tmp.path();
     let port = free_port();
-    let mut child = spawn(&dir, port);
+    let mut child = spawn(dir, port);
     wait_ready(port, &mut child);
     let (token, channel) = setup(port, true);
     let channel = channel.expect("channel");
@@ -476,7 +440,7 @@ fn sigterm_tells_sockets_and_commits_what_it_acknowledged() {
     let status = child.wait().expect("exit");
     assert!(status.success(), "clean exit: {status}");
     // what was acknowledged is stored
-    let mut child = spawn(&dir, port);
+    let mut child = spawn(dir, port);
     wait_ready(port, &mut child);
     let (token, _) = setup(port, false);
     let stored: std::collections::HashSet<String> = history(port, &channel, &token)
@@ -488,5 +452,4 @@ fn sigterm_tells_sockets_and_commits_what_it_acknowledged() {
         "{acked:?} vs {stored:?}"
     );
     assert!(terminate(&mut child).success());
-    let _ = std::fs::remove_dir_all(&dir);
 }

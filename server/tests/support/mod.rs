@@ -141,7 +141,8 @@ impl Drop for Server {
     }
 }
 
-fn terminate(child: &mut Child) -> std::process::ExitStatus {
+/// Sends SIGTERM and waits (30 s at most) for the exit status.
+pub fn terminate(child: &mut Child) -> std::process::ExitStatus {
     let ok = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
