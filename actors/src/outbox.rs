@@ -103,9 +103,4 @@ impl Outbox {
     pub fn pong(&self, data: Vec<u8>) {
         let _ = self.control.send(Control::Pong(data));
     }
-
-    /// True once the writer is gone.
-    pub fn is_closed(&self) -> bool {
-        self.frames.is_closed()
-    }
 }

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use std::time::Duration;
 
 /// A plaintext (or e2e) community owned by `owner`, joined by `others`; its `general` channel.
-fn community(s: &TestServer, owner: &Client, others: &[&Client], e2e: bool) -> String {
+fn community(owner: &Client, others: &[&Client], e2e: bool) -> String {
     let r = owner.post(
         "/api/v1/communities",
         &json!({"name": "Test place", "visibility": "public", "e2e": e2e}),
@@ -20,7 +20,6 @@ fn community(s: &TestServer, owner: &Client, others: &[&Client], e2e: bool) -> S
         assert_eq!(r.status, 201, "{}", r.text);
     }
     let channels = owner.get("/api/v1/channels");
-    let _ = s;
     channels.body[0]["id"].as_str().expect("channel").to_owned()
 }
 
@@ -33,7 +32,7 @@ fn two_users_exchange_messages_in_order() {
     let s = TestServer::start();
     let (alice, _) = s.register("alice");
     let (bob, _) = s.register("bob");
-    let channel = community(&s, &alice, &[&bob], false);
+    let channel = community(&alice, &[&bob], false);
     let alice_id = alice.get("/api/v1/users/me").body["id"].clone();
     let (mut a, ready) = Ws::open(&s.base, alice.token());
     assert_eq!(ready["protocol_version"], 1);
@@ -78,7 +77,7 @@ fn two_users_exchange_messages_in_order() {
 fn a_retried_send_is_stored_once() {
     let s = TestServer::start();
     let (alice, _) = s.register("alice");
-    let channel = community(&s, &alice, &[], false);
+    let channel = community(&alice, &[], false);
     let (mut a, _) = Ws::open(&s.base, alice.token());
     a.subscribe(&channel, None);
     let first = a.send_text_message(&channel, "same-nonce", "once");
@@ -99,7 +98,7 @@ fn a_reconnecting_client_gets_exactly_what_it_missed() {
     let s = TestServer::start();
     let (alice, _) = s.register("alice");
     let (bob, _) = s.register("bob");
-    let channel = community(&s, &alice, &[&bob], false);
+    let channel = community(&alice, &[&bob], false);
     let (mut a, _) = Ws::open(&s.base, alice.token());
     let (mut b, _) = Ws::open(&s.base, bob.token());
     a.subscribe(&channel, None);
@@ -167,7 +166,7 @@ fn a_reconnecting_client_gets_exactly_what_it_missed() {
 fn e2e_channels_take_only_ciphertext_and_store_it_opaquely() {
     let s = TestServer::start();
     let (alice, _) = s.register("alice");
-    let channel = community(&s, &alice, &[], true);
+    let channel = community(&alice, &[], true);
     let listed = alice.get("/api/v1/channels");
     assert_eq!(listed.body[0]["e2e"], true);
     let (mut a, _) = Ws::open(&s.base, alice.token());
@@ -313,7 +312,7 @@ fn a_user_has_at_most_eight_sessions() {
 fn malformed_frames_get_errors_and_change_nothing() {
     let s = TestServer::start();
     let (alice, _) = s.register("alice");
-    let channel = community(&s, &alice, &[], false);
+    let channel = community(&alice, &[], false);
     let (mut a, _) = Ws::open(&s.base, alice.token());
     a.subscribe(&channel, None);
     let cases = [
@@ -416,7 +415,7 @@ fn a_slow_reader_is_dropped_and_others_are_unaffected() {
     let (alice, _) = s.register("alice");
     let (bob, _) = s.register("bob");
     let (carol, _) = s.register("carol");
-    let channel = community(&s, &alice, &[&bob, &carol], false);
+    let channel = community(&alice, &[&bob, &carol], false);
     let (mut a, _) = Ws::open(&s.base, alice.token());
     let (mut slow, _) = Ws::open(&s.base, bob.token());
     let (mut c, _) = Ws::open(&s.base, carol.token());
@@ -463,7 +462,7 @@ fn typing_presence_and_read_markers_reach_the_right_sockets() {
     let s = TestServer::start();
     let (alice, _) = s.register("alice");
     let (bob, _) = s.register("bob");
-    let channel = community(&s, &alice, &[&bob], false);
+    let channel = community(&alice, &[&bob], false);
     let bob_id = bob.get("/api/v1/users/me").body["id"].clone();
     let alice_id = alice.get("/api/v1/users/me").body["id"].clone();
     let (mut a, _) = Ws::open(&s.base, alice.token());
@@ -616,7 +615,7 @@ fn dms_are_private_and_opening_them_is_idempotent() {
 fn history_pages_backwards_and_forwards() {
     let s = TestServer::start();
     let (alice, _) = s.register("alice");
-    let channel = community(&s, &alice, &[], false);
+    let channel = community(&alice, &[], false);
     let (mut a, _) = Ws::open(&s.base, alice.token());
     a.subscribe(&channel, None);
     let mut seqs = Vec::new();
@@ -675,7 +674,7 @@ fn only_the_sender_edits_or_deletes_and_reactions_are_bounded() {
     let s = TestServer::start();
     let (alice, _) = s.register("alice");
     let (bob, _) = s.register("bob");
-    let channel = community(&s, &alice, &[&bob], false);
+    let channel = community(&alice, &[&bob], false);
     let (mut a, _) = Ws::open(&s.base, alice.token());
     let (mut b, _) = Ws::open(&s.base, bob.token());
     a.subscribe(&channel, None);
