@@ -24,6 +24,8 @@ pub struct RegistryActor {
 /// Keeps the registry's threads alive; dropping it stops them.
 pub struct Realtime {
     pub registry: Addr<RegistryActor>,
+    /// The handles every actor shares, for the HTTP layer to start sessions with.
+    pub hub: Hub,
     arbiters: Vec<Arbiter>,
 }
 
@@ -36,18 +38,29 @@ impl Realtime {
         let handles: Vec<ArbiterHandle> = arbiters.iter().map(Arbiter::handle).collect();
         let config = Arc::new(config);
         let home = handles[0].clone();
+        let (db2, auth2, config2) = (db.clone(), auth.clone(), config.clone());
         let registry = RegistryActor::start_in_arbiter(&home, move |ctx| RegistryActor {
             hub: Hub {
                 registry: ctx.address(),
-                db,
-                auth,
-                config,
+                db: db2,
+                auth: auth2,
+                config: config2,
             },
             users: HashMap::new(),
             channels: HashMap::new(),
             arbiters: handles,
         });
-        Realtime { registry, arbiters }
+        let hub = Hub {
+            registry: registry.clone(),
+            db,
+            auth,
+            config,
+        };
+        Realtime {
+            registry,
+            hub,
+            arbiters,
+        }
     }
 
     /// Stops the arbiters (after the HTTP server has stopped).

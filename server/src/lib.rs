@@ -93,15 +93,9 @@ pub async fn run(
         std::sync::Arc::new(tokens.clone()),
         config.realtime(),
     );
-    let hub = chatalot_actors::Hub {
-        registry: realtime.registry.clone(),
-        db: db.clone(),
-        auth: std::sync::Arc::new(tokens.clone()),
-        config: std::sync::Arc::new(config.realtime()),
-    };
     let registry = realtime.registry.clone();
     let state = web::Data::new(AppState {
-        hub,
+        hub: realtime.hub.clone(),
         pre_auth: ws::PreAuthCounter::default(),
         client_ip: limits::ClientIpResolver::new(&config.server.trusted_proxies)
             .map_err(ServerError::Setup)?,
