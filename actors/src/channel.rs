@@ -11,6 +11,7 @@ use crate::stats::{stats, Stats};
 use actix::prelude::*;
 use bytestring::ByteString;
 use chatalot_protocol::ids::{ChannelId, DeviceId, MessageId, UserId};
+use chatalot_protocol::perms::{self, ChannelFacts, Decision};
 use chatalot_protocol::ws::{limits, Content, Presence, ServerFrame};
 use chatalot_protocol::ErrorCode;
 use chatalot_storage::channels::{self, Channel};
@@ -32,6 +33,8 @@ pub const CLOSE_LAGGED: u16 = 4008;
 struct Sub {
     user: UserId,
     outbox: Outbox,
+    /// What the permission rules know about this user here (refreshed by `Recheck`).
+    facts: ChannelFacts,
     /// Live frames held back while the backlog is still being sent.
     catching_up: Option<Vec<ByteString>>,
 }
@@ -52,6 +55,8 @@ enum Op {
         outbox: Outbox,
         user: UserId,
         message_id: MessageId,
+        /// A moderator may delete other people's messages.
+        may_moderate: bool,
     },
     React {
         outbox: Outbox,
@@ -216,8 +221,11 @@ impl ChannelActor {
                     ..
                 } => messages::edit(&mut conn, id, message_id, user, &body).await,
                 Op::Delete {
-                    user, message_id, ..
-                } => messages::delete(&mut conn, id, message_id, user, false).await,
+                    user,
+                    message_id,
+                    may_moderate,
+                    ..
+                } => messages::delete(&mut conn, id, message_id, user, may_moderate).await,
                 Op::React {
                     user,
                     message_id,
@@ -438,8 +446,8 @@ impl Handler<Subscribe> for ChannelActor {
         }
         .into_actor(self)
         .map(move |res, act, ctx| {
-            match res {
-                Ok(Some(_)) if act.info.is_some() => {}
+            let facts = match res {
+                Ok(Some((_, facts))) if act.info.is_some() => facts,
                 Ok(_) => {
                     Self::reject(
                         &msg.outbox,
@@ -461,15 +469,15 @@ impl Handler<Subscribe> for ChannelActor {
                     );
                     return;
                 }
-            }
-            act.register(msg, ctx);
+            };
+            act.register(msg, facts, ctx);
         })
         .spawn(ctx);
     }
 }
 
 impl ChannelActor {
-    fn register(&mut self, msg: Subscribe, ctx: &mut Context<Self>) {
+    fn register(&mut self, msg: Subscribe, facts: ChannelFacts, ctx: &mut Context<Self>) {
         let upto = self.committed;
         let conn = msg.conn;
         if msg.presence != Presence::Offline {
@@ -489,6 +497,7 @@ impl ChannelActor {
             Sub {
                 user: msg.user_id,
                 outbox: msg.outbox.clone(),
+                facts,
                 catching_up: after.map(|_| Vec::new()),
             },
         );
@@ -626,7 +635,7 @@ impl Handler<Publish> for ChannelActor {
         let Some(sub) = self.subscriber(&msg.outbox, "send_message", Some(&msg.nonce)) else {
             return;
         };
-        let (user, outbox) = (sub.user, sub.outbox.clone());
+        let (user, outbox, facts) = (sub.user, sub.outbox.clone(), sub.facts);
         let nonce = Some(msg.nonce.as_str());
         let Some(info) = &self.info else {
             return Self::reject(
@@ -637,14 +646,20 @@ impl Handler<Publish> for ChannelActor {
                 nonce,
             );
         };
-        if info.archived {
-            return Self::reject(
-                &outbox,
-                ErrorCode::Forbidden,
-                "the channel is archived",
-                "send_message",
-                nonce,
-            );
+        match perms::post_channel(&facts) {
+            Decision::Allow => {}
+            Decision::Forbidden(why) => {
+                return Self::reject(&outbox, ErrorCode::Forbidden, why, "send_message", nonce)
+            }
+            Decision::Invisible => {
+                return Self::reject(
+                    &outbox,
+                    ErrorCode::NotFound,
+                    "no such channel",
+                    "send_message",
+                    nonce,
+                )
+            }
         }
         let e2e_body = matches!(msg.content, Content::Encrypted { .. });
         if e2e_body != info.e2e {
@@ -752,6 +767,7 @@ impl Handler<Delete> for ChannelActor {
             outbox: sub.outbox.clone(),
             user: sub.user,
             message_id: msg.message_id,
+            may_moderate: perms::delete_others(&sub.facts),
         };
         self.queue.push_back(op);
         self.pump(ctx);
@@ -782,6 +798,15 @@ impl Handler<React> for ChannelActor {
         let Some(sub) = self.subscriber(&msg.outbox, kind, None) else {
             return;
         };
+        if sub.facts.archived {
+            return Self::reject(
+                &sub.outbox,
+                ErrorCode::Forbidden,
+                "the channel is archived",
+                kind,
+                None,
+            );
+        }
         let op = Op::React {
             outbox: sub.outbox.clone(),
             user: sub.user,
@@ -927,10 +952,17 @@ impl Handler<RemoveUser> for ChannelActor {
 
     fn handle(&mut self, msg: RemoveUser, _: &mut Context<Self>) {
         forward_if_released!(self, msg);
+        self.remove_user(msg.user_id);
+    }
+}
+
+impl ChannelActor {
+    /// Ends every subscription of `user` here, telling each connection.
+    fn remove_user(&mut self, user: UserId) {
         let gone: Vec<ConnId> = self
             .subs
             .iter()
-            .filter(|(_, s)| s.user == msg.user_id)
+            .filter(|(_, s)| s.user == user)
             .map(|(c, _)| *c)
             .collect();
         for conn in gone {
@@ -941,7 +973,64 @@ impl Handler<RemoveUser> for ChannelActor {
                 }));
             }
         }
-        self.presence.remove(&msg.user_id);
+        if self.presence.remove(&user).is_some() {
+            let frame = frames::encode(&ServerFrame::PresenceChanged {
+                channel_id: self.id,
+                user_id: user,
+                presence: Presence::Offline,
+            });
+            self.fanout(&frame, Some(user));
+        }
+    }
+}
+
+/// Membership, roles or the channel's settings changed: reload the channel and re-check every
+/// subscriber; those who may no longer read it are unsubscribed at once.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Recheck;
+
+impl Handler<Recheck> for ChannelActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Recheck, ctx: &mut Context<Self>) {
+        forward_if_released!(self, msg);
+        let db = self.hub.db.clone();
+        let id = self.id;
+        let mut users: Vec<UserId> = self.subs.values().map(|s| s.user).collect();
+        users.sort();
+        users.dedup();
+        async move {
+            let mut conn = db.conn().await?;
+            channels::access_for_users(&mut conn, id, &users).await
+        }
+        .into_actor(self)
+        .map(|res, act, _| match res {
+            Ok(Some((info, facts))) => {
+                act.info = Some(info);
+                let facts: HashMap<UserId, ChannelFacts> = facts.into_iter().collect();
+                let mut gone = Vec::new();
+                for sub in act.subs.values_mut() {
+                    match facts.get(&sub.user) {
+                        Some(f) if perms::view_channel(f) => sub.facts = *f,
+                        _ => gone.push(sub.user),
+                    }
+                }
+                for user in gone {
+                    act.remove_user(user);
+                }
+            }
+            Ok(None) => {
+                // deleted: everyone goes
+                let users: Vec<UserId> = act.subs.values().map(|s| s.user).collect();
+                for user in users {
+                    act.remove_user(user);
+                }
+                act.info = None;
+            }
+            Err(e) => tracing::warn!(channel = %act.id, error = %e, "recheck failed"),
+        })
+        .wait(ctx);
     }
 }
 

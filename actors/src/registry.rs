@@ -4,10 +4,11 @@
 use crate::channel::ChannelActor;
 use crate::config::RealtimeConfig;
 use crate::hub::{Authenticator, Claims, Hub};
-use crate::outbox::ConnId;
+use crate::outbox::{ConnId, Outbox};
 use crate::session::SessionActor;
 use crate::user::{self, UserActor};
 use actix::prelude::*;
+use bytestring::ByteString;
 use chatalot_protocol::ids::{ChannelId, SessionId, UserId};
 use chatalot_storage::Db;
 use std::collections::HashMap;
@@ -128,6 +129,8 @@ pub struct Connect {
     pub claims: Claims,
     pub conn: ConnId,
     pub session: Addr<SessionActor>,
+    /// Where frames for this connection go (community updates reach it directly).
+    pub outbox: Outbox,
 }
 
 impl Handler<Connect> for RegistryActor {
@@ -141,6 +144,7 @@ impl Handler<Connect> for RegistryActor {
                 conn: msg.conn,
                 session_id: msg.claims.session_id,
                 session: msg.session.clone(),
+                outbox: msg.outbox.clone(),
             };
             match user.send(join).await {
                 Ok(Ok(())) => Ok(user),
@@ -272,6 +276,46 @@ impl Handler<RemoveFromChannel> for RegistryActor {
             channel.do_send(crate::channel::RemoveUser {
                 user_id: msg.user_id,
             });
+        }
+    }
+}
+
+/// Channels whose membership, roles or settings changed: their actors (if running) reload the
+/// channel and re-check every subscriber, ending the subscriptions of those who lost access.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RecheckChannels {
+    pub channel_ids: Vec<ChannelId>,
+}
+
+impl Handler<RecheckChannels> for RegistryActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: RecheckChannels, _: &mut Context<Self>) {
+        for id in msg.channel_ids {
+            if let Some(channel) = self.channels.get(&id) {
+                channel.do_send(crate::channel::Recheck);
+            }
+        }
+    }
+}
+
+/// Frames for some users' live connections (community and channel updates). Each user gets
+/// their own frame; users without a connection are skipped.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct PushToUsers {
+    pub frames: Vec<(UserId, ByteString)>,
+}
+
+impl Handler<PushToUsers> for RegistryActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: PushToUsers, _: &mut Context<Self>) {
+        for (user, frame) in msg.frames {
+            if let Some(addr) = self.users.get(&user) {
+                addr.do_send(user::Push { frame });
+            }
         }
     }
 }

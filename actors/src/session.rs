@@ -176,6 +176,7 @@ impl SessionActor {
             claims,
             conn: self.outbox.conn(),
             session: ctx.address(),
+            outbox: self.outbox.clone(),
         };
         self.hub
             .registry

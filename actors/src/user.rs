@@ -4,7 +4,7 @@
 
 use crate::channel::{self, ChannelActor};
 use crate::hub::Hub;
-use crate::outbox::ConnId;
+use crate::outbox::{ConnId, Outbox};
 use crate::registry::ReleaseUser;
 use crate::session::{self, SessionActor};
 use actix::prelude::*;
@@ -16,6 +16,7 @@ use std::time::Instant;
 struct Entry {
     session_id: SessionId,
     addr: Addr<SessionActor>,
+    outbox: Outbox,
     channels: HashMap<ChannelId, Addr<ChannelActor>>,
 }
 
@@ -136,6 +137,7 @@ pub struct Join {
     pub conn: ConnId,
     pub session_id: SessionId,
     pub session: Addr<SessionActor>,
+    pub outbox: Outbox,
 }
 
 impl Handler<Join> for UserActor {
@@ -154,6 +156,7 @@ impl Handler<Join> for UserActor {
             Entry {
                 session_id: msg.session_id,
                 addr: msg.session,
+                outbox: msg.outbox,
                 channels: HashMap::new(),
             },
         );
@@ -213,6 +216,28 @@ impl Handler<ChannelsChanged> for UserActor {
             }
             if let Some(id) = msg.left {
                 entry.channels.remove(&id);
+            }
+        }
+    }
+}
+
+/// A frame for every live connection of this user (a slow one is closed, as in channels).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Push {
+    pub frame: bytestring::ByteString,
+}
+
+impl Handler<Push> for UserActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Push, _: &mut Context<Self>) {
+        for entry in self.sessions.values() {
+            if entry.outbox.push(msg.frame.clone()).is_err() {
+                entry.outbox.close(
+                    crate::channel::CLOSE_LAGGED,
+                    "too slow: reconnect and resubscribe",
+                );
             }
         }
     }

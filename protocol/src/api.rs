@@ -1,6 +1,7 @@
 //! REST request and response bodies. Requests reject unknown fields; times are RFC 3339.
 
-use crate::ids::{AuditEventId, DeviceId, InviteId, SessionId, UserId};
+use crate::ids::{AuditEventId, DeviceId, GroupId, InviteId, SessionId, UserId};
+use crate::perms::{CommunityRole, GroupKind};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -298,6 +299,34 @@ pub enum Visibility {
     Private,
 }
 
+/// Reads a field that may be absent (leave as is), `null` (clear) or a value (set).
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// Bounds of community fields.
+pub mod community_limits {
+    pub const NAME_MAX: usize = 100;
+    pub const DESCRIPTION_MAX: usize = 1000;
+    pub const WELCOME_MAX: usize = 2000;
+    pub const TOPIC_MAX: usize = 1000;
+    /// File references (avatars, icons, banners) are at most this long.
+    pub const REF_MAX: usize = 200;
+    pub const BAN_REASON_MAX: usize = 500;
+    pub const GROUPS_MAX: usize = 200;
+    pub const CHANNELS_MAX: usize = 500;
+    /// Slow mode is off (0) or 5 s to 10 min.
+    pub const SLOW_MODE_MIN_SECS: i32 = 5;
+    pub const SLOW_MODE_MAX_SECS: i32 = 600;
+    pub const BIO_MAX: usize = 1000;
+    pub const PRONOUNS_MAX: usize = 40;
+    pub const CUSTOM_STATUS_MAX: usize = 128;
+}
+
 /// `POST /api/v1/communities`
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -313,18 +342,169 @@ pub struct CreateCommunityRequest {
     pub e2e: Option<bool>,
 }
 
+/// `PATCH /api/v1/communities/{id}` (admins): absent fields stay; `null` clears a reference.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateCommunityRequest {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub visibility: Option<Visibility>,
+    /// Listed in the public directory (public communities only).
+    #[serde(default)]
+    pub discoverable: Option<bool>,
+    #[serde(default)]
+    pub welcome_message: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub icon_ref: Option<Option<String>>,
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub banner_ref: Option<Option<String>>,
+}
+
 /// A community.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Community {
     pub id: crate::ids::CommunityId,
     pub name: String,
     pub description: String,
     pub visibility: Visibility,
+    pub discoverable: bool,
+    pub welcome_message: String,
+    pub icon_ref: Option<String>,
+    pub banner_ref: Option<String>,
     pub owner_id: UserId,
-    /// The caller's role in it, when a member.
-    pub role: Option<String>,
+    /// The caller's role in it, when a member (absent in broadcasts).
+    pub role: Option<CommunityRole>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+}
+
+/// `GET /api/v1/directory`: a public, discoverable community.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DirectoryEntry {
+    pub community: Community,
+    pub member_count: i64,
+}
+
+/// A member of a community.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub user_id: UserId,
+    pub username: String,
+    pub display_name: String,
+    pub role: CommunityRole,
+    #[serde(with = "time::serde::rfc3339")]
+    pub joined_at: OffsetDateTime,
+}
+
+/// `PUT /api/v1/communities/{id}/members/{user_id}/role`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetMemberRoleRequest {
+    pub role: CommunityRole,
+}
+
+/// `POST /api/v1/communities/{id}/invites` (moderators)
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCommunityInviteRequest {
+    /// Unlimited when absent.
+    #[serde(default)]
+    pub max_uses: Option<u32>,
+    /// Never expires when absent.
+    #[serde(default)]
+    pub expires_in_secs: Option<u64>,
+}
+
+/// A community invite. The code is shown once, when it is created; the server keeps only its
+/// hash.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CommunityInvite {
+    pub id: InviteId,
+    pub community_id: crate::ids::CommunityId,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub code: Option<String>,
+    pub created_by: Option<UserId>,
+    pub max_uses: Option<u32>,
+    pub uses: u32,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
+    pub revoked: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// `POST /api/v1/community_joins`: join the community an invite code belongs to.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JoinCommunityRequest {
+    pub code: String,
+}
+
+/// `PUT /api/v1/communities/{id}/bans/{user_id}` (moderators)
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BanRequest {
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// A ban.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Ban {
+    pub user_id: UserId,
+    pub username: String,
+    pub banned_by: Option<UserId>,
+    pub reason: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// A group of channels.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Group {
+    pub id: GroupId,
+    pub community_id: crate::ids::CommunityId,
+    pub name: String,
+    pub kind: GroupKind,
+    /// For personal groups: the member it belongs to.
+    pub assigned_to: Option<UserId>,
+    pub position: i32,
+}
+
+/// `POST /api/v1/communities/{id}/groups` (admins; personal groups: moderators)
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateGroupRequest {
+    pub name: String,
+    /// `public` when absent.
+    #[serde(default)]
+    pub kind: Option<GroupKind>,
+    /// Required for personal groups: the member it is assigned to.
+    #[serde(default)]
+    pub assigned_to: Option<UserId>,
+    #[serde(default)]
+    pub position: Option<i32>,
+}
+
+/// `PATCH /api/v1/groups/{id}` (admins)
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateGroupRequest {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub position: Option<i32>,
 }
 
 /// What a channel is for.
@@ -333,12 +513,13 @@ pub struct Community {
 pub enum ChannelKind {
     Text,
     Voice,
+    /// Read-only for members: only moderators and above post (by default).
     Announcement,
     Dm,
     GroupDm,
 }
 
-/// `POST /api/v1/communities/{id}/channels` (community owner)
+/// `POST /api/v1/communities/{id}/channels` (admins)
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateChannelRequest {
@@ -351,13 +532,57 @@ pub struct CreateChannelRequest {
     /// End-to-end encrypted when absent.
     #[serde(default)]
     pub e2e: Option<bool>,
+    #[serde(default)]
+    pub group_id: Option<GroupId>,
+    /// Least role that may read: `member` when absent.
+    #[serde(default)]
+    pub view_role: Option<CommunityRole>,
+    /// Least role that may post: `member`, or `moderator` for announcement channels.
+    #[serde(default)]
+    pub post_role: Option<CommunityRole>,
+    #[serde(default)]
+    pub position: Option<i32>,
+    /// 0 (off) or 5 to 600 seconds.
+    #[serde(default)]
+    pub slow_mode_secs: Option<i32>,
+}
+
+/// `PATCH /api/v1/channels/{id}`: admins change anything; moderators the topic, slow mode
+/// and archived flag. `e2e` changes only while the channel has no messages; `group_id: null`
+/// takes it out of its group.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateChannelRequest {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub topic: Option<String>,
+    #[serde(default)]
+    pub slow_mode_secs: Option<i32>,
+    #[serde(default)]
+    pub archived: Option<bool>,
+    #[serde(default)]
+    pub position: Option<i32>,
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub group_id: Option<Option<GroupId>>,
+    #[serde(default)]
+    pub view_role: Option<CommunityRole>,
+    #[serde(default)]
+    pub post_role: Option<CommunityRole>,
+    #[serde(default)]
+    pub e2e: Option<bool>,
 }
 
 /// A channel with the caller's read state.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Channel {
     pub id: crate::ids::ChannelId,
     pub community_id: Option<crate::ids::CommunityId>,
+    pub group_id: Option<GroupId>,
     pub kind: ChannelKind,
     pub name: String,
     pub topic: String,
@@ -365,12 +590,60 @@ pub struct Channel {
     pub e2e: bool,
     pub slow_mode_secs: i32,
     pub archived: bool,
+    pub position: i32,
+    /// Least role that may read (community channels).
+    pub view_role: CommunityRole,
+    /// Least role that may post (community channels).
+    pub post_role: CommunityRole,
+    /// Whether the caller may post here now.
+    pub can_post: bool,
     /// The channel's latest sequence number.
     pub last_seq: i64,
     /// How far the caller has read.
     pub last_read_seq: i64,
     /// Messages from others after `last_read_seq` (counting stops at 1000).
     pub unread: i64,
+}
+
+/// A user's public profile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Profile {
+    pub id: UserId,
+    pub username: String,
+    pub display_name: String,
+    pub bio: String,
+    pub pronouns: String,
+    pub custom_status: String,
+    pub avatar_ref: Option<String>,
+    pub banner_ref: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// `PATCH /api/v1/users/me/profile`: absent fields stay; `null` clears a reference.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateProfileRequest {
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub bio: Option<String>,
+    #[serde(default)]
+    pub pronouns: Option<String>,
+    #[serde(default)]
+    pub custom_status: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub avatar_ref: Option<Option<String>>,
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub banner_ref: Option<Option<String>>,
 }
 
 /// `POST /api/v1/dms`: the DM with one user, or the group DM with several (the caller is

@@ -82,3 +82,7 @@ typed_id!(
     /// A message.
     MessageId
 );
+typed_id!(
+    /// A group of channels inside a community.
+    GroupId
+);

@@ -5,9 +5,11 @@
 //! sequence number `event_seq`; a client keeps the highest it has seen per channel and passes
 //! it as `after_seq` when it subscribes again, to receive exactly what it missed.
 
+use crate::api::{Channel, Community, Group, Member};
 use crate::bytes::Base64Bytes;
 use crate::error::ErrorCode;
-use crate::ids::{ChannelId, MessageId, SessionId, UserId};
+use crate::ids::{ChannelId, CommunityId, GroupId, MessageId, SessionId, UserId};
+use crate::perms::CommunityRole;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -250,4 +252,82 @@ pub enum ServerFrame {
     Closing {
         reason: String,
     },
+    /// A community the user belongs to changed its settings.
+    CommunityUpdated {
+        community: Community,
+    },
+    /// A community the user belonged to was deleted.
+    CommunityDeleted {
+        community_id: CommunityId,
+    },
+    /// A channel the user may read appeared (created, opened as a DM, or newly visible).
+    ChannelCreated {
+        channel: Channel,
+    },
+    /// A channel the user may read changed.
+    ChannelUpdated {
+        channel: Channel,
+    },
+    /// A channel the user could read is gone for them (deleted, or no longer visible).
+    ChannelDeleted {
+        channel_id: ChannelId,
+        community_id: Option<CommunityId>,
+    },
+    /// A group the user may see appeared or became visible.
+    GroupCreated {
+        group: Group,
+    },
+    GroupUpdated {
+        group: Group,
+    },
+    /// A group is gone for the user (deleted, or no longer visible).
+    GroupDeleted {
+        group_id: GroupId,
+        community_id: CommunityId,
+    },
+    MemberJoined {
+        community_id: CommunityId,
+        member: Member,
+    },
+    /// A member left or was removed; `reason` is `left`, `kicked` or `banned`. A user who is
+    /// removed receives this about themselves, and then nothing more of the community.
+    MemberLeft {
+        community_id: CommunityId,
+        user_id: UserId,
+        reason: String,
+    },
+    MemberRoleChanged {
+        community_id: CommunityId,
+        user_id: UserId,
+        role: CommunityRole,
+    },
+}
+
+impl ServerFrame {
+    /// Every frame type the server sends, for tests that must cover them all.
+    pub const KINDS: &'static [&'static str] = &[
+        "ready",
+        "pong",
+        "subscribed",
+        "unsubscribed",
+        "message_acked",
+        "message_created",
+        "message_updated",
+        "typing",
+        "presence_changed",
+        "read_marker",
+        "error",
+        "closing",
+        "community_updated",
+        "community_deleted",
+        "channel_created",
+        "channel_updated",
+        "channel_deleted",
+        "group_created",
+        "group_updated",
+        "group_deleted",
+        "member_joined",
+        "member_left",
+        "member_role_changed",
+    ];
 }

@@ -1,8 +1,10 @@
 //! The JSON of every WebSocket frame, pinned by snapshots: a change to the wire format shows up
 //! as a snapshot diff. Each frame also round-trips through serde.
 
+use chatalot_protocol::api::{Channel, ChannelKind, Community, Group, Member, Visibility};
 use chatalot_protocol::bytes::Base64Bytes;
-use chatalot_protocol::ids::{ChannelId, MessageId, SessionId, UserId};
+use chatalot_protocol::ids::{ChannelId, CommunityId, GroupId, MessageId, SessionId, UserId};
+use chatalot_protocol::perms::{CommunityRole, GroupKind};
 use chatalot_protocol::ws::{
     ClientFrame, Content, Cursor, Message, Presence, Reaction, ServerFrame,
 };
@@ -227,7 +229,138 @@ fn server_frames() -> Vec<(&'static str, ServerFrame)> {
                 reason: "session revoked".into(),
             },
         ),
+        (
+            "community_updated",
+            ServerFrame::CommunityUpdated {
+                community: community(),
+            },
+        ),
+        (
+            "community_deleted",
+            ServerFrame::CommunityDeleted {
+                community_id: CommunityId(id(6)),
+            },
+        ),
+        (
+            "channel_created",
+            ServerFrame::ChannelCreated {
+                channel: a_channel(),
+            },
+        ),
+        (
+            "channel_updated",
+            ServerFrame::ChannelUpdated {
+                channel: Channel {
+                    slow_mode_secs: 30,
+                    ..a_channel()
+                },
+            },
+        ),
+        (
+            "channel_deleted",
+            ServerFrame::ChannelDeleted {
+                channel_id: channel,
+                community_id: Some(CommunityId(id(6))),
+            },
+        ),
+        (
+            "group_created",
+            ServerFrame::GroupCreated { group: group() },
+        ),
+        (
+            "group_updated",
+            ServerFrame::GroupUpdated {
+                group: Group {
+                    position: 2,
+                    ..group()
+                },
+            },
+        ),
+        (
+            "group_deleted",
+            ServerFrame::GroupDeleted {
+                group_id: GroupId(id(7)),
+                community_id: CommunityId(id(6)),
+            },
+        ),
+        (
+            "member_joined",
+            ServerFrame::MemberJoined {
+                community_id: CommunityId(id(6)),
+                member: Member {
+                    user_id: UserId(id(5)),
+                    username: "bob".into(),
+                    display_name: "Bob".into(),
+                    role: CommunityRole::Member,
+                    joined_at: datetime!(2026-11-28 10:00:00 UTC),
+                },
+            },
+        ),
+        (
+            "member_left",
+            ServerFrame::MemberLeft {
+                community_id: CommunityId(id(6)),
+                user_id: UserId(id(5)),
+                reason: "kicked".into(),
+            },
+        ),
+        (
+            "member_role_changed",
+            ServerFrame::MemberRoleChanged {
+                community_id: CommunityId(id(6)),
+                user_id: UserId(id(5)),
+                role: CommunityRole::Moderator,
+            },
+        ),
     ]
+}
+
+fn community() -> Community {
+    Community {
+        id: CommunityId(id(6)),
+        name: "Rustaceans".into(),
+        description: "systems chat".into(),
+        visibility: Visibility::Public,
+        discoverable: true,
+        welcome_message: "Be kind.".into(),
+        icon_ref: None,
+        banner_ref: None,
+        owner_id: UserId(id(4)),
+        role: None,
+        created_at: datetime!(2026-11-28 09:00:00 UTC),
+    }
+}
+
+fn a_channel() -> Channel {
+    Channel {
+        id: ChannelId(id(1)),
+        community_id: Some(CommunityId(id(6))),
+        group_id: Some(GroupId(id(7))),
+        kind: ChannelKind::Announcement,
+        name: "news".into(),
+        topic: "release notes".into(),
+        e2e: true,
+        slow_mode_secs: 0,
+        archived: false,
+        position: 1,
+        view_role: CommunityRole::Member,
+        post_role: CommunityRole::Moderator,
+        can_post: false,
+        last_seq: 44,
+        last_read_seq: 0,
+        unread: 0,
+    }
+}
+
+fn group() -> Group {
+    Group {
+        id: GroupId(id(7)),
+        community_id: CommunityId(id(6)),
+        name: "Projects".into(),
+        kind: GroupKind::Public,
+        assigned_to: None,
+        position: 1,
+    }
 }
 
 #[test]
@@ -251,7 +384,14 @@ fn every_client_frame_type_is_pinned_and_round_trips() {
 
 #[test]
 fn every_server_frame_type_is_pinned_and_round_trips() {
-    for (kind, frame) in server_frames() {
+    let frames = server_frames();
+    let kinds: Vec<&str> = frames.iter().map(|(k, _)| *k).collect();
+    assert_eq!(
+        kinds,
+        ServerFrame::KINDS,
+        "one example per frame type, in order"
+    );
+    for (kind, frame) in frames {
         let json = serde_json::to_value(&frame).expect("serializes");
         assert_eq!(json["type"], kind);
         let back: ServerFrame = serde_json::from_value(json.clone()).expect("parses");

@@ -12,6 +12,7 @@ pub mod embedded_pg;
 mod error;
 mod extract;
 mod limits;
+mod live;
 pub mod metrics;
 mod password;
 pub mod routes;

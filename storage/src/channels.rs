@@ -1,10 +1,11 @@
 //! Channels: community channels, DMs and group DMs; who may see them; read markers.
 
 use crate::error::{Result, StorageError};
-use crate::schema::{channel_members, channels, community_members, read_markers};
-use chatalot_protocol::ids::{ChannelId, CommunityId, UserId};
+use crate::schema::{channel_members, channels, groups, read_markers, user_blocks};
+use chatalot_protocol::ids::{ChannelId, CommunityId, GroupId, UserId};
+use chatalot_protocol::perms::{self, ChannelFacts, CommunityRole, GroupKind};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Uuid as SqlUuid};
+use diesel::sql_types::{Array, BigInt, Bool, Nullable, Text, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -22,6 +23,11 @@ pub struct Channel {
     pub archived: bool,
     pub position: i32,
     pub last_seq: i64,
+    pub group_id: Option<GroupId>,
+    /// Least community role that may read.
+    pub view_role: CommunityRole,
+    /// Least community role that may post.
+    pub post_role: CommunityRole,
     pub created_at: OffsetDateTime,
 }
 
@@ -39,6 +45,9 @@ struct ChannelRow {
     archived: bool,
     position: i32,
     last_seq: i64,
+    group_id: Option<Uuid>,
+    view_role: String,
+    post_role: String,
     created_at: OffsetDateTime,
 }
 
@@ -55,6 +64,9 @@ impl From<ChannelRow> for Channel {
             archived: r.archived,
             position: r.position,
             last_seq: r.last_seq,
+            group_id: r.group_id.map(GroupId),
+            view_role: CommunityRole::parse(&r.view_role).unwrap_or(CommunityRole::Owner),
+            post_role: CommunityRole::parse(&r.post_role).unwrap_or(CommunityRole::Owner),
             created_at: r.created_at,
         }
     }
@@ -68,6 +80,10 @@ pub struct NewChannel<'a> {
     pub name: &'a str,
     pub topic: &'a str,
     pub e2e: bool,
+    pub group_id: Option<GroupId>,
+    pub view_role: CommunityRole,
+    pub post_role: CommunityRole,
+    pub position: i32,
     pub created_by: UserId,
 }
 
@@ -81,6 +97,10 @@ pub async fn insert(conn: &mut AsyncPgConnection, new: &NewChannel<'_>) -> Resul
             channels::name.eq(new.name),
             channels::topic.eq(new.topic),
             channels::e2e.eq(new.e2e),
+            channels::group_id.eq(new.group_id.map(|g| g.0)),
+            channels::view_role.eq(new.view_role.as_str()),
+            channels::post_role.eq(new.post_role.as_str()),
+            channels::position.eq(new.position),
             channels::created_by.eq(Some(new.created_by.0)),
         ))
         .returning(ChannelRow::as_returning())
@@ -99,37 +119,251 @@ pub async fn get(conn: &mut AsyncPgConnection, id: ChannelId) -> Result<Channel>
         .into())
 }
 
-/// The channel if `user` may read it: a member of its community, or of the DM. None otherwise
-/// (missing and invisible channels look the same).
+#[derive(QueryableByName)]
+struct FactsRow {
+    #[diesel(embed)]
+    channel: ChannelRow,
+    #[diesel(sql_type = Nullable<Text>)]
+    member_role: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    group_kind: Option<String>,
+    #[diesel(sql_type = Bool)]
+    in_group: bool,
+    #[diesel(sql_type = Bool)]
+    dm_member: bool,
+}
+
+const CHANNEL_COLUMNS: &str = "c.id, c.community_id, c.kind, c.name, c.topic, c.e2e, \
+    c.slow_mode_secs, c.archived, c.position, c.last_seq, c.group_id, c.view_role, c.post_role, \
+    c.created_at";
+
+/// Joins that give, for user $1, the facts the permission rules need about channel `c`.
+const FACTS_JOINS: &str = "LEFT JOIN community_members cm \
+        ON cm.community_id = c.community_id AND cm.user_id = $1 \
+    LEFT JOIN groups g ON g.id = c.group_id \
+    LEFT JOIN group_members gm ON gm.group_id = c.group_id AND gm.user_id = $1 \
+    LEFT JOIN channel_members dm ON dm.channel_id = c.id AND dm.user_id = $1";
+
+const FACTS_COLUMNS: &str = "cm.role AS member_role, g.kind AS group_kind, \
+    (gm.user_id IS NOT NULL) AS in_group, (dm.user_id IS NOT NULL) AS dm_member";
+
+fn facts_of(
+    c: &Channel,
+    role: Option<&str>,
+    group: Option<&str>,
+    in_group: bool,
+    dm: bool,
+) -> ChannelFacts {
+    ChannelFacts {
+        direct: c.community_id.is_none(),
+        dm_member: dm,
+        role: role.and_then(CommunityRole::parse),
+        group: group.and_then(GroupKind::parse),
+        in_group,
+        view_role: c.view_role,
+        post_role: c.post_role,
+        archived: c.archived,
+    }
+}
+
+/// The channel and what the permission rules need to know about it and `user`; None if there
+/// is no such channel.
+pub async fn access(
+    conn: &mut AsyncPgConnection,
+    id: ChannelId,
+    user: UserId,
+) -> Result<Option<(Channel, ChannelFacts)>> {
+    let row: Option<FactsRow> = diesel::sql_query(format!(
+        "SELECT {CHANNEL_COLUMNS}, {FACTS_COLUMNS} FROM channels c {FACTS_JOINS} WHERE c.id = $2"
+    ))
+    .bind::<SqlUuid, _>(user.0)
+    .bind::<SqlUuid, _>(id.0)
+    .get_result(conn)
+    .await
+    .optional()?;
+    Ok(row.map(|r| {
+        let c = Channel::from(r.channel);
+        let f = facts_of(
+            &c,
+            r.member_role.as_deref(),
+            r.group_kind.as_deref(),
+            r.in_group,
+            r.dm_member,
+        );
+        (c, f)
+    }))
+}
+
+/// The channel if `user` may read it, with the facts; None otherwise (missing and invisible
+/// channels look the same).
 pub async fn find_visible(
     conn: &mut AsyncPgConnection,
     id: ChannelId,
     user: UserId,
-) -> Result<Option<Channel>> {
-    let in_community = community_members::table
-        .filter(community_members::user_id.eq(user.0))
-        .select(community_members::community_id);
-    let in_dm = channel_members::table
-        .filter(channel_members::user_id.eq(user.0))
-        .select(channel_members::channel_id);
-    Ok(channels::table
-        .filter(channels::id.eq(id.0))
-        .filter(
-            channels::community_id
-                .eq_any(in_community.nullable())
-                .or(channels::id.eq_any(in_dm)),
-        )
+) -> Result<Option<(Channel, ChannelFacts)>> {
+    Ok(access(conn, id, user)
+        .await?
+        .filter(|(_, f)| perms::view_channel(f)))
+}
+
+#[derive(QueryableByName)]
+struct UserFactsRow {
+    #[diesel(sql_type = SqlUuid)]
+    user_id: Uuid,
+    #[diesel(sql_type = Nullable<Text>)]
+    member_role: Option<String>,
+    #[diesel(sql_type = Bool)]
+    in_group: bool,
+    #[diesel(sql_type = Bool)]
+    dm_member: bool,
+}
+
+/// The channel as it is now and, for each of `users`, the facts the permission rules need:
+/// how the gateway re-checks its subscribers after a membership, role or channel change.
+pub async fn access_for_users(
+    conn: &mut AsyncPgConnection,
+    id: ChannelId,
+    users: &[UserId],
+) -> Result<Option<(Channel, Vec<(UserId, ChannelFacts)>)>> {
+    let Some(channel) = channels::table
+        .find(id.0)
         .select(ChannelRow::as_select())
         .first(conn)
         .await
         .optional()?
+        .map(Channel::from)
+    else {
+        return Ok(None);
+    };
+    let group_kind: Option<String> = match channel.group_id {
+        Some(g) => groups::table
+            .find(g.0)
+            .select(groups::kind)
+            .first(conn)
+            .await
+            .optional()?,
+        None => None,
+    };
+    let ids: Vec<Uuid> = users.iter().map(|u| u.0).collect();
+    let rows: Vec<UserFactsRow> = diesel::sql_query(
+        "SELECT u.uid AS user_id, cm.role AS member_role, \
+                (gm.user_id IS NOT NULL) AS in_group, (dm.user_id IS NOT NULL) AS dm_member \
+         FROM unnest($1::uuid[]) AS u(uid) \
+         LEFT JOIN community_members cm ON cm.community_id = $2 AND cm.user_id = u.uid \
+         LEFT JOIN group_members gm ON gm.group_id = $3 AND gm.user_id = u.uid \
+         LEFT JOIN channel_members dm ON dm.channel_id = $4 AND dm.user_id = u.uid",
+    )
+    .bind::<Array<SqlUuid>, _>(&ids)
+    .bind::<Nullable<SqlUuid>, _>(channel.community_id.map(|c| c.0))
+    .bind::<Nullable<SqlUuid>, _>(channel.group_id.map(|g| g.0))
+    .bind::<SqlUuid, _>(id.0)
+    .load(conn)
+    .await?;
+    let facts = rows
+        .into_iter()
+        .map(|r| {
+            let f = facts_of(
+                &channel,
+                r.member_role.as_deref(),
+                group_kind.as_deref(),
+                r.in_group,
+                r.dm_member,
+            );
+            (UserId(r.user_id), f)
+        })
+        .collect();
+    Ok(Some((channel, facts)))
+}
+
+/// The ids of a community's channels.
+pub async fn ids_in_community(
+    conn: &mut AsyncPgConnection,
+    community: CommunityId,
+) -> Result<Vec<ChannelId>> {
+    let ids: Vec<Uuid> = channels::table
+        .filter(channels::community_id.eq(community.0))
+        .select(channels::id)
+        .load(conn)
+        .await?;
+    Ok(ids.into_iter().map(ChannelId).collect())
+}
+
+/// Changes to a channel; None leaves a field as it is.
+#[derive(Default, AsChangeset)]
+#[diesel(table_name = channels)]
+pub struct ChannelChanges<'a> {
+    pub name: Option<&'a str>,
+    pub topic: Option<&'a str>,
+    pub slow_mode_secs: Option<i32>,
+    pub archived: Option<bool>,
+    pub position: Option<i32>,
+    pub group_id: Option<Option<Uuid>>,
+    pub view_role: Option<&'a str>,
+    pub post_role: Option<&'a str>,
+    pub e2e: Option<bool>,
+}
+
+/// Applies the changes. The end-to-end mode only changes while the channel has no messages
+/// (`Ok(None)` otherwise, and nothing changes).
+pub async fn update(
+    conn: &mut AsyncPgConnection,
+    id: ChannelId,
+    changes: &ChannelChanges<'_>,
+) -> Result<Option<Channel>> {
+    let mut q = diesel::update(channels::table.find(id.0)).into_boxed();
+    if changes.e2e.is_some() {
+        q = q.filter(channels::last_seq.eq(0));
+    }
+    let is_empty = changes.name.is_none()
+        && changes.topic.is_none()
+        && changes.slow_mode_secs.is_none()
+        && changes.archived.is_none()
+        && changes.position.is_none()
+        && changes.group_id.is_none()
+        && changes.view_role.is_none()
+        && changes.post_role.is_none()
+        && changes.e2e.is_none();
+    if is_empty {
+        return Ok(Some(get(conn, id).await?));
+    }
+    Ok(q.set(changes)
+        .returning(ChannelRow::as_returning())
+        .get_result(conn)
+        .await
+        .optional()?
         .map(Channel::from))
+}
+
+/// Deletes a channel with its messages.
+pub async fn delete(conn: &mut AsyncPgConnection, id: ChannelId) -> Result<bool> {
+    Ok(diesel::delete(channels::table.find(id.0))
+        .execute(conn)
+        .await?
+        == 1)
+}
+
+/// Has any of `users` blocked `by`?
+pub async fn blocked_by_any(
+    conn: &mut AsyncPgConnection,
+    users: &[UserId],
+    by: UserId,
+) -> Result<bool> {
+    let ids: Vec<Uuid> = users.iter().map(|u| u.0).collect();
+    Ok(diesel::select(diesel::dsl::exists(
+        user_blocks::table
+            .filter(user_blocks::blocker_id.eq_any(ids))
+            .filter(user_blocks::blocked_id.eq(by.0)),
+    ))
+    .get_result(conn)
+    .await?)
 }
 
 /// A channel with the caller's read position and unread count (capped at `UNREAD_CAP`).
 #[derive(Debug, Clone)]
 pub struct ChannelState {
     pub channel: Channel,
+    /// What the permission rules know about it and the user.
+    pub facts: ChannelFacts,
     pub last_read_seq: i64,
     pub unread: i64,
 }
@@ -140,7 +374,7 @@ pub const UNREAD_CAP: i64 = 1000;
 #[derive(QueryableByName)]
 struct StateRow {
     #[diesel(embed)]
-    channel: ChannelRow,
+    facts: FactsRow,
     #[diesel(sql_type = BigInt)]
     last_read_seq: i64,
     #[diesel(sql_type = BigInt)]
@@ -153,31 +387,40 @@ pub async fn list_for_user(
     user: UserId,
     limit: i64,
 ) -> Result<Vec<ChannelState>> {
-    let rows: Vec<StateRow> = diesel::sql_query(
-        "SELECT c.id, c.community_id, c.kind, c.name, c.topic, c.e2e, c.slow_mode_secs, \
-                c.archived, c.position, c.last_seq, c.created_at, \
+    let rows: Vec<StateRow> = diesel::sql_query(format!(
+        "SELECT {CHANNEL_COLUMNS}, {FACTS_COLUMNS}, \
                 COALESCE(r.last_read_seq, 0) AS last_read_seq, \
                 (SELECT count(*) FROM (SELECT 1 FROM messages m \
                     WHERE m.channel_id = c.id AND m.seq > COALESCE(r.last_read_seq, 0) \
                       AND m.deleted_at IS NULL AND m.sender_id IS DISTINCT FROM $1 \
                     LIMIT 1000) x) AS unread \
-         FROM channels c \
+         FROM channels c {FACTS_JOINS} \
          LEFT JOIN read_markers r ON r.channel_id = c.id AND r.user_id = $1 \
-         WHERE c.community_id IN (SELECT community_id FROM community_members WHERE user_id = $1) \
-            OR c.id IN (SELECT channel_id FROM channel_members WHERE user_id = $1) \
+         WHERE cm.user_id IS NOT NULL OR dm.user_id IS NOT NULL \
          ORDER BY c.community_id NULLS LAST, c.position, c.created_at \
-         LIMIT $2",
-    )
+         LIMIT $2"
+    ))
     .bind::<SqlUuid, _>(user.0)
     .bind::<BigInt, _>(limit)
     .load(conn)
     .await?;
     Ok(rows
         .into_iter()
-        .map(|r| ChannelState {
-            channel: r.channel.into(),
-            last_read_seq: r.last_read_seq,
-            unread: r.unread,
+        .filter_map(|r| {
+            let channel = Channel::from(r.facts.channel);
+            let f = facts_of(
+                &channel,
+                r.facts.member_role.as_deref(),
+                r.facts.group_kind.as_deref(),
+                r.facts.in_group,
+                r.facts.dm_member,
+            );
+            perms::view_channel(&f).then_some(ChannelState {
+                channel,
+                facts: f,
+                last_read_seq: r.last_read_seq,
+                unread: r.unread,
+            })
         })
         .collect())
 }

@@ -49,6 +49,11 @@ diesel::table! {
         dm_key -> Nullable<Text>,
         created_by -> Nullable<Uuid>,
         created_at -> Timestamptz,
+        group_id -> Nullable<Uuid>,
+        #[max_length = 16]
+        view_role -> Varchar,
+        #[max_length = 16]
+        post_role -> Varchar,
     }
 }
 
@@ -64,6 +69,38 @@ diesel::table! {
         owner_id -> Uuid,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        #[max_length = 200]
+        icon_ref -> Nullable<Varchar>,
+        #[max_length = 200]
+        banner_ref -> Nullable<Varchar>,
+        #[max_length = 2000]
+        welcome_message -> Varchar,
+        discoverable -> Bool,
+    }
+}
+
+diesel::table! {
+    community_bans (community_id, user_id) {
+        community_id -> Uuid,
+        user_id -> Uuid,
+        banned_by -> Nullable<Uuid>,
+        #[max_length = 500]
+        reason -> Varchar,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    community_invites (id) {
+        id -> Uuid,
+        community_id -> Uuid,
+        code_hash -> Bytea,
+        created_by -> Nullable<Uuid>,
+        max_uses -> Nullable<Int4>,
+        uses -> Int4,
+        expires_at -> Nullable<Timestamptz>,
+        revoked_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
     }
 }
 
@@ -86,6 +123,28 @@ diesel::table! {
         secret_hash -> Bytea,
         created_at -> Timestamptz,
         last_seen_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    group_members (group_id, user_id) {
+        group_id -> Uuid,
+        user_id -> Uuid,
+        joined_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    groups (id) {
+        id -> Uuid,
+        community_id -> Uuid,
+        #[max_length = 100]
+        name -> Varchar,
+        #[max_length = 16]
+        kind -> Varchar,
+        assigned_to -> Nullable<Uuid>,
+        position -> Int4,
+        created_at -> Timestamptz,
     }
 }
 
@@ -187,6 +246,31 @@ diesel::table! {
 }
 
 diesel::table! {
+    user_blocks (blocker_id, blocked_id) {
+        blocker_id -> Uuid,
+        blocked_id -> Uuid,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    user_profiles (user_id) {
+        user_id -> Uuid,
+        #[max_length = 1000]
+        bio -> Varchar,
+        #[max_length = 40]
+        pronouns -> Varchar,
+        #[max_length = 128]
+        custom_status -> Varchar,
+        #[max_length = 200]
+        avatar_ref -> Nullable<Varchar>,
+        #[max_length = 200]
+        banner_ref -> Nullable<Varchar>,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     users (id) {
         id -> Uuid,
         #[max_length = 32]
@@ -211,11 +295,19 @@ diesel::joinable!(backup_codes -> users (user_id));
 diesel::joinable!(channel_members -> channels (channel_id));
 diesel::joinable!(channel_members -> users (user_id));
 diesel::joinable!(channels -> communities (community_id));
+diesel::joinable!(channels -> groups (group_id));
 diesel::joinable!(channels -> users (created_by));
 diesel::joinable!(communities -> users (owner_id));
+diesel::joinable!(community_bans -> communities (community_id));
+diesel::joinable!(community_invites -> communities (community_id));
+diesel::joinable!(community_invites -> users (created_by));
 diesel::joinable!(community_members -> communities (community_id));
 diesel::joinable!(community_members -> users (user_id));
 diesel::joinable!(devices -> users (user_id));
+diesel::joinable!(group_members -> groups (group_id));
+diesel::joinable!(group_members -> users (user_id));
+diesel::joinable!(groups -> communities (community_id));
+diesel::joinable!(groups -> users (assigned_to));
 diesel::joinable!(invites -> users (created_by));
 diesel::joinable!(message_edits -> messages (message_id));
 diesel::joinable!(messages -> channels (channel_id));
@@ -227,6 +319,7 @@ diesel::joinable!(read_markers -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(sessions -> devices (device_id));
 diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(user_profiles -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
@@ -234,8 +327,12 @@ diesel::allow_tables_to_appear_in_same_query!(
     channel_members,
     channels,
     communities,
+    community_bans,
+    community_invites,
     community_members,
     devices,
+    group_members,
+    groups,
     instance_settings,
     invites,
     message_edits,
@@ -244,5 +341,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     read_markers,
     refresh_tokens,
     sessions,
+    user_blocks,
+    user_profiles,
     users,
 );

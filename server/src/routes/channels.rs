@@ -2,13 +2,20 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Authed;
-use crate::routes::communities::channel_to_api;
+use crate::live;
+use crate::routes::communities::{channel_to_api, require, slow_mode, text};
+use crate::routes::no_content;
 use crate::state::AppState;
 use actix_web::web::{Data, Json, Path, Query};
 use actix_web::HttpResponse;
-use chatalot_protocol::api::{Channel, MessagePage, OpenDmRequest, MAX_GROUP_DM_MEMBERS};
+use chatalot_protocol::api::{
+    community_limits as lim, Channel, MessagePage, OpenDmRequest, UpdateChannelRequest,
+    MAX_GROUP_DM_MEMBERS,
+};
 use chatalot_protocol::ids::{ChannelId, UserId};
-use chatalot_storage::{channels, messages, users};
+use chatalot_protocol::perms::{self, Action};
+use chatalot_protocol::ws::ServerFrame;
+use chatalot_storage::{channels, groups, messages, users};
 use serde::Deserialize;
 
 const CHANNELS_LISTED: i64 = 1000;
@@ -19,7 +26,7 @@ pub async fn list_channels(state: Data<AppState>, authed: Authed) -> ApiResult<J
     let list = channels::list_for_user(&mut conn, authed.0.user_id, CHANNELS_LISTED).await?;
     Ok(Json(
         list.into_iter()
-            .map(|s| channel_to_api(s.channel, s.last_read_seq, s.unread))
+            .map(|s| channel_to_api(s.channel, &s.facts, s.last_read_seq, s.unread))
             .collect(),
     ))
 }
@@ -46,10 +53,147 @@ pub async fn open_dm(
             return Err(ApiError::not_found());
         }
     }
+    if channels::blocked_by_any(&mut conn, &others, me).await? {
+        return Err(ApiError::forbidden(
+            "a user in this conversation does not accept messages from you",
+        ));
+    }
     let mut members = others.clone();
     members.push(me);
-    let channel = channels::open_dm(&mut conn, ChannelId::new(), me, &members, true).await?;
-    Ok(HttpResponse::Ok().json(channel_to_api(channel, 0, 0)))
+    let new_id = ChannelId::new();
+    let channel = channels::open_dm(&mut conn, new_id, me, &members, true).await?;
+    let (channel, facts) = channels::access(&mut conn, channel.id, me)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    if channel.id == new_id {
+        // the others see the new conversation appear
+        let frames = others
+            .iter()
+            .map(|u| {
+                let mut f = facts;
+                f.dm_member = true;
+                (
+                    *u,
+                    ServerFrame::ChannelCreated {
+                        channel: channel_to_api(channel.clone(), &f, 0, 0),
+                    },
+                )
+            })
+            .collect();
+        live::push(&state, frames);
+    }
+    Ok(HttpResponse::Ok().json(channel_to_api(channel, &facts, 0, 0)))
+}
+
+/// `GET /api/v1/channels/{id}`: one channel the caller can read.
+pub async fn get_channel(
+    state: Data<AppState>,
+    authed: Authed,
+    id: Path<ChannelId>,
+) -> ApiResult<Json<Channel>> {
+    let mut conn = state.db.conn().await?;
+    let (channel, facts) = channels::find_visible(&mut conn, id.into_inner(), authed.0.user_id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    Ok(Json(channel_to_api(channel, &facts, 0, 0)))
+}
+
+/// `PATCH /api/v1/channels/{id}`: moderators set the topic, slow mode and archived flag;
+/// admins change anything. DMs have no settings.
+pub async fn update_channel(
+    state: Data<AppState>,
+    authed: Authed,
+    id: Path<ChannelId>,
+    body: Json<UpdateChannelRequest>,
+) -> ApiResult<Json<Channel>> {
+    let me = authed.0.user_id;
+    let body = body.into_inner();
+    let mut conn = state.db.conn().await?;
+    let (channel, facts) = channels::find_visible(&mut conn, id.into_inner(), me)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let Some(community) = channel.community_id else {
+        return Err(ApiError::forbidden("direct messages have no settings"));
+    };
+    let admin_fields = body.name.is_some()
+        || body.position.is_some()
+        || body.group_id.is_some()
+        || body.view_role.is_some()
+        || body.post_role.is_some()
+        || body.e2e.is_some();
+    require(perms::community(facts.role, Action::ModerateChannel))?;
+    if admin_fields {
+        require(perms::community(facts.role, Action::ManageChannels))?;
+    }
+    let name = body
+        .name
+        .as_deref()
+        .map(|n| text(n, "name", 1, lim::NAME_MAX))
+        .transpose()?;
+    let topic = body
+        .topic
+        .as_deref()
+        .map(|t| text(t, "topic", 0, lim::TOPIC_MAX))
+        .transpose()?;
+    let slow = body.slow_mode_secs.map(slow_mode).transpose()?;
+    if let Some(Some(g)) = body.group_id {
+        match groups::get(&mut conn, g).await {
+            Ok(group) if group.community_id == community => {}
+            _ => {
+                return Err(ApiError::invalid(
+                    "group_id: no such group in this community",
+                ))
+            }
+        }
+    }
+    let before = live::readers(&mut conn, channel.id, community).await?;
+    let updated = channels::update(
+        &mut conn,
+        channel.id,
+        &channels::ChannelChanges {
+            name: name.as_deref(),
+            topic: topic.as_deref(),
+            slow_mode_secs: slow,
+            archived: body.archived,
+            position: body.position,
+            group_id: body.group_id.map(|g| g.map(|g| g.0)),
+            view_role: body.view_role.map(|r| r.as_str()),
+            post_role: body.post_role.map(|r| r.as_str()),
+            e2e: body.e2e,
+        },
+    )
+    .await?;
+    if updated.is_none() {
+        return Err(ApiError::new(
+            chatalot_protocol::ErrorCode::Conflict,
+            "e2e: the mode of a channel that has messages cannot change",
+        ));
+    }
+    live::channel_changed(&state, &mut conn, channel.id, community, &before).await?;
+    let (channel, facts) = channels::access(&mut conn, channel.id, me)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    Ok(Json(channel_to_api(channel, &facts, 0, 0)))
+}
+
+/// `DELETE /api/v1/channels/{id}` (admins): with its messages.
+pub async fn delete_channel(
+    state: Data<AppState>,
+    authed: Authed,
+    id: Path<ChannelId>,
+) -> ApiResult<HttpResponse> {
+    let mut conn = state.db.conn().await?;
+    let (channel, facts) = channels::find_visible(&mut conn, id.into_inner(), authed.0.user_id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let Some(community) = channel.community_id else {
+        return Err(ApiError::forbidden("direct messages cannot be deleted"));
+    };
+    require(perms::community(facts.role, Action::ManageChannels))?;
+    let before = live::readers(&mut conn, channel.id, community).await?;
+    channels::delete(&mut conn, channel.id).await?;
+    live::channel_changed(&state, &mut conn, channel.id, community, &before).await?;
+    Ok(no_content())
 }
 
 /// `?before_seq=&after_seq=&limit=` (1-100, default 50).
@@ -77,7 +221,7 @@ pub async fn list_messages(
         return Err(ApiError::invalid("before_seq, after_seq: 0 or more"));
     }
     let mut conn = state.db.conn().await?;
-    let channel = channels::find_visible(&mut conn, id.into_inner(), authed.0.user_id)
+    let (channel, _) = channels::find_visible(&mut conn, id.into_inner(), authed.0.user_id)
         .await?
         .ok_or_else(ApiError::not_found)?;
     let mut list =

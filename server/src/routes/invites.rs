@@ -46,6 +46,21 @@ pub async fn list_invites(state: Data<AppState>, authed: Authed) -> ApiResult<Js
     Ok(Json(list.into_iter().map(to_api).collect()))
 }
 
+/// Bounds shared by registration and community invites.
+pub fn check_limits(max_uses: Option<u32>, expires_in_secs: Option<u64>) -> ApiResult<()> {
+    if max_uses.is_some_and(|n| n == 0 || n > limits::INVITE_MAX_USES) {
+        return Err(ApiError::invalid(
+            "max_uses: 1 to 10000, or absent for unlimited",
+        ));
+    }
+    if expires_in_secs.is_some_and(|s| !(60..=limits::INVITE_MAX_LIFETIME_SECS).contains(&s)) {
+        return Err(ApiError::invalid(
+            "expires_in_secs: 60 to 31622400 (one year), or absent for no expiry",
+        ));
+    }
+    Ok(())
+}
+
 /// `POST /api/v1/invites`
 pub async fn create_invite(
     state: Data<AppState>,
@@ -56,20 +71,7 @@ pub async fn create_invite(
     let mut conn = state.db.conn().await?;
     let user = require_admin(&mut conn, authed).await?;
     let body = body.into_inner();
-    if let Some(n) = body.max_uses {
-        if n == 0 || n > limits::INVITE_MAX_USES {
-            return Err(ApiError::invalid(
-                "max_uses: 1 to 10000, or absent for unlimited",
-            ));
-        }
-    }
-    if let Some(s) = body.expires_in_secs {
-        if !(60..=limits::INVITE_MAX_LIFETIME_SECS).contains(&s) {
-            return Err(ApiError::invalid(
-                "expires_in_secs: 60 to 31622400 (one year), or absent for no expiry",
-            ));
-        }
-    }
+    check_limits(body.max_uses, body.expires_in_secs)?;
     let code = codes::new_invite_code();
     let invite = invites::insert(
         &mut conn,

@@ -4,9 +4,11 @@ mod accounts;
 mod audit;
 mod channels;
 pub mod communities;
+mod groups;
 mod health;
 mod instance;
-mod invites;
+pub(crate) mod invites;
+mod profiles;
 mod recoveries;
 mod sessions;
 mod users;
@@ -51,11 +53,40 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/api/v1/invites/{id}"),
     ("GET", "/api/v1/audit_events"),
     ("GET", "/api/v1/ws"),
+    ("GET", "/api/v1/users"),
+    ("GET", "/api/v1/users/{id}/profile"),
+    ("PATCH", "/api/v1/users/me/profile"),
+    ("GET", "/api/v1/users/me/blocks"),
+    ("PUT", "/api/v1/users/me/blocks/{id}"),
+    ("DELETE", "/api/v1/users/me/blocks/{id}"),
     ("POST", "/api/v1/communities"),
     ("GET", "/api/v1/communities"),
+    ("GET", "/api/v1/directory"),
+    ("POST", "/api/v1/community_joins"),
+    ("GET", "/api/v1/communities/{id}"),
+    ("PATCH", "/api/v1/communities/{id}"),
+    ("DELETE", "/api/v1/communities/{id}"),
+    ("GET", "/api/v1/communities/{id}/members"),
     ("POST", "/api/v1/communities/{id}/members"),
+    ("DELETE", "/api/v1/communities/{id}/members/{user_id}"),
+    ("PUT", "/api/v1/communities/{id}/members/{user_id}/role"),
+    ("GET", "/api/v1/communities/{id}/bans"),
+    ("PUT", "/api/v1/communities/{id}/bans/{user_id}"),
+    ("DELETE", "/api/v1/communities/{id}/bans/{user_id}"),
+    ("GET", "/api/v1/communities/{id}/invites"),
+    ("POST", "/api/v1/communities/{id}/invites"),
+    ("DELETE", "/api/v1/communities/{id}/invites/{invite_id}"),
+    ("GET", "/api/v1/communities/{id}/groups"),
+    ("POST", "/api/v1/communities/{id}/groups"),
+    ("PATCH", "/api/v1/groups/{id}"),
+    ("DELETE", "/api/v1/groups/{id}"),
+    ("PUT", "/api/v1/groups/{id}/members/{user_id}"),
+    ("DELETE", "/api/v1/groups/{id}/members/{user_id}"),
     ("POST", "/api/v1/communities/{id}/channels"),
     ("GET", "/api/v1/channels"),
+    ("GET", "/api/v1/channels/{id}"),
+    ("PATCH", "/api/v1/channels/{id}"),
+    ("DELETE", "/api/v1/channels/{id}"),
     ("GET", "/api/v1/channels/{id}/messages"),
     ("POST", "/api/v1/dms"),
 ];
@@ -119,17 +150,94 @@ pub fn configure(cfg: &mut ServiceConfig, json_limit: usize) {
             .route("/invites/{id}", w::delete().to(invites::delete_invite))
             .route("/audit_events", w::get().to(audit::list_audit_events))
             .route("/ws", w::get().to(crate::ws::get_ws))
+            .route("/users", w::get().to(profiles::lookup_user))
+            .route("/users/{id}/profile", w::get().to(profiles::get_profile))
+            .route("/users/me/profile", w::patch().to(profiles::update_profile))
+            .route("/users/me/blocks", w::get().to(profiles::list_blocks))
+            .route("/users/me/blocks/{id}", w::put().to(profiles::block_user))
+            .route(
+                "/users/me/blocks/{id}",
+                w::delete().to(profiles::unblock_user),
+            )
             .route("/communities", w::post().to(communities::create_community))
             .route("/communities", w::get().to(communities::list_communities))
+            .route("/directory", w::get().to(communities::list_directory))
+            .route(
+                "/community_joins",
+                w::post().to(communities::join_by_invite),
+            )
+            .route("/communities/{id}", w::get().to(communities::get_community))
+            .route(
+                "/communities/{id}",
+                w::patch().to(communities::update_community),
+            )
+            .route(
+                "/communities/{id}",
+                w::delete().to(communities::delete_community),
+            )
+            .route(
+                "/communities/{id}/members",
+                w::get().to(communities::list_members),
+            )
             .route(
                 "/communities/{id}/members",
                 w::post().to(communities::join_community),
+            )
+            .route(
+                "/communities/{id}/members/{user_id}",
+                w::delete().to(communities::remove_member),
+            )
+            .route(
+                "/communities/{id}/members/{user_id}/role",
+                w::put().to(communities::set_member_role),
+            )
+            .route(
+                "/communities/{id}/bans",
+                w::get().to(communities::list_bans),
+            )
+            .route(
+                "/communities/{id}/bans/{user_id}",
+                w::put().to(communities::ban_member),
+            )
+            .route(
+                "/communities/{id}/bans/{user_id}",
+                w::delete().to(communities::unban_member),
+            )
+            .route(
+                "/communities/{id}/invites",
+                w::get().to(communities::list_invites),
+            )
+            .route(
+                "/communities/{id}/invites",
+                w::post().to(communities::create_invite),
+            )
+            .route(
+                "/communities/{id}/invites/{invite_id}",
+                w::delete().to(communities::revoke_invite),
+            )
+            .route("/communities/{id}/groups", w::get().to(groups::list_groups))
+            .route(
+                "/communities/{id}/groups",
+                w::post().to(groups::create_group),
+            )
+            .route("/groups/{id}", w::patch().to(groups::update_group))
+            .route("/groups/{id}", w::delete().to(groups::delete_group))
+            .route(
+                "/groups/{id}/members/{user_id}",
+                w::put().to(groups::add_group_member),
+            )
+            .route(
+                "/groups/{id}/members/{user_id}",
+                w::delete().to(groups::remove_group_member),
             )
             .route(
                 "/communities/{id}/channels",
                 w::post().to(communities::create_channel),
             )
             .route("/channels", w::get().to(channels::list_channels))
+            .route("/channels/{id}", w::get().to(channels::get_channel))
+            .route("/channels/{id}", w::patch().to(channels::update_channel))
+            .route("/channels/{id}", w::delete().to(channels::delete_channel))
             .route(
                 "/channels/{id}/messages",
                 w::get().to(channels::list_messages),

@@ -1,0 +1,152 @@
+//! Public profiles, the caller's own profile, and blocks.
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::Authed;
+use crate::routes::communities::{file_ref, text};
+use crate::routes::no_content;
+use crate::state::AppState;
+use crate::validate;
+use actix_web::web::{Data, Json, Path, Query};
+use actix_web::HttpResponse;
+use chatalot_protocol::api::{community_limits as lim, Profile, UpdateProfileRequest};
+use chatalot_protocol::ids::UserId;
+use chatalot_storage::profiles;
+use serde::Deserialize;
+
+const BLOCKS_LISTED: i64 = 1000;
+
+fn to_api(p: profiles::Profile) -> Profile {
+    Profile {
+        id: p.id,
+        username: p.username,
+        display_name: p.display_name,
+        bio: p.bio,
+        pronouns: p.pronouns,
+        custom_status: p.custom_status,
+        avatar_ref: p.avatar_ref,
+        banner_ref: p.banner_ref,
+        created_at: p.created_at,
+    }
+}
+
+/// `?username=`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LookupQuery {
+    username: String,
+}
+
+/// `GET /api/v1/users?username=`: find someone to talk to by exact username.
+pub async fn lookup_user(
+    state: Data<AppState>,
+    _authed: Authed,
+    q: Query<LookupQuery>,
+) -> ApiResult<Json<Profile>> {
+    let name = validate::login_username(&q.username)?;
+    let mut conn = state.db.conn().await?;
+    Ok(Json(to_api(
+        profiles::find_by_username(&mut conn, &name).await?,
+    )))
+}
+
+/// `GET /api/v1/users/{id}/profile`
+pub async fn get_profile(
+    state: Data<AppState>,
+    _authed: Authed,
+    id: Path<UserId>,
+) -> ApiResult<Json<Profile>> {
+    let mut conn = state.db.conn().await?;
+    Ok(Json(to_api(
+        profiles::get(&mut conn, id.into_inner()).await?,
+    )))
+}
+
+fn opt_ref(v: &Option<Option<String>>, field: &str) -> ApiResult<Option<Option<String>>> {
+    Ok(match v {
+        Some(Some(r)) => Some(Some(file_ref(r, field)?)),
+        Some(None) => Some(None),
+        None => None,
+    })
+}
+
+/// `PATCH /api/v1/users/me/profile`
+pub async fn update_profile(
+    state: Data<AppState>,
+    authed: Authed,
+    body: Json<UpdateProfileRequest>,
+) -> ApiResult<Json<Profile>> {
+    let display_name = body
+        .display_name
+        .as_deref()
+        .map(validate::display_name)
+        .transpose()?;
+    let bio = body
+        .bio
+        .as_deref()
+        .map(|b| text(b, "bio", 0, lim::BIO_MAX))
+        .transpose()?;
+    let pronouns = body
+        .pronouns
+        .as_deref()
+        .map(|p| text(p, "pronouns", 0, lim::PRONOUNS_MAX))
+        .transpose()?;
+    let custom_status = body
+        .custom_status
+        .as_deref()
+        .map(|s| text(s, "custom_status", 0, lim::CUSTOM_STATUS_MAX))
+        .transpose()?;
+    let avatar = opt_ref(&body.avatar_ref, "avatar_ref")?;
+    let banner = opt_ref(&body.banner_ref, "banner_ref")?;
+    let mut conn = state.db.conn().await?;
+    let p = profiles::update(
+        &mut conn,
+        authed.0.user_id,
+        &profiles::ProfileChanges {
+            display_name: display_name.as_deref(),
+            bio: bio.as_deref(),
+            pronouns: pronouns.as_deref(),
+            custom_status: custom_status.as_deref(),
+            avatar_ref: avatar.as_ref().map(|o| o.as_deref()),
+            banner_ref: banner.as_ref().map(|o| o.as_deref()),
+        },
+    )
+    .await?;
+    Ok(Json(to_api(p)))
+}
+
+/// `GET /api/v1/users/me/blocks`
+pub async fn list_blocks(state: Data<AppState>, authed: Authed) -> ApiResult<Json<Vec<Profile>>> {
+    let mut conn = state.db.conn().await?;
+    let list = profiles::blocked(&mut conn, authed.0.user_id, BLOCKS_LISTED).await?;
+    Ok(Json(list.into_iter().map(to_api).collect()))
+}
+
+/// `PUT /api/v1/users/me/blocks/{user_id}`: they can no longer open DMs with the caller.
+pub async fn block_user(
+    state: Data<AppState>,
+    authed: Authed,
+    id: Path<UserId>,
+) -> ApiResult<HttpResponse> {
+    let me = authed.0.user_id;
+    let target = id.into_inner();
+    if target == me {
+        return Err(ApiError::invalid("you cannot block yourself"));
+    }
+    let mut conn = state.db.conn().await?;
+    profiles::get(&mut conn, target).await?;
+    profiles::block(&mut conn, me, target).await?;
+    Ok(no_content())
+}
+
+/// `DELETE /api/v1/users/me/blocks/{user_id}`
+pub async fn unblock_user(
+    state: Data<AppState>,
+    authed: Authed,
+    id: Path<UserId>,
+) -> ApiResult<HttpResponse> {
+    let mut conn = state.db.conn().await?;
+    if !profiles::unblock(&mut conn, authed.0.user_id, id.into_inner()).await? {
+        return Err(ApiError::not_found());
+    }
+    Ok(no_content())
+}
