@@ -924,6 +924,10 @@ impl Handler<SetUserPresence> for ChannelActor {
 
     fn handle(&mut self, msg: SetUserPresence, _: &mut Context<Self>) {
         forward_if_released!(self, msg);
+        // only subscribers are present here (a removed user's sessions may still name us)
+        if !self.subs.values().any(|s| s.user == msg.user_id) {
+            return;
+        }
         let changed = if msg.presence == Presence::Offline {
             self.presence.remove(&msg.user_id).is_some()
         } else {
