@@ -31,6 +31,7 @@ pub mod limits {
 
 /// The instance-wide role of an account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum InstanceRole {
     Owner,
@@ -47,6 +48,7 @@ impl InstanceRole {
 
 /// Who may register.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RegistrationMode {
     Open,
@@ -56,6 +58,7 @@ pub enum RegistrationMode {
 
 /// `POST /api/v1/accounts`
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     pub username: String,
@@ -70,6 +73,7 @@ pub struct RegisterRequest {
 
 /// `POST /api/v1/sessions` (log in)
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     pub username: String,
@@ -90,6 +94,7 @@ pub struct LoginRequest {
 
 /// The caller's own account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Me {
     pub id: UserId,
     pub username: String,
@@ -97,14 +102,17 @@ pub struct Me {
     pub role: InstanceRole,
     pub totp_enabled: bool,
     #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: OffsetDateTime,
 }
 
 /// A fresh access token and the refresh token that replaces the previous one.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenPair {
     pub access_token: String,
     #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub access_token_expires_at: OffsetDateTime,
     pub refresh_token: String,
     pub session_id: SessionId,
@@ -112,6 +120,7 @@ pub struct TokenPair {
 
 /// Answer to registration and login.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginResponse {
     #[serde(flatten)]
     pub tokens: TokenPair,
@@ -127,6 +136,7 @@ pub struct LoginResponse {
 
 /// `POST /api/v1/sessions/refresh`
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
     pub refresh_token: String,
@@ -134,15 +144,19 @@ pub struct RefreshRequest {
 
 /// One login session of the caller.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SessionInfo {
     pub id: SessionId,
     pub device_id: DeviceId,
     pub device_name: String,
     #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub last_used_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub expires_at: OffsetDateTime,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
@@ -152,12 +166,14 @@ pub struct SessionInfo {
 
 /// Answer to "log out everywhere".
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RevokedSessions {
     pub revoked: u64,
 }
 
 /// `PUT /api/v1/users/me/password`
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ChangePasswordRequest {
     pub current_password: String,
@@ -166,6 +182,7 @@ pub struct ChangePasswordRequest {
 
 /// `POST /api/v1/users/me/totp`: a new, not yet enabled secret.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TotpSetup {
     /// Base32 secret for manual entry.
     pub secret: String,
@@ -175,6 +192,7 @@ pub struct TotpSetup {
 
 /// `POST /api/v1/users/me/totp/confirm`
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TotpConfirmRequest {
     pub code: String,
@@ -182,6 +200,7 @@ pub struct TotpConfirmRequest {
 
 /// Password plus a current second factor: disabling 2FA, regenerating backup codes.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PasswordAndCodeRequest {
     pub password: String,
@@ -190,12 +209,14 @@ pub struct PasswordAndCodeRequest {
 
 /// Single-use backup codes, shown once.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BackupCodes {
     pub backup_codes: Vec<String>,
 }
 
 /// `POST /api/v1/users/me/recovery_code`
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PasswordRequest {
     pub password: String,
@@ -203,12 +224,14 @@ pub struct PasswordRequest {
 
 /// A recovery code, shown once.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RecoveryCode {
     pub recovery_code: String,
 }
 
 /// `POST /api/v1/recoveries`: reset a forgotten password with the recovery code.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RecoverRequest {
     pub username: String,
@@ -218,6 +241,7 @@ pub struct RecoverRequest {
 
 /// `POST /api/v1/invites`
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateInviteRequest {
     /// Unlimited when absent.
@@ -230,6 +254,7 @@ pub struct CreateInviteRequest {
 
 /// A registration invite.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Invite {
     pub id: InviteId,
     pub code: String,
@@ -237,14 +262,17 @@ pub struct Invite {
     pub max_uses: Option<u32>,
     pub uses: u32,
     #[serde(with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub expires_at: Option<OffsetDateTime>,
     pub revoked: bool,
     #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: OffsetDateTime,
 }
 
 /// `GET /api/v1/instance`: what a client needs before logging in.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InstanceInfo {
     pub name: String,
     pub version: String,
@@ -254,6 +282,7 @@ pub struct InstanceInfo {
 
 /// `PATCH /api/v1/instance` (owner and admins)
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UpdateInstanceRequest {
     #[serde(default)]
@@ -264,6 +293,7 @@ pub struct UpdateInstanceRequest {
 
 /// One entry of the audit log of authentication events.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditEvent {
     pub id: AuditEventId,
     pub user_id: Option<UserId>,
@@ -273,11 +303,13 @@ pub struct AuditEvent {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: OffsetDateTime,
 }
 
 /// `PUT /api/v1/users/{id}/role` (instance owner): make an account an admin or a member.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UpdateRoleRequest {
     pub role: InstanceRole,
@@ -285,12 +317,14 @@ pub struct UpdateRoleRequest {
 
 /// `GET /api/v1/health` and `GET /api/v1/ready`
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Status {
     pub status: String,
 }
 
 /// Who may find and join a community.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Visibility {
     /// Anyone may join.
@@ -329,6 +363,7 @@ pub mod community_limits {
 
 /// `POST /api/v1/communities`
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateCommunityRequest {
     pub name: String,
@@ -344,6 +379,7 @@ pub struct CreateCommunityRequest {
 
 /// `PATCH /api/v1/communities/{id}` (admins): absent fields stay; `null` clears a reference.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UpdateCommunityRequest {
     #[serde(default)]
@@ -373,6 +409,7 @@ pub struct UpdateCommunityRequest {
 
 /// A community.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Community {
     pub id: crate::ids::CommunityId,
     pub name: String,
@@ -386,11 +423,13 @@ pub struct Community {
     /// The caller's role in it, when a member (absent in broadcasts).
     pub role: Option<CommunityRole>,
     #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: OffsetDateTime,
 }
 
 /// `GET /api/v1/directory`: a public, discoverable community.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DirectoryEntry {
     pub community: Community,
     pub member_count: i64,
@@ -398,17 +437,20 @@ pub struct DirectoryEntry {
 
 /// A member of a community.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Member {
     pub user_id: UserId,
     pub username: String,
     pub display_name: String,
     pub role: CommunityRole,
     #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub joined_at: OffsetDateTime,
 }
 
 /// `PUT /api/v1/communities/{id}/members/{user_id}/role`
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SetMemberRoleRequest {
     pub role: CommunityRole,
@@ -416,6 +458,7 @@ pub struct SetMemberRoleRequest {
 
 /// `POST /api/v1/communities/{id}/invites` (moderators)
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateCommunityInviteRequest {
     /// Unlimited when absent.
@@ -429,6 +472,7 @@ pub struct CreateCommunityInviteRequest {
 /// A community invite. The code is shown once, when it is created; the server keeps only its
 /// hash.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CommunityInvite {
     pub id: InviteId,
     pub community_id: crate::ids::CommunityId,
@@ -438,14 +482,17 @@ pub struct CommunityInvite {
     pub max_uses: Option<u32>,
     pub uses: u32,
     #[serde(with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub expires_at: Option<OffsetDateTime>,
     pub revoked: bool,
     #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: OffsetDateTime,
 }
 
 /// `POST /api/v1/community_joins`: join the community an invite code belongs to.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct JoinCommunityRequest {
     pub code: String,
@@ -453,6 +500,7 @@ pub struct JoinCommunityRequest {
 
 /// `PUT /api/v1/communities/{id}/bans/{user_id}` (moderators)
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct BanRequest {
     #[serde(default)]
@@ -461,17 +509,20 @@ pub struct BanRequest {
 
 /// A ban.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Ban {
     pub user_id: UserId,
     pub username: String,
     pub banned_by: Option<UserId>,
     pub reason: String,
     #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: OffsetDateTime,
 }
 
 /// A group of channels.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Group {
     pub id: GroupId,
     pub community_id: crate::ids::CommunityId,
@@ -484,6 +535,7 @@ pub struct Group {
 
 /// `POST /api/v1/communities/{id}/groups` (admins; personal groups: moderators)
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateGroupRequest {
     pub name: String,
@@ -499,6 +551,7 @@ pub struct CreateGroupRequest {
 
 /// `PATCH /api/v1/groups/{id}` (admins)
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UpdateGroupRequest {
     #[serde(default)]
@@ -509,6 +562,7 @@ pub struct UpdateGroupRequest {
 
 /// What a channel is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ChannelKind {
     Text,
@@ -521,6 +575,7 @@ pub enum ChannelKind {
 
 /// `POST /api/v1/communities/{id}/channels` (admins)
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateChannelRequest {
     pub name: String,
@@ -551,6 +606,7 @@ pub struct CreateChannelRequest {
 /// and archived flag. `e2e` changes only while the channel has no messages; `group_id: null`
 /// takes it out of its group.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UpdateChannelRequest {
     #[serde(default)]
@@ -579,6 +635,7 @@ pub struct UpdateChannelRequest {
 
 /// A channel with the caller's read state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Channel {
     pub id: crate::ids::ChannelId,
     pub community_id: Option<crate::ids::CommunityId>,
@@ -607,6 +664,7 @@ pub struct Channel {
 
 /// A user's public profile.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Profile {
     pub id: UserId,
     pub username: String,
@@ -617,11 +675,13 @@ pub struct Profile {
     pub avatar_ref: Option<String>,
     pub banner_ref: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: OffsetDateTime,
 }
 
 /// `PATCH /api/v1/users/me/profile`: absent fields stay; `null` clears a reference.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UpdateProfileRequest {
     #[serde(default)]
@@ -649,6 +709,7 @@ pub struct UpdateProfileRequest {
 /// `POST /api/v1/dms`: the DM with one user, or the group DM with several (the caller is
 /// added). Opening the same set again returns the same channel.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct OpenDmRequest {
     pub user_ids: Vec<UserId>,
@@ -659,6 +720,7 @@ pub const MAX_GROUP_DM_MEMBERS: usize = 10;
 
 /// `GET /api/v1/channels/{id}/messages`: a page of history in sequence order.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MessagePage {
     pub messages: Vec<crate::ws::Message>,
     /// True when older (with `before_seq`/no cursor) or newer (with `after_seq`) messages exist

@@ -7,6 +7,16 @@ use std::fmt;
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct Base64Bytes(pub Vec<u8>);
 
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for Base64Bytes {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        crate::openapi::base64_schema()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for Base64Bytes {}
+
 impl fmt::Debug for Base64Bytes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // ciphertext and keys never reach logs

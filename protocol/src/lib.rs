@@ -8,6 +8,8 @@ pub mod api;
 pub mod bytes;
 pub mod error;
 pub mod ids;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 pub mod perms;
 pub mod ws;
 

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 /// A member's role in a community, lowest first (the order is the rank).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum CommunityRole {
     Member,
@@ -172,6 +173,7 @@ pub fn set_role(
 
 /// The kind of group a channel sits in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum GroupKind {
     /// Every member is in it.

@@ -35,6 +35,7 @@ pub mod limits {
 
 /// A message body: plaintext in plaintext channels, opaque ciphertext in end-to-end channels.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Content {
     Text { text: String },
@@ -43,6 +44,7 @@ pub enum Content {
 
 /// Presence states a user can choose. `Invisible` appears as offline to others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Presence {
     Online,
@@ -158,6 +160,7 @@ impl ClientFrame {
 
 /// Users who reacted with one emoji.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Reaction {
     pub emoji: String,
     pub count: u32,
@@ -167,6 +170,7 @@ pub struct Reaction {
 
 /// A stored message as clients see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Message {
     pub id: MessageId,
     pub channel_id: ChannelId,
@@ -178,8 +182,10 @@ pub struct Message {
     pub content: Option<Content>,
     pub reply_to: Option<MessageId>,
     #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub edited_at: Option<OffsetDateTime>,
     pub deleted: bool,
     pub reactions: Vec<Reaction>,

@@ -14,6 +14,7 @@ mod extract;
 mod limits;
 mod live;
 pub mod metrics;
+pub mod openapi;
 mod password;
 pub mod routes;
 pub mod secrets;

@@ -169,6 +169,7 @@ fn rule_of(method: &str, path: &str) -> Option<Rule> {
         ("GET", "/api/v1/health")
         | ("GET", "/api/v1/ready")
         | ("GET", "/api/v1/instance")
+        | ("GET", "/api/v1/openapi.json")
         | ("POST", "/api/v1/accounts")
         | ("POST", "/api/v1/sessions")
         | ("POST", "/api/v1/sessions/refresh")

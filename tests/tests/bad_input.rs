@@ -266,6 +266,7 @@ fn unauthenticated_calls_to_protected_routes_get_401_and_change_nothing() {
         "/api/v1/accounts",
         "/api/v1/sessions/refresh",
         "/api/v1/recoveries",
+        "/api/v1/openapi.json",
         // authenticates in-band, with the first frame
         "/api/v1/ws",
     ];

@@ -818,3 +818,18 @@ fn bad_input_on_write_routes_changes_nothing() {
     }
     assert_eq!(snapshot(&s), before, "nothing changed");
 }
+
+#[test]
+fn the_api_describes_itself_in_openapi() {
+    let s = TestServer::start();
+    let r = s.client().get("/api/v1/openapi.json");
+    assert_eq!(r.status, 200, "{}", r.text);
+    for (method, path) in chatalot_server::routes::ROUTES {
+        assert!(
+            r.body["paths"][path][method.to_lowercase()].is_object(),
+            "{method} {path} is in /api/v1/openapi.json"
+        );
+    }
+    let channel = &r.body["components"]["schemas"]["Channel"]["properties"];
+    assert!(channel["e2e"].is_object() && channel["can_post"].is_object());
+}

@@ -27,6 +27,7 @@ use chatalot_protocol::ErrorCode;
 pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/health"),
     ("GET", "/api/v1/ready"),
+    ("GET", "/api/v1/openapi.json"),
     ("GET", "/api/v1/instance"),
     ("PATCH", "/api/v1/instance"),
     ("POST", "/api/v1/accounts"),
@@ -106,6 +107,7 @@ pub fn configure(cfg: &mut ServiceConfig, json_limit: usize) {
             .wrap(DefaultHeaders::new().add((header::CACHE_CONTROL, "no-store")))
             .route("/health", w::get().to(health::get_health))
             .route("/ready", w::get().to(health::get_ready))
+            .route("/openapi.json", w::get().to(openapi_json))
             .route("/instance", w::get().to(instance::get_instance))
             .route("/instance", w::patch().to(instance::update_instance))
             .route("/accounts", w::post().to(accounts::create_account))
@@ -307,6 +309,13 @@ fn path_error(_err: PathError, _req: &HttpRequest) -> actix_web::Error {
 
 fn query_error(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
     ApiError::invalid(format!("invalid query string: {err}")).into()
+}
+
+/// `GET /api/v1/openapi.json`: the OpenAPI description of this API.
+async fn openapi_json() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(crate::openapi::json())
 }
 
 /// `204 No Content`.
