@@ -163,3 +163,61 @@ pub async fn community_visibility_changed(
     recheck(state, ids);
     Ok(())
 }
+
+/// What one user can read in one community, channel by channel.
+pub async fn user_channels(
+    conn: &mut AsyncPgConnection,
+    community: CommunityId,
+    user: UserId,
+) -> ApiResult<HashMap<ChannelId, channels::ChannelState>> {
+    let all = channels::list_for_user(conn, user, LISTED).await?;
+    Ok(all
+        .into_iter()
+        .filter(|s| s.channel.community_id == Some(community))
+        .map(|s| (s.channel.id, s))
+        .collect())
+}
+
+/// Channels one user sees at most (as in `GET /api/v1/channels`).
+const LISTED: i64 = 1000;
+
+/// After a change that moves only one user's access (joined or left a group, got a new role,
+/// was kicked or banned): that user hears which channels appeared, changed or went, and the
+/// gateway re-checks the community's channels, ending subscriptions that lost access.
+pub async fn user_visibility_changed(
+    state: &AppState,
+    conn: &mut AsyncPgConnection,
+    community: CommunityId,
+    user: UserId,
+    before: HashMap<ChannelId, channels::ChannelState>,
+) -> ApiResult<()> {
+    let after = user_channels(conn, community, user).await?;
+    let mut out = Vec::new();
+    for (id, now) in &after {
+        let api = channel_to_api(
+            now.channel.clone(),
+            &now.facts,
+            now.last_read_seq,
+            now.unread,
+        );
+        match before.get(id) {
+            None => out.push((user, ServerFrame::ChannelCreated { channel: api })),
+            Some(was) if was.facts != now.facts => {
+                out.push((user, ServerFrame::ChannelUpdated { channel: api }))
+            }
+            Some(_) => {}
+        }
+    }
+    for id in before.keys().filter(|id| !after.contains_key(id)) {
+        out.push((
+            user,
+            ServerFrame::ChannelDeleted {
+                channel_id: *id,
+                community_id: Some(community),
+            },
+        ));
+    }
+    push(state, out);
+    recheck(state, channels::ids_in_community(conn, community).await?);
+    Ok(())
+}

@@ -414,6 +414,37 @@ pub async fn members(
     Ok(out)
 }
 
+/// One member, if they are one.
+pub async fn member(
+    conn: &mut AsyncPgConnection,
+    community: CommunityId,
+    user: UserId,
+) -> Result<Option<Member>> {
+    let row: Option<(Uuid, String, String, String, OffsetDateTime)> = community_members::table
+        .inner_join(users::table)
+        .filter(community_members::community_id.eq(community.0))
+        .filter(community_members::user_id.eq(user.0))
+        .select((
+            users::id,
+            users::username,
+            users::display_name,
+            community_members::role,
+            community_members::joined_at,
+        ))
+        .first(conn)
+        .await
+        .optional()?;
+    Ok(
+        row.map(|(id, username, display_name, role, joined_at)| Member {
+            user_id: UserId(id),
+            username,
+            display_name,
+            role: CommunityRole::parse(&role).unwrap_or(CommunityRole::Member),
+            joined_at,
+        }),
+    )
+}
+
 /// Every member's id (for live updates).
 pub async fn member_ids(
     conn: &mut AsyncPgConnection,

@@ -376,8 +376,7 @@ async fn announce_join(
     community: CommunityId,
     user: UserId,
 ) -> ApiResult<()> {
-    let all = communities::members(conn, community, i64::MAX).await?;
-    if let Some(m) = all.into_iter().find(|m| m.user_id == user) {
+    if let Some(m) = communities::member(conn, community, user).await? {
         live::to_members(
             state,
             conn,
@@ -478,7 +477,7 @@ async fn remove(
     ban: Option<(UserId, &str)>,
     reason: &str,
 ) -> ApiResult<bool> {
-    let before = live::community_readers(conn, community).await?;
+    let before = live::user_channels(conn, community, target).await?;
     let was_member = communities::remove_member(conn, community, target, ban).await?;
     if was_member {
         live::to_members(
@@ -496,7 +495,7 @@ async fn remove(
     }
     // the removed user hears `member_left`, then `channel_deleted` for each channel they could
     // read; the gateway ends their subscriptions now
-    live::community_visibility_changed(state, conn, community, before).await?;
+    live::user_visibility_changed(state, conn, community, target, before).await?;
     Ok(was_member)
 }
 
@@ -553,7 +552,7 @@ pub async fn set_member_role(
         return Err(ApiError::not_found());
     }
     require(perms::set_role(role, target_role, body.role))?;
-    let before = live::community_readers(&mut conn, community.id).await?;
+    let before = live::user_channels(&mut conn, community.id, target).await?;
     communities::set_role(&mut conn, community.id, target, body.role).await?;
     auth::record_on(
         &mut conn,
@@ -575,11 +574,9 @@ pub async fn set_member_role(
         },
     )
     .await?;
-    live::community_visibility_changed(&state, &mut conn, community.id, before).await?;
-    let member = communities::members(&mut conn, community.id, MEMBERS_LISTED)
+    live::user_visibility_changed(&state, &mut conn, community.id, target, before).await?;
+    let member = communities::member(&mut conn, community.id, target)
         .await?
-        .into_iter()
-        .find(|m| m.user_id == target)
         .ok_or_else(ApiError::not_found)?;
     Ok(Json(member_to_api(member)))
 }

@@ -265,7 +265,7 @@ pub async fn add_group_member(
     let (g, role, _) = visible(&mut conn, id, me).await?;
     require(membership_decision(role, &g, me, target))?;
     let seen = viewers(&mut conn, &g).await?;
-    let channels_before = live::community_readers(&mut conn, g.community_id).await?;
+    let channels_before = live::user_channels(&mut conn, g.community_id, target).await?;
     let added = match groups::add_member(&mut conn, &g, target).await {
         Ok(added) => added,
         Err(chatalot_storage::StorageError::NotFound) => {
@@ -276,7 +276,7 @@ pub async fn add_group_member(
     if added {
         let after = viewers(&mut conn, &g).await?;
         announce(&state, Some(&g), g.id, g.community_id, &seen, &after, false);
-        live::community_visibility_changed(&state, &mut conn, g.community_id, channels_before)
+        live::user_visibility_changed(&state, &mut conn, g.community_id, target, channels_before)
             .await?;
     }
     Ok(no_content())
@@ -296,12 +296,13 @@ pub async fn remove_group_member(
         require(perms::community(Some(role), Action::ManageGroupMembers))?;
     }
     let seen = viewers(&mut conn, &g).await?;
-    let channels_before = live::community_readers(&mut conn, g.community_id).await?;
+    let channels_before = live::user_channels(&mut conn, g.community_id, target).await?;
     if !groups::remove_member(&mut conn, g.id, target).await? {
         return Err(ApiError::not_found());
     }
     let after = viewers(&mut conn, &g).await?;
     announce(&state, Some(&g), g.id, g.community_id, &seen, &after, false);
-    live::community_visibility_changed(&state, &mut conn, g.community_id, channels_before).await?;
+    live::user_visibility_changed(&state, &mut conn, g.community_id, target, channels_before)
+        .await?;
     Ok(no_content())
 }
