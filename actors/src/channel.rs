@@ -82,6 +82,9 @@ pub struct ChannelActor {
     last_typing: HashMap<UserId, Instant>,
     idle_since: Instant,
     released: bool,
+    /// Bumped by every `Recheck`: a subscription whose access check straddled one is checked
+    /// again.
+    generation: u64,
 }
 
 impl ChannelActor {
@@ -99,6 +102,7 @@ impl ChannelActor {
             last_typing: HashMap::new(),
             idle_since: Instant::now(),
             released: false,
+            generation: 0,
         }
     }
 
@@ -440,12 +444,17 @@ impl Handler<Subscribe> for ChannelActor {
         let db = self.hub.db.clone();
         let id = self.id;
         let user = msg.user_id;
+        let generation = self.generation;
         async move {
             let mut conn = db.conn().await?;
             channels::find_visible(&mut conn, id, user).await
         }
         .into_actor(self)
         .map(move |res, act, ctx| {
+            if act.generation != generation {
+                // access changed while this check ran: check everyone again once registered
+                ctx.notify(Recheck);
+            }
             let facts = match res {
                 Ok(Some((_, facts))) if act.info.is_some() => facts,
                 Ok(_) => {
@@ -726,6 +735,15 @@ impl Handler<Edit> for ChannelActor {
             return;
         };
         let (user, outbox) = (sub.user, sub.outbox.clone());
+        if sub.facts.archived {
+            return Self::reject(
+                &outbox,
+                ErrorCode::Forbidden,
+                "the channel is archived",
+                "edit_message",
+                None,
+            );
+        }
         let e2e = self.info.as_ref().is_some_and(|i| i.e2e);
         if e2e != matches!(msg.content, Content::Encrypted { .. }) {
             return Self::reject(
@@ -999,6 +1017,7 @@ impl Handler<Recheck> for ChannelActor {
 
     fn handle(&mut self, msg: Recheck, ctx: &mut Context<Self>) {
         forward_if_released!(self, msg);
+        self.generation += 1;
         let db = self.hub.db.clone();
         let id = self.id;
         let mut users: Vec<UserId> = self.subs.values().map(|s| s.user).collect();

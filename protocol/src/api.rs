@@ -420,7 +420,7 @@ pub struct Community {
     pub icon_ref: Option<String>,
     pub banner_ref: Option<String>,
     pub owner_id: UserId,
-    /// The caller's role in it, when a member (absent in broadcasts).
+    /// The caller's role in it, when a member (`null` in broadcasts).
     pub role: Option<CommunityRole>,
     #[serde(with = "time::serde::rfc3339")]
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]

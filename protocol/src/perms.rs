@@ -246,7 +246,8 @@ pub fn view_channel(f: &ChannelFacts) -> bool {
     }
 }
 
-/// May the caller post in the channel (send, react)? Requires reading it.
+/// May the caller send messages in the channel? Requires reading it. (Reactions need only
+/// reading an unarchived channel: members react in announcement channels.)
 pub fn post_channel(f: &ChannelFacts) -> Decision {
     if !view_channel(f) {
         return Decision::Invisible;

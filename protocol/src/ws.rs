@@ -213,7 +213,7 @@ pub enum ServerFrame {
     },
     Unsubscribed {
         channel_id: ChannelId,
-        /// Why, when the server ended the subscription (`kicked`, `lagged`, ...).
+        /// Why, when the server ended the subscription: `removed` (the user lost access).
         reason: Option<String>,
     },
     /// The caller's message is stored.

@@ -123,8 +123,7 @@ pub fn operations() -> Vec<Operation> {
             .req(one::<LoginRequest>())
             .res(201, one::<LoginResponse>()),
         op("GET", "/api/v1/sessions", "The caller's sessions").res(200, list::<SessionInfo>()),
-        op("DELETE", "/api/v1/sessions", "Log out everywhere else")
-            .res(200, one::<RevokedSessions>()),
+        op("DELETE", "/api/v1/sessions", "Log out everywhere").res(200, one::<RevokedSessions>()),
         op(
             "POST",
             "/api/v1/sessions/refresh",
@@ -250,9 +249,13 @@ pub fn operations() -> Vec<Operation> {
             "Public, listed communities (?q=&limit=)",
         )
         .res(200, list::<DirectoryEntry>()),
-        op("POST", "/api/v1/community_joins", "Join by invite code")
-            .req(one::<JoinCommunityRequest>())
-            .res(201, one::<Community>()),
+        op(
+            "POST",
+            "/api/v1/community_joins",
+            "Join by invite code (200 when already a member)",
+        )
+        .req(one::<JoinCommunityRequest>())
+        .res(201, one::<Community>()),
         op("GET", "/api/v1/communities/{id}", "A community").res(200, one::<Community>()),
         op(
             "PATCH",

@@ -84,6 +84,7 @@ pub struct NewChannel<'a> {
     pub view_role: CommunityRole,
     pub post_role: CommunityRole,
     pub position: i32,
+    pub slow_mode_secs: i32,
     pub created_by: UserId,
 }
 
@@ -101,6 +102,7 @@ pub async fn insert(conn: &mut AsyncPgConnection, new: &NewChannel<'_>) -> Resul
             channels::view_role.eq(new.view_role.as_str()),
             channels::post_role.eq(new.post_role.as_str()),
             channels::position.eq(new.position),
+            channels::slow_mode_secs.eq(new.slow_mode_secs),
             channels::created_by.eq(Some(new.created_by.0)),
         ))
         .returning(ChannelRow::as_returning())
@@ -401,7 +403,8 @@ pub async fn list_for_user(
          LIMIT $2"
     ))
     .bind::<SqlUuid, _>(user.0)
-    .bind::<BigInt, _>(limit)
+    // rows the permission rules hide are dropped after the query: read enough of them
+    .bind::<BigInt, _>(limit.saturating_mul(4))
     .load(conn)
     .await?;
     Ok(rows
@@ -422,6 +425,7 @@ pub async fn list_for_user(
                 unread: r.unread,
             })
         })
+        .take(limit as usize)
         .collect())
 }
 

@@ -424,6 +424,14 @@ fn slow_mode_announcements_and_archives_are_enforced_by_the_channel() {
     });
     let refused = c.send_text_message(&news, "a3", "late");
     assert_eq!(refused["code"], "forbidden", "{refused}");
+    let first =
+        bob.get(&format!("/api/v1/channels/{news}/messages")).body["messages"][0]["id"].clone();
+    c.send(
+        &json!({"type": "edit_message", "channel_id": news, "message_id": first,
+        "content": {"kind": "text", "text": "rewritten"}}),
+    );
+    let e = wait_for(&mut c, "error", |f| f["frame"] == "edit_message");
+    assert_eq!(e["code"], "forbidden", "no edits in an archived channel");
     assert_eq!(
         bob.get(&format!("/api/v1/channels/{news}/messages")).body["messages"]
             .as_array()
@@ -451,13 +459,18 @@ fn private_groups_roles_and_live_updates() {
     let (carol, _) = s.register("carol");
     let bob_id = id_of(&bob);
     let carol_id = id_of(&carol);
-    let (community, _) = community(&alice, true);
+    let (community, general) = community(&alice, true);
     let (mut b, _) = Ws::open(&s.base, bob.token());
     assert_eq!(
         bob.post_empty(&format!("/api/v1/communities/{community}/members"))
             .status,
         201
     );
+    // the joiner's other sessions hear of the channels now open to them
+    let created = wait_for(&mut b, "channel_created", |f| {
+        f["channel"]["id"] == general.as_str()
+    });
+    assert_eq!(created["channel"]["can_post"], true);
     let (mut a, _) = Ws::open(&s.base, alice.token());
     assert_eq!(
         carol
@@ -586,10 +599,6 @@ fn private_groups_roles_and_live_updates() {
         ))
         .assert_error(403, "forbidden");
     // deletion reaches everyone and ends subscriptions
-    let general = bob.get("/api/v1/channels").body[0]["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
     b.subscribe(&general, None);
     bob.delete(&format!("/api/v1/communities/{community}"))
         .assert_error(403, "forbidden");
@@ -772,6 +781,16 @@ fn bad_input_on_write_routes_changes_nothing() {
             "POST",
             format!("/api/v1/communities/{community}/groups"),
             json!({"name": ""}),
+        ),
+        (
+            "POST",
+            format!("/api/v1/communities/{community}/groups"),
+            json!({"name": "two\nlines"}),
+        ),
+        (
+            "PATCH",
+            format!("/api/v1/communities/{community}"),
+            json!({"name": "a\nb"}),
         ),
         (
             "POST",

@@ -3,7 +3,7 @@
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Authed;
 use crate::live;
-use crate::routes::communities::{channel_to_api, require, slow_mode, text};
+use crate::routes::communities::{channel_to_api, line, require, slow_mode, text};
 use crate::routes::no_content;
 use crate::state::AppState;
 use actix_web::web::{Data, Json, Path, Query};
@@ -128,7 +128,7 @@ pub async fn update_channel(
     let name = body
         .name
         .as_deref()
-        .map(|n| text(n, "name", 1, lim::NAME_MAX))
+        .map(|n| line(n, "name", 1, lim::NAME_MAX))
         .transpose()?;
     let topic = body
         .topic

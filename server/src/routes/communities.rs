@@ -42,6 +42,15 @@ pub fn text(raw: &str, field: &str, min: usize, max: usize) -> ApiResult<String>
     Ok(t.to_owned())
 }
 
+/// A one-line text field (names, statuses): as `text`, without line breaks.
+pub fn line(raw: &str, field: &str, min: usize, max: usize) -> ApiResult<String> {
+    let t = text(raw, field, min, max)?;
+    if t.contains('\n') {
+        return Err(ApiError::invalid(format!("{field}: one line")));
+    }
+    Ok(t)
+}
+
 /// A reference to a stored file (an image id or path): 1 to 200 visible ASCII characters.
 pub fn file_ref(raw: &str, field: &str) -> ApiResult<String> {
     if raw.is_empty() || raw.len() > lim::REF_MAX || !raw.bytes().all(|b| b.is_ascii_graphic()) {
@@ -166,7 +175,7 @@ pub async fn create_community(
     authed: Authed,
     body: Json<CreateCommunityRequest>,
 ) -> ApiResult<HttpResponse> {
-    let name = text(&body.name, "name", 1, lim::NAME_MAX)?;
+    let name = line(&body.name, "name", 1, lim::NAME_MAX)?;
     let description = text(
         body.description.as_deref().unwrap_or(""),
         "description",
@@ -239,7 +248,7 @@ pub async fn update_community(
     let name = body
         .name
         .as_deref()
-        .map(|n| text(n, "name", 1, lim::NAME_MAX))
+        .map(|n| line(n, "name", 1, lim::NAME_MAX))
         .transpose()?;
     let description = body
         .description
@@ -376,6 +385,9 @@ async fn announce_join(
     community: CommunityId,
     user: UserId,
 ) -> ApiResult<()> {
+    // the joiner: the channels and groups now open to them
+    live::user_visibility_changed(state, conn, community, user, Default::default()).await?;
+    crate::routes::groups::announce_to_user(state, conn, community, user, None).await?;
     if let Some(m) = communities::member(conn, community, user).await? {
         live::to_members(
             state,
@@ -553,6 +565,8 @@ pub async fn set_member_role(
     }
     require(perms::set_role(role, target_role, body.role))?;
     let before = live::user_channels(&mut conn, community.id, target).await?;
+    let groups_before =
+        crate::routes::groups::visible_to(&mut conn, community.id, target, target_role).await?;
     communities::set_role(&mut conn, community.id, target, body.role).await?;
     auth::record_on(
         &mut conn,
@@ -575,6 +589,14 @@ pub async fn set_member_role(
     )
     .await?;
     live::user_visibility_changed(&state, &mut conn, community.id, target, before).await?;
+    crate::routes::groups::announce_to_user(
+        &state,
+        &mut conn,
+        community.id,
+        target,
+        Some(groups_before),
+    )
+    .await?;
     let member = communities::member(&mut conn, community.id, target)
         .await?
         .ok_or_else(ApiError::not_found)?;
@@ -772,7 +794,7 @@ pub async fn create_channel(
     let me = authed.0.user_id;
     let mut conn = state.db.conn().await?;
     let (community, _) = authorize(&mut conn, id.into_inner(), me, Action::ManageChannels).await?;
-    let name = text(&body.name, "name", 1, lim::NAME_MAX)?;
+    let name = line(&body.name, "name", 1, lim::NAME_MAX)?;
     let topic = text(
         body.topic.as_deref().unwrap_or(""),
         "topic",
@@ -826,21 +848,11 @@ pub async fn create_channel(
             view_role: body.view_role.unwrap_or(CommunityRole::Member),
             post_role: body.post_role.unwrap_or(default_post),
             position: body.position.unwrap_or(0),
+            slow_mode_secs: slow,
             created_by: me,
         },
     )
     .await?;
-    if slow > 0 {
-        channels::update(
-            &mut conn,
-            id,
-            &channels::ChannelChanges {
-                slow_mode_secs: Some(slow),
-                ..Default::default()
-            },
-        )
-        .await?;
-    }
     live::channel_changed(&state, &mut conn, id, community.id, &Default::default()).await?;
     let (channel, facts) = channels::access(&mut conn, id, me)
         .await?

@@ -3,7 +3,7 @@
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Authed;
 use crate::live;
-use crate::routes::communities::{load, require, text};
+use crate::routes::communities::{line, load, require};
 use crate::routes::no_content;
 use crate::state::AppState;
 use actix_web::web::{Data, Json, Path};
@@ -97,6 +97,51 @@ fn announce(
     live::push(state, out);
 }
 
+/// The groups of a community a member with `role` sees.
+pub async fn visible_to(
+    conn: &mut AsyncPgConnection,
+    community: CommunityId,
+    user: UserId,
+    role: Option<CommunityRole>,
+) -> ApiResult<Vec<groups::Group>> {
+    let list = groups::list(conn, community, user).await?;
+    Ok(list
+        .into_iter()
+        .filter(|(g, inside)| perms::view_group(role, g.kind, *inside))
+        .map(|(g, _)| g)
+        .collect())
+}
+
+/// Tells one user which groups appeared or went for them (after joining, or a role change).
+pub async fn announce_to_user(
+    state: &AppState,
+    conn: &mut AsyncPgConnection,
+    community: CommunityId,
+    user: UserId,
+    before: Option<Vec<groups::Group>>,
+) -> ApiResult<()> {
+    let role = communities::find_role(conn, community, user).await?;
+    let now = visible_to(conn, community, user, role).await?;
+    let before = before.unwrap_or_default();
+    let had: HashSet<GroupId> = before.iter().map(|g| g.id).collect();
+    let has: HashSet<GroupId> = now.iter().map(|g| g.id).collect();
+    let mut out = Vec::new();
+    for g in now.into_iter().filter(|g| !had.contains(&g.id)) {
+        out.push((user, ServerFrame::GroupCreated { group: to_api(g) }));
+    }
+    for g in before.into_iter().filter(|g| !has.contains(&g.id)) {
+        out.push((
+            user,
+            ServerFrame::GroupDeleted {
+                group_id: g.id,
+                community_id: community,
+            },
+        ));
+    }
+    live::push(state, out);
+    Ok(())
+}
+
 /// `GET /api/v1/communities/{id}/groups`: the groups the caller may see, in order.
 pub async fn list_groups(
     state: Data<AppState>,
@@ -107,13 +152,8 @@ pub async fn list_groups(
     let mut conn = state.db.conn().await?;
     let (community, role) = load(&mut conn, id.into_inner(), me).await?;
     require(perms::community(role, Action::View))?;
-    let list = groups::list(&mut conn, community.id, me).await?;
-    Ok(Json(
-        list.into_iter()
-            .filter(|(g, inside)| perms::view_group(role, g.kind, *inside))
-            .map(|(g, _)| to_api(g))
-            .collect(),
-    ))
+    let list = visible_to(&mut conn, community.id, me, role).await?;
+    Ok(Json(list.into_iter().map(to_api).collect()))
 }
 
 /// `POST /api/v1/communities/{id}/groups`: admins create public and private groups;
@@ -134,7 +174,7 @@ pub async fn create_group(
         Action::ManageChannels
     };
     require(perms::community(role, action))?;
-    let name = text(&body.name, "name", 1, lim::NAME_MAX)?;
+    let name = line(&body.name, "name", 1, lim::NAME_MAX)?;
     let assigned = match (kind, body.assigned_to) {
         (GroupKind::Personal, Some(u)) => {
             if communities::find_role(&mut conn, community.id, u)
@@ -198,7 +238,7 @@ pub async fn update_group(
     let name = body
         .name
         .as_deref()
-        .map(|n| text(n, "name", 1, lim::NAME_MAX))
+        .map(|n| line(n, "name", 1, lim::NAME_MAX))
         .transpose()?;
     let updated = groups::update(&mut conn, g.id, name.as_deref(), body.position).await?;
     let seen = viewers(&mut conn, &updated).await?;
@@ -293,7 +333,12 @@ pub async fn remove_group_member(
     let mut conn = state.db.conn().await?;
     let (g, role, _) = visible(&mut conn, id, me).await?;
     if target != me {
-        require(perms::community(Some(role), Action::ManageGroupMembers))?;
+        let target_role = communities::find_role(&mut conn, g.community_id, target).await?;
+        require(perms::on_member(
+            Some(role),
+            Action::ManageGroupMembers,
+            target_role,
+        ))?;
     }
     let seen = viewers(&mut conn, &g).await?;
     let channels_before = live::user_channels(&mut conn, g.community_id, target).await?;

@@ -2,7 +2,7 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Authed;
-use crate::routes::communities::{file_ref, text};
+use crate::routes::communities::{file_ref, line, text};
 use crate::routes::no_content;
 use crate::state::AppState;
 use crate::validate;
@@ -88,12 +88,12 @@ pub async fn update_profile(
     let pronouns = body
         .pronouns
         .as_deref()
-        .map(|p| text(p, "pronouns", 0, lim::PRONOUNS_MAX))
+        .map(|p| line(p, "pronouns", 0, lim::PRONOUNS_MAX))
         .transpose()?;
     let custom_status = body
         .custom_status
         .as_deref()
-        .map(|s| text(s, "custom_status", 0, lim::CUSTOM_STATUS_MAX))
+        .map(|s| line(s, "custom_status", 0, lim::CUSTOM_STATUS_MAX))
         .transpose()?;
     let avatar = opt_ref(&body.avatar_ref, "avatar_ref")?;
     let banner = opt_ref(&body.banner_ref, "banner_ref")?;
