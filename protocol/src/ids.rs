@@ -82,3 +82,7 @@ typed_id!(
     /// A message.
     MessageId
 );
+typed_id!(
+    /// A device-to-device envelope queued for its recipient device.
+    EnvelopeId
+);

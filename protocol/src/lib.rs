@@ -8,6 +8,7 @@ pub mod api;
 pub mod bytes;
 pub mod error;
 pub mod ids;
+pub mod keys;
 pub mod ws;
 
 pub use error::{ErrorBody, ErrorCode};

@@ -250,4 +250,9 @@ pub enum ServerFrame {
     Closing {
         reason: String,
     },
+    /// An envelope was queued for this connection's device. It stays queued until the device
+    /// acknowledges it (`POST /api/v1/devices/{id}/envelope_acks`).
+    EnvelopeReceived {
+        envelope: crate::keys::Envelope,
+    },
 }

@@ -2,7 +2,8 @@
 //! as a snapshot diff. Each frame also round-trips through serde.
 
 use chatalot_protocol::bytes::Base64Bytes;
-use chatalot_protocol::ids::{ChannelId, MessageId, SessionId, UserId};
+use chatalot_protocol::ids::{ChannelId, DeviceId, EnvelopeId, MessageId, SessionId, UserId};
+use chatalot_protocol::keys::Envelope;
 use chatalot_protocol::ws::{
     ClientFrame, Content, Cursor, Message, Presence, Reaction, ServerFrame,
 };
@@ -225,6 +226,20 @@ fn server_frames() -> Vec<(&'static str, ServerFrame)> {
             "closing",
             ServerFrame::Closing {
                 reason: "session revoked".into(),
+            },
+        ),
+        (
+            "envelope_received",
+            ServerFrame::EnvelopeReceived {
+                envelope: Envelope {
+                    id: EnvelopeId(id(7)),
+                    sender_user_id: UserId(id(4)),
+                    sender_device_id: DeviceId(id(8)),
+                    recipient_device_id: DeviceId(id(9)),
+                    channel_id: Some(channel),
+                    ciphertext: Base64Bytes(vec![6, 1, 2, 3]),
+                    created_at: datetime!(2026-11-28 10:02:00 UTC),
+                },
             },
         ),
     ]

@@ -78,6 +78,19 @@ diesel::table! {
 }
 
 diesel::table! {
+    device_keys (device_id) {
+        device_id -> Uuid,
+        user_id -> Uuid,
+        certificate -> Bytea,
+        spk_id -> Int8,
+        spk_public -> Bytea,
+        spk_signature -> Bytea,
+        spk_updated_at -> Timestamptz,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     devices (id) {
         id -> Uuid,
         user_id -> Uuid,
@@ -86,6 +99,19 @@ diesel::table! {
         secret_hash -> Bytea,
         created_at -> Timestamptz,
         last_seen_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    envelopes (id) {
+        id -> Uuid,
+        seq -> Int8,
+        recipient_device_id -> Uuid,
+        sender_user_id -> Uuid,
+        sender_device_id -> Uuid,
+        channel_id -> Nullable<Uuid>,
+        ciphertext -> Bytea,
+        created_at -> Timestamptz,
     }
 }
 
@@ -141,6 +167,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    one_time_prekeys (device_id, key_id) {
+        device_id -> Uuid,
+        key_id -> Int8,
+        public_key -> Bytea,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     reactions (message_id, user_id, emoji) {
         message_id -> Uuid,
         user_id -> Uuid,
@@ -187,6 +222,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    user_keys (user_id) {
+        user_id -> Uuid,
+        public_key -> Bytea,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     users (id) {
         id -> Uuid,
         #[max_length = 32]
@@ -215,11 +258,17 @@ diesel::joinable!(channels -> users (created_by));
 diesel::joinable!(communities -> users (owner_id));
 diesel::joinable!(community_members -> communities (community_id));
 diesel::joinable!(community_members -> users (user_id));
+diesel::joinable!(device_keys -> devices (device_id));
+diesel::joinable!(device_keys -> users (user_id));
 diesel::joinable!(devices -> users (user_id));
+diesel::joinable!(envelopes -> channels (channel_id));
+diesel::joinable!(envelopes -> device_keys (recipient_device_id));
+diesel::joinable!(envelopes -> users (sender_user_id));
 diesel::joinable!(invites -> users (created_by));
 diesel::joinable!(message_edits -> messages (message_id));
 diesel::joinable!(messages -> channels (channel_id));
 diesel::joinable!(messages -> users (sender_id));
+diesel::joinable!(one_time_prekeys -> device_keys (device_id));
 diesel::joinable!(reactions -> messages (message_id));
 diesel::joinable!(reactions -> users (user_id));
 diesel::joinable!(read_markers -> channels (channel_id));
@@ -227,6 +276,7 @@ diesel::joinable!(read_markers -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(sessions -> devices (device_id));
 diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(user_keys -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
@@ -235,14 +285,18 @@ diesel::allow_tables_to_appear_in_same_query!(
     channels,
     communities,
     community_members,
+    device_keys,
     devices,
+    envelopes,
     instance_settings,
     invites,
     message_edits,
     messages,
+    one_time_prekeys,
     reactions,
     read_markers,
     refresh_tokens,
     sessions,
+    user_keys,
     users,
 );
