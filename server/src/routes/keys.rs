@@ -466,13 +466,15 @@ pub async fn create_envelopes(
                 format!("recipient_device_id {d}: no device with published keys"),
             ))
         }
-        envelopes::Queued::QueueFull(d) => return Err(ApiError::new(
-            ErrorCode::QueueFull,
-            format!(
+        envelopes::Queued::QueueFull(d) => {
+            return Err(ApiError::new(
+                ErrorCode::QueueFull,
+                format!(
                 "recipient_device_id {d}: its queue holds {} envelopes already; nothing was sent",
                 limits::MAX_QUEUED_ENVELOPES
             ),
-        )),
+            ))
+        }
     };
     let ids = stored.iter().map(|e| e.id).collect();
     // committed: now the live connections of each recipient device
