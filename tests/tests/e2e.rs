@@ -813,6 +813,25 @@ fn queued_envelopes_reach_an_offline_device_after_reconnect_and_go_after_the_ack
     b2.connect().expect("back online");
     assert_eq!(sync_texts(&mut b2, ch), ["while you were away"]);
     assert_eq!(queued_for(&b2), "0");
+    // a live envelope goes to the connections of its device only, not to the user's others
+    ok(
+        &a,
+        "POST",
+        "/api/v1/envelopes",
+        Some(&json!({"envelopes": [{"recipient_device_id": b1.device_id, "ciphertext": "AQ=="}]})),
+    );
+    assert_eq!(
+        b1.wait_live_envelopes(1, Duration::from_secs(5))
+            .expect("live"),
+        1
+    );
+    assert_eq!(
+        b2.wait_live_envelopes(1, Duration::from_millis(500))
+            .expect("live"),
+        0
+    );
+    b1.process_envelopes().expect("drain");
+    assert_eq!(queued_for(&b1), "0");
 
     // a full queue refuses the whole send with a clear error and stores nothing of it
     b2.disconnect();
@@ -1236,4 +1255,27 @@ fn client_encrypt_and_decrypt_cost_per_message() {
         );
     }
     eprintln!("client crypto cost: {}", report.join("; "));
+}
+
+#[test]
+fn a_rotated_signed_prekey_still_answers_first_messages_in_flight() {
+    let s = TestServer::start();
+    let mut a1 = Device::register(&s.base, "alice").expect("alice");
+    let mut b = Device::register(&s.base, "bob").expect("bob");
+    let dm = open_dm(&a1, &[b.user_id]);
+    a1.send_direct(dm, "sent against the old prekey")
+        .expect("send");
+    let status = b.rotate_signed_prekey().expect("rotate");
+    assert_eq!(status["signed_prekey_id"], 2);
+    let path = format!("/api/v1/devices/{}/keys", b.device_id);
+    assert_eq!(ok(&b, "GET", &path, None)["signed_prekey_id"], 2);
+    // a device that starts now gets the new prekey
+    let mut a2 = a1.add_device().expect("alice 2");
+    a2.send_direct(dm, "sent against the new prekey")
+        .expect("send");
+    assert_eq!(
+        sync_texts(&mut b, dm),
+        ["sent against the old prekey", "sent against the new prekey"]
+    );
+    assert_eq!(sync_texts(&mut a1, dm), ["sent against the new prekey"]);
 }
