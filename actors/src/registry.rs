@@ -9,7 +9,7 @@ use crate::session::SessionActor;
 use crate::user::{self, UserActor};
 use actix::prelude::*;
 use bytestring::ByteString;
-use chatalot_protocol::ids::{ChannelId, SessionId, UserId};
+use chatalot_protocol::ids::{ChannelId, DeviceId, SessionId, UserId};
 use chatalot_storage::Db;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -143,6 +143,7 @@ impl Handler<Connect> for RegistryActor {
             let join = user::Join {
                 conn: msg.conn,
                 session_id: msg.claims.session_id,
+                device_id: msg.claims.device_id,
                 session: msg.session.clone(),
                 outbox: msg.outbox.clone(),
             };
@@ -355,5 +356,28 @@ impl Handler<GetCounts> for RegistryActor {
 
     fn handle(&mut self, _: GetCounts, _: &mut Context<Self>) -> Self::Result {
         MessageResult((self.users.len(), self.channels.len()))
+    }
+}
+
+/// A frame for the live connections of one device (an envelope queued for it). Offline
+/// devices get nothing here: they fetch their queue when they come back.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct DeliverToDevice {
+    pub user_id: UserId,
+    pub device_id: DeviceId,
+    pub frame: bytestring::ByteString,
+}
+
+impl Handler<DeliverToDevice> for RegistryActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: DeliverToDevice, _: &mut Context<Self>) {
+        if let Some(user) = self.users.get(&msg.user_id) {
+            user.do_send(user::DeliverToDevice {
+                device_id: msg.device_id,
+                frame: msg.frame,
+            });
+        }
     }
 }

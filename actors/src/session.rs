@@ -586,3 +586,30 @@ impl Handler<Close> for SessionActor {
         self.close(ctx, msg.code, msg.reason);
     }
 }
+
+/// A frame for this connection from outside its channels (an envelope for its device). A full
+/// outbox closes the connection like any slow reader; the frame's content stays queued on the
+/// server and is fetched after reconnecting.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Deliver {
+    pub frame: bytestring::ByteString,
+}
+
+impl Handler<Deliver> for SessionActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Deliver, ctx: &mut Context<Self>) {
+        if self.claims.is_none() {
+            return;
+        }
+        if self.outbox.push(msg.frame).is_err() {
+            crate::stats::Stats::add(&crate::stats::stats().queue_drops, 1);
+            self.outbox.close(
+                crate::channel::CLOSE_LAGGED,
+                "too slow: reconnect and resubscribe",
+            );
+            ctx.stop();
+        }
+    }
+}

@@ -8,13 +8,15 @@ use crate::outbox::{ConnId, Outbox};
 use crate::registry::ReleaseUser;
 use crate::session::{self, SessionActor};
 use actix::prelude::*;
-use chatalot_protocol::ids::{ChannelId, SessionId, UserId};
+use bytestring::ByteString;
+use chatalot_protocol::ids::{ChannelId, DeviceId, SessionId, UserId};
 use chatalot_protocol::ws::Presence;
 use std::collections::HashMap;
 use std::time::Instant;
 
 struct Entry {
     session_id: SessionId,
+    device_id: DeviceId,
     addr: Addr<SessionActor>,
     outbox: Outbox,
     channels: HashMap<ChannelId, Addr<ChannelActor>>,
@@ -136,6 +138,7 @@ pub enum JoinError {
 pub struct Join {
     pub conn: ConnId,
     pub session_id: SessionId,
+    pub device_id: DeviceId,
     pub session: Addr<SessionActor>,
     pub outbox: Outbox,
 }
@@ -155,6 +158,7 @@ impl Handler<Join> for UserActor {
             msg.conn,
             Entry {
                 session_id: msg.session_id,
+                device_id: msg.device_id,
                 addr: msg.session,
                 outbox: msg.outbox,
                 channels: HashMap::new(),
@@ -341,5 +345,27 @@ impl Handler<CloseAll> for UserActor {
             });
         }
         self.sessions.len()
+    }
+}
+
+/// A frame for every connection of one of this user's devices (an envelope for that device).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct DeliverToDevice {
+    pub device_id: DeviceId,
+    pub frame: ByteString,
+}
+
+impl Handler<DeliverToDevice> for UserActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: DeliverToDevice, _: &mut Context<Self>) {
+        for entry in self.sessions.values() {
+            if entry.device_id == msg.device_id {
+                entry.addr.do_send(session::Deliver {
+                    frame: msg.frame.clone(),
+                });
+            }
+        }
     }
 }

@@ -59,6 +59,8 @@ pub enum ErrorCode {
     Internal,
     /// A dependency (the database) is unavailable; retry later.
     Unavailable,
+    /// The recipient's queue is full; it must fetch and acknowledge what it has first.
+    QueueFull,
 }
 
 impl ErrorCode {
@@ -84,6 +86,7 @@ impl ErrorCode {
             ErrorCode::RateLimited | ErrorCode::TooManySessions | ErrorCode::SlowMode => 429,
             ErrorCode::Internal => 500,
             ErrorCode::Unavailable | ErrorCode::Busy => 503,
+            ErrorCode::QueueFull => 507,
         }
     }
 }

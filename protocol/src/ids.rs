@@ -96,3 +96,7 @@ typed_id!(
     /// A group of channels inside a community.
     GroupId
 );
+typed_id!(
+    /// A device-to-device envelope queued for its recipient device.
+    EnvelopeId
+);

@@ -307,6 +307,11 @@ pub enum ServerFrame {
         user_id: UserId,
         role: CommunityRole,
     },
+    /// An envelope was queued for this connection's device. It stays queued until the device
+    /// acknowledges it (`POST /api/v1/devices/{id}/envelope_acks`).
+    EnvelopeReceived {
+        envelope: crate::keys::Envelope,
+    },
 }
 
 impl ServerFrame {
@@ -335,5 +340,6 @@ impl ServerFrame {
         "member_joined",
         "member_left",
         "member_role_changed",
+        "envelope_received",
     ];
 }

@@ -3,7 +3,10 @@
 
 use chatalot_protocol::api::{Channel, ChannelKind, Community, Group, Member, Visibility};
 use chatalot_protocol::bytes::Base64Bytes;
-use chatalot_protocol::ids::{ChannelId, CommunityId, GroupId, MessageId, SessionId, UserId};
+use chatalot_protocol::ids::{
+    ChannelId, CommunityId, DeviceId, EnvelopeId, GroupId, MessageId, SessionId, UserId,
+};
+use chatalot_protocol::keys::Envelope;
 use chatalot_protocol::perms::{CommunityRole, GroupKind};
 use chatalot_protocol::ws::{
     ClientFrame, Content, Cursor, Message, Presence, Reaction, ServerFrame,
@@ -310,6 +313,20 @@ fn server_frames() -> Vec<(&'static str, ServerFrame)> {
                 community_id: CommunityId(id(6)),
                 user_id: UserId(id(5)),
                 role: CommunityRole::Moderator,
+            },
+        ),
+        (
+            "envelope_received",
+            ServerFrame::EnvelopeReceived {
+                envelope: Envelope {
+                    id: EnvelopeId(id(7)),
+                    sender_user_id: UserId(id(4)),
+                    sender_device_id: DeviceId(id(8)),
+                    recipient_device_id: DeviceId(id(9)),
+                    channel_id: Some(channel),
+                    ciphertext: Base64Bytes(vec![6, 1, 2, 3]),
+                    created_at: datetime!(2026-11-28 10:02:00 UTC),
+                },
             },
         ),
     ]

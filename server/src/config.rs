@@ -159,6 +159,9 @@ pub struct LimitsConfig {
     pub user_per_minute: u32,
     /// Largest JSON body, bytes.
     pub json_body_bytes: usize,
+    /// Prekey bundles one user may claim of another user (each bundle takes a token).
+    pub key_claim_burst: u32,
+    pub key_claim_per_hour: u32,
 }
 
 /// `[log]`
@@ -236,6 +239,8 @@ impl Default for LimitsConfig {
             user_burst: 300,
             user_per_minute: 1200,
             json_body_bytes: 64 * 1024,
+            key_claim_burst: 20,
+            key_claim_per_hour: 60,
         }
     }
 }
@@ -456,6 +461,8 @@ impl Config {
             ),
             (l.user_burst, "limits.user_burst"),
             (l.user_per_minute, "limits.user_per_minute"),
+            (l.key_claim_burst, "limits.key_claim_burst"),
+            (l.key_claim_per_hour, "limits.key_claim_per_hour"),
         ] {
             if v == 0 {
                 return Err(ConfigError::Invalid(format!("{n} must be at least 1")));

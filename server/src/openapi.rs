@@ -5,6 +5,7 @@
 //! types. A test fails when a route has no operation or an operation no route.
 
 use chatalot_protocol::api::*;
+use chatalot_protocol::keys::*;
 use chatalot_protocol::ws::Message;
 use chatalot_protocol::ErrorBody;
 use std::sync::OnceLock;
@@ -397,6 +398,72 @@ pub fn operations() -> Vec<Operation> {
         )
         .req(one::<OpenDmRequest>())
         .res(200, one::<Channel>()),
+        op(
+            "PUT",
+            "/api/v1/devices/{id}/keys",
+            "Publish the caller's device keys",
+        )
+        .req(one::<PublishKeysRequest>())
+        .res(200, one::<DeviceKeyStatus>()),
+        op(
+            "GET",
+            "/api/v1/devices/{id}/keys",
+            "The caller's device key status",
+        )
+        .res(200, one::<DeviceKeyStatus>()),
+        op(
+            "PUT",
+            "/api/v1/devices/{id}/signed_prekey",
+            "Rotate the signed prekey",
+        )
+        .req(one::<RotateSignedPreKeyRequest>())
+        .res(200, one::<DeviceKeyStatus>()),
+        op(
+            "POST",
+            "/api/v1/devices/{id}/one_time_prekeys",
+            "Upload one-time prekeys",
+        )
+        .req(one::<UploadOneTimePreKeysRequest>())
+        .res(200, one::<DeviceKeyStatus>()),
+        op(
+            "GET",
+            "/api/v1/devices/{id}/envelopes",
+            "Envelopes queued for the caller's device",
+        )
+        .res(200, one::<EnvelopePage>()),
+        op(
+            "POST",
+            "/api/v1/devices/{id}/envelope_acks",
+            "Acknowledge (delete) queued envelopes",
+        )
+        .req(one::<AckEnvelopesRequest>())
+        .res(200, one::<AckedEnvelopes>()),
+        op(
+            "GET",
+            "/api/v1/users/{id}/devices",
+            "A user's devices with certificates and user key",
+        )
+        .res(200, one::<UserDevices>()),
+        op(
+            "POST",
+            "/api/v1/users/{id}/key_bundles",
+            "Claim prekey bundles (rate limited)",
+        )
+        .req(one::<ClaimBundlesRequest>())
+        .res(200, one::<ClaimedBundles>()),
+        op(
+            "GET",
+            "/api/v1/channels/{id}/devices",
+            "Devices of everyone who can read a channel",
+        )
+        .res(200, one::<ChannelDevices>()),
+        op(
+            "POST",
+            "/api/v1/envelopes",
+            "Send device-to-device envelopes",
+        )
+        .req(one::<SendEnvelopesRequest>())
+        .res(201, one::<SentEnvelopes>()),
     ]
 }
 

@@ -34,6 +34,8 @@ pub struct Limiters {
     /// Wrong passwords and codes given by a logged-in user to confirm a sensitive change.
     pub reauth_fail: RateLimiter<UserId>,
     pub user: RateLimiter<UserId>,
+    /// Prekey bundles claimed, per (claimer, claimed user).
+    pub key_claim: RateLimiter<(UserId, UserId)>,
 }
 
 impl Limiters {
@@ -62,6 +64,11 @@ impl Limiters {
                 minute,
             ),
             user: RateLimiter::new(c.user_burst, c.user_per_minute, minute),
+            key_claim: RateLimiter::new(
+                c.key_claim_burst,
+                c.key_claim_per_hour,
+                Duration::from_secs(3600),
+            ),
         }
     }
 }

@@ -277,6 +277,19 @@ pub async fn access_for_users(
     Ok(Some((channel, facts)))
 }
 
+/// The members of a DM or group DM.
+pub async fn dm_member_ids(
+    conn: &mut AsyncPgConnection,
+    channel: ChannelId,
+) -> Result<Vec<UserId>> {
+    let ids: Vec<Uuid> = channel_members::table
+        .filter(channel_members::channel_id.eq(channel.0))
+        .select(channel_members::user_id)
+        .load(conn)
+        .await?;
+    Ok(ids.into_iter().map(UserId).collect())
+}
+
 /// The ids of a community's channels.
 pub async fn ids_in_community(
     conn: &mut AsyncPgConnection,

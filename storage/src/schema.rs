@@ -115,6 +115,19 @@ diesel::table! {
 }
 
 diesel::table! {
+    device_keys (device_id) {
+        device_id -> Uuid,
+        user_id -> Uuid,
+        certificate -> Bytea,
+        spk_id -> Int8,
+        spk_public -> Bytea,
+        spk_signature -> Bytea,
+        spk_updated_at -> Timestamptz,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     devices (id) {
         id -> Uuid,
         user_id -> Uuid,
@@ -123,6 +136,19 @@ diesel::table! {
         secret_hash -> Bytea,
         created_at -> Timestamptz,
         last_seen_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    envelopes (id) {
+        id -> Uuid,
+        seq -> Int8,
+        recipient_device_id -> Uuid,
+        sender_user_id -> Uuid,
+        sender_device_id -> Uuid,
+        channel_id -> Nullable<Uuid>,
+        ciphertext -> Bytea,
+        created_at -> Timestamptz,
     }
 }
 
@@ -200,6 +226,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    one_time_prekeys (device_id, key_id) {
+        device_id -> Uuid,
+        key_id -> Int8,
+        public_key -> Bytea,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     reactions (message_id, user_id, emoji) {
         message_id -> Uuid,
         user_id -> Uuid,
@@ -254,6 +289,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    user_keys (user_id) {
+        user_id -> Uuid,
+        public_key -> Bytea,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     user_profiles (user_id) {
         user_id -> Uuid,
         #[max_length = 1000]
@@ -303,7 +346,12 @@ diesel::joinable!(community_invites -> communities (community_id));
 diesel::joinable!(community_invites -> users (created_by));
 diesel::joinable!(community_members -> communities (community_id));
 diesel::joinable!(community_members -> users (user_id));
+diesel::joinable!(device_keys -> devices (device_id));
+diesel::joinable!(device_keys -> users (user_id));
 diesel::joinable!(devices -> users (user_id));
+diesel::joinable!(envelopes -> channels (channel_id));
+diesel::joinable!(envelopes -> device_keys (recipient_device_id));
+diesel::joinable!(envelopes -> users (sender_user_id));
 diesel::joinable!(group_members -> groups (group_id));
 diesel::joinable!(group_members -> users (user_id));
 diesel::joinable!(groups -> communities (community_id));
@@ -312,6 +360,7 @@ diesel::joinable!(invites -> users (created_by));
 diesel::joinable!(message_edits -> messages (message_id));
 diesel::joinable!(messages -> channels (channel_id));
 diesel::joinable!(messages -> users (sender_id));
+diesel::joinable!(one_time_prekeys -> device_keys (device_id));
 diesel::joinable!(reactions -> messages (message_id));
 diesel::joinable!(reactions -> users (user_id));
 diesel::joinable!(read_markers -> channels (channel_id));
@@ -319,6 +368,7 @@ diesel::joinable!(read_markers -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(sessions -> devices (device_id));
 diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(user_keys -> users (user_id));
 diesel::joinable!(user_profiles -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
@@ -330,18 +380,22 @@ diesel::allow_tables_to_appear_in_same_query!(
     community_bans,
     community_invites,
     community_members,
+    device_keys,
     devices,
+    envelopes,
     group_members,
     groups,
     instance_settings,
     invites,
     message_edits,
     messages,
+    one_time_prekeys,
     reactions,
     read_markers,
     refresh_tokens,
     sessions,
     user_blocks,
+    user_keys,
     user_profiles,
     users,
 );

@@ -63,6 +63,8 @@ enum Rule {
     InstanceAdmin { refused: u16 },
     /// An object of the community: non-members get 404, members below `min` get 403.
     Community { min: u8 },
+    /// A device's own keys and queue: only that device's session (403 for everyone else).
+    OwnDevice,
 }
 
 /// The world the matrix runs in.
@@ -77,6 +79,7 @@ struct World {
     message: String,
     dm: String,
     owner_session: String,
+    owner_device: String,
 }
 
 impl World {
@@ -114,12 +117,11 @@ impl World {
                 "/invites/{id}",
                 "/invites/00000000-0000-7000-8000-000000000000",
             );
-        let path =
-            if pattern == "/api/v1/channels/{id}/messages" || pattern == "/api/v1/channels/{id}" {
-                path.replace("{id}", &self.channel)
-            } else {
-                path
-            };
+        let path = if pattern.starts_with("/api/v1/channels/{id}") {
+            path.replace("{id}", &self.channel)
+        } else {
+            path.replace("/devices/{id}", &format!("/devices/{}", self.owner_device))
+        };
         // targets of member actions: the member for roles, the banned user for unbans, the
         // moderator for kicks (so that rank matters), an outsider for bans
         let target = match (method, pattern) {
@@ -139,6 +141,16 @@ impl World {
             ("PATCH", "/api/v1/groups/{id}") => Some(json!({"position": 3})),
             ("POST", "/api/v1/communities/{id}/channels") => Some(json!({"name": "c2"})),
             ("PATCH", "/api/v1/channels/{id}") => Some(json!({"topic": "t"})),
+            ("PUT", "/api/v1/devices/{id}/keys") => {
+                Some(json!({"certificate": "AQ==", "signed_prekey": "Ag=="}))
+            }
+            ("PUT", "/api/v1/devices/{id}/signed_prekey") => Some(json!({"signed_prekey": "Ag=="})),
+            ("POST", "/api/v1/devices/{id}/one_time_prekeys") => {
+                Some(json!({"one_time_prekeys": ["Aw=="]}))
+            }
+            ("POST", "/api/v1/devices/{id}/envelope_acks") => {
+                Some(json!({"ids": ["00000000-0000-7000-8000-000000000000"]}))
+            }
             ("POST", _) | ("PUT", _) | ("PATCH", _) => Some(json!({})),
             _ => None,
         };
@@ -198,7 +210,16 @@ fn rule_of(method: &str, path: &str) -> Option<Rule> {
         | ("GET", "/api/v1/directory")
         | ("POST", "/api/v1/community_joins")
         | ("GET", "/api/v1/channels")
-        | ("POST", "/api/v1/dms") => OwnData,
+        | ("POST", "/api/v1/dms")
+        | ("GET", "/api/v1/users/{id}/devices")
+        | ("POST", "/api/v1/users/{id}/key_bundles")
+        | ("POST", "/api/v1/envelopes") => OwnData,
+        ("PUT", "/api/v1/devices/{id}/keys")
+        | ("GET", "/api/v1/devices/{id}/keys")
+        | ("PUT", "/api/v1/devices/{id}/signed_prekey")
+        | ("POST", "/api/v1/devices/{id}/one_time_prekeys")
+        | ("GET", "/api/v1/devices/{id}/envelopes")
+        | ("POST", "/api/v1/devices/{id}/envelope_acks") => OwnDevice,
         ("PATCH", "/api/v1/instance") => InstanceAdmin { refused: 403 },
         ("GET", "/api/v1/invites")
         | ("POST", "/api/v1/invites")
@@ -212,6 +233,7 @@ fn rule_of(method: &str, path: &str) -> Option<Rule> {
         | ("POST", "/api/v1/communities/{id}/members")
         | ("GET", "/api/v1/communities/{id}/groups")
         | ("GET", "/api/v1/channels/{id}")
+        | ("GET", "/api/v1/channels/{id}/devices")
         | ("GET", "/api/v1/channels/{id}/messages") => member,
         ("DELETE", "/api/v1/communities/{id}/members/{user_id}")
         | ("GET", "/api/v1/communities/{id}/bans")
@@ -250,9 +272,13 @@ fn build() -> World {
         (Who::Outsider, "zed"),
     ];
     let mut users = Vec::new();
+    let mut owner_device = String::new();
     for (who, name) in names {
         let (c, body) = s.register(name);
         let id = body["user"]["id"].as_str().expect("id").to_owned();
+        if who == Who::Owner {
+            owner_device = body["device_id"].as_str().expect("device").to_owned();
+        }
         users.push((who, c, id));
     }
     let get = |w: Who| &users.iter().find(|(x, _, _)| *x == w).expect("user").1;
@@ -330,6 +356,7 @@ fn build() -> World {
         message: String::new(),
         dm,
         owner_session,
+        owner_device,
     }
 }
 
@@ -407,7 +434,10 @@ fn every_route_and_frame_type_is_in_the_matrix_and_holds() {
         let (path, body) = w.request(method, pattern);
         match rule {
             Rule::Public | Rule::Gateway => {}
-            Rule::OwnData | Rule::InstanceAdmin { .. } | Rule::Community { .. } => {
+            Rule::OwnData
+            | Rule::OwnDevice
+            | Rule::InstanceAdmin { .. }
+            | Rule::Community { .. } => {
                 // no token, no answer
                 let anon = w.root.with_token(None);
                 let r = call(&anon, method, &path, body.as_ref());
@@ -457,6 +487,13 @@ fn every_route_and_frame_type_is_in_the_matrix_and_holds() {
                         ),
                         Some(_) => {}
                     }
+                    checked += 1;
+                }
+            }
+            Rule::OwnDevice => {
+                for who in EVERYONE.into_iter().filter(|x| *x != Who::Owner) {
+                    let r = call(w.client(who), method, &path, body.as_ref());
+                    assert_eq!(r.status, 403, "{method} {path} by {who:?}: {}", r.text);
                     checked += 1;
                 }
             }

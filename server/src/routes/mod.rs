@@ -8,6 +8,7 @@ mod groups;
 mod health;
 mod instance;
 pub(crate) mod invites;
+mod keys;
 mod profiles;
 mod recoveries;
 mod sessions;
@@ -90,6 +91,16 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/api/v1/channels/{id}"),
     ("GET", "/api/v1/channels/{id}/messages"),
     ("POST", "/api/v1/dms"),
+    ("PUT", "/api/v1/devices/{id}/keys"),
+    ("GET", "/api/v1/devices/{id}/keys"),
+    ("PUT", "/api/v1/devices/{id}/signed_prekey"),
+    ("POST", "/api/v1/devices/{id}/one_time_prekeys"),
+    ("GET", "/api/v1/devices/{id}/envelopes"),
+    ("POST", "/api/v1/devices/{id}/envelope_acks"),
+    ("GET", "/api/v1/users/{id}/devices"),
+    ("POST", "/api/v1/users/{id}/key_bundles"),
+    ("GET", "/api/v1/channels/{id}/devices"),
+    ("POST", "/api/v1/envelopes"),
 ];
 
 /// Registers the API under `/api/v1`, with JSON, path and query errors rendered as `ApiError`.
@@ -245,6 +256,31 @@ pub fn configure(cfg: &mut ServiceConfig, json_limit: usize) {
                 w::get().to(channels::list_messages),
             )
             .route("/dms", w::post().to(channels::open_dm))
+            .route("/devices/{id}/keys", w::put().to(keys::publish_device_keys))
+            .route("/devices/{id}/keys", w::get().to(keys::get_device_keys))
+            .route(
+                "/devices/{id}/signed_prekey",
+                w::put().to(keys::update_signed_prekey),
+            )
+            .route(
+                "/devices/{id}/one_time_prekeys",
+                w::post().to(keys::create_one_time_prekeys),
+            )
+            .route("/devices/{id}/envelopes", w::get().to(keys::list_envelopes))
+            .route(
+                "/devices/{id}/envelope_acks",
+                w::post().to(keys::create_envelope_acks),
+            )
+            .route("/users/{id}/devices", w::get().to(keys::list_user_devices))
+            .route(
+                "/users/{id}/key_bundles",
+                w::post().to(keys::claim_key_bundles),
+            )
+            .route(
+                "/channels/{id}/devices",
+                w::get().to(keys::list_channel_devices),
+            )
+            .route("/envelopes", w::post().to(keys::create_envelopes))
             .default_service(w::to(api_not_found)),
     )
     // anything else under /api is an unknown API route, not a page of the web app

@@ -161,6 +161,36 @@ impl TestServer {
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
 
+    /// The server's data directory.
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.data_dir
+    }
+
+    /// A plain-SQL dump of this server's database (`pg_dump`), as bytes.
+    pub fn pg_dump(&self) -> Vec<u8> {
+        let url = self.config.database.url.clone().expect("url");
+        let host = url
+            .split_whitespace()
+            .find_map(|kv| kv.strip_prefix("host="))
+            .expect("host")
+            .to_owned();
+        let bin = chatalot_server::embedded_pg::find_bin_dir(None).expect("pg binaries");
+        let mut cmd = std::process::Command::new(bin.join("pg_dump"));
+        cmd.args(["-h", &host, "-U", "postgres", "-d", &self.database]);
+        if running_as_root() {
+            use std::os::unix::process::CommandExt;
+            let (uid, gid) = postgres_ids();
+            cmd.uid(uid).gid(gid).current_dir("/");
+        }
+        let out = cmd.output().expect("pg_dump runs");
+        assert!(
+            out.status.success(),
+            "pg_dump: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    }
+
     /// Registers `username` with a standard password and returns a logged-in client.
     pub fn register(&self, username: &str) -> (Client, Value) {
         let mut c = self.client();
