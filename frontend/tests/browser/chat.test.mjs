@@ -416,6 +416,41 @@ describe('web app: chat', { timeout: 900_000 }, () => {
     assertClean(B, 'dm');
   });
 
+  it('moves between messages from the keyboard', async () => {
+    const { page } = A;
+    await page.goto(`${base}/c/${ids.community}/${ids.general}`);
+    await messageWith(page, 'sent while Boris was offline').waitFor();
+    const last = messageWith(page, 'sent while Boris was offline');
+    await last.focus();
+    // The actions of the focused message are reachable.
+    assert.equal(await last.getByRole('button', { name: 'Reply' }).isVisible(), true);
+    await page.keyboard.press('ArrowUp');
+    assert.match(await page.evaluate(() => document.activeElement?.textContent ?? ''), /numbered message 70/);
+    await page.keyboard.press('ArrowDown');
+    assert.match(await page.evaluate(() => document.activeElement?.textContent ?? ''), /sent while Boris was offline/);
+    // Reply from the keyboard: Tab to the action, Enter, type, Enter; Escape would cancel.
+    await last.getByRole('button', { name: 'Reply' }).focus();
+    await page.keyboard.press('Enter');
+    assert.equal(await page.evaluate(() => document.activeElement?.tagName), 'TEXTAREA');
+    await page.keyboard.press('Escape');
+    assert.equal(await page.getByTestId('replying').count(), 0);
+  });
+
+  it('keeps the keystore locked after a reload until the password is given', async () => {
+    const { page } = B;
+    await page.goto(`${base}/settings/security`);
+    await page.getByTestId('keys-status').waitFor();
+    assert.match(await page.getByTestId('keys-status').textContent(), /Locked/);
+    await page.getByLabel('Password', { exact: true }).fill('not the password at all');
+    await page.getByRole('button', { name: 'Open keys' }).click();
+    await page.locator('#keys-password-error').waitFor();
+    assert.match(await page.locator('#keys-password-error').textContent(), /does not open/);
+    await page.getByLabel('Password', { exact: true }).fill(PW);
+    await page.getByRole('button', { name: 'Open keys' }).click();
+    await page.getByTestId('keys-status').filter({ hasText: 'Open.' }).waitFor();
+    assertClean(B, 'keystore');
+  });
+
   it('renders a hostile corpus in messages and names as text and executes nothing (A8)', async () => {
     const corpus = [
       '<img src=x onerror="window.__xss=1">',
@@ -488,6 +523,25 @@ describe('web app: chat', { timeout: 900_000 }, () => {
   });
 
   it('takes screenshots of the chat, light and dark, desktop and phone', async () => {
+    // A short conversation to show: markdown, a reply, an edit and reactions.
+    await A.page.goto(`${base}/c/${ids.community}/${ids.offTopic}`);
+    await A.page.getByTestId('channel-start').waitFor();
+    await send(A.page, 'Reading list for December:\n- *Anna Karenina*\n- **Dead Souls**\n\nNotes at https://example.org/notes');
+    await B.page.goto(`${base}/c/${ids.community}/${ids.offTopic}`);
+    const list = messageWith(B.page, 'Reading list');
+    await list.waitFor();
+    await list.hover();
+    await list.getByRole('button', { name: 'Reply' }).click();
+    await send(B.page, 'Count me in. I will bring `tea` and snacks.');
+    await list.hover();
+    await list.getByRole('button', { name: 'Add a reaction' }).click();
+    await list.getByRole('button', { name: 'React with 🎉' }).click();
+    await messageWith(A.page, 'Count me in').waitFor();
+    await send(A.page, 'Great, see you on Friday');
+    await A.page.locator('.composer textarea').press('ArrowUp');
+    await A.page.getByLabel('Edit message').fill('Great, see you on Friday at 7');
+    await A.page.getByLabel('Edit message').press('Enter');
+    await messageWith(B.page, 'Friday at 7').waitFor();
     for (const [vpName, viewport] of [
       ['desktop', DESKTOP],
       ['phone', PHONE],
@@ -506,8 +560,8 @@ describe('web app: chat', { timeout: 900_000 }, () => {
           assert.ok(overflow <= 0, `${name} ${vpName}: ${overflow}px wider than the viewport`);
         };
         await shot('home');
-        await p.page.goto(`${base}/c/${ids.community}/${ids.general}`);
-        await messageWith(p.page, 'sent while Boris was offline').waitFor();
+        await p.page.goto(`${base}/c/${ids.community}/${ids.offTopic}`);
+        await messageWith(p.page, 'Friday at 7').waitFor();
         await shot('channel');
         if (vpName === 'phone') {
           await p.page.getByRole('button', { name: 'Back to channels' }).click();
