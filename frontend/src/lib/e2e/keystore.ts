@@ -7,7 +7,6 @@
 // so records cannot be moved between slots or accounts without failing to open.
 
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
-import { argon2idAsync } from '@noble/hashes/argon2.js';
 import type { KeyValueStore } from '../storage/kv';
 
 export interface KdfParams {
@@ -132,6 +131,8 @@ export class Keystore {
   }
 
   private static async passwordKey(password: string, kdf: KeystoreMeta['kdf']): Promise<Uint8Array> {
+    // Loaded when first needed (at sign-in), not with the first page.
+    const { argon2idAsync } = await import('@noble/hashes/argon2.js');
     return argon2idAsync(enc.encode(password), fromBase64(kdf.salt), {
       m: kdf.m,
       t: kdf.t,
