@@ -318,6 +318,11 @@ describe('ChatStore', () => {
     expect(ws.sent.slice(before).filter((f) => f.type === 'send_message' || f.type === 'edit_message')).toEqual([]);
     expect(chat.sendBlock('s')).toMatch(/not set up yet/);
     expect(chat.sendBlock('a')).toBeNull();
+    // refusals not tied to a send are shown, except for typing and read markers
+    ws.receive({ type: 'error', code: 'rate_limited', message: 'too many typing frames', frame: 'start_typing' });
+    expect(chat.notice).toBeNull();
+    ws.receive({ type: 'error', code: 'forbidden', message: 'not your message', frame: 'edit_message' });
+    expect(chat.notice).toBe('not your message');
   });
 
   it('tracks typing and presence per channel, and toggles reactions', async () => {
