@@ -6,6 +6,9 @@ import { openStore } from './lib/storage/kv';
 import { describeBrowser } from './lib/device';
 import { SessionStore } from './lib/stores/session.svelte';
 import { PrefsStore } from './lib/stores/prefs.svelte';
+import { Keystore } from './lib/e2e/keystore';
+import { E2e } from './lib/e2e/engine.svelte';
+import { ChatStore } from './lib/chat/store.svelte';
 
 async function start(): Promise<void> {
   const { store } = await openStore();
@@ -13,9 +16,11 @@ async function start(): Promise<void> {
   await prefs.load();
   const api = new ApiClient({ store, deviceName: describeBrowser(navigator.userAgent) });
   const session = new SessionStore(api);
+  const e2e = new E2e(new Keystore(store));
+  const createChat = () => new ChatStore({ api, e2e, me: () => session.me });
   const target = document.getElementById('app');
   if (!target) throw new Error('no #app element');
-  mount(App, { target, props: { session, prefs } });
+  mount(App, { target, props: { session, prefs, e2e, createChat } });
   performance.mark('chatalot:first-render');
   await Promise.all([session.loadInstance(), session.resume()]);
   performance.mark('chatalot:ready');

@@ -79,3 +79,21 @@ export function formatDateTime(iso: string, clock: Clock, locale?: string): stri
     hourCycle: clock === '12' ? 'h12' : 'h23',
   }).format(d);
 }
+
+/** The time of day only, as the clock preference says. */
+export function formatTime(iso: string, clock: Clock, locale?: string): string {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  return new Intl.DateTimeFormat(locale, { hour: 'numeric', minute: '2-digit', hourCycle: clock === '12' ? 'h12' : 'h23' }).format(d);
+}
+
+/** A day for date separators: "Today", "Yesterday" or the full date. */
+export function formatDay(iso: string, now: Date = new Date(), locale?: string): string {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  const start = (x: Date) => new Date(x.getFullYear(), x.getMonth(), x.getDate()).getTime();
+  const days = Math.round((start(now) - start(d)) / 86_400_000);
+  if (days === 0) return 'Today';
+  if (days === 1) return 'Yesterday';
+  return new Intl.DateTimeFormat(locale, { weekday: 'long', year: 'numeric', month: 'long', day: 'numeric' }).format(d);
+}

@@ -462,7 +462,7 @@ describe('web app: accounts', { timeout: 600_000 }, () => {
       assert.ok((await p.page.getByTestId('sessions').textContent()).includes(name.trim()));
       // Nothing the names describe became an element.
       const injected = await p.page.evaluate(
-        () => document.querySelectorAll('#app img, #app script, #app iframe, #app svg:not(.logo), #app style, #app b').length,
+        () => document.querySelectorAll('#app img, #app script, #app iframe, #app svg:not(.logo):not(.icon), #app style, #app b').length,
       );
       assert.equal(injected, 0, `${name}: elements injected`);
       await logout(p.page);

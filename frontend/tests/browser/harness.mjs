@@ -13,7 +13,7 @@ import { chromium } from 'playwright-core';
 const here = dirname(fileURLToPath(import.meta.url));
 export const FRONTEND = resolve(here, '../..');
 export const REPO = resolve(FRONTEND, '..');
-export const SCREENSHOTS = join(FRONTEND, 'screenshots');
+export const SCREENSHOTS = join(here, 'screenshots');
 
 export const CHROMIUM_ARGS = [
   '--headless',

@@ -14,6 +14,11 @@ import type { KeyValueStore } from '../storage/kv';
 import type {
   AuditEvent,
   BackupCodes,
+  Channel,
+  Community,
+  CreateChannelRequest,
+  CreateCommunityRequest,
+  MessagePage,
   ErrorBody,
   ErrorCode,
   InstanceInfo,
@@ -385,6 +390,48 @@ export class ApiClient {
 
   auditEvents(limit = 50): Promise<AuditEvent[]> {
     return this.authed('GET', `/users/me/audit_events?limit=${limit}`);
+  }
+
+  /** A valid access token, refreshed first when needed: what the WebSocket authenticates with. */
+  token(): Promise<string> {
+    return this.accessToken();
+  }
+
+  // ---- communities, channels, messages
+
+  communities(): Promise<Community[]> {
+    return this.authed('GET', '/communities');
+  }
+
+  createCommunity(req: CreateCommunityRequest): Promise<Community> {
+    return this.authed('POST', '/communities', req);
+  }
+
+  /** Joins a public community (answers the community when already a member). */
+  joinCommunity(id: string): Promise<Community> {
+    return this.authed('POST', `/communities/${encodeURIComponent(id)}/members`);
+  }
+
+  createChannel(communityId: string, req: CreateChannelRequest): Promise<Channel> {
+    return this.authed('POST', `/communities/${encodeURIComponent(communityId)}/channels`, req);
+  }
+
+  /** Every channel the caller can read (community channels and DMs), with unread counts. */
+  channels(): Promise<Channel[]> {
+    return this.authed('GET', '/channels');
+  }
+
+  /** A page of history: the newest without cursors, older with `before_seq`, newer with `after_seq`. */
+  messages(channelId: string, q: { before_seq?: number; after_seq?: number; limit?: number } = {}): Promise<MessagePage> {
+    const params = new URLSearchParams();
+    for (const [k, v] of Object.entries(q)) if (v !== undefined) params.set(k, String(v));
+    const qs = params.toString();
+    return this.authed('GET', `/channels/${encodeURIComponent(channelId)}/messages${qs ? `?${qs}` : ''}`);
+  }
+
+  /** Opens (or finds) the DM with one user, or the group DM with several. */
+  openDm(userIds: string[]): Promise<Channel> {
+    return this.authed('POST', '/dms', { user_ids: userIds });
   }
 
   /** Ends this session on the server (best effort) and here. */

@@ -130,3 +130,90 @@ export const LIMITS = {
   DISPLAY_NAME_MAX: 64,
   DEVICE_NAME_MAX: 64,
 } as const;
+
+// ---- communities, channels and messages
+
+export type Visibility = 'public' | 'private';
+export type ChannelKind = 'text' | 'voice' | 'announcement' | 'dm' | 'group_dm';
+
+export interface Community {
+  id: string;
+  name: string;
+  description: string;
+  visibility: Visibility;
+  owner_id: string;
+  /** The caller's role in it: `owner`, `admin` or `member`. */
+  role: string | null;
+  created_at: string;
+}
+
+export interface CreateCommunityRequest {
+  name: string;
+  description?: string;
+  visibility?: Visibility;
+  /** Whether the first channel (`general`) is end-to-end encrypted; the server's default is yes. */
+  e2e?: boolean;
+}
+
+export interface CreateChannelRequest {
+  name: string;
+  kind?: 'text' | 'voice' | 'announcement';
+  topic?: string;
+  e2e?: boolean;
+}
+
+export interface Channel {
+  id: string;
+  community_id: string | null;
+  kind: ChannelKind;
+  name: string;
+  topic: string;
+  /** True: message bodies are end-to-end ciphertext the server cannot read. */
+  e2e: boolean;
+  slow_mode_secs: number;
+  archived: boolean;
+  last_seq: number;
+  last_read_seq: number;
+  /** Messages from others after `last_read_seq` (the server stops counting at 1000). */
+  unread: number;
+}
+
+export type Content = { kind: 'text'; text: string } | { kind: 'encrypted'; ciphertext: string };
+
+export interface Reaction {
+  emoji: string;
+  count: number;
+  user_ids: string[];
+}
+
+export interface Message {
+  id: string;
+  channel_id: string;
+  seq: number;
+  updated_seq: number;
+  sender_id: string | null;
+  /** Absent once deleted. */
+  content?: Content | null;
+  reply_to?: string | null;
+  created_at: string;
+  edited_at?: string | null;
+  deleted: boolean;
+  reactions: Reaction[];
+}
+
+export interface MessagePage {
+  messages: Message[];
+  has_more: boolean;
+}
+
+/** Bounds of the WebSocket protocol (protocol `ws::limits`). */
+export const WS_LIMITS = {
+  TEXT_MAX_CHARS: 4000,
+  CIPHERTEXT_MAX_BYTES: 64 * 1024,
+  NONCE_MAX_BYTES: 64,
+  EMOJI_MAX_BYTES: 64,
+  REACTIONS_PER_MESSAGE: 20,
+  NAME_MAX: 100,
+  TOPIC_MAX: 1000,
+  PAGE_MAX: 100,
+} as const;

@@ -3,8 +3,8 @@
 // every script through a synchronous global, it holds structured values, and the end-to-end
 // keys of later versions will live beside these records.
 
-export type StoreName = 'auth' | 'devices' | 'prefs';
-export const STORE_NAMES: readonly StoreName[] = ['auth', 'devices', 'prefs'];
+export type StoreName = 'auth' | 'devices' | 'prefs' | 'keys' | 'msgcache';
+export const STORE_NAMES: readonly StoreName[] = ['auth', 'devices', 'prefs', 'keys', 'msgcache'];
 
 export interface KeyValueStore {
   get<T>(store: StoreName, key: string): Promise<T | undefined>;
@@ -13,7 +13,8 @@ export interface KeyValueStore {
 }
 
 export const DB_NAME = 'chatalot';
-export const DB_VERSION = 1;
+/** Version 2 added `keys` and `msgcache` (the wrapped end-to-end keystore). */
+export const DB_VERSION = 2;
 
 function done<T>(req: IDBRequest<T>): Promise<T> {
   return new Promise((resolve, reject) => {
@@ -34,7 +35,11 @@ export class IdbStore implements KeyValueStore {
           if (!req.result.objectStoreNames.contains(s)) req.result.createObjectStore(s);
         }
       };
-      req.onsuccess = () => resolve(req.result);
+      req.onsuccess = () => {
+        // A newer version of the app opened in another tab: let it upgrade.
+        req.result.onversionchange = () => req.result.close();
+        resolve(req.result);
+      };
       req.onerror = () => reject(req.error);
       req.onblocked = () => reject(new Error('the database is open in an older version of the app'));
     });

@@ -12,7 +12,20 @@ export type Route =
   | { name: 'register' }
   | { name: 'recover' }
   | { name: 'settings'; section: SettingsSection }
+  | { name: 'community'; communityId: string; channelId: string | null }
+  | { name: 'dms'; channelId: string | null }
+  | { name: 'join'; communityId: string }
   | { name: 'not_found' };
+
+const UUID = '[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}';
+const COMMUNITY = new RegExp(`^/c/(${UUID})(?:/(${UUID}))?$`);
+const DMS = new RegExp(`^/dm(?:/(${UUID}))?$`);
+const JOIN = new RegExp(`^/join/(${UUID})$`);
+
+/** True for the routes drawn by the chat layout. */
+export function isChat(route: Route): boolean {
+  return route.name === 'home' || route.name === 'community' || route.name === 'dms' || route.name === 'join';
+}
 
 export function parseRoute(path: string): Route {
   const p = path.replace(/\/+$/, '') || '/';
@@ -21,6 +34,12 @@ export function parseRoute(path: string): Route {
   if (p === '/register') return { name: 'register' };
   if (p === '/recover') return { name: 'recover' };
   if (p === '/settings') return { name: 'settings', section: 'account' };
+  const c = COMMUNITY.exec(p);
+  if (c) return { name: 'community', communityId: c[1]!.toLowerCase(), channelId: c[2]?.toLowerCase() ?? null };
+  const d = DMS.exec(p);
+  if (d) return { name: 'dms', channelId: d[1]?.toLowerCase() ?? null };
+  const j = JOIN.exec(p);
+  if (j) return { name: 'join', communityId: j[1]!.toLowerCase() };
   const m = /^\/settings\/([a-z]+)$/.exec(p);
   if (m && (SETTINGS_SECTIONS as readonly string[]).includes(m[1]!)) {
     return { name: 'settings', section: m[1] as SettingsSection };

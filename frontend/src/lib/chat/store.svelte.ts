@@ -1,0 +1,473 @@
+// The chat state of the signed-in user: communities, channels with read state, and one
+// timeline per opened channel, kept current over the WebSocket. Every channel is subscribed
+// (so unread counts move live) with its cursor: the timeline's for opened channels, the
+// channel's `last_seq` otherwise; on every reconnect the same cursors resume exactly where the
+// client left off. Sends carry a nonce and are resent with it after a reconnect until acked.
+
+import { SvelteMap } from 'svelte/reactivity';
+import { ApiError, type ApiClient } from '../api/client';
+import type { Channel, Community, Content, CreateChannelRequest, CreateCommunityRequest, Message } from '../api/types';
+import type { E2e } from '../e2e/engine.svelte';
+import { SEND_BLOCK_TEXT } from '../e2e/engine.svelte';
+import type { ClientFrame, Presence, ServerFrame } from '../realtime/frames';
+import { RealtimeSocket, type SocketOptions, type SocketStatus } from '../realtime/socket';
+import { Timeline } from './timeline.svelte';
+
+export const PAGE_SIZE = 50;
+
+/** The forms the chat layout shows in place of a channel. */
+export type ChatForm = 'create-community' | 'join' | 'create-channel' | 'new-dm' | null;
+const TYPING_SHOWN_MS = 6_000;
+const TYPING_SEND_EVERY_MS = 3_000;
+const LIST_REFRESH_MS = 60_000;
+
+/** What is known of one channel beyond its listing: its timeline, who is typing, who is here. */
+export class ChannelView {
+  readonly timeline: Timeline;
+  /** user id → until when (ms) they count as typing */
+  typing = $state<Record<string, number>>({});
+  present = $state<Record<string, Presence>>({});
+  /** `last_read_seq` when the channel was opened: the "new messages" divider follows it. */
+  dividerAfter = $state<number | null>(null);
+  loadingOlder = $state(false);
+  loadError = $state<unknown>(null);
+
+  constructor(channelId: string) {
+    this.timeline = new Timeline(channelId);
+  }
+}
+
+/** A random nonce; `crypto.getRandomValues` works outside secure contexts too. */
+export function newNonce(): string {
+  const b = new Uint8Array(16);
+  crypto.getRandomValues(b);
+  return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+}
+
+/** A short, readable tag for a user id (UUID v7 ids share their leading, time-based digits). */
+export function shortId(id: string): string {
+  return id.replace(/-/g, '').slice(-6);
+}
+
+export interface ChatOptions {
+  api: ApiClient;
+  e2e: E2e;
+  me: () => { id: string; display_name: string } | null;
+  socket?: Partial<SocketOptions>;
+  now?: () => number;
+}
+
+export class ChatStore {
+  communities = $state<Community[]>([]);
+  channels = $state<Channel[]>([]);
+  loaded = $state(false);
+  loadError = $state<unknown>(null);
+  status = $state<SocketStatus>('stopped');
+  /** The latest refusal of a frame that is not tied to a send (rate limits, permissions). */
+  notice = $state<string | null>(null);
+  myPresence = $state<Exclude<Presence, 'offline'>>('online');
+  activeId = $state<string | null>(null);
+  readonly views = new SvelteMap<string, ChannelView>();
+
+  private readonly api: ApiClient;
+  readonly e2e: E2e;
+  private readonly me: ChatOptions['me'];
+  private readonly socket: RealtimeSocket;
+  private readonly now: () => number;
+  private lastTypingSent = new Map<string, number>();
+  private refreshTimer: ReturnType<typeof setTimeout> | null = null;
+  private listTimer: ReturnType<typeof setInterval> | null = null;
+  /** The other members of DMs opened here (the channel listing does not name them). */
+  private knownPeers = $state<Record<string, string[]>>({});
+
+  constructor(opts: ChatOptions) {
+    this.api = opts.api;
+    this.e2e = opts.e2e;
+    this.me = opts.me;
+    this.now = opts.now ?? (() => Date.now());
+    const proto = typeof location !== 'undefined' && location.protocol === 'https:' ? 'wss:' : 'ws:';
+    const host = typeof location !== 'undefined' ? location.host : 'localhost';
+    this.socket = new RealtimeSocket({
+      url: `${proto}//${host}/api/v1/ws`,
+      token: () => this.api.token(),
+      onFrame: (f) => this.onFrame(f),
+      onStatus: (s) => (this.status = s),
+      ...opts.socket,
+    });
+  }
+
+  get myId(): string {
+    return this.me()?.id ?? '';
+  }
+
+  // ---- lifecycle
+
+  async start(): Promise<void> {
+    await this.refreshLists();
+    this.socket.start();
+    // New DMs and channels are not announced over the socket: look again now and then.
+    if (typeof window !== 'undefined') {
+      window.addEventListener('focus', this.onFocus);
+      this.listTimer = setInterval(() => void this.refreshLists(), LIST_REFRESH_MS);
+    }
+  }
+
+  stop(): void {
+    this.socket.stop();
+    if (this.refreshTimer) clearTimeout(this.refreshTimer);
+    if (this.listTimer) clearInterval(this.listTimer);
+    if (typeof window !== 'undefined') window.removeEventListener('focus', this.onFocus);
+  }
+
+  private onFocus = (): void => this.scheduleRefresh();
+
+  async refreshLists(): Promise<void> {
+    try {
+      const [communities, channels] = await Promise.all([this.api.communities(), this.api.channels()]);
+      this.communities = communities;
+      const known = new Set(this.channels.map((c) => c.id));
+      this.channels = channels;
+      this.loadError = null;
+      const added = channels.filter((c) => !known.has(c.id));
+      if (this.loaded && added.length) this.subscribe(added);
+    } catch (e) {
+      this.loadError = e;
+    } finally {
+      this.loaded = true;
+    }
+  }
+
+  private scheduleRefresh(): void {
+    if (this.refreshTimer) return;
+    this.refreshTimer = setTimeout(() => {
+      this.refreshTimer = null;
+      void this.refreshLists();
+    }, 500);
+  }
+
+  // ---- lookups
+
+  channel(id: string | null | undefined): Channel | undefined {
+    return id ? this.channels.find((c) => c.id === id) : undefined;
+  }
+
+  community(id: string | null | undefined): Community | undefined {
+    return id ? this.communities.find((c) => c.id === id) : undefined;
+  }
+
+  channelsOf(communityId: string): Channel[] {
+    return this.channels.filter((c) => c.community_id === communityId);
+  }
+
+  get dms(): Channel[] {
+    return this.channels.filter((c) => c.kind === 'dm' || c.kind === 'group_dm');
+  }
+
+  unreadIn(communityId: string | null): number {
+    return this.channels
+      .filter((c) => (communityId === null ? c.community_id === null : c.community_id === communityId))
+      .reduce((n, c) => n + c.unread, 0);
+  }
+
+  view(channelId: string): ChannelView {
+    let v = this.views.get(channelId);
+    if (!v) {
+      v = new ChannelView(channelId);
+      this.views.set(channelId, v);
+    }
+    return v;
+  }
+
+  /** A name for a user: the display name for oneself, else a short tag of the id. */
+  nameOf(userId: string | null | undefined): string {
+    if (!userId) return 'Deleted user';
+    const me = this.me();
+    if (me && userId === me.id) return me.display_name;
+    return `user·${shortId(userId)}`;
+  }
+
+  /** Who else is in a DM, as far as this client knows: whom it was opened with, who wrote, who is here. */
+  dmPeers(channelId: string): string[] {
+    const set = new Set(this.knownPeers[channelId] ?? []);
+    const v = this.views.get(channelId);
+    if (v) {
+      for (const u of Object.keys(v.present)) set.add(u);
+      for (const m of v.timeline.messages) if (m.sender_id) set.add(m.sender_id);
+    }
+    set.delete(this.myId);
+    return [...set].sort();
+  }
+
+  typingIn(channelId: string): string[] {
+    const v = this.views.get(channelId);
+    if (!v) return [];
+    const now = this.now();
+    return Object.entries(v.typing)
+      .filter(([u, until]) => until > now && u !== this.myId)
+      .map(([u]) => u);
+  }
+
+  // ---- WebSocket
+
+  private send(frame: ClientFrame): boolean {
+    return this.socket.send(frame);
+  }
+
+  private subscribe(channels: Channel[]): void {
+    if (!channels.length) return;
+    const cursors = channels.map((c) => {
+      const v = this.views.get(c.id);
+      const after = v?.timeline.loaded ? v.timeline.cursor : c.last_seq;
+      return { channel_id: c.id, after_seq: after };
+    });
+    for (let i = 0; i < cursors.length; i += 100) {
+      this.send({ type: 'subscribe', channels: cursors.slice(i, i + 100) });
+    }
+  }
+
+  private onFrame(f: ServerFrame): void {
+    switch (f.type) {
+      case 'ready': {
+        this.subscribe(this.channels);
+        if (this.myPresence !== 'online') this.send({ type: 'set_presence', presence: this.myPresence });
+        // Sends that were never acknowledged go again, with their nonces.
+        for (const [id, v] of this.views) {
+          for (const p of v.timeline.pending) {
+            if (p.status === 'sending') this.sendFrame(id, p.nonce, p.content, p.reply_to);
+          }
+        }
+        break;
+      }
+      case 'subscribed': {
+        const v = this.view(f.channel_id);
+        v.present = Object.fromEntries(f.present);
+        const c = this.channel(f.channel_id);
+        if (c && f.last_seq > c.last_seq) c.last_seq = f.last_seq;
+        break;
+      }
+      case 'message_created':
+      case 'message_updated': {
+        const m = f.message;
+        const c = this.channel(m.channel_id);
+        if (!c) {
+          this.scheduleRefresh();
+          return;
+        }
+        if (f.event_seq > c.last_seq) c.last_seq = f.event_seq;
+        const v = this.views.get(m.channel_id);
+        const isNew = f.type === 'message_created' && (!v || !v.timeline.get(m.id));
+        if (v?.timeline.loaded || (v && this.activeId === m.channel_id)) v.timeline.apply(m, f.event_seq);
+        if (isNew && m.sender_id && m.sender_id !== this.myId && m.seq > c.last_read_seq && !m.deleted) {
+          c.unread += 1;
+          if (v) delete v.typing[m.sender_id];
+        }
+        break;
+      }
+      case 'message_acked': {
+        const v = this.views.get(f.channel_id);
+        v?.timeline.ack(f.nonce, f.message_id, f.seq, this.myId);
+        break;
+      }
+      case 'typing': {
+        const v = this.view(f.channel_id);
+        v.typing = { ...v.typing, [f.user_id]: this.now() + TYPING_SHOWN_MS };
+        break;
+      }
+      case 'presence_changed': {
+        const v = this.view(f.channel_id);
+        v.present = { ...v.present, [f.user_id]: f.presence };
+        break;
+      }
+      case 'read_marker': {
+        const c = this.channel(f.channel_id);
+        if (!c) return;
+        if (f.seq > c.last_read_seq) c.last_read_seq = f.seq;
+        if (c.last_read_seq >= c.last_seq) c.unread = 0;
+        else this.scheduleRefresh();
+        break;
+      }
+      case 'unsubscribed':
+        this.scheduleRefresh();
+        break;
+      case 'error': {
+        if (f.nonce) {
+          for (const v of this.views.values()) {
+            if (v.timeline.pending.some((p) => p.nonce === f.nonce)) v.timeline.fail(f.nonce, f.message);
+          }
+        } else if (f.frame !== 'start_typing' && f.frame !== 'mark_read') {
+          this.notice = f.message;
+        }
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
+  // ---- opening and history
+
+  /** Opens a channel: loads its newest page once, remembers where the divider goes. */
+  async open(channelId: string): Promise<void> {
+    this.activeId = channelId;
+    const c = this.channel(channelId);
+    const v = this.view(channelId);
+    if (c && v.dividerAfter === null) v.dividerAfter = c.last_read_seq;
+    if (v.timeline.loaded) return;
+    try {
+      const page = await this.api.messages(channelId, { limit: PAGE_SIZE });
+      v.timeline.applyPage(page.messages, page.has_more, false);
+      v.loadError = null;
+      // Changes between the page and the subscription's cursor come as a backlog.
+      if (c && this.status === 'ready') {
+        this.send({ type: 'subscribe', channels: [{ channel_id: channelId, after_seq: v.timeline.cursor }] });
+      }
+    } catch (e) {
+      v.loadError = e;
+    }
+  }
+
+  close(channelId: string): void {
+    if (this.activeId === channelId) this.activeId = null;
+    const v = this.views.get(channelId);
+    if (v) v.dividerAfter = null;
+  }
+
+  async loadOlder(channelId: string): Promise<boolean> {
+    const v = this.view(channelId);
+    const t = v.timeline;
+    if (!t.loaded || !t.hasMoreBefore || v.loadingOlder) return false;
+    const before = t.oldestSeq;
+    if (before === null) return false;
+    v.loadingOlder = true;
+    try {
+      const page = await this.api.messages(channelId, { before_seq: before, limit: PAGE_SIZE });
+      t.applyPage(page.messages, page.has_more, true);
+      return page.messages.length > 0;
+    } catch (e) {
+      v.loadError = e;
+      return false;
+    } finally {
+      v.loadingOlder = false;
+    }
+  }
+
+  /** Everything held in the channel has been seen: tells the server (and other sessions). */
+  markRead(channelId: string): void {
+    const c = this.channel(channelId);
+    const v = this.views.get(channelId);
+    if (!c || !v) return;
+    const seq = v.timeline.newestSeq;
+    if (seq <= c.last_read_seq && c.unread === 0) return;
+    if (seq > c.last_read_seq) {
+      if (!this.send({ type: 'mark_read', channel_id: channelId, seq })) return;
+      c.last_read_seq = seq;
+    }
+    c.unread = 0;
+  }
+
+  // ---- sending and changing
+
+  private sendFrame(channelId: string, nonce: string, content: Content, replyTo: string | null): void {
+    const frame: ClientFrame = { type: 'send_message', channel_id: channelId, nonce, content };
+    if (replyTo) frame.reply_to = replyTo;
+    this.send(frame);
+  }
+
+  /** Why the composer of a channel is closed, or null. */
+  sendBlock(channelId: string): string | null {
+    const c = this.channel(channelId);
+    if (!c) return 'This channel is not available.';
+    const block = this.e2e.sendBlock(c);
+    return block ? SEND_BLOCK_TEXT[block] : null;
+  }
+
+  /** Sends a text; shown at once as pending, resent after a reconnect, never stored twice. */
+  sendText(channelId: string, text: string, replyTo: string | null = null): void {
+    const body = text.trim();
+    const c = this.channel(channelId);
+    if (!body || !c || this.sendBlock(channelId)) return;
+    const nonce = newNonce();
+    const content: Content = { kind: 'text', text: body };
+    this.view(channelId).timeline.addPending({
+      nonce,
+      content,
+      reply_to: replyTo,
+      created_at: new Date(this.now()).toISOString(),
+    });
+    this.sendFrame(channelId, nonce, content, replyTo);
+    this.lastTypingSent.delete(channelId);
+  }
+
+  retry(channelId: string, nonce: string): void {
+    const p = this.view(channelId).timeline.retry(nonce);
+    if (p) this.sendFrame(channelId, nonce, p.content, p.reply_to);
+  }
+
+  discard(channelId: string, nonce: string): void {
+    this.view(channelId).timeline.discard(nonce);
+  }
+
+  edit(channelId: string, messageId: string, text: string): boolean {
+    const body = text.trim();
+    if (!body || this.sendBlock(channelId)) return false;
+    return this.send({ type: 'edit_message', channel_id: channelId, message_id: messageId, content: { kind: 'text', text: body } });
+  }
+
+  remove(channelId: string, messageId: string): boolean {
+    return this.send({ type: 'delete_message', channel_id: channelId, message_id: messageId });
+  }
+
+  /** Adds the reaction, or takes it back when it is already ours. */
+  toggleReaction(message: Message, emoji: string): boolean {
+    const mine = message.reactions.some((r) => r.emoji === emoji && r.user_ids.includes(this.myId));
+    return this.send({
+      type: mine ? 'remove_reaction' : 'add_reaction',
+      channel_id: message.channel_id,
+      message_id: message.id,
+      emoji,
+    });
+  }
+
+  /** Tells the channel we are typing, at most once per three seconds. */
+  typing(channelId: string): void {
+    const last = this.lastTypingSent.get(channelId) ?? 0;
+    if (this.now() - last < TYPING_SEND_EVERY_MS) return;
+    if (this.send({ type: 'start_typing', channel_id: channelId })) this.lastTypingSent.set(channelId, this.now());
+  }
+
+  setPresence(p: Exclude<Presence, 'offline'>): void {
+    this.myPresence = p;
+    this.send({ type: 'set_presence', presence: p });
+  }
+
+  // ---- communities, channels, DMs
+
+  async createCommunity(req: CreateCommunityRequest): Promise<Community> {
+    const c = await this.api.createCommunity(req);
+    await this.refreshLists();
+    return c;
+  }
+
+  async joinCommunity(id: string): Promise<Community> {
+    const c = await this.api.joinCommunity(id);
+    await this.refreshLists();
+    return c;
+  }
+
+  async createChannel(communityId: string, req: CreateChannelRequest): Promise<Channel> {
+    const c = await this.api.createChannel(communityId, req);
+    await this.refreshLists();
+    return c;
+  }
+
+  async openDm(userIds: string[]): Promise<Channel> {
+    const c = await this.api.openDm(userIds);
+    this.knownPeers = { ...this.knownPeers, [c.id]: userIds.filter((u) => u !== this.myId) };
+    await this.refreshLists();
+    return c;
+  }
+}
+
+export function isNotFound(e: unknown): boolean {
+  return e instanceof ApiError && e.code === 'not_found';
+}

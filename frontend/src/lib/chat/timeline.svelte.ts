@@ -1,0 +1,182 @@
+// The messages of one channel as this client knows them: confirmed messages ordered by `seq`,
+// then this client's sends still waiting for `message_acked`. Every change from the server
+// carries the whole current state of a message; a change older than the one held (lower
+// `updated_seq`) is ignored, so live frames, the resubscribe backlog and history pages can
+// arrive in any order and still converge. A send is matched to its message by nonce (ack) and
+// then by id (the created frame), so it is shown once whichever arrives first.
+
+import type { Content, Message } from '../api/types';
+
+export interface Pending {
+  nonce: string;
+  content: Content;
+  reply_to: string | null;
+  created_at: string;
+  status: 'sending' | 'failed';
+  error: string | null;
+}
+
+export class Timeline {
+  /** Confirmed messages, ascending `seq`, unique ids. */
+  messages = $state<Message[]>([]);
+  /** Sends not yet acknowledged, in the order they were made. */
+  pending = $state<Pending[]>([]);
+  /** Older messages exist before `messages[0]` on the server. */
+  hasMoreBefore = $state(true);
+  /** The first page has been loaded. */
+  loaded = $state(false);
+  /** Highest `event_seq` (or message `updated_seq`) seen: the resume cursor. */
+  cursor = $state(0);
+  /** Ids of messages made here from an ack, before the server's own copy arrived. */
+  private provisional = new Set<string>();
+  readonly channelId: string;
+
+  constructor(channelId: string) {
+    this.channelId = channelId;
+  }
+
+  private index(seq: number): number {
+    // first position whose seq >= seq
+    let lo = 0;
+    let hi = this.messages.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.messages[mid]!.seq < seq) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** The held message with this id. */
+  get(id: string): Message | undefined {
+    return this.messages.find((m) => m.id === id);
+  }
+
+  private note(seq: number): void {
+    if (seq > this.cursor) this.cursor = seq;
+  }
+
+  /**
+   * Merges one message state. Returns true when the timeline changed. A message older than the
+   * oldest held one is not inserted while older history remains unloaded (scroll-back brings
+   * it with its current state), so the timeline never has holes.
+   */
+  apply(m: Message, eventSeq?: number): boolean {
+    this.note(Math.max(eventSeq ?? 0, m.updated_seq, m.seq));
+    const list = this.messages;
+    const at = list.findIndex((x) => x.id === m.id);
+    if (at >= 0) {
+      const held = list[at]!;
+      if (m.updated_seq < held.updated_seq) return false;
+      if (m.updated_seq === held.updated_seq && !this.provisional.has(m.id)) return false;
+      this.provisional.delete(m.id);
+      const next = list.slice();
+      next[at] = m;
+      this.messages = next;
+      return true;
+    }
+    const first = list[0];
+    if (this.loaded && this.hasMoreBefore && first && m.seq < first.seq) return false;
+    const i = this.index(m.seq);
+    this.messages = [...list.slice(0, i), m, ...list.slice(i)];
+    return true;
+  }
+
+  /**
+   * Merges a history page. `older` marks a scroll-back page (its `has_more` says whether more
+   * lies before it); the first page (no cursor) sets the same.
+   */
+  applyPage(messages: Message[], hasMore: boolean, older: boolean): void {
+    if (!this.loaded || older) {
+      // Insert ignoring the no-holes rule: this page extends the timeline backwards.
+      const wasLoaded = this.loaded;
+      this.loaded = false;
+      for (const m of messages) this.apply(m);
+      this.loaded = true;
+      if (older || !wasLoaded) this.hasMoreBefore = hasMore;
+      return;
+    }
+    for (const m of messages) this.apply(m);
+  }
+
+  /** The oldest held `seq`, for the next scroll-back page. */
+  get oldestSeq(): number | null {
+    return this.messages[0]?.seq ?? null;
+  }
+
+  /** The newest held `seq`. */
+  get newestSeq(): number {
+    return this.messages[this.messages.length - 1]?.seq ?? 0;
+  }
+
+  addPending(p: Omit<Pending, 'status' | 'error'>): void {
+    this.pending = [...this.pending, { ...p, status: 'sending', error: null }];
+  }
+
+  /** The server stored our send: it becomes a message (unless the server's copy is here already). */
+  ack(nonce: string, messageId: string, seq: number, senderId: string): boolean {
+    const p = this.pending.find((x) => x.nonce === nonce);
+    if (!p) return false;
+    this.pending = this.pending.filter((x) => x.nonce !== nonce);
+    if (!this.get(messageId)) {
+      this.provisional.add(messageId);
+      this.apply({
+        id: messageId,
+        channel_id: this.channelId,
+        seq,
+        updated_seq: seq,
+        sender_id: senderId,
+        content: p.content,
+        reply_to: p.reply_to,
+        created_at: p.created_at,
+        edited_at: null,
+        deleted: false,
+        reactions: [],
+      });
+    }
+    return true;
+  }
+
+  fail(nonce: string, error: string): void {
+    this.pending = this.pending.map((p) => (p.nonce === nonce ? { ...p, status: 'failed', error } : p));
+  }
+
+  /** Marks a failed send as sending again (it keeps its nonce, so it is never stored twice). */
+  retry(nonce: string): Pending | undefined {
+    let found: Pending | undefined;
+    this.pending = this.pending.map((p) => {
+      if (p.nonce !== nonce) return p;
+      found = { ...p, status: 'sending', error: null };
+      return found;
+    });
+    return found;
+  }
+
+  discard(nonce: string): void {
+    this.pending = this.pending.filter((p) => p.nonce !== nonce);
+  }
+}
+
+/** Messages from others after `lastReadSeq` among those held. */
+export function countUnread(messages: readonly Message[], lastReadSeq: number, me: string): number {
+  return messages.filter((m) => m.seq > lastReadSeq && m.sender_id !== me && !m.deleted).length;
+}
+
+/** The first message from someone else after `lastReadSeq`: where the "new messages" divider goes. */
+export function firstUnreadId(messages: readonly Message[], lastReadSeq: number, me: string): string | null {
+  return messages.find((m) => m.seq > lastReadSeq && m.sender_id !== me)?.id ?? null;
+}
+
+/** True when two instants fall on different local calendar days. */
+export function differentDay(a: string, b: string): boolean {
+  const x = new Date(a);
+  const y = new Date(b);
+  return x.getFullYear() !== y.getFullYear() || x.getMonth() !== y.getMonth() || x.getDate() !== y.getDate();
+}
+
+/** Consecutive messages of one sender within five minutes are shown as one group. */
+export function continues(prev: Message | undefined, m: Message): boolean {
+  if (!prev || prev.sender_id !== m.sender_id || m.reply_to) return false;
+  if (differentDay(prev.created_at, m.created_at)) return false;
+  return Date.parse(m.created_at) - Date.parse(prev.created_at) < 5 * 60_000;
+}

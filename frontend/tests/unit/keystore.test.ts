@@ -1,0 +1,131 @@
+import { describe, expect, it } from 'vitest';
+import { MemoryStore } from '../../src/lib/storage/kv';
+import { Keystore, KeystoreError, type KeystoreMeta } from '../../src/lib/e2e/keystore';
+import { E2e, ciphertextDigest } from '../../src/lib/e2e/engine.svelte';
+
+// Small Argon2id parameters keep the tests fast; the wrapping is the same.
+const KDF = { alg: 'argon2id' as const, m: 64, t: 1, p: 1 };
+const U = '0193aaaa-0000-7000-8000-000000000001';
+const V = '0193bbbb-0000-7000-8000-000000000002';
+
+function setup() {
+  const store = new MemoryStore();
+  return { store, ks: new Keystore(store, { kdf: KDF }) };
+}
+
+describe('Keystore', () => {
+  it('creates a keystore on first unlock and seals what it stores', async () => {
+    const { store, ks } = setup();
+    expect(await ks.exists(U)).toBe(false);
+    expect(await ks.unlock(U, 'pass phrase one')).toBe('created');
+    expect(ks.unlockedFor).toBe(U);
+    const secret = new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]);
+    await ks.putSecret('identity', secret);
+    expect(await ks.getSecret('identity')).toEqual(secret);
+    // The stored record is not the secret.
+    const raw = await store.get<{ nonce: string; ct: string }>('keys', `${U}/identity`);
+    expect(raw).toBeDefined();
+    const ct = Uint8Array.from(atob(raw!.ct), (c) => c.charCodeAt(0));
+    expect(ct.length).toBe(secret.length + 16);
+    expect(Buffer.from(ct).includes(Buffer.from(secret.slice(0, 8)))).toBe(false);
+    const meta = await store.get<KeystoreMeta>('keys', U);
+    expect(meta?.kdf).toMatchObject({ alg: 'argon2id', m: 64, t: 1, p: 1 });
+  });
+
+  it('opens again with the right password only', async () => {
+    const { store, ks } = setup();
+    await ks.unlock(U, 'pass phrase one');
+    await ks.putSecret('k', new Uint8Array([42]));
+    ks.lock();
+    await expect(ks.getSecret('k')).rejects.toMatchObject({ code: 'locked' });
+
+    const again = new Keystore(store, { kdf: KDF });
+    await expect(again.unlock(U, 'wrong pass phrase')).rejects.toBeInstanceOf(KeystoreError);
+    await expect(again.unlock(U, 'wrong pass phrase')).rejects.toMatchObject({ code: 'wrong_password' });
+    expect(again.unlockedFor).toBeNull();
+    expect(await again.unlock(U, 'pass phrase one')).toBe('unlocked');
+    expect(await again.getSecret('k')).toEqual(new Uint8Array([42]));
+  });
+
+  it('re-seals under a new password and keeps the contents', async () => {
+    const { store, ks } = setup();
+    await ks.unlock(U, 'old pass phrase');
+    await ks.putSecret('k', new Uint8Array([7, 7]));
+    await ks.cacheMessage('m1', 'd1', 'hello');
+    await expect(ks.changePassword('not the old one', 'new pass phrase')).rejects.toMatchObject({ code: 'wrong_password' });
+    await ks.unlock(U, 'old pass phrase');
+    await ks.changePassword('old pass phrase', 'new pass phrase');
+    const fresh = new Keystore(store, { kdf: KDF });
+    await expect(fresh.unlock(U, 'old pass phrase')).rejects.toMatchObject({ code: 'wrong_password' });
+    await fresh.unlock(U, 'new pass phrase');
+    expect(await fresh.getSecret('k')).toEqual(new Uint8Array([7, 7]));
+    expect(await fresh.cachedMessage('m1', 'd1')).toBe('hello');
+  });
+
+  it('binds records to their slot and their user: moved records do not open', async () => {
+    const { store, ks } = setup();
+    await ks.unlock(U, 'pass phrase one');
+    await ks.putSecret('a', new Uint8Array([1]));
+    await ks.putSecret('b', new Uint8Array([2]));
+    // swap the two records
+    const a = await store.get('keys', `${U}/a`);
+    const b = await store.get('keys', `${U}/b`);
+    await store.put('keys', `${U}/a`, b);
+    await store.put('keys', `${U}/b`, a);
+    expect(await ks.getSecret('a')).toBeNull();
+    expect(await ks.getSecret('b')).toBeNull();
+    // a flipped bit does not open either
+    await ks.putSecret('c', new Uint8Array([3, 3, 3]));
+    const c = (await store.get<{ nonce: string; ct: string }>('keys', `${U}/c`))!;
+    const bytes = Uint8Array.from(atob(c.ct), (x) => x.charCodeAt(0));
+    bytes[0]! ^= 1;
+    await store.put('keys', `${U}/c`, { ...c, ct: btoa(String.fromCharCode(...bytes)) });
+    expect(await ks.getSecret('c')).toBeNull();
+    // another user's keystore with the same password is a different key
+    const other = new Keystore(store, { kdf: KDF });
+    await other.unlock(V, 'pass phrase one');
+    await store.put('keys', `${V}/a`, a);
+    expect(await other.getSecret('a')).toBeNull();
+  });
+
+  it('caches decrypted messages per ciphertext and forgets them on reset', async () => {
+    const { ks } = setup();
+    await ks.unlock(U, 'pass phrase one');
+    await ks.cacheMessage('m1', 'digest-1', 'secret text');
+    expect(await ks.cachedMessage('m1', 'digest-1')).toBe('secret text');
+    // an edit brings another ciphertext: the old plaintext is not served for it
+    expect(await ks.cachedMessage('m1', 'digest-2')).toBeNull();
+    expect(await ks.cachedMessage('m2', 'digest-1')).toBeNull();
+    await ks.reset(U, 'another pass phrase');
+    expect(await ks.cachedMessage('m1', 'digest-1')).toBeNull();
+  });
+});
+
+describe('E2e engine', () => {
+  it('never lets an E2E channel send, and lets plaintext channels', async () => {
+    const e2e = new E2e(setup().ks);
+    expect(e2e.sendBlock({ e2e: true })).toBe('keys_not_set_up');
+    expect(e2e.sendBlock({ e2e: false })).toBeNull();
+    await expect(e2e.encrypt({ e2e: true }, 'hello')).rejects.toThrow(/not set up/);
+  });
+
+  it('reports undecryptable and damaged ciphertext plainly, and serves cached plaintext', async () => {
+    const { ks } = setup();
+    const e2e = new E2e(ks);
+    const ct = new Uint8Array([8, 1, 2, 3, 4]);
+    const b64 = btoa(String.fromCharCode(...ct));
+    const m = { id: 'm1', content: { kind: 'encrypted' as const, ciphertext: b64 } };
+    expect(await e2e.decrypt(m)).toEqual({ ok: false, reason: 'no_key' });
+    expect(await e2e.decrypt({ id: 'm2', content: { kind: 'encrypted', ciphertext: '***' } })).toEqual({ ok: false, reason: 'malformed' });
+    expect(await e2e.decrypt({ id: 'm3', content: { kind: 'encrypted', ciphertext: '' } })).toEqual({ ok: false, reason: 'malformed' });
+    await e2e.unlock(U, 'pass phrase one');
+    expect(e2e.status).toBe('unlocked');
+    await ks.cacheMessage('m1', ciphertextDigest(ct), 'from the cache');
+    expect(await e2e.decrypt(m)).toEqual({ ok: true, text: 'from the cache' });
+    e2e.lock();
+    expect(e2e.status).toBe('locked');
+    expect(await e2e.decrypt(m)).toEqual({ ok: false, reason: 'no_key' });
+    await expect(e2e.unlock(U, 'wrong one')).rejects.toMatchObject({ code: 'wrong_password' });
+    expect(e2e.status).toBe('wrong_password');
+  });
+});
