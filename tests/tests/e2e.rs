@@ -197,7 +197,7 @@ fn a_removed_member_decrypts_nothing_sent_after_the_removal() {
     let mut b = Device::register(&s.base, "bob").expect("bob");
     let mut c1 = Device::register(&s.base, "carol").expect("carol");
     let mut c2 = c1.add_device().expect("carol 2");
-    let (_, ch) = community(&a, &[&b, &c1]);
+    let (community_id, ch) = community(&a, &[&b, &c1]);
     a.send_channel(ch, "before").expect("send");
     b.send_channel(ch, "before too").expect("send");
     assert_eq!(sync_texts(&mut c1, ch), ["before", "before too"]);
@@ -206,11 +206,15 @@ fn a_removed_member_decrypts_nothing_sent_after_the_removal() {
     assert_eq!(sync_texts(&mut b, ch), ["before"]);
     let old_key = a.sending_key_id(ch).expect("key");
 
-    // carol is removed from the community (the server-side removal)
-    s.sql(&format!(
-        "DELETE FROM community_members WHERE user_id = '{}'",
-        c1.user_id
-    ));
+    // alice (the owner) kicks carol
+    let (status, body) = a
+        .api(
+            "DELETE",
+            &format!("/api/v1/communities/{community_id}/members/{}", c1.user_id),
+            None,
+        )
+        .expect("kick");
+    assert_eq!(status, 204, "{body:?}");
     a.send_channel(ch, "after").expect("send");
     b.send_channel(ch, "after too").expect("send");
     assert_ne!(a.sending_key_id(ch), Some(old_key), "a new sender key");
