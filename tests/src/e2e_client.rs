@@ -117,6 +117,9 @@ pub enum Warning {
     },
     /// A received message or envelope was refused.
     Rejected { what: String, reason: String },
+    /// A user this device had not seen in the channel now reads it (a join, or a member the
+    /// server added on its own): shown to the user before they go on.
+    MemberAdded { channel: ChannelId, user: UserId },
 }
 
 /// A decrypted message.
@@ -377,6 +380,8 @@ pub struct Device {
     live_envelopes: VecDeque<Envelope>,
     /// What this device refused or flagged.
     pub warnings: Vec<Warning>,
+    /// Per channel: the users this device has seen reading it (from its first send on).
+    rosters: HashMap<ChannelId, BTreeSet<UserId>>,
 }
 
 fn device_of(cert: &DeviceCertificate) -> DeviceId {
@@ -469,6 +474,7 @@ impl Device {
             subscribed: HashSet::new(),
             live_envelopes: VecDeque::new(),
             warnings: Vec::new(),
+            rosters: HashMap::new(),
         };
         let prekeys = d.new_one_time_prekeys(20);
         let _: Value = d.http.ok(
@@ -928,6 +934,15 @@ impl Device {
     /// distributed through pairwise envelopes to the devices that do not have it yet.
     pub fn prepare_sender_key(&mut self, channel: ChannelId) -> Result<()> {
         let devices = self.channel_devices(channel)?;
+        let readers: BTreeSet<UserId> = devices.iter().map(|(u, _)| *u).collect();
+        let added: Vec<UserId> = match self.rosters.get(&channel) {
+            None => Vec::new(),
+            Some(known) => readers.difference(known).copied().collect(),
+        };
+        for user in added {
+            self.warn(Warning::MemberAdded { channel, user });
+        }
+        self.rosters.entry(channel).or_default().extend(readers);
         let current: BTreeSet<DeviceId> = devices.iter().map(|(_, d)| *d).collect();
         let rotate = match self.outgoing.get(&channel) {
             None => true,

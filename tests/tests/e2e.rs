@@ -1283,3 +1283,36 @@ fn a_rotated_signed_prekey_still_answers_first_messages_in_flight() {
     );
     assert_eq!(sync_texts(&mut a1, dm), ["sent against the new prekey"]);
 }
+
+#[test]
+fn a_member_the_server_adds_is_flagged_before_the_next_send() {
+    let s = TestServer::start();
+    let mut a = Device::register(&s.base, "alice").expect("alice");
+    let mut b = Device::register(&s.base, "bob").expect("bob");
+    let mallory = Device::register(&s.base, "mallory").expect("mallory");
+    let (community_id, ch) = community(&a, &[&b]);
+    a.send_channel(ch, "just us").expect("send");
+    assert_eq!(sync_texts(&mut b, ch), ["just us"]);
+    // the server (or anyone with the database) adds a member nobody invited
+    s.sql(&format!(
+        "INSERT INTO community_members (community_id, user_id) VALUES ('{community_id}', '{}')",
+        mallory.user_id
+    ));
+    a.send_channel(ch, "still us?").expect("send");
+    assert!(
+        a.warnings.contains(&Warning::MemberAdded {
+            channel: ch,
+            user: mallory.user_id
+        }),
+        "the new reader is flagged: {:?}",
+        a.warnings
+    );
+    // flagged once, and nobody else is
+    a.send_channel(ch, "again").expect("send");
+    let flags: Vec<&Warning> = a
+        .warnings
+        .iter()
+        .filter(|w| matches!(w, Warning::MemberAdded { .. }))
+        .collect();
+    assert_eq!(flags.len(), 1, "{flags:?}");
+}
