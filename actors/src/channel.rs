@@ -962,22 +962,6 @@ impl Handler<SetUserPresence> for ChannelActor {
     }
 }
 
-/// The user lost access to this channel: every subscription of theirs ends now.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct RemoveUser {
-    pub user_id: UserId,
-}
-
-impl Handler<RemoveUser> for ChannelActor {
-    type Result = ();
-
-    fn handle(&mut self, msg: RemoveUser, _: &mut Context<Self>) {
-        forward_if_released!(self, msg);
-        self.remove_user(msg.user_id);
-    }
-}
-
 impl ChannelActor {
     /// Ends every subscription of `user` here, telling each connection.
     fn remove_user(&mut self, user: UserId) {

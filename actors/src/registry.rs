@@ -261,26 +261,6 @@ impl Handler<RevokeSessions> for RegistryActor {
     }
 }
 
-/// A user lost access to a channel (kicked, banned, left): their subscriptions end now.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct RemoveFromChannel {
-    pub channel_id: ChannelId,
-    pub user_id: UserId,
-}
-
-impl Handler<RemoveFromChannel> for RegistryActor {
-    type Result = ();
-
-    fn handle(&mut self, msg: RemoveFromChannel, _: &mut Context<Self>) {
-        if let Some(channel) = self.channels.get(&msg.channel_id) {
-            channel.do_send(crate::channel::RemoveUser {
-                user_id: msg.user_id,
-            });
-        }
-    }
-}
-
 /// Channels whose membership, roles or settings changed: their actors (if running) reload the
 /// channel and re-check every subscriber, ending the subscriptions of those who lost access.
 #[derive(Message)]
