@@ -6,7 +6,7 @@
 
 import { SvelteMap } from 'svelte/reactivity';
 import { ApiError, type ApiClient } from '../api/client';
-import type { Channel, Community, Content, CreateChannelRequest, CreateCommunityRequest, Message } from '../api/types';
+import type { Channel, Community, Content, CreateChannelRequest, CreateCommunityRequest, Member, Message, Profile } from '../api/types';
 import type { E2e } from '../e2e/engine.svelte';
 import { SEND_BLOCK_TEXT } from '../e2e/engine.svelte';
 import type { ClientFrame, Presence, ServerFrame } from '../realtime/frames';
@@ -79,6 +79,12 @@ export class ChatStore {
   private listTimer: ReturnType<typeof setInterval> | null = null;
   /** The other members of DMs opened here (the channel listing does not name them). */
   private knownPeers = $state<Record<string, string[]>>({});
+  /** user id → display name and username, from member lists and profiles. */
+  profiles = $state<Record<string, { display_name: string; username: string }>>({});
+  /** community id → its members (loaded when the community is opened, then kept live). */
+  members = $state<Record<string, Member[]>>({});
+  private profileWanted = new Set<string>();
+  private profileTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(opts: ChatOptions) {
     this.api = opts.api;
@@ -178,12 +184,66 @@ export class ChatStore {
     return v;
   }
 
-  /** A name for a user: the display name for oneself, else a short tag of the id. */
+  /**
+   * A name for a user: the display name, from the member lists or the profile cache. An
+   * unknown user shows a short tag of the id while their profile is fetched (in a batch, after
+   * the render that asked for it).
+   */
   nameOf(userId: string | null | undefined): string {
     if (!userId) return 'Deleted user';
     const me = this.me();
     if (me && userId === me.id) return me.display_name;
+    const p = this.profiles[userId];
+    if (p) return p.display_name || p.username;
+    this.wantProfile(userId);
     return `user·${shortId(userId)}`;
+  }
+
+  /** The username of a known user, or null. */
+  usernameOf(userId: string): string | null {
+    return this.profiles[userId]?.username ?? null;
+  }
+
+  private wantProfile(userId: string): void {
+    if (this.profileWanted.has(userId)) return;
+    this.profileWanted.add(userId);
+    if (this.profileTimer) return;
+    this.profileTimer = setTimeout(() => {
+      this.profileTimer = null;
+      void this.fetchProfiles();
+    }, 0);
+  }
+
+  private async fetchProfiles(): Promise<void> {
+    const ids = [...this.profileWanted].filter((u) => !this.profiles[u]).slice(0, 50);
+    await Promise.all(
+      ids.map(async (u) => {
+        try {
+          this.remember(await this.api.profile(u));
+        } catch {
+          // Deleted or unreachable: keep the short tag (and do not ask again).
+        }
+      }),
+    );
+  }
+
+  private remember(p: Pick<Profile, 'id' | 'username' | 'display_name'>): void {
+    const cur = this.profiles[p.id];
+    if (cur && cur.display_name === p.display_name && cur.username === p.username) return;
+    this.profiles = { ...this.profiles, [p.id]: { display_name: p.display_name, username: p.username } };
+  }
+
+  /** Loads the members of a community (and learns their names). */
+  async loadMembers(communityId: string): Promise<void> {
+    try {
+      const list = await this.api.members(communityId);
+      this.members = { ...this.members, [communityId]: list };
+      const next = { ...this.profiles };
+      for (const m of list) next[m.user_id] = { display_name: m.display_name, username: m.username };
+      this.profiles = next;
+    } catch {
+      // Not a member (any more): the lists will drop the community.
+    }
   }
 
   /** Who else is in a DM, as far as this client knows: whom it was opened with, who wrote, who is here. */
@@ -454,10 +514,30 @@ export class ChatStore {
     return c;
   }
 
+  /** Joins the community of an invite code (public or private). */
+  async joinByCode(code: string): Promise<Community> {
+    const c = await this.api.joinByCode(code);
+    await this.refreshLists();
+    return c;
+  }
+
+  /** A new invite code of a community, unlimited and without expiry (moderators and above). */
+  async createInvite(communityId: string): Promise<string> {
+    const inv = await this.api.createCommunityInvite(communityId, {});
+    return inv.code ?? '';
+  }
+
   async createChannel(communityId: string, req: CreateChannelRequest): Promise<Channel> {
     const c = await this.api.createChannel(communityId, req);
     await this.refreshLists();
     return c;
+  }
+
+  /** Finds an account by its exact username (for a new DM). */
+  async findUser(username: string): Promise<Profile> {
+    const p = await this.api.userByName(username);
+    this.remember(p);
+    return p;
   }
 
   async openDm(userIds: string[]): Promise<Channel> {
