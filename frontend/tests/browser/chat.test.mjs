@@ -248,6 +248,19 @@ describe('web app: chat', { timeout: 900_000 }, () => {
     await page.getByRole('button', { name: 'Join', exact: true }).click();
     await page.waitForURL(new RegExp(`/c/${ids.private}/[0-9a-f-]{36}$`));
     assert.equal(await page.getByTestId('community-name').textContent(), 'Private');
+    // The member panel names both, with roles.
+    await page.getByText(/^Members/).click();
+    await page.getByTestId('member').filter({ hasText: 'Anna Karenina' }).filter({ hasText: 'owner' }).waitFor();
+    await page.getByTestId('member').filter({ hasText: 'Boris Godunov' }).waitFor();
+    // Live frames: a new channel appears, a renamed community follows, a kick removes it at once.
+    const ch = await api('POST', `/communities/${ids.private}/channels`, { name: 'live-one', e2e: false }, t);
+    assert.equal(ch.status, 201);
+    await page.getByRole('link', { name: /^live-one/ }).waitFor();
+    assert.equal((await api('PATCH', `/communities/${ids.private}`, { name: 'Private room' }, t)).status, 200);
+    await page.getByTestId('community-name').filter({ hasText: 'Private room' }).waitFor();
+    assert.equal((await api('DELETE', `/communities/${ids.private}/members/${B.id}`, undefined, t)).status, 204);
+    await page.waitForURL(`${base}/`);
+    await page.getByRole('link', { name: 'Private room' }).waitFor({ state: 'detached' });
     assertClean(
       { problems: B.problems.filter((m) => !m.includes('404')) },
       'join',

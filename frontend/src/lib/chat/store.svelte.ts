@@ -19,7 +19,6 @@ export const PAGE_SIZE = 50;
 export type ChatForm = 'create-community' | 'join' | 'create-channel' | 'new-dm' | null;
 const TYPING_SHOWN_MS = 6_000;
 const TYPING_SEND_EVERY_MS = 3_000;
-const LIST_REFRESH_MS = 60_000;
 
 /** What is known of one channel beyond its listing: its timeline, who is typing, who is here. */
 export class ChannelView {
@@ -76,7 +75,7 @@ export class ChatStore {
   private readonly now: () => number;
   private lastTypingSent = new Map<string, number>();
   private refreshTimer: ReturnType<typeof setTimeout> | null = null;
-  private listTimer: ReturnType<typeof setInterval> | null = null;
+  private readies = 0;
   /** The other members of DMs opened here (the channel listing does not name them). */
   private knownPeers = $state<Record<string, string[]>>({});
   /** user id → display name and username, from member lists and profiles. */
@@ -111,17 +110,14 @@ export class ChatStore {
   async start(): Promise<void> {
     await this.refreshLists();
     this.socket.start();
-    // New DMs and channels are not announced over the socket: look again now and then.
-    if (typeof window !== 'undefined') {
-      window.addEventListener('focus', this.onFocus);
-      this.listTimer = setInterval(() => void this.refreshLists(), LIST_REFRESH_MS);
-    }
+    // Changes arrive as live frames; the lists are loaded again after every reconnect (and,
+    // as a cheap safety net, when the window gets the focus).
+    if (typeof window !== 'undefined') window.addEventListener('focus', this.onFocus);
   }
 
   stop(): void {
     this.socket.stop();
     if (this.refreshTimer) clearTimeout(this.refreshTimer);
-    if (this.listTimer) clearInterval(this.listTimer);
     if (typeof window !== 'undefined') window.removeEventListener('focus', this.onFocus);
   }
 
@@ -289,6 +285,11 @@ export class ChatStore {
     switch (f.type) {
       case 'ready': {
         this.subscribe(this.channels);
+        // Live list frames are not replayed: after a reconnect, load the lists again.
+        if (this.readies++ > 0) {
+          void this.refreshLists();
+          for (const id of Object.keys(this.members)) void this.loadMembers(id);
+        }
         if (this.myPresence !== 'online') this.send({ type: 'set_presence', presence: this.myPresence });
         // Sends that were never acknowledged go again, with their nonces.
         for (const [id, v] of this.views) {
@@ -360,7 +361,85 @@ export class ChatStore {
         break;
       }
       default:
+        this.onListFrame(f);
         break;
+    }
+  }
+
+  /** Live changes of communities, channels and memberships (applied by id: twice is harmless). */
+  private onListFrame(f: ServerFrame): void {
+    switch (f.type) {
+      case 'community_updated': {
+        const i = this.communities.findIndex((c) => c.id === f.community.id);
+        if (i >= 0) this.communities[i] = { ...f.community, role: this.communities[i]!.role };
+        break;
+      }
+      case 'community_deleted':
+        this.dropCommunity(f.community_id);
+        break;
+      case 'channel_created':
+      case 'channel_updated': {
+        const ch = f.channel;
+        const cur = this.channel(ch.id);
+        if (cur) {
+          Object.assign(cur, { ...ch, last_seq: Math.max(cur.last_seq, ch.last_seq), last_read_seq: cur.last_read_seq, unread: cur.unread });
+        } else if (!ch.community_id || this.community(ch.community_id)) {
+          this.channels = [...this.channels, { ...ch, last_read_seq: ch.last_read_seq ?? 0, unread: 0 }];
+          this.subscribe([ch]);
+        } else {
+          this.scheduleRefresh();
+        }
+        break;
+      }
+      case 'channel_deleted':
+        this.channels = this.channels.filter((c) => c.id !== f.channel_id);
+        break;
+      case 'member_joined': {
+        const m = f.member;
+        this.remember({ id: m.user_id, username: m.username, display_name: m.display_name });
+        const list = this.members[f.community_id];
+        if (list && !list.some((x) => x.user_id === m.user_id)) {
+          this.members = { ...this.members, [f.community_id]: [...list, m] };
+        }
+        if (m.user_id === this.myId && !this.community(f.community_id)) this.scheduleRefresh();
+        break;
+      }
+      case 'member_left': {
+        if (f.user_id === this.myId) {
+          this.dropCommunity(f.community_id);
+          break;
+        }
+        const list = this.members[f.community_id];
+        if (list) this.members = { ...this.members, [f.community_id]: list.filter((x) => x.user_id !== f.user_id) };
+        break;
+      }
+      case 'member_role_changed': {
+        const list = this.members[f.community_id];
+        if (list) {
+          this.members = {
+            ...this.members,
+            [f.community_id]: list.map((x) => (x.user_id === f.user_id ? { ...x, role: f.role } : x)),
+          };
+        }
+        if (f.user_id === this.myId) {
+          const c = this.community(f.community_id);
+          if (c) c.role = f.role;
+        }
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
+  /** Forgets a community the user left, was removed from, or that was deleted. */
+  private dropCommunity(id: string): void {
+    this.communities = this.communities.filter((c) => c.id !== id);
+    this.channels = this.channels.filter((c) => c.community_id !== id);
+    if (id in this.members) {
+      const next = { ...this.members };
+      delete next[id];
+      this.members = next;
     }
   }
 
