@@ -561,7 +561,30 @@ describe('web app: chat', { timeout: 900_000 }, () => {
     await assertNoCsp(page, 'hostile');
   });
 
+  it('announcement channels are read-only for members, and slow mode shows', async () => {
+    const t = await token('anna');
+    const news = await api('POST', '/communities', { name: 'News desk', visibility: 'public', e2e: false }, t);
+    ids.news = news.body.id;
+    const ann = await api('POST', `/communities/${ids.news}/channels`, { name: 'news', kind: 'announcement', e2e: false }, t);
+    assert.equal(ann.status, 201);
+    ids.announce = ann.body.id;
+    const slow = await api('POST', `/communities/${ids.news}/channels`, { name: 'slow', e2e: false, slow_mode_secs: 30 }, t);
+    assert.equal(slow.status, 201);
+    ids.slow = slow.body.id;
+    assert.equal((await api('POST', `/communities/${ids.news}/members`, undefined, await token('boris'))).status, 201);
+    const { page } = B;
+    await page.goto(`${base}/c/${ids.news}/${ids.announce}`);
+    await page.getByTestId('send-blocked').filter({ hasText: 'This is an announcement channel: only moderators and above post here.' }).waitFor();
+    assert.equal(await page.locator('.composer').count(), 0);
+    await A.page.goto(`${base}/c/${ids.news}/${ids.announce}`);
+    await A.page.locator('.composer textarea').waitFor();
+    await page.goto(`${base}/c/${ids.news}/${ids.slow}`);
+    assert.match(await page.getByTestId('slow-mode').textContent(), /one message every 30 s/);
+    assertClean(B, 'announcement');
+  });
+
   it('takes screenshots of the chat, light and dark, desktop and phone', async () => {
+
     // A short conversation to show: markdown, a reply, an edit and reactions.
     await A.page.goto(`${base}/c/${ids.community}/${ids.offTopic}`);
     await A.page.getByTestId('channel-start').waitFor();
@@ -610,6 +633,9 @@ describe('web app: chat', { timeout: 900_000 }, () => {
         await p.page.goto(`${base}/c/${ids.community}/${ids.secrets}`);
         await p.page.getByTestId('send-blocked').waitFor();
         await shot('e2e-channel');
+        await p.page.goto(`${base}/c/${ids.news}/${ids.announce}`);
+        await p.page.getByTestId('send-blocked').waitFor();
+        await shot('announcement');
         await p.page.goto(`${base}/dm/${ids.dm}`);
         await p.page.getByTestId('decrypt-failed').waitFor();
         await shot('dm');

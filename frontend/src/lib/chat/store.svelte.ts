@@ -516,6 +516,13 @@ export class ChatStore {
   sendBlock(channelId: string): string | null {
     const c = this.channel(channelId);
     if (!c) return 'This channel is not available.';
+    if (c.archived) return 'This channel is archived: it can be read, not written.';
+    if (c.can_post === false) {
+      const who = c.post_role && c.post_role !== 'member' ? `${c.post_role}s and above` : 'some members';
+      return c.kind === 'announcement'
+        ? `This is an announcement channel: only ${who} post here.`
+        : `You cannot post in this channel: only ${who} do.`;
+    }
     const block = this.e2e.sendBlock(c);
     return block ? SEND_BLOCK_TEXT[block] : null;
   }
