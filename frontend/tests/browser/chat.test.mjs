@@ -252,6 +252,8 @@ describe('web app: chat', { timeout: 900_000 }, () => {
     await page.getByText(/^Members/).click();
     await page.getByTestId('member').filter({ hasText: 'Anna Karenina' }).filter({ hasText: 'owner' }).waitFor();
     await page.getByTestId('member').filter({ hasText: 'Boris Godunov' }).waitFor();
+    await A.page.screenshot({ path: join(SCREENSHOTS, 'chat-invite-code-desktop-light.png') });
+    await page.screenshot({ path: join(SCREENSHOTS, 'chat-members-desktop-dark.png') });
     // Live frames: a new channel appears, a renamed community follows, a kick removes it at once.
     const ch = await api('POST', `/communities/${ids.private}/channels`, { name: 'live-one', e2e: false }, t);
     assert.equal(ch.status, 201);
