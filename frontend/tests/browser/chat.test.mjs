@@ -217,24 +217,52 @@ describe('web app: chat', { timeout: 900_000 }, () => {
     assertClean(A, 'create');
   });
 
-  it('the other person joins by the invite link', async () => {
+  it('the other person joins by the invite link, and a private community by an invite code', async () => {
     const invite = await A.page.getByTestId('invite-link').inputValue();
     assert.equal(invite, `${base}/join/${ids.community}`);
     const { page } = B;
     await page.goto(invite);
-    assert.equal(await page.getByLabel('Invite link or community id').inputValue(), ids.community);
+    assert.equal(await page.getByLabel('Invite code or link').inputValue(), ids.community);
     await page.getByRole('button', { name: 'Join', exact: true }).click();
     await page.waitForURL(`${base}/c/${ids.community}/${ids.general}`);
     assert.equal(await page.getByTestId('community-name').textContent(), 'Book club');
     assert.match(await page.getByTestId('e2e-badge').textContent(), /Plaintext/);
-    // A private community cannot be joined with its id.
+    // A private community cannot be joined with its id, but with an invite code.
     const t = await token('anna');
     const priv = await api('POST', '/communities', { name: 'Private', visibility: 'private', e2e: false }, t);
     assert.equal(priv.status, 201);
+    ids.private = priv.body.id;
     await page.goto(`${base}/join/${priv.body.id}`);
     await page.getByRole('button', { name: 'Join', exact: true }).click();
     await page.locator('#join-link-error').waitFor();
-    assert.match(await page.locator('#join-link-error').textContent(), /no public community/);
+    assert.match(await page.locator('#join-link-error').textContent(), /needs an invite code/);
+    await A.page.goto(`${base}/c/${ids.private}`);
+    await A.page.getByText('Invite people').click();
+    await A.page.getByRole('button', { name: 'Create an invite code' }).click();
+    const code = await A.page.getByTestId('invite-code').inputValue();
+    assert.match(code, /^[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}$/);
+    await page.getByLabel('Invite code or link').fill('0000-0000-0000-0000');
+    await page.getByRole('button', { name: 'Join', exact: true }).click();
+    await page.locator('#join-link-error').filter({ hasText: /unknown, expired/ }).waitFor();
+    await page.getByLabel('Invite code or link').fill(code.toLowerCase());
+    await page.getByRole('button', { name: 'Join', exact: true }).click();
+    await page.waitForURL(new RegExp(`/c/${ids.private}/[0-9a-f-]{36}$`));
+    assert.equal(await page.getByTestId('community-name').textContent(), 'Private');
+    // The member panel names both, with roles.
+    await page.getByText(/^Members/).click();
+    await page.getByTestId('member').filter({ hasText: 'Anna Karenina' }).filter({ hasText: 'owner' }).waitFor();
+    await page.getByTestId('member').filter({ hasText: 'Boris Godunov' }).waitFor();
+    await A.page.screenshot({ path: join(SCREENSHOTS, 'chat-invite-code-desktop-light.png') });
+    await page.screenshot({ path: join(SCREENSHOTS, 'chat-members-desktop-dark.png') });
+    // Live frames: a new channel appears, a renamed community follows, a kick removes it at once.
+    const ch = await api('POST', `/communities/${ids.private}/channels`, { name: 'live-one', e2e: false }, t);
+    assert.equal(ch.status, 201);
+    await page.getByRole('link', { name: /^live-one/ }).waitFor();
+    assert.equal((await api('PATCH', `/communities/${ids.private}`, { name: 'Private room' }, t)).status, 200);
+    await page.getByTestId('community-name').filter({ hasText: 'Private room' }).waitFor();
+    assert.equal((await api('DELETE', `/communities/${ids.private}/members/${B.id}`, undefined, t)).status, 204);
+    await page.waitForURL(`${base}/`);
+    await page.getByRole('link', { name: 'Private room' }).waitFor({ state: 'detached' });
     assertClean(
       { problems: B.problems.filter((m) => !m.includes('404')) },
       'join',
@@ -242,6 +270,8 @@ describe('web app: chat', { timeout: 900_000 }, () => {
     B.problems.length = 0;
     await page.goto(`${base}/c/${ids.community}/${ids.general}`);
     await page.getByTestId('channel-start').waitFor();
+    await A.page.goto(`${base}/c/${ids.community}/${ids.general}`);
+    await A.page.getByTestId('channel-start').waitFor();
   });
 
   it('they chat live: send, markdown, typing, reply, edit, react, delete', async () => {
@@ -257,7 +287,8 @@ describe('web app: chat', { timeout: 900_000 }, () => {
     await first.waitFor();
     assert.equal(await first.locator('strong').textContent(), 'Boris');
     assert.equal(await first.locator('code').textContent(), 'Anna Karenina');
-    assert.match(await first.getByTestId('sender').textContent(), /^user·[0-9a-f]{6}$/);
+    // Senders are named by their display names (from the member list).
+    await first.getByTestId('sender').filter({ hasText: /^Anna Karenina$/ }).waitFor();
     // The sender sees it once, acknowledged (no pending copy left).
     await messageWith(A.page, 'have you read').waitFor();
     await A.page.waitForFunction(() => document.querySelectorAll('[data-testid=pending-message]').length === 0);
@@ -320,7 +351,7 @@ describe('web app: chat', { timeout: 900_000 }, () => {
     const badge = B.page.getByRole('link', { name: /^general.*2 unread/ });
     await badge.waitFor();
     assert.equal(await badge.getByTestId('unread-badge').textContent(), '2');
-    assert.match(await B.page.getByTestId('community-link').getAttribute('aria-label'), /Book club, 2 unread/);
+    assert.match(await B.page.getByTestId('community-link').first().getAttribute('aria-label'), /Book club, 2 unread/);
     assert.match(await B.page.title(), /^\(2\)/);
     await badge.click();
     const divider = B.page.getByTestId('new-divider');
@@ -384,10 +415,20 @@ describe('web app: chat', { timeout: 900_000 }, () => {
   });
 
   it('opens a DM: end-to-end encrypted, no plaintext sending, ciphertext reported plainly', async () => {
-    // Boris starts it from Anna's name on one of her messages.
-    await messages(B.page).getByRole('button', { name: /^user·[0-9a-f]{6}: send a direct message$/ }).last().click();
+    // Anna's name on her messages offers a DM.
+    assert.ok(await messages(B.page).getByRole('button', { name: 'Anna Karenina: send a direct message' }).count());
+    // Boris starts it by her username.
+    await B.page.getByRole('link', { name: /^Direct messages/ }).click();
+    await B.page.getByRole('button', { name: 'New direct message' }).first().click();
+    await B.page.getByLabel('Username').fill('nobody-here');
+    await B.page.getByRole('button', { name: 'Open conversation' }).click();
+    await B.page.locator('#dm-user-error').filter({ hasText: 'No user has this username.' }).waitFor();
+    await B.page.getByLabel('Username').fill('Anna');
+    await B.page.getByRole('button', { name: 'Open conversation' }).click();
     await B.page.waitForURL(/\/dm\/[0-9a-f-]{36}$/);
     ids.dm = B.page.url().split('/').pop();
+    await B.page.getByTestId('channel-link').filter({ hasText: 'Anna Karenina' }).waitFor();
+    B.problems.splice(0, B.problems.length, ...B.problems.filter((m) => !m.includes('404'))); // the unknown username
     assert.match(await B.page.getByTestId('e2e-badge').textContent(), /End-to-end encrypted/);
     assert.match(await B.page.getByTestId('send-blocked').textContent(), /Nothing is sent unencrypted/);
     assert.equal(await B.page.locator('.composer').count(), 0);
@@ -522,7 +563,30 @@ describe('web app: chat', { timeout: 900_000 }, () => {
     await assertNoCsp(page, 'hostile');
   });
 
+  it('announcement channels are read-only for members, and slow mode shows', async () => {
+    const t = await token('anna');
+    const news = await api('POST', '/communities', { name: 'News desk', visibility: 'public', e2e: false }, t);
+    ids.news = news.body.id;
+    const ann = await api('POST', `/communities/${ids.news}/channels`, { name: 'news', kind: 'announcement', e2e: false }, t);
+    assert.equal(ann.status, 201);
+    ids.announce = ann.body.id;
+    const slow = await api('POST', `/communities/${ids.news}/channels`, { name: 'slow', e2e: false, slow_mode_secs: 30 }, t);
+    assert.equal(slow.status, 201);
+    ids.slow = slow.body.id;
+    assert.equal((await api('POST', `/communities/${ids.news}/members`, undefined, await token('boris'))).status, 201);
+    const { page } = B;
+    await page.goto(`${base}/c/${ids.news}/${ids.announce}`);
+    await page.getByTestId('send-blocked').filter({ hasText: 'This is an announcement channel: only moderators and above post here.' }).waitFor();
+    assert.equal(await page.locator('.composer').count(), 0);
+    await A.page.goto(`${base}/c/${ids.news}/${ids.announce}`);
+    await A.page.locator('.composer textarea').waitFor();
+    await page.goto(`${base}/c/${ids.news}/${ids.slow}`);
+    assert.match(await page.getByTestId('slow-mode').textContent(), /one message every 30 s/);
+    assertClean(B, 'announcement');
+  });
+
   it('takes screenshots of the chat, light and dark, desktop and phone', async () => {
+
     // A short conversation to show: markdown, a reply, an edit and reactions.
     await A.page.goto(`${base}/c/${ids.community}/${ids.offTopic}`);
     await A.page.getByTestId('channel-start').waitFor();
@@ -571,6 +635,9 @@ describe('web app: chat', { timeout: 900_000 }, () => {
         await p.page.goto(`${base}/c/${ids.community}/${ids.secrets}`);
         await p.page.getByTestId('send-blocked').waitFor();
         await shot('e2e-channel');
+        await p.page.goto(`${base}/c/${ids.news}/${ids.announce}`);
+        await p.page.getByTestId('send-blocked').waitFor();
+        await shot('announcement');
         await p.page.goto(`${base}/dm/${ids.dm}`);
         await p.page.getByTestId('decrypt-failed').waitFor();
         await shot('dm');

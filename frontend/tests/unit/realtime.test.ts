@@ -231,6 +231,29 @@ async function chatStore(channels: Channel[], pages: Record<string, Message[]> =
 }
 
 describe('ChatStore', () => {
+  it('applies live list frames: channels, community changes, joins, role changes and removal', async () => {
+    const { chat, ws } = await chatStore([channel('a', { last_seq: 3, unread: 2, last_read_seq: 1 })]);
+    ws.receive({ type: 'channel_created', channel: { ...channel('b'), last_seq: 4 } });
+    expect(chat.channelsOf('c1').map((c) => c.id)).toEqual(['a', 'b']);
+    expect(ws.sent.at(-1)).toEqual({ type: 'subscribe', channels: [{ channel_id: 'b', after_seq: 4 }] });
+    // twice is harmless; an update keeps the read state
+    ws.receive({ type: 'channel_created', channel: channel('b') });
+    ws.receive({ type: 'channel_updated', channel: { ...channel('a'), name: 'renamed', can_post: false } });
+    expect(chat.channelsOf('c1').length).toBe(2);
+    expect(chat.channel('a')).toMatchObject({ name: 'renamed', can_post: false, unread: 2, last_read_seq: 1, last_seq: 3 });
+    ws.receive({ type: 'channel_deleted', channel_id: 'b', community_id: 'c1' });
+    expect(chat.channel('b')).toBeUndefined();
+    ws.receive({ type: 'community_updated', community: { ...chat.community('c1')!, name: 'New', role: null } });
+    expect(chat.community('c1')).toMatchObject({ name: 'New', role: 'member' });
+    ws.receive({ type: 'member_joined', community_id: 'c1', member: { user_id: 'u2', username: 'bob', display_name: 'Bob', role: 'member', joined_at: '' } });
+    expect(chat.nameOf('u2')).toBe('Bob');
+    ws.receive({ type: 'member_role_changed', community_id: 'c1', user_id: 'me', role: 'moderator' });
+    expect(chat.community('c1')!.role).toBe('moderator');
+    ws.receive({ type: 'member_left', community_id: 'c1', user_id: 'me', reason: 'kicked' });
+    expect(chat.community('c1')).toBeUndefined();
+    expect(chat.channels).toEqual([]);
+  });
+
   it('subscribes every channel from its cursor when ready', async () => {
     const { ws } = await chatStore([channel('a', { last_seq: 7 }), channel('b', { last_seq: 0 })]);
     expect(ws.sent[1]).toEqual({

@@ -16,6 +16,9 @@ import type {
   BackupCodes,
   Channel,
   Community,
+  CommunityInvite,
+  Member,
+  Profile,
   CreateChannelRequest,
   CreateCommunityRequest,
   MessagePage,
@@ -427,6 +430,29 @@ export class ApiClient {
     for (const [k, v] of Object.entries(q)) if (v !== undefined) params.set(k, String(v));
     const qs = params.toString();
     return this.authed('GET', `/channels/${encodeURIComponent(channelId)}/messages${qs ? `?${qs}` : ''}`);
+  }
+
+  /** The profile of an account found by its exact username. */
+  userByName(username: string): Promise<Profile> {
+    return this.authed('GET', `/users?username=${encodeURIComponent(username)}`);
+  }
+
+  profile(userId: string): Promise<Profile> {
+    return this.authed('GET', `/users/${encodeURIComponent(userId)}/profile`);
+  }
+
+  members(communityId: string): Promise<Member[]> {
+    return this.authed('GET', `/communities/${encodeURIComponent(communityId)}/members`);
+  }
+
+  /** A new invite code of a community (moderators and above); `{}` is unlimited and never expires. */
+  createCommunityInvite(communityId: string, req: { max_uses?: number; expires_in_secs?: number } = {}): Promise<CommunityInvite> {
+    return this.authed('POST', `/communities/${encodeURIComponent(communityId)}/invites`, req);
+  }
+
+  /** Joins the community an invite code belongs to (public or private). */
+  joinByCode(code: string): Promise<Community> {
+    return this.authed('POST', '/community_joins', { code });
   }
 
   /** Opens (or finds) the DM with one user, or the group DM with several. */

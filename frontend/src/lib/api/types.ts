@@ -24,6 +24,7 @@ export type ErrorCode =
   | 'payload_too_large'
   | 'unsupported_media_type'
   | 'rate_limited'
+  | 'slow_mode'
   | 'internal'
   | 'unavailable'
   // Client-side codes: the request never got an API answer.
@@ -136,14 +137,49 @@ export const LIMITS = {
 export type Visibility = 'public' | 'private';
 export type ChannelKind = 'text' | 'voice' | 'announcement' | 'dm' | 'group_dm';
 
+export type CommunityRole = 'owner' | 'admin' | 'moderator' | 'member';
+
 export interface Community {
   id: string;
   name: string;
   description: string;
   visibility: Visibility;
+  discoverable?: boolean;
+  welcome_message?: string;
   owner_id: string;
-  /** The caller's role in it: `owner`, `admin` or `member`. */
+  /** The caller's role in it; `null` for a non-member and in live frames. */
   role: string | null;
+  created_at: string;
+}
+
+/** What every signed-in user may see of an account. */
+export interface Profile {
+  id: string;
+  username: string;
+  display_name: string;
+  bio?: string;
+  pronouns?: string;
+  custom_status?: string;
+  created_at?: string;
+}
+
+export interface Member {
+  user_id: string;
+  username: string;
+  display_name: string;
+  role: CommunityRole;
+  joined_at: string;
+}
+
+export interface CommunityInvite {
+  id: string;
+  community_id: string;
+  /** Only in the answer that creates the invite. */
+  code?: string;
+  max_uses: number | null;
+  uses: number;
+  expires_at: string | null;
+  revoked: boolean;
   created_at: string;
 }
 
@@ -172,6 +208,12 @@ export interface Channel {
   e2e: boolean;
   slow_mode_secs: number;
   archived: boolean;
+  group_id?: string | null;
+  position?: number;
+  view_role?: CommunityRole;
+  post_role?: CommunityRole;
+  /** Whether the caller may send a message here now (absent from older servers: yes). */
+  can_post?: boolean;
   last_seq: number;
   last_read_seq: number;
   /** Messages from others after `last_read_seq` (the server stops counting at 1000). */

@@ -6,7 +6,7 @@
 
 import { SvelteMap } from 'svelte/reactivity';
 import { ApiError, type ApiClient } from '../api/client';
-import type { Channel, Community, Content, CreateChannelRequest, CreateCommunityRequest, Message } from '../api/types';
+import type { Channel, Community, Content, CreateChannelRequest, CreateCommunityRequest, Member, Message, Profile } from '../api/types';
 import type { E2e } from '../e2e/engine.svelte';
 import { SEND_BLOCK_TEXT } from '../e2e/engine.svelte';
 import type { ClientFrame, Presence, ServerFrame } from '../realtime/frames';
@@ -19,7 +19,6 @@ export const PAGE_SIZE = 50;
 export type ChatForm = 'create-community' | 'join' | 'create-channel' | 'new-dm' | null;
 const TYPING_SHOWN_MS = 6_000;
 const TYPING_SEND_EVERY_MS = 3_000;
-const LIST_REFRESH_MS = 60_000;
 
 /** What is known of one channel beyond its listing: its timeline, who is typing, who is here. */
 export class ChannelView {
@@ -76,9 +75,15 @@ export class ChatStore {
   private readonly now: () => number;
   private lastTypingSent = new Map<string, number>();
   private refreshTimer: ReturnType<typeof setTimeout> | null = null;
-  private listTimer: ReturnType<typeof setInterval> | null = null;
+  private readies = 0;
   /** The other members of DMs opened here (the channel listing does not name them). */
   private knownPeers = $state<Record<string, string[]>>({});
+  /** user id → display name and username, from member lists and profiles. */
+  profiles = $state<Record<string, { display_name: string; username: string }>>({});
+  /** community id → its members (loaded when the community is opened, then kept live). */
+  members = $state<Record<string, Member[]>>({});
+  private profileWanted = new Set<string>();
+  private profileTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(opts: ChatOptions) {
     this.api = opts.api;
@@ -105,17 +110,14 @@ export class ChatStore {
   async start(): Promise<void> {
     await this.refreshLists();
     this.socket.start();
-    // New DMs and channels are not announced over the socket: look again now and then.
-    if (typeof window !== 'undefined') {
-      window.addEventListener('focus', this.onFocus);
-      this.listTimer = setInterval(() => void this.refreshLists(), LIST_REFRESH_MS);
-    }
+    // Changes arrive as live frames; the lists are loaded again after every reconnect (and,
+    // as a cheap safety net, when the window gets the focus).
+    if (typeof window !== 'undefined') window.addEventListener('focus', this.onFocus);
   }
 
   stop(): void {
     this.socket.stop();
     if (this.refreshTimer) clearTimeout(this.refreshTimer);
-    if (this.listTimer) clearInterval(this.listTimer);
     if (typeof window !== 'undefined') window.removeEventListener('focus', this.onFocus);
   }
 
@@ -178,12 +180,66 @@ export class ChatStore {
     return v;
   }
 
-  /** A name for a user: the display name for oneself, else a short tag of the id. */
+  /**
+   * A name for a user: the display name, from the member lists or the profile cache. An
+   * unknown user shows a short tag of the id while their profile is fetched (in a batch, after
+   * the render that asked for it).
+   */
   nameOf(userId: string | null | undefined): string {
     if (!userId) return 'Deleted user';
     const me = this.me();
     if (me && userId === me.id) return me.display_name;
+    const p = this.profiles[userId];
+    if (p) return p.display_name || p.username;
+    this.wantProfile(userId);
     return `user·${shortId(userId)}`;
+  }
+
+  /** The username of a known user, or null. */
+  usernameOf(userId: string): string | null {
+    return this.profiles[userId]?.username ?? null;
+  }
+
+  private wantProfile(userId: string): void {
+    if (this.profileWanted.has(userId)) return;
+    this.profileWanted.add(userId);
+    if (this.profileTimer) return;
+    this.profileTimer = setTimeout(() => {
+      this.profileTimer = null;
+      void this.fetchProfiles();
+    }, 0);
+  }
+
+  private async fetchProfiles(): Promise<void> {
+    const ids = [...this.profileWanted].filter((u) => !this.profiles[u]).slice(0, 50);
+    await Promise.all(
+      ids.map(async (u) => {
+        try {
+          this.remember(await this.api.profile(u));
+        } catch {
+          // Deleted or unreachable: keep the short tag (and do not ask again).
+        }
+      }),
+    );
+  }
+
+  private remember(p: Pick<Profile, 'id' | 'username' | 'display_name'>): void {
+    const cur = this.profiles[p.id];
+    if (cur && cur.display_name === p.display_name && cur.username === p.username) return;
+    this.profiles = { ...this.profiles, [p.id]: { display_name: p.display_name, username: p.username } };
+  }
+
+  /** Loads the members of a community (and learns their names). */
+  async loadMembers(communityId: string): Promise<void> {
+    try {
+      const list = await this.api.members(communityId);
+      this.members = { ...this.members, [communityId]: list };
+      const next = { ...this.profiles };
+      for (const m of list) next[m.user_id] = { display_name: m.display_name, username: m.username };
+      this.profiles = next;
+    } catch {
+      // Not a member (any more): the lists will drop the community.
+    }
   }
 
   /** Who else is in a DM, as far as this client knows: whom it was opened with, who wrote, who is here. */
@@ -229,6 +285,11 @@ export class ChatStore {
     switch (f.type) {
       case 'ready': {
         this.subscribe(this.channels);
+        // Live list frames are not replayed: after a reconnect, load the lists again.
+        if (this.readies++ > 0) {
+          void this.refreshLists();
+          for (const id of Object.keys(this.members)) void this.loadMembers(id);
+        }
         if (this.myPresence !== 'online') this.send({ type: 'set_presence', presence: this.myPresence });
         // Sends that were never acknowledged go again, with their nonces.
         for (const [id, v] of this.views) {
@@ -300,7 +361,85 @@ export class ChatStore {
         break;
       }
       default:
+        this.onListFrame(f);
         break;
+    }
+  }
+
+  /** Live changes of communities, channels and memberships (applied by id: twice is harmless). */
+  private onListFrame(f: ServerFrame): void {
+    switch (f.type) {
+      case 'community_updated': {
+        const i = this.communities.findIndex((c) => c.id === f.community.id);
+        if (i >= 0) this.communities[i] = { ...f.community, role: this.communities[i]!.role };
+        break;
+      }
+      case 'community_deleted':
+        this.dropCommunity(f.community_id);
+        break;
+      case 'channel_created':
+      case 'channel_updated': {
+        const ch = f.channel;
+        const cur = this.channel(ch.id);
+        if (cur) {
+          Object.assign(cur, { ...ch, last_seq: Math.max(cur.last_seq, ch.last_seq), last_read_seq: cur.last_read_seq, unread: cur.unread });
+        } else if (!ch.community_id || this.community(ch.community_id)) {
+          this.channels = [...this.channels, { ...ch, last_read_seq: ch.last_read_seq ?? 0, unread: 0 }];
+          this.subscribe([ch]);
+        } else {
+          this.scheduleRefresh();
+        }
+        break;
+      }
+      case 'channel_deleted':
+        this.channels = this.channels.filter((c) => c.id !== f.channel_id);
+        break;
+      case 'member_joined': {
+        const m = f.member;
+        this.remember({ id: m.user_id, username: m.username, display_name: m.display_name });
+        const list = this.members[f.community_id];
+        if (list && !list.some((x) => x.user_id === m.user_id)) {
+          this.members = { ...this.members, [f.community_id]: [...list, m] };
+        }
+        if (m.user_id === this.myId && !this.community(f.community_id)) this.scheduleRefresh();
+        break;
+      }
+      case 'member_left': {
+        if (f.user_id === this.myId) {
+          this.dropCommunity(f.community_id);
+          break;
+        }
+        const list = this.members[f.community_id];
+        if (list) this.members = { ...this.members, [f.community_id]: list.filter((x) => x.user_id !== f.user_id) };
+        break;
+      }
+      case 'member_role_changed': {
+        const list = this.members[f.community_id];
+        if (list) {
+          this.members = {
+            ...this.members,
+            [f.community_id]: list.map((x) => (x.user_id === f.user_id ? { ...x, role: f.role } : x)),
+          };
+        }
+        if (f.user_id === this.myId) {
+          const c = this.community(f.community_id);
+          if (c) c.role = f.role;
+        }
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
+  /** Forgets a community the user left, was removed from, or that was deleted. */
+  private dropCommunity(id: string): void {
+    this.communities = this.communities.filter((c) => c.id !== id);
+    this.channels = this.channels.filter((c) => c.community_id !== id);
+    if (id in this.members) {
+      const next = { ...this.members };
+      delete next[id];
+      this.members = next;
     }
   }
 
@@ -377,6 +516,13 @@ export class ChatStore {
   sendBlock(channelId: string): string | null {
     const c = this.channel(channelId);
     if (!c) return 'This channel is not available.';
+    if (c.archived) return 'This channel is archived: it can be read, not written.';
+    if (c.can_post === false) {
+      const who = c.post_role && c.post_role !== 'member' ? `${c.post_role}s and above` : 'some members';
+      return c.kind === 'announcement'
+        ? `This is an announcement channel: only ${who} post here.`
+        : `You cannot post in this channel: only ${who} do.`;
+    }
     const block = this.e2e.sendBlock(c);
     return block ? SEND_BLOCK_TEXT[block] : null;
   }
@@ -454,10 +600,30 @@ export class ChatStore {
     return c;
   }
 
+  /** Joins the community of an invite code (public or private). */
+  async joinByCode(code: string): Promise<Community> {
+    const c = await this.api.joinByCode(code);
+    await this.refreshLists();
+    return c;
+  }
+
+  /** A new invite code of a community, unlimited and without expiry (moderators and above). */
+  async createInvite(communityId: string): Promise<string> {
+    const inv = await this.api.createCommunityInvite(communityId, {});
+    return inv.code ?? '';
+  }
+
   async createChannel(communityId: string, req: CreateChannelRequest): Promise<Channel> {
     const c = await this.api.createChannel(communityId, req);
     await this.refreshLists();
     return c;
+  }
+
+  /** Finds an account by its exact username (for a new DM). */
+  async findUser(username: string): Promise<Profile> {
+    const p = await this.api.userByName(username);
+    this.remember(p);
+    return p;
   }
 
   async openDm(userIds: string[]): Promise<Channel> {

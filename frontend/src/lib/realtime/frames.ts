@@ -1,6 +1,6 @@
 // Frames of the WebSocket protocol at /api/v1/ws (docs/protocol.md).
 
-import type { Content, Message } from '../api/types';
+import type { Channel, Community, CommunityRole, Content, Member, Message } from '../api/types';
 
 export type Presence = 'online' | 'idle' | 'dnd' | 'invisible' | 'offline';
 
@@ -35,7 +35,17 @@ export type ServerFrame =
   | { type: 'presence_changed'; channel_id: string; user_id: string; presence: Presence }
   | { type: 'read_marker'; channel_id: string; seq: number }
   | { type: 'error'; code: string; message: string; frame?: string | null; nonce?: string | null }
-  | { type: 'closing'; reason: string };
+  | { type: 'closing'; reason: string }
+  | { type: 'community_updated'; community: Community }
+  | { type: 'community_deleted'; community_id: string }
+  | { type: 'channel_created'; channel: Channel }
+  | { type: 'channel_updated'; channel: Channel }
+  | { type: 'channel_deleted'; channel_id: string; community_id: string | null }
+  | { type: 'group_created' | 'group_updated'; group: { id: string; community_id: string } }
+  | { type: 'group_deleted'; group_id: string; community_id: string }
+  | { type: 'member_joined'; community_id: string; member: Member }
+  | { type: 'member_left'; community_id: string; user_id: string; reason: 'left' | 'kicked' | 'banned' }
+  | { type: 'member_role_changed'; community_id: string; user_id: string; role: CommunityRole };
 
 const SERVER_TYPES = new Set([
   'ready',
@@ -50,6 +60,17 @@ const SERVER_TYPES = new Set([
   'read_marker',
   'error',
   'closing',
+  'community_updated',
+  'community_deleted',
+  'channel_created',
+  'channel_updated',
+  'channel_deleted',
+  'group_created',
+  'group_updated',
+  'group_deleted',
+  'member_joined',
+  'member_left',
+  'member_role_changed',
 ]);
 
 /** Parses a text frame; null for anything that is not a known server frame. */
@@ -67,5 +88,9 @@ export function parseServerFrame(data: unknown): ServerFrame | null {
   if ((t === 'message_created' || t === 'message_updated') && typeof (v as { message?: unknown }).message !== 'object') {
     return null;
   }
+  const o = v as Record<string, unknown>;
+  if ((t === 'channel_created' || t === 'channel_updated') && (typeof o.channel !== 'object' || !o.channel)) return null;
+  if (t === 'community_updated' && (typeof o.community !== 'object' || !o.community)) return null;
+  if (t === 'member_joined' && (typeof o.member !== 'object' || !o.member)) return null;
   return v as ServerFrame;
 }

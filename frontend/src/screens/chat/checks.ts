@@ -25,3 +25,9 @@ export function userIdFrom(raw: string): string | null {
   const t = raw.trim();
   return UUID.test(t) ? t.toLowerCase() : null;
 }
+
+/** An invite code (16 Crockford base32 symbols; case, `-` and spaces do not matter), or null. */
+export function inviteCodeFrom(raw: string): string | null {
+  const t = raw.replace(/[\s-]/g, '').toUpperCase();
+  return /^[0-9A-Z]{16}$/.test(t) ? t : null;
+}
