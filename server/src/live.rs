@@ -106,64 +106,6 @@ pub async fn channel_changed(
     Ok(())
 }
 
-/// Channel visibility of a whole community, channel by channel (before a change that can move
-/// many channels at once: a role change, a group change).
-pub async fn community_readers(
-    conn: &mut AsyncPgConnection,
-    community: CommunityId,
-) -> ApiResult<Vec<(ChannelId, HashMap<UserId, ChannelFacts>)>> {
-    let ids = channels::ids_in_community(conn, community).await?;
-    let mut out = Vec::with_capacity(ids.len());
-    for id in ids {
-        out.push((id, readers(conn, id, community).await?));
-    }
-    Ok(out)
-}
-
-/// After a change that can move many channels: every channel of the community gets the
-/// created/updated/deleted treatment, for the users whose visibility changed, and a re-check.
-pub async fn community_visibility_changed(
-    state: &AppState,
-    conn: &mut AsyncPgConnection,
-    community: CommunityId,
-    before: Vec<(ChannelId, HashMap<UserId, ChannelFacts>)>,
-) -> ApiResult<()> {
-    let mut out = Vec::new();
-    let mut ids = Vec::new();
-    for (channel, was) in before {
-        let now = readers(conn, channel, community).await?;
-        let stored = channels::get(conn, channel).await.ok();
-        if let Some(c) = stored {
-            for (user, facts) in &now {
-                if !was.contains_key(user) || was.get(user) != Some(facts) {
-                    let api = channel_to_api(c.clone(), facts, 0, 0);
-                    out.push((
-                        *user,
-                        if was.contains_key(user) {
-                            ServerFrame::ChannelUpdated { channel: api }
-                        } else {
-                            ServerFrame::ChannelCreated { channel: api }
-                        },
-                    ));
-                }
-            }
-        }
-        for user in was.keys().filter(|u| !now.contains_key(u)) {
-            out.push((
-                *user,
-                ServerFrame::ChannelDeleted {
-                    channel_id: channel,
-                    community_id: Some(community),
-                },
-            ));
-        }
-        ids.push(channel);
-    }
-    push(state, out);
-    recheck(state, ids);
-    Ok(())
-}
-
 /// What one user can read in one community, channel by channel.
 pub async fn user_channels(
     conn: &mut AsyncPgConnection,

@@ -290,6 +290,16 @@ pub async fn dm_member_ids(
     Ok(ids.into_iter().map(UserId).collect())
 }
 
+/// The ids of a group's channels.
+pub async fn ids_in_group(conn: &mut AsyncPgConnection, group: GroupId) -> Result<Vec<ChannelId>> {
+    let ids: Vec<Uuid> = channels::table
+        .filter(channels::group_id.eq(group.0))
+        .select(channels::id)
+        .load(conn)
+        .await?;
+    Ok(ids.into_iter().map(ChannelId).collect())
+}
+
 /// The ids of a community's channels.
 pub async fn ids_in_community(
     conn: &mut AsyncPgConnection,

@@ -380,13 +380,25 @@ pub struct Member {
     pub joined_at: OffsetDateTime,
 }
 
+type MemberRow = (Uuid, String, String, String, OffsetDateTime);
+
+fn member_from((id, username, display_name, role, joined_at): MemberRow) -> Member {
+    Member {
+        user_id: UserId(id),
+        username,
+        display_name,
+        role: CommunityRole::parse(&role).unwrap_or(CommunityRole::Member),
+        joined_at,
+    }
+}
+
 /// The first `limit` members to join, listed by role (highest first), then by join time.
 pub async fn members(
     conn: &mut AsyncPgConnection,
     community: CommunityId,
     limit: i64,
 ) -> Result<Vec<Member>> {
-    let rows: Vec<(Uuid, String, String, String, OffsetDateTime)> = community_members::table
+    let rows: Vec<MemberRow> = community_members::table
         .inner_join(users::table)
         .filter(community_members::community_id.eq(community.0))
         .order(community_members::joined_at.asc())
@@ -400,16 +412,7 @@ pub async fn members(
         ))
         .load(conn)
         .await?;
-    let mut out: Vec<Member> = rows
-        .into_iter()
-        .map(|(id, username, display_name, role, joined_at)| Member {
-            user_id: UserId(id),
-            username,
-            display_name,
-            role: CommunityRole::parse(&role).unwrap_or(CommunityRole::Member),
-            joined_at,
-        })
-        .collect();
+    let mut out: Vec<Member> = rows.into_iter().map(member_from).collect();
     out.sort_by(|a, b| b.role.cmp(&a.role).then(a.joined_at.cmp(&b.joined_at)));
     Ok(out)
 }
@@ -420,7 +423,7 @@ pub async fn member(
     community: CommunityId,
     user: UserId,
 ) -> Result<Option<Member>> {
-    let row: Option<(Uuid, String, String, String, OffsetDateTime)> = community_members::table
+    let row: Option<MemberRow> = community_members::table
         .inner_join(users::table)
         .filter(community_members::community_id.eq(community.0))
         .filter(community_members::user_id.eq(user.0))
@@ -434,15 +437,7 @@ pub async fn member(
         .first(conn)
         .await
         .optional()?;
-    Ok(
-        row.map(|(id, username, display_name, role, joined_at)| Member {
-            user_id: UserId(id),
-            username,
-            display_name,
-            role: CommunityRole::parse(&role).unwrap_or(CommunityRole::Member),
-            joined_at,
-        }),
-    )
+    Ok(row.map(member_from))
 }
 
 /// Every member's id (for live updates).

@@ -264,7 +264,12 @@ pub async fn delete_group(
     let (g, role, _) = visible(&mut conn, id.into_inner(), authed.0.user_id).await?;
     require(perms::community(Some(role), Action::ManageChannels))?;
     let seen = viewers(&mut conn, &g).await?;
-    let channels_before = live::community_readers(&mut conn, g.community_id).await?;
+    // the group's channels go with it: their readers hear `channel_deleted`
+    let mut channels_before = Vec::new();
+    for channel in chatalot_storage::channels::ids_in_group(&mut conn, g.id).await? {
+        let readers = live::readers(&mut conn, channel, g.community_id).await?;
+        channels_before.push((channel, readers));
+    }
     groups::delete(&mut conn, g.id).await?;
     announce(
         &state,
@@ -275,7 +280,9 @@ pub async fn delete_group(
         &HashSet::new(),
         false,
     );
-    live::community_visibility_changed(&state, &mut conn, g.community_id, channels_before).await?;
+    for (channel, readers) in channels_before {
+        live::channel_changed(&state, &mut conn, channel, g.community_id, &readers).await?;
+    }
     Ok(no_content())
 }
 

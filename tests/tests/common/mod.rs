@@ -127,8 +127,9 @@ impl TestServer {
         }
     }
 
-    /// Runs SQL in this server's database through psql and returns its text output.
-    pub fn sql(&self, query: &str) -> String {
+    /// Runs a PostgreSQL client program (`psql`, `pg_dump`) against this server's database,
+    /// as the `postgres` user when the tests run as root; its standard output.
+    fn pg_client(&self, program: &str, args: &[&str]) -> Vec<u8> {
         let url = self.config.database.url.clone().expect("url");
         let host = url
             .split_whitespace()
@@ -136,29 +137,27 @@ impl TestServer {
             .expect("host")
             .to_owned();
         let bin = chatalot_server::embedded_pg::find_bin_dir(None).expect("pg binaries");
-        let mut cmd = std::process::Command::new(bin.join("psql"));
-        cmd.args([
-            "-h",
-            &host,
-            "-U",
-            "postgres",
-            "-d",
-            &self.database,
-            "-tAc",
-            query,
-        ]);
+        let mut cmd = std::process::Command::new(bin.join(program));
+        cmd.args(["-h", &host, "-U", "postgres", "-d", &self.database]);
+        cmd.args(args);
         if running_as_root() {
             use std::os::unix::process::CommandExt;
             let (uid, gid) = postgres_ids();
             cmd.uid(uid).gid(gid).current_dir("/");
         }
-        let out = cmd.output().expect("psql runs");
+        let out = cmd.output().expect("the PostgreSQL client runs");
         assert!(
             out.status.success(),
-            "psql: {}",
+            "{program}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        out.stdout
+    }
+
+    /// Runs SQL in this server's database through psql and returns its text output.
+    pub fn sql(&self, query: &str) -> String {
+        let out = self.pg_client("psql", &["-tAc", query]);
+        String::from_utf8_lossy(&out).trim().to_owned()
     }
 
     /// The server's data directory.
@@ -168,27 +167,7 @@ impl TestServer {
 
     /// A plain-SQL dump of this server's database (`pg_dump`), as bytes.
     pub fn pg_dump(&self) -> Vec<u8> {
-        let url = self.config.database.url.clone().expect("url");
-        let host = url
-            .split_whitespace()
-            .find_map(|kv| kv.strip_prefix("host="))
-            .expect("host")
-            .to_owned();
-        let bin = chatalot_server::embedded_pg::find_bin_dir(None).expect("pg binaries");
-        let mut cmd = std::process::Command::new(bin.join("pg_dump"));
-        cmd.args(["-h", &host, "-U", "postgres", "-d", &self.database]);
-        if running_as_root() {
-            use std::os::unix::process::CommandExt;
-            let (uid, gid) = postgres_ids();
-            cmd.uid(uid).gid(gid).current_dir("/");
-        }
-        let out = cmd.output().expect("pg_dump runs");
-        assert!(
-            out.status.success(),
-            "pg_dump: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out.stdout
+        self.pg_client("pg_dump", &[])
     }
 
     /// Registers `username` with a standard password and returns a logged-in client.
