@@ -125,7 +125,8 @@ const LISTED: i64 = 1000;
 
 /// After a change that moves only one user's access (joined or left a group, got a new role,
 /// was kicked or banned): that user hears which channels appeared, changed or went, and the
-/// gateway re-checks the community's channels, ending subscriptions that lost access.
+/// gateway re-checks the channels where their access went or changed, ending subscriptions
+/// that lost access.
 pub async fn user_visibility_changed(
     state: &AppState,
     conn: &mut AsyncPgConnection,
@@ -135,6 +136,8 @@ pub async fn user_visibility_changed(
 ) -> ApiResult<()> {
     let after = user_channels(conn, community, user).await?;
     let mut out = Vec::new();
+    // only channels where this user's access went or changed need their subscribers re-checked
+    let mut changed = Vec::new();
     for (id, now) in &after {
         let api = channel_to_api(
             now.channel.clone(),
@@ -145,12 +148,14 @@ pub async fn user_visibility_changed(
         match before.get(id) {
             None => out.push((user, ServerFrame::ChannelCreated { channel: api })),
             Some(was) if was.facts != now.facts => {
-                out.push((user, ServerFrame::ChannelUpdated { channel: api }))
+                out.push((user, ServerFrame::ChannelUpdated { channel: api }));
+                changed.push(*id);
             }
             Some(_) => {}
         }
     }
     for id in before.keys().filter(|id| !after.contains_key(id)) {
+        changed.push(*id);
         out.push((
             user,
             ServerFrame::ChannelDeleted {
@@ -160,6 +165,6 @@ pub async fn user_visibility_changed(
         ));
     }
     push(state, out);
-    recheck(state, channels::ids_in_community(conn, community).await?);
+    recheck(state, changed);
     Ok(())
 }
