@@ -295,16 +295,23 @@ pub async fn list_discoverable(
         .select(CommunityRow::as_select())
         .load(conn)
         .await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for r in rows {
-        let n: i64 = community_members::table
-            .filter(community_members::community_id.eq(r.id))
-            .count()
-            .get_result(conn)
-            .await?;
-        out.push((r.into(), n));
-    }
-    Ok(out)
+    // every listed community's member count in one query
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let counts: std::collections::HashMap<Uuid, i64> = community_members::table
+        .filter(community_members::community_id.eq_any(&ids))
+        .group_by(community_members::community_id)
+        .select((community_members::community_id, diesel::dsl::count_star()))
+        .load::<(Uuid, i64)>(conn)
+        .await?
+        .into_iter()
+        .collect();
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let n = counts.get(&r.id).copied().unwrap_or(0);
+            (r.into(), n)
+        })
+        .collect())
 }
 
 /// Changes to a community's settings; None leaves a field as it is.
