@@ -16,7 +16,7 @@ async function start(): Promise<void> {
   await prefs.load();
   const api = new ApiClient({ store, deviceName: describeBrowser(navigator.userAgent) });
   const session = new SessionStore(api);
-  const e2e = new E2e(new Keystore(store));
+  const e2e = new E2e(new Keystore(store), { api, deviceId: () => api.deviceId() });
   const createChat = () => new ChatStore({ api, e2e, me: () => session.me });
   const target = document.getElementById('app');
   if (!target) throw new Error('no #app element');

@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { SCREENSHOTS, launchBrowser, startServer, watchedPage } from './harness.mjs';
+import { SCREENSHOTS, launchBrowser, startServer } from './harness.mjs';
+import { chatHelpers } from './people.mjs';
 
 const DESKTOP = { width: 1280, height: 800 };
 const PHONE = { width: 390, height: 844 };
@@ -21,51 +22,8 @@ let base;
 let A; // { page, problems, ctx, id }
 let B;
 const ids = {};
-
-async function api(method, path, body, token) {
-  const headers = { 'content-type': 'application/json' };
-  if (token) headers.authorization = `Bearer ${token}`;
-  const res = await fetch(`${base}/api/v1${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : null };
-}
-
-async function person(viewport, scheme) {
-  const ctx = await browser.newContext({ viewport, colorScheme: scheme });
-  const p = await watchedPage(ctx);
-  return { ...p, ctx };
-}
-
-async function register(p, username, displayName) {
-  const { page } = p;
-  await page.goto(`${base}/register`);
-  await page.getByLabel('Username').fill(username);
-  await page.getByLabel('Display name (optional)').fill(displayName);
-  await page.getByLabel('Password', { exact: true }).fill(PW);
-  await page.getByLabel('Repeat the password').fill(PW);
-  await page.getByRole('button', { name: 'Create account' }).click();
-  await page.getByLabel('I have saved my recovery code').check();
-  await page.getByRole('button', { name: 'Continue' }).click();
-  await page.getByTestId('signed-in').waitFor();
-  const session = await page.evaluate(
-    () =>
-      new Promise((resolve) => {
-        const req = indexedDB.open('chatalot');
-        req.onsuccess = () => {
-          const get = req.result.transaction('auth').objectStore('auth').get('session');
-          get.onsuccess = () => resolve(get.result);
-        };
-      }),
-  );
-  p.id = session.user_id;
-}
-
-/** An access token of the user, from a separate login (for raw WebSocket frames). */
-async function token(username) {
-  const r = await api('POST', '/sessions', { username, password: PW });
-  assert.equal(r.status, 201);
-  return r.body.access_token;
-}
+const env = { password: PW };
+const { api, person, register, token, messages, messageWith, send, assertClean } = chatHelpers(env);
 
 /** Sends frames over a raw WebSocket opened in the page (same origin, under the CSP). */
 async function rawSend(page, accessToken, channelId, contents, perSecond = 15) {
@@ -99,17 +57,6 @@ async function rawSend(page, accessToken, channelId, contents, perSecond = 15) {
   );
 }
 
-function messages(page) {
-  return page.getByTestId('messages');
-}
-
-/** The message whose own body (not a quoted reply) contains the text. */
-function messageWith(page, text) {
-  return messages(page)
-    .getByTestId('message')
-    .filter({ has: page.getByTestId('message-body').filter({ hasText: text }) });
-}
-
 /** Waits for the path to be a channel of the community other than the ones listed. */
 async function waitForNewChannel(page, known) {
   await page.waitForURL((u) => {
@@ -117,16 +64,6 @@ async function waitForNewChannel(page, known) {
     return m !== null && !known.includes(m[1]);
   });
   return page.url().split('/').pop();
-}
-
-async function send(page, text) {
-  const box = page.locator('.composer textarea');
-  await box.fill(text);
-  await box.press('Enter');
-}
-
-function assertClean(p, where) {
-  assert.deepEqual(p.problems, [], `${where}: console errors, exceptions or dialogs`);
 }
 
 async function assertNoCsp(page, where) {
@@ -139,6 +76,7 @@ describe('web app: chat', { timeout: 900_000 }, () => {
     server = await startServer();
     base = server.base;
     browser = await launchBrowser();
+    Object.assign(env, { base, browser });
     A = await person(DESKTOP, 'light');
     B = await person(DESKTOP, 'dark');
   });
@@ -210,9 +148,9 @@ describe('web app: chat', { timeout: 900_000 }, () => {
     await page.getByRole('button', { name: 'Create channel' }).click();
     ids.secrets = await waitForNewChannel(page, [ids.general, ids.offTopic]);
     assert.match(await page.getByTestId('e2e-badge').textContent(), /End-to-end encrypted/);
-    // An encrypted channel never offers to send plaintext.
-    assert.match(await page.getByTestId('send-blocked').textContent(), /Encryption keys are not set up yet/);
-    assert.equal(await page.locator('.composer').count(), 0);
+    // An encrypted channel sends once this browser's keys are set up (at registration).
+    await page.locator('.composer').waitFor();
+    assert.equal(await page.getByTestId('send-blocked').count(), 0);
     assert.equal(await page.getByTestId('channel-link').count(), 3);
     assertClean(A, 'create');
   });
@@ -414,7 +352,7 @@ describe('web app: chat', { timeout: 900_000 }, () => {
     B.problems.length = 0; // the offline period logs failed connections
   });
 
-  it('opens a DM: end-to-end encrypted, no plaintext sending, ciphertext reported plainly', async () => {
+  it('opens a DM: end-to-end encrypted, and ciphertext it cannot read is reported plainly', async () => {
     // Anna's name on her messages offers a DM.
     assert.ok(await messages(B.page).getByRole('button', { name: 'Anna Karenina: send a direct message' }).count());
     // Boris starts it by her username.
@@ -430,7 +368,8 @@ describe('web app: chat', { timeout: 900_000 }, () => {
     await B.page.getByTestId('channel-link').filter({ hasText: 'Anna Karenina' }).waitFor();
     B.problems.splice(0, B.problems.length, ...B.problems.filter((m) => !m.includes('404'))); // the unknown username
     assert.match(await B.page.getByTestId('e2e-badge').textContent(), /End-to-end encrypted/);
-    assert.match(await B.page.getByTestId('send-blocked').textContent(), /Nothing is sent unencrypted/);
+    // Boris's keys are locked since his last page load: the composer stays closed and says why.
+    assert.match(await B.page.getByTestId('send-blocked').textContent(), /keys are locked.*Nothing is sent unencrypted/);
     assert.equal(await B.page.locator('.composer').count(), 0);
     const list = await api('GET', '/channels', undefined, await token('boris'));
     const dm = list.body.find((c) => c.id === ids.dm);
@@ -443,7 +382,14 @@ describe('web app: chat', { timeout: 900_000 }, () => {
     assert.equal(res.acked, 1, JSON.stringify(res.errors));
     const failed = B.page.getByTestId('decrypt-failed');
     await failed.waitFor();
-    assert.match(await failed.textContent(), /could not be decrypted: this browser has no key for it/);
+    // Locked keys say so; once unlocked, the damaged ciphertext is reported as such.
+    assert.match(await failed.textContent(), /unlock your encryption keys to read it/);
+    const form = B.page.getByTestId('unlock-form');
+    await form.getByLabel('Password').fill(PW);
+    await form.getByRole('button', { name: 'Unlock' }).click();
+    await form.waitFor({ state: 'detached' });
+    await failed.filter({ hasText: /could not be decrypted: its ciphertext is damaged/ }).waitFor();
+    await B.page.locator('.composer').waitFor();
     // The server refuses plaintext in an E2E channel anyway.
     const refused = await rawSend(A.page, t, ids.dm, [{ kind: 'text', text: 'plain' }]);
     assert.equal(refused.acked, 0);

@@ -1,9 +1,9 @@
 // Shared pieces of the browser tests: the real server binary over its embedded PostgreSQL in a
 // temporary data directory, Debian's Chromium driven through playwright-core, and TOTP codes.
 
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -35,6 +35,32 @@ function serverBinary() {
   const found = candidates.find((p) => existsSync(p));
   if (!found) throw new Error(`no server binary: build it with 'cargo build -p chatalot-server' (looked at ${candidates.join(', ')})`);
   return found;
+}
+
+/** The PostgreSQL program directory (as the server finds it). */
+function pgBinDir() {
+  const r = spawnSync('pg_config', ['--bindir'], { encoding: 'utf8' });
+  if (r.status === 0 && existsSync(join(r.stdout.trim(), 'pg_dump'))) return r.stdout.trim();
+  const versions = readdirSync('/usr/lib/postgresql')
+    .filter((v) => /^\d+$/.test(v))
+    .sort((a, b) => Number(a) - Number(b));
+  return join('/usr/lib/postgresql', versions.at(-1), 'bin');
+}
+
+/**
+ * Runs a PostgreSQL client program against the server's embedded database (as `postgres` when
+ * the tests run as root: the cluster's directory is private to that user); its output.
+ */
+function pgClient(dataDir, program, args) {
+  const socket = join(dataDir, 'data', 'postgres', 'run');
+  const cmd = join(pgBinDir(), program);
+  const full = ['-h', socket, '-U', 'postgres', '-d', 'chatalot', ...args];
+  const r =
+    process.getuid?.() === 0
+      ? spawnSync('runuser', ['-u', 'postgres', '--', cmd, ...full], { encoding: 'utf8', cwd: '/', maxBuffer: 256 << 20 })
+      : spawnSync(cmd, full, { encoding: 'utf8', maxBuffer: 256 << 20 });
+  if (r.status !== 0) throw new Error(`${program} failed: ${r.stderr}`);
+  return r.stdout;
 }
 
 function freePort() {
@@ -110,6 +136,10 @@ export async function startServer() {
     base,
     bin,
     log: () => log,
+    /** A plain-SQL dump of the whole database. */
+    pgDump: () => pgClient(dataDir, 'pg_dump', []),
+    /** Runs SQL through psql; its unaligned output. */
+    sql: (query) => pgClient(dataDir, 'psql', ['-tAc', query]).trim(),
     async stop() {
       if (child.exitCode === null) child.kill('SIGTERM');
       const res = await Promise.race([exited, new Promise((r) => setTimeout(() => r(null), 30_000))]);

@@ -101,11 +101,13 @@ describe('ApiClient: signing in', () => {
     expect(await store.get('auth', 'session')).toEqual({
       user_id: ME.id,
       username: 'alice',
+      device_id: 'dev-1',
       session_id: 'session-1',
       refresh_token: 'refresh-1',
     });
     expect(await store.get('devices', 'alice')).toEqual({ device_id: 'dev-1', device_secret: 'secret-1' });
     expect(JSON.stringify(await store.get('auth', 'session'))).not.toContain('access-1');
+    expect(await api.deviceId()).toBe('dev-1');
     expect(await api.me()).toEqual(ME);
   });
 

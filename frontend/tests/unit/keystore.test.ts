@@ -102,11 +102,15 @@ describe('Keystore', () => {
 });
 
 describe('E2e engine', () => {
-  it('never lets an E2E channel send, and lets plaintext channels', async () => {
+  it('never lets an E2E channel send while the keys are locked or missing, and lets plaintext channels', async () => {
     const e2e = new E2e(setup().ks);
-    expect(e2e.sendBlock({ e2e: true })).toBe('keys_not_set_up');
+    expect(e2e.sendBlock({ e2e: true })).toBe('locked');
     expect(e2e.sendBlock({ e2e: false })).toBeNull();
-    await expect(e2e.encrypt({ e2e: true }, 'hello')).rejects.toThrow(/not set up/);
+    await expect(e2e.encrypt({ id: U, kind: 'text', e2e: true }, 'hello')).rejects.toThrow(/locked/);
+    await e2e.unlock(U, 'pass phrase one');
+    // Unlocked, but without a device (no network here): still refused.
+    expect(e2e.sendBlock({ e2e: true })).toBe('unavailable');
+    await expect(e2e.encrypt({ id: U, kind: 'text', e2e: true }, 'hello')).rejects.toThrow(/no usable encryption keys/);
   });
 
   it('reports undecryptable and damaged ciphertext plainly, and serves cached plaintext', async () => {
@@ -114,17 +118,19 @@ describe('E2e engine', () => {
     const e2e = new E2e(ks);
     const ct = new Uint8Array([8, 1, 2, 3, 4]);
     const b64 = btoa(String.fromCharCode(...ct));
-    const m = { id: 'm1', content: { kind: 'encrypted' as const, ciphertext: b64 } };
-    expect(await e2e.decrypt(m)).toEqual({ ok: false, reason: 'no_key' });
-    expect(await e2e.decrypt({ id: 'm2', content: { kind: 'encrypted', ciphertext: '***' } })).toEqual({ ok: false, reason: 'malformed' });
-    expect(await e2e.decrypt({ id: 'm3', content: { kind: 'encrypted', ciphertext: '' } })).toEqual({ ok: false, reason: 'malformed' });
+    const base = { channel_id: V, sender_id: V };
+    const m = { ...base, id: 'm1', content: { kind: 'encrypted' as const, ciphertext: b64 } };
+    expect(await e2e.decrypt(m)).toEqual({ ok: false, reason: 'locked' });
+    expect(await e2e.decrypt({ ...base, id: 'm2', content: { kind: 'encrypted', ciphertext: '***' } })).toEqual({ ok: false, reason: 'malformed' });
+    expect(await e2e.decrypt({ ...base, id: 'm3', content: { kind: 'encrypted', ciphertext: '' } })).toEqual({ ok: false, reason: 'malformed' });
     await e2e.unlock(U, 'pass phrase one');
     expect(e2e.status).toBe('unlocked');
+    expect(await e2e.decrypt(m)).toEqual({ ok: false, reason: 'no_key' });
     await ks.cacheMessage('m1', ciphertextDigest(ct), 'from the cache');
     expect(await e2e.decrypt(m)).toEqual({ ok: true, text: 'from the cache' });
     e2e.lock();
     expect(e2e.status).toBe('locked');
-    expect(await e2e.decrypt(m)).toEqual({ ok: false, reason: 'no_key' });
+    expect(await e2e.decrypt(m)).toEqual({ ok: false, reason: 'locked' });
     await expect(e2e.unlock(U, 'wrong one')).rejects.toMatchObject({ code: 'wrong_password' });
     expect(e2e.status).toBe('wrong_password');
   });

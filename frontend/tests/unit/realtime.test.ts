@@ -327,7 +327,7 @@ describe('ChatStore', () => {
     expect(chat.channel('a')!.unread).toBe(0);
   });
 
-  it('fails a send the server refuses, and never sends in an end-to-end channel', async () => {
+  it('fails a send the server refuses, and never sends in an end-to-end channel while the keys are locked', async () => {
     const { chat, ws } = await chatStore([channel('a'), channel('s', { e2e: true })]);
     await chat.open('a');
     chat.sendText('a', 'too fast');
@@ -339,7 +339,7 @@ describe('ChatStore', () => {
     chat.sendText('s', 'secret');
     expect(chat.edit('s', 'x', 'secret')).toBe(false);
     expect(ws.sent.slice(before).filter((f) => f.type === 'send_message' || f.type === 'edit_message')).toEqual([]);
-    expect(chat.sendBlock('s')).toMatch(/not set up yet/);
+    expect(chat.sendBlock('s')).toMatch(/keys are locked.*Nothing is sent unencrypted/);
     expect(chat.sendBlock('a')).toBeNull();
     // refusals not tied to a send are shown, except for typing and read markers
     ws.receive({ type: 'error', code: 'rate_limited', message: 'too many typing frames', frame: 'start_typing' });

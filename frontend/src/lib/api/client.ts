@@ -21,7 +21,10 @@ import type {
   Profile,
   CreateChannelRequest,
   CreateCommunityRequest,
+  DeviceKeysJson,
+  EnvelopeJson,
   MessagePage,
+  NewEnvelopeJson,
   ErrorBody,
   ErrorCode,
   InstanceInfo,
@@ -55,6 +58,8 @@ export class ApiError extends Error {
 export interface StoredSession {
   user_id: string;
   username: string;
+  /** The device of this session (absent in sessions stored by older versions). */
+  device_id?: string;
   session_id: string;
   refresh_token: string;
 }
@@ -306,6 +311,7 @@ export class ApiClient {
     await this.store.put<StoredSession>('auth', 'session', {
       user_id: body.user.id,
       username,
+      device_id: body.device_id,
       session_id: body.session_id,
       refresh_token: body.refresh_token,
     });
@@ -458,6 +464,53 @@ export class ApiClient {
   /** Opens (or finds) the DM with one user, or the group DM with several. */
   openDm(userIds: string[]): Promise<Channel> {
     return this.authed('POST', '/dms', { user_ids: userIds });
+  }
+
+  /** The device of the stored session, or null when signed out. */
+  async deviceId(): Promise<string | null> {
+    const s = await this.storedSession();
+    if (!s) return null;
+    if (s.device_id) return s.device_id;
+    const d = await this.store.get<StoredDevice>('devices', s.username);
+    return d?.device_id ?? null;
+  }
+
+  // ---- end-to-end keys and envelopes (docs/api.md, "End-to-end keys and envelopes")
+
+  publishKeys(deviceId: string, body: { certificate: string; signed_prekey: string; one_time_prekeys: string[] }): Promise<unknown> {
+    return this.authed('PUT', `/devices/${encodeURIComponent(deviceId)}/keys`, body);
+  }
+
+  uploadPrekeys(deviceId: string, keys: string[]): Promise<unknown> {
+    return this.authed('POST', `/devices/${encodeURIComponent(deviceId)}/one_time_prekeys`, { one_time_prekeys: keys });
+  }
+
+  keyStatus(deviceId: string): Promise<{ one_time_prekeys: number }> {
+    return this.authed('GET', `/devices/${encodeURIComponent(deviceId)}/keys`);
+  }
+
+  userDevices(userId: string): Promise<{ user_key: string | null; devices: DeviceKeysJson[] }> {
+    return this.authed('GET', `/users/${encodeURIComponent(userId)}/devices`);
+  }
+
+  channelDevices(channelId: string): Promise<{ devices: DeviceKeysJson[] }> {
+    return this.authed('GET', `/channels/${encodeURIComponent(channelId)}/devices`);
+  }
+
+  claimBundles(userId: string, deviceIds: string[]): Promise<{ bundles: { user_id: string; device_id: string; bundle: string }[] }> {
+    return this.authed('POST', `/users/${encodeURIComponent(userId)}/key_bundles`, { device_ids: deviceIds });
+  }
+
+  sendEnvelopes(envelopes: NewEnvelopeJson[]): Promise<{ ids: string[] }> {
+    return this.authed('POST', '/envelopes', { envelopes });
+  }
+
+  envelopes(deviceId: string): Promise<{ envelopes: EnvelopeJson[]; has_more: boolean }> {
+    return this.authed('GET', `/devices/${encodeURIComponent(deviceId)}/envelopes`);
+  }
+
+  ackEnvelopes(deviceId: string, ids: string[]): Promise<unknown> {
+    return this.authed('POST', `/devices/${encodeURIComponent(deviceId)}/envelope_acks`, { ids });
   }
 
   /** Ends this session on the server (best effort) and here. */

@@ -259,3 +259,29 @@ export const WS_LIMITS = {
   TOPIC_MAX: 1000,
   PAGE_MAX: 100,
 } as const;
+
+// ---- end-to-end keys and envelopes
+
+/** A device's published identity (`DeviceKeys`). */
+export interface DeviceKeysJson {
+  user_id: string;
+  device_id: string;
+  /** A DeviceCertificate, base64. */
+  certificate: string;
+}
+
+/** Opaque device-to-device ciphertext (`Envelope`). */
+export interface EnvelopeJson {
+  id: string;
+  sender_user_id: string;
+  sender_device_id: string;
+  recipient_device_id: string;
+  channel_id: string | null;
+  ciphertext: string;
+}
+
+export interface NewEnvelopeJson {
+  recipient_device_id: string;
+  channel_id?: string;
+  ciphertext: string;
+}

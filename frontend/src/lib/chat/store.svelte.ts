@@ -291,6 +291,8 @@ export class ChatStore {
           for (const id of Object.keys(this.members)) void this.loadMembers(id);
         }
         if (this.myPresence !== 'online') this.send({ type: 'set_presence', presence: this.myPresence });
+        // Envelopes queued while this device was away (the socket pushes only new ones).
+        void this.e2e.processEnvelopes();
         // Sends that were never acknowledged go again, with their nonces.
         for (const [id, v] of this.views) {
           for (const p of v.timeline.pending) {
@@ -349,6 +351,9 @@ export class ChatStore {
       }
       case 'unsubscribed':
         this.scheduleRefresh();
+        break;
+      case 'envelope_received':
+        this.e2e.envelopeReceived(f.envelope);
         break;
       case 'error': {
         if (f.nonce) {
@@ -532,6 +537,10 @@ export class ChatStore {
     const body = text.trim();
     const c = this.channel(channelId);
     if (!body || !c || this.sendBlock(channelId)) return;
+    if (c.e2e) {
+      void this.sendEncrypted(c, body, replyTo);
+      return;
+    }
     const nonce = newNonce();
     const content: Content = { kind: 'text', text: body };
     this.view(channelId).timeline.addPending({
@@ -542,6 +551,32 @@ export class ChatStore {
     });
     this.sendFrame(channelId, nonce, content, replyTo);
     this.lastTypingSent.delete(channelId);
+  }
+
+  /**
+   * Encrypts on this device, then sends like any message: the pending copy holds the
+   * ciphertext (a resend after a reconnect sends the same bytes with the same nonce) and
+   * shows the text it was made from.
+   */
+  private async sendEncrypted(c: Channel, body: string, replyTo: string | null): Promise<void> {
+    const nonce = newNonce();
+    let ciphertext: string;
+    try {
+      ciphertext = await this.e2e.encrypt(c, body);
+    } catch (e) {
+      this.notice = `Not sent: ${e instanceof Error ? e.message : String(e)}`;
+      return;
+    }
+    const content: Content = { kind: 'encrypted', ciphertext };
+    this.view(c.id).timeline.addPending({
+      nonce,
+      content,
+      display: body,
+      reply_to: replyTo,
+      created_at: new Date(this.now()).toISOString(),
+    });
+    this.sendFrame(c.id, nonce, content, replyTo);
+    this.lastTypingSent.delete(c.id);
   }
 
   retry(channelId: string, nonce: string): void {
@@ -556,6 +591,16 @@ export class ChatStore {
   edit(channelId: string, messageId: string, text: string): boolean {
     const body = text.trim();
     if (!body || this.sendBlock(channelId)) return false;
+    const c = this.channel(channelId);
+    if (c?.e2e) {
+      this.e2e
+        .encrypt(c, body)
+        .then((ciphertext) =>
+          this.send({ type: 'edit_message', channel_id: channelId, message_id: messageId, content: { kind: 'encrypted', ciphertext } }),
+        )
+        .catch((e: unknown) => (this.notice = `Not edited: ${e instanceof Error ? e.message : String(e)}`));
+      return true;
+    }
     return this.send({ type: 'edit_message', channel_id: channelId, message_id: messageId, content: { kind: 'text', text: body } });
   }
 

@@ -10,6 +10,8 @@ import type { Content, Message } from '../api/types';
 export interface Pending {
   nonce: string;
   content: Content;
+  /** The text an encrypted send was made from (shown while it is pending). */
+  display?: string;
   reply_to: string | null;
   created_at: string;
   status: 'sending' | 'failed';

@@ -1,30 +1,42 @@
-// The one place where end-to-end channels are handled: what may be sent in them, and how their
-// message bodies are read. Bodies of E2E channels are never sent in plaintext: until this
-// browser holds the keys of a channel (the key directory and device envelopes are not served
-// yet), sending is refused with `keys_not_set_up` and received ciphertext that is not in the
-// local decrypted-message cache is reported as undecryptable, in plain words.
+// The one place where end-to-end channels are handled: what may be sent in them, how bodies are
+// encrypted before they leave and decrypted when they arrive. Bodies of E2E channels are never
+// sent in plaintext: while this browser's keys are locked or not set up, sending is refused in
+// plain words. Decrypted texts are kept in the keystore's message cache (sealed), so history
+// reads again after a reload without the ratchets (which move only forwards).
 
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import type { Channel, Message } from '../api/types';
-import { Keystore, KeystoreError, fromBase64 } from './keystore';
+import { textBody, type Body } from './appcodec';
+// The device module (and the curve arithmetic it brings) loads when the keys are first opened,
+// not with the first page.
+import type { E2eDevice, EnvelopeJson, KeyApi, Warning } from './device';
+import { Keystore, KeystoreError, fromBase64, toBase64 } from './keystore';
 
-export type SendBlock = 'keys_not_set_up';
+export type SendBlock = 'locked' | 'setting_up' | 'unavailable';
 
-export type Decrypted =
-  | { ok: true; text: string }
-  | { ok: false; reason: 'no_key' | 'malformed' };
+export type DecryptFailureReason = 'no_key' | 'malformed' | 'locked' | 'failed';
+
+export type Decrypted = { ok: true; text: string } | { ok: false; reason: DecryptFailureReason; detail?: string };
 
 export type KeysStatus = 'locked' | 'unlocking' | 'unlocked' | 'wrong_password';
 
+/** How far this browser's device keys are. */
+export type DeviceStatus = 'none' | 'opening' | 'ready' | 'error';
+
 export const SEND_BLOCK_TEXT: Record<SendBlock, string> = {
-  keys_not_set_up:
-    'Encryption keys are not set up yet: this channel is end-to-end encrypted, and this browser cannot encrypt for its members until the server publishes their keys. Nothing is sent unencrypted.',
+  locked:
+    'This channel is end-to-end encrypted and your encryption keys are locked: enter your password above to unlock them. Nothing is sent unencrypted.',
+  setting_up: 'Setting up your encryption keys… Nothing is sent unencrypted.',
+  unavailable:
+    'This channel is end-to-end encrypted and this browser has no usable encryption keys (see the notice above). Nothing is sent unencrypted.',
 };
 
-export const DECRYPT_FAILURE_TEXT: Record<Exclude<Decrypted, { ok: true }>['reason'], string> = {
+export const DECRYPT_FAILURE_TEXT: Record<DecryptFailureReason, string> = {
   no_key: 'This message is end-to-end encrypted and could not be decrypted: this browser has no key for it.',
   malformed: 'This message could not be decrypted: its ciphertext is damaged.',
+  locked: 'This message is end-to-end encrypted: unlock your encryption keys to read it.',
+  failed: 'This message could not be decrypted: it was refused as not genuine or not meant for this channel.',
 };
 
 /** A short, stable name of a ciphertext, to key the decrypted-message cache. */
@@ -32,15 +44,42 @@ export function ciphertextDigest(ciphertext: Uint8Array): string {
   return bytesToHex(sha256(ciphertext)).slice(0, 32);
 }
 
+/** Where the engine finds the network and the current device. */
+export interface E2eDeps {
+  api: KeyApi;
+  /** The device id of this browser's session for the signed-in user. */
+  deviceId: () => Promise<string | null>;
+}
+
+function bodyText(b: Body): string {
+  if (b.kind === 'text') return b.text;
+  return `📎 ${b.name} (${b.mime || 'file'}): an encrypted attachment; this web app does not open attachments yet.`;
+}
+
 export class E2e {
   status = $state<KeysStatus>('locked');
+  device = $state<DeviceStatus>('none');
+  deviceError = $state<string | null>(null);
+  /** Bumped when something that was unreadable may now be readable (keys, envelopes). */
+  generation = $state(0);
+  /** Bumped when pinned keys, key changes or verifications change. */
+  trustVersion = $state(0);
+  keyChanges = $state<string[]>([]);
+  warnings = $state<Warning[]>([]);
   readonly keystore: Keystore;
+  private readonly deps: E2eDeps | null;
+  private dev: E2eDevice | null = null;
+  /** Plaintexts of this device's own sends, by ciphertext digest, until they are cached by id. */
+  private own = new Map<string, string>();
+  private envelopeTimer: ReturnType<typeof setTimeout> | null = null;
+  private liveEnvelopes: EnvelopeJson[] = [];
 
-  constructor(keystore: Keystore) {
+  constructor(keystore: Keystore, deps?: E2eDeps) {
     this.keystore = keystore;
+    this.deps = deps ?? null;
   }
 
-  /** Opens this user's keystore with the password (created on first use). */
+  /** Opens this user's keystore with the password (created on first use), then the device. */
   async unlock(userId: string, password: string): Promise<void> {
     this.status = 'unlocking';
     try {
@@ -50,12 +89,14 @@ export class E2e {
       this.status = e instanceof KeystoreError && e.code === 'wrong_password' ? 'wrong_password' : 'locked';
       throw e;
     }
+    await this.openDevice();
   }
 
   /** Starts a new keystore under `password` (the old one's contents are lost). */
   async reset(userId: string, password: string): Promise<void> {
     await this.keystore.reset(userId, password);
     this.status = 'unlocked';
+    await this.openDevice();
   }
 
   async changePassword(oldPassword: string, newPassword: string): Promise<void> {
@@ -66,22 +107,72 @@ export class E2e {
   lock(): void {
     this.keystore.lock();
     this.status = 'locked';
+    this.dev = null;
+    this.device = 'none';
+    this.deviceError = null;
+    this.own.clear();
+    this.keyChanges = [];
+  }
+
+  /** Opens (or creates and publishes) this browser's device keys. */
+  private async openDevice(): Promise<void> {
+    const user = this.keystore.unlockedFor;
+    if (!this.deps || !user) return;
+    this.device = 'opening';
+    this.deviceError = null;
+    try {
+      const deviceId = await this.deps.deviceId();
+      if (!deviceId) throw new Error('This browser has no device of this account.');
+      const { E2eDevice } = await import('./device');
+      const d = await E2eDevice.open(this.deps.api, this.keystore, user, deviceId);
+      d.onTrustChange = () => this.syncTrust();
+      this.dev = d;
+      this.device = 'ready';
+      this.syncTrust();
+      this.generation++;
+      await this.processEnvelopes([]);
+    } catch (e) {
+      this.dev = null;
+      this.device = 'error';
+      this.deviceError =
+        e instanceof Error && e.name === 'E2eSetupError'
+          ? e.message
+          : `Your encryption keys could not be set up: ${e instanceof Error ? e.message : String(e)}`;
+    }
+  }
+
+  private syncTrust(): void {
+    if (!this.dev) return;
+    this.keyChanges = this.dev.keyChanges;
+    this.warnings = this.dev.warnings;
+    this.trustVersion++;
   }
 
   /** Why a message cannot be sent to this channel now, or null when it can. */
   sendBlock(channel: Pick<Channel, 'e2e'>): SendBlock | null {
-    return channel.e2e ? 'keys_not_set_up' : null;
+    if (!channel.e2e) return null;
+    if (this.status !== 'unlocked') return 'locked';
+    if (this.device === 'opening' || (this.device === 'none' && this.deps)) return 'setting_up';
+    if (!this.dev) return 'unavailable';
+    return null;
   }
 
-  /** Encrypts a body for an E2E channel. Refuses while the keys are not set up. */
-  async encrypt(channel: Pick<Channel, 'e2e'>, _text: string): Promise<string> {
+  /** Encrypts a text for an E2E channel: base64 ciphertext for `Content::Encrypted`. */
+  async encrypt(channel: Pick<Channel, 'id' | 'e2e' | 'kind'>, text: string): Promise<string> {
     const block = this.sendBlock(channel);
     if (block) throw new Error(SEND_BLOCK_TEXT[block]);
-    throw new Error('not an end-to-end channel');
+    const dev = this.dev;
+    if (!dev) throw new Error(SEND_BLOCK_TEXT.unavailable);
+    const body = textBody(text);
+    const direct = channel.kind === 'dm' || channel.kind === 'group_dm';
+    const payload = direct ? await dev.encryptDirect(channel.id, body) : await dev.encryptChannel(channel.id, body);
+    this.own.set(ciphertextDigest(payload), text);
+    this.syncTrust();
+    return toBase64(payload);
   }
 
-  /** Reads an encrypted message body. */
-  async decrypt(message: Pick<Message, 'id' | 'content'>): Promise<Decrypted> {
+  /** Reads an encrypted message body (from the cache, or by decrypting it once). */
+  async decrypt(message: Pick<Message, 'id' | 'content' | 'channel_id' | 'sender_id'>): Promise<Decrypted> {
     const c = message.content;
     if (!c || c.kind !== 'encrypted') return { ok: false, reason: 'malformed' };
     let bytes: Uint8Array;
@@ -91,10 +182,90 @@ export class E2e {
       return { ok: false, reason: 'malformed' };
     }
     if (bytes.length === 0) return { ok: false, reason: 'malformed' };
-    if (this.keystore.unlockedFor) {
-      const cached = await this.keystore.cachedMessage(message.id, ciphertextDigest(bytes)).catch(() => null);
-      if (cached !== null) return { ok: true, text: cached };
+    if (!this.keystore.unlockedFor) return { ok: false, reason: 'locked' };
+    const digest = ciphertextDigest(bytes);
+    const cached = await this.keystore.cachedMessage(message.id, digest).catch(() => null);
+    if (cached !== null) return { ok: true, text: cached };
+    const mine = this.own.get(digest);
+    if (mine !== undefined) {
+      await this.keystore.cacheMessage(message.id, digest, mine).catch(() => {});
+      return { ok: true, text: mine };
     }
-    return { ok: false, reason: 'no_key' };
+    const dev = this.dev;
+    if (!dev) return { ok: false, reason: this.device === 'opening' ? 'locked' : 'no_key' };
+    if (dev.isOwn(bytes)) return { ok: false, reason: 'no_key' };
+    try {
+      const body = await dev.decrypt({ id: message.id, channel_id: message.channel_id, sender_id: message.sender_id, ciphertext: bytes });
+      const text = bodyText(body);
+      await this.keystore.cacheMessage(message.id, digest, text).catch(() => {});
+      this.syncTrust();
+      return { ok: true, text };
+    } catch (e) {
+      this.syncTrust();
+      if (e instanceof Error && e.name === 'E2eFailure') {
+        const reason = (e as Error & { reason: string }).reason;
+        if (reason === 'malformed') return { ok: false, reason: 'malformed', detail: e.message };
+        if (reason === 'unknown_sender_key' || reason === 'not_for_this_device' || reason === 'no_session') {
+          return { ok: false, reason: 'no_key', detail: e.message };
+        }
+      }
+      return { ok: false, reason: 'failed', detail: e instanceof Error ? e.message : String(e) };
+    }
+  }
+
+  /** An envelope pushed over the WebSocket: applied soon, with the queue drained after it. */
+  envelopeReceived(e: EnvelopeJson): void {
+    this.liveEnvelopes.push(e);
+    if (this.envelopeTimer) return;
+    this.envelopeTimer = setTimeout(() => {
+      this.envelopeTimer = null;
+      const batch = this.liveEnvelopes.splice(0);
+      void this.processEnvelopes(batch);
+    }, 50);
+  }
+
+  /** Drains the envelope queue (after a reconnect, or when envelopes were pushed). */
+  async processEnvelopes(live: EnvelopeJson[] = []): Promise<void> {
+    const dev = this.dev;
+    if (!dev) return;
+    try {
+      const n = await dev.processEnvelopes(live);
+      if (n > 0) this.generation++;
+    } catch {
+      // The queue stays on the server until it is acknowledged: drained again next time.
+    }
+    this.syncTrust();
+  }
+
+  // ---- trust
+
+  get ready(): boolean {
+    return this.dev !== null;
+  }
+
+  /** The safety number with `userId`, or null while the keys are not open. */
+  async safetyNumber(userId: string): Promise<string | null> {
+    return this.dev ? this.dev.safetyNumber(userId) : null;
+  }
+
+  isVerified(userId: string): boolean {
+    void this.trustVersion;
+    return this.dev?.isVerified(userId) ?? false;
+  }
+
+  async markVerified(userId: string): Promise<void> {
+    await this.dev?.markVerified(userId);
+  }
+
+  async acceptKeyChange(userId: string): Promise<void> {
+    await this.dev?.acceptKeyChange(userId);
+    this.generation++;
+  }
+
+  /** Compares the directory's keys of these users with the pinned ones (key-change warnings). */
+  async checkUsers(userIds: string[]): Promise<void> {
+    const dev = this.dev;
+    if (!dev) return;
+    for (const u of userIds) await dev.checkUser(u).catch(() => {});
   }
 }

@@ -1,6 +1,6 @@
 // Frames of the WebSocket protocol at /api/v1/ws (docs/protocol.md).
 
-import type { Channel, Community, CommunityRole, Content, Member, Message } from '../api/types';
+import type { Channel, Community, CommunityRole, Content, EnvelopeJson, Member, Message } from '../api/types';
 
 export type Presence = 'online' | 'idle' | 'dnd' | 'invisible' | 'offline';
 
@@ -36,6 +36,7 @@ export type ServerFrame =
   | { type: 'read_marker'; channel_id: string; seq: number }
   | { type: 'error'; code: string; message: string; frame?: string | null; nonce?: string | null }
   | { type: 'closing'; reason: string }
+  | { type: 'envelope_received'; envelope: EnvelopeJson }
   | { type: 'community_updated'; community: Community }
   | { type: 'community_deleted'; community_id: string }
   | { type: 'channel_created'; channel: Channel }

@@ -1,0 +1,240 @@
+// The application-layer encodings of end-to-end messages (docs/e2e.md, section 17): what goes
+// into a message body and into an envelope around the crypto encodings. Byte-for-byte the same
+// as the Rust test client (tests/src/e2e_client.rs); decoding is strict.
+
+export const AppTag = {
+  DIRECT_PAYLOAD: 0x40,
+  CHANNEL_PAYLOAD: 0x41,
+  DIRECT_PLAINTEXT: 0x42,
+  ENVELOPE_PLAINTEXT: 0x43,
+  KIND_SENDER_KEY: 0x01,
+  BODY_TEXT: 0x50,
+  BODY_ATTACHMENT: 0x51,
+  ATTACHMENT_BLOB: 0x09,
+} as const;
+
+/** The largest decrypted body. */
+export const MAX_BODY = 256 * 1024;
+
+/** An application-layer encoding is malformed (the `Malformed` error of the Rust client). */
+export class MalformedError extends Error {
+  constructor(what: string) {
+    super(`malformed: ${what}`);
+    this.name = 'MalformedError';
+  }
+}
+
+const HEX = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
+
+/** The 16 bytes of a UUID string. */
+export function uuidBytes(id: string): Uint8Array {
+  if (!HEX.test(id)) throw new MalformedError('id');
+  const hex = id.replace(/-/g, '');
+  const out = new Uint8Array(16);
+  for (let i = 0; i < 16; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}
+
+/** The canonical (lower-case, hyphenated) UUID string of 16 bytes. */
+export function uuidString(b: Uint8Array): string {
+  if (b.length !== 16) throw new MalformedError('id');
+  const h = Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+/** Appends bytes to a growing list of parts. */
+class Out {
+  private parts: Uint8Array[] = [];
+  private len = 0;
+
+  u8(v: number): this {
+    return this.raw(Uint8Array.of(v & 0xff));
+  }
+
+  u16(v: number): this {
+    return this.raw(Uint8Array.of((v >> 8) & 0xff, v & 0xff));
+  }
+
+  raw(b: Uint8Array): this {
+    this.parts.push(b);
+    this.len += b.length;
+    return this;
+  }
+
+  id(id: string): this {
+    return this.raw(uuidBytes(id));
+  }
+
+  /** u32 big-endian length, then the bytes. */
+  var(b: Uint8Array): this {
+    const n = b.length;
+    this.raw(Uint8Array.of((n >>> 24) & 0xff, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff));
+    return this.raw(b);
+  }
+
+  finish(): Uint8Array {
+    const out = new Uint8Array(this.len);
+    let at = 0;
+    for (const p of this.parts) {
+      out.set(p, at);
+      at += p.length;
+    }
+    return out;
+  }
+}
+
+/** A strict reader (every failure is a `MalformedError`). */
+export class In {
+  private pos = 0;
+  constructor(private readonly buf: Uint8Array) {}
+
+  take(n: number): Uint8Array {
+    if (this.buf.length - this.pos < n) throw new MalformedError('truncated');
+    const out = this.buf.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return out;
+  }
+
+  u8(): number {
+    return this.take(1)[0]!;
+  }
+
+  u16(): number {
+    const b = this.take(2);
+    return (b[0]! << 8) | b[1]!;
+  }
+
+  id(): string {
+    return uuidString(this.take(16));
+  }
+
+  var(max: number): Uint8Array {
+    const b = this.take(4);
+    const n = ((b[0]! << 24) >>> 0) + (b[1]! << 16) + (b[2]! << 8) + b[3]!;
+    if (n > max) throw new MalformedError('length above limit');
+    return this.take(n);
+  }
+
+  rest(): Uint8Array {
+    return this.take(this.buf.length - this.pos);
+  }
+
+  finish(): void {
+    if (this.pos !== this.buf.length) throw new MalformedError('trailing bytes');
+  }
+}
+
+const utf8 = new TextEncoder();
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+function decodeUtf8(b: Uint8Array): string {
+  try {
+    return strictUtf8.decode(b);
+  } catch {
+    throw new MalformedError('utf-8');
+  }
+}
+
+// ---- bodies
+
+export type Body =
+  | { kind: 'text'; text: string }
+  | { kind: 'attachment'; blobMessageId: string; pointer: Uint8Array; name: string; mime: string };
+
+/** `0x50 | UTF-8 text`. */
+export function textBody(text: string): Uint8Array {
+  return new Out().u8(AppTag.BODY_TEXT).raw(utf8.encode(text)).finish();
+}
+
+export function decodeBody(body: Uint8Array): Body {
+  const r = new In(body);
+  switch (r.u8()) {
+    case AppTag.BODY_TEXT:
+      return { kind: 'text', text: decodeUtf8(r.rest()) };
+    case AppTag.BODY_ATTACHMENT: {
+      const blobMessageId = r.id();
+      const pointer = r.take(73).slice();
+      const name = decodeUtf8(r.var(1024));
+      const mime = decodeUtf8(r.var(256));
+      r.finish();
+      return { kind: 'attachment', blobMessageId, pointer, name, mime };
+    }
+    default:
+      throw new MalformedError('body kind');
+  }
+}
+
+// ---- direct payloads (DMs)
+
+/** `0x42 | channel_id | var(body)`: the plaintext of each pairwise ciphertext of a DM. */
+export function directPlaintext(channelId: string, body: Uint8Array): Uint8Array {
+  return new Out().u8(AppTag.DIRECT_PLAINTEXT).id(channelId).var(body).finish();
+}
+
+export function decodeDirectPlaintext(plain: Uint8Array): { channelId: string; body: Uint8Array } {
+  const r = new In(plain);
+  if (r.u8() !== AppTag.DIRECT_PLAINTEXT) throw new MalformedError('direct plaintext tag');
+  const channelId = r.id();
+  const body = r.var(MAX_BODY).slice();
+  r.finish();
+  return { channelId, body };
+}
+
+/** `0x40 | sender_device | count u16 | count × (recipient_device | var(pairwise))`. */
+export function directPayload(senderDevice: string, items: { device: string; ciphertext: Uint8Array }[]): Uint8Array {
+  const o = new Out().u8(AppTag.DIRECT_PAYLOAD).id(senderDevice).u16(items.length);
+  for (const it of items) o.id(it.device).var(it.ciphertext);
+  return o.finish();
+}
+
+/** `0x41 | sender_device | SenderKeyMessage`. */
+export function channelPayload(senderDevice: string, senderKeyMessage: Uint8Array): Uint8Array {
+  return new Out().u8(AppTag.CHANNEL_PAYLOAD).id(senderDevice).raw(senderKeyMessage).finish();
+}
+
+export type Payload =
+  | { kind: 'direct'; senderDevice: string; mine: Uint8Array | null }
+  | { kind: 'channel'; senderDevice: string; message: Uint8Array };
+
+/** Splits a message body; for a DM, keeps only the ciphertext addressed to `myDevice`. */
+export function decodePayload(bytes: Uint8Array, myDevice: string): Payload {
+  const r = new In(bytes);
+  const tag = r.u8();
+  const senderDevice = r.id();
+  if (tag === AppTag.DIRECT_PAYLOAD) {
+    const n = r.u16();
+    let mine: Uint8Array | null = null;
+    for (let i = 0; i < n; i++) {
+      const d = r.id();
+      const ct = r.var(MAX_BODY + 1024);
+      if (d === myDevice) mine = ct.slice();
+    }
+    r.finish();
+    return { kind: 'direct', senderDevice, mine };
+  }
+  if (tag === AppTag.CHANNEL_PAYLOAD) return { kind: 'channel', senderDevice, message: r.rest().slice() };
+  throw new MalformedError('payload tag');
+}
+
+// ---- envelopes
+
+/** `0x43 | kind | flag | [channel_id] | var(body)`. */
+export function envelopePlaintext(kind: number, channelId: string | null, body: Uint8Array): Uint8Array {
+  const o = new Out().u8(AppTag.ENVELOPE_PLAINTEXT).u8(kind);
+  if (channelId) o.u8(1).id(channelId);
+  else o.u8(0);
+  return o.var(body).finish();
+}
+
+export function decodeEnvelopePlaintext(plain: Uint8Array): { kind: number; channelId: string | null; body: Uint8Array } {
+  const r = new In(plain);
+  if (r.u8() !== AppTag.ENVELOPE_PLAINTEXT) throw new MalformedError('envelope plaintext tag');
+  const kind = r.u8();
+  const flag = r.u8();
+  let channelId: string | null = null;
+  if (flag === 1) channelId = r.id();
+  else if (flag !== 0) throw new MalformedError('flag');
+  const body = r.var(MAX_BODY).slice();
+  r.finish();
+  return { kind, channelId, body };
+}

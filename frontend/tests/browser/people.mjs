@@ -1,0 +1,78 @@
+// Helpers of the chat browser tests: people in browser contexts, the REST API, and the
+// messages of the open channel. `env` is filled in by the test's `before` hook
+// ({ base, browser, password }).
+
+import assert from 'node:assert/strict';
+import { watchedPage } from './harness.mjs';
+
+export function chatHelpers(env) {
+  async function api(method, path, body, token) {
+    const headers = { 'content-type': 'application/json' };
+    if (token) headers.authorization = `Bearer ${token}`;
+    const res = await fetch(`${env.base}/api/v1${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : null };
+  }
+
+  async function person(viewport, scheme) {
+    const ctx = await env.browser.newContext({ viewport, colorScheme: scheme });
+    const p = await watchedPage(ctx);
+    return { ...p, ctx };
+  }
+
+  /** Registers through the form; the person gets `username` and `id`. */
+  async function register(p, username, displayName) {
+    const { page } = p;
+    await page.goto(`${env.base}/register`);
+    await page.getByLabel('Username').fill(username);
+    await page.getByLabel('Display name (optional)').fill(displayName);
+    await page.getByLabel('Password', { exact: true }).fill(env.password);
+    await page.getByLabel('Repeat the password').fill(env.password);
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await page.getByLabel('I have saved my recovery code').check();
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await page.getByTestId('signed-in').waitFor();
+    const session = await page.evaluate(
+      () =>
+        new Promise((resolve) => {
+          const req = indexedDB.open('chatalot');
+          req.onsuccess = () => {
+            const get = req.result.transaction('auth').objectStore('auth').get('session');
+            get.onsuccess = () => resolve(get.result);
+          };
+        }),
+    );
+    p.username = username;
+    p.id = session.user_id;
+  }
+
+  /** An access token of the user, from a separate login. */
+  async function token(username) {
+    const r = await api('POST', '/sessions', { username, password: env.password });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    return r.body.access_token;
+  }
+
+  function messages(page) {
+    return page.getByTestId('messages');
+  }
+
+  /** The message whose own body (not a quoted reply) contains the text. */
+  function messageWith(page, text) {
+    return messages(page)
+      .getByTestId('message')
+      .filter({ has: page.getByTestId('message-body').filter({ hasText: text }) });
+  }
+
+  async function send(page, text) {
+    const box = page.locator('.composer textarea');
+    await box.fill(text);
+    await box.press('Enter');
+  }
+
+  function assertClean(p, where) {
+    assert.deepEqual(p.problems, [], `${where}: console errors, exceptions or dialogs`);
+  }
+
+  return { api, person, register, token, messages, messageWith, send, assertClean };
+}

@@ -1,0 +1,286 @@
+// The browser's end-to-end device against an in-memory key directory that keeps the server's
+// rules (docs/e2e.md, sections 15 and 16): user keys fixed by the first device, certificates
+// checked on publication, one-time prekeys served once, envelopes queued per device until
+// acknowledged. The real server is exercised by the browser tests.
+import { describe, expect, it } from 'vitest';
+import { MemoryStore } from '../../src/lib/storage/kv';
+import { Keystore, fromBase64, toBase64 } from '../../src/lib/e2e/keystore';
+import { E2eDevice, E2eFailure, E2eSetupError, type KeyApi } from '../../src/lib/e2e/device';
+import type { DeviceKeysJson, EnvelopeJson, NewEnvelopeJson } from '../../src/lib/api/types';
+import { DeviceCertificate, OneTimePreKeyPublic, PreKeyBundle, SignedPreKeyPublic, UserKeyPair } from '../../src/lib/crypto/index';
+import { decodeBody, textBody, uuidBytes } from '../../src/lib/e2e/appcodec';
+
+const KDF = { alg: 'argon2id' as const, m: 64, t: 1, p: 1 };
+
+function uuid(n: number): string {
+  return `0193aaaa-0000-7000-8000-${n.toString(16).padStart(12, '0')}`;
+}
+
+interface DeviceRow {
+  user: string;
+  cert: string;
+  spk: string;
+  opks: string[];
+}
+
+class Directory {
+  userKeys = new Map<string, string>();
+  devices = new Map<string, DeviceRow>();
+  queues = new Map<string, EnvelopeJson[]>();
+  /** channel → users who can read it */
+  channels = new Map<string, Set<string>>();
+  private nextId = 1;
+
+  api(user: string, device: string): KeyApi {
+    const own = (id: string) => {
+      if (id !== device) throw new Error('403 forbidden');
+    };
+    const listing = (users: Iterable<string>): DeviceKeysJson[] => {
+      const set = new Set(users);
+      return [...this.devices.entries()]
+        .filter(([, r]) => set.has(r.user))
+        .map(([id, r]) => ({ user_id: r.user, device_id: id, certificate: r.cert }));
+    };
+    return {
+      publishKeys: async (id, body) => {
+        own(id);
+        const cert = DeviceCertificate.fromBytes(fromBase64(body.certificate));
+        cert.verify(cert.userKey);
+        const key = toBase64(cert.userKey);
+        const fixed = this.userKeys.get(user);
+        if (fixed && fixed !== key) throw new Error('409 conflict');
+        SignedPreKeyPublic.fromBytes(fromBase64(body.signed_prekey)).verify(cert.deviceSigningKey, cert.deviceId);
+        this.userKeys.set(user, key);
+        const row = this.devices.get(id);
+        if (row && row.cert !== body.certificate) throw new Error('409 conflict');
+        this.devices.set(id, { user, cert: body.certificate, spk: body.signed_prekey, opks: [...(row?.opks ?? []), ...body.one_time_prekeys] });
+        return {};
+      },
+      uploadPrekeys: async (id, keys) => {
+        own(id);
+        this.devices.get(id)!.opks.push(...keys);
+        return {};
+      },
+      keyStatus: async (id) => {
+        own(id);
+        return { one_time_prekeys: this.devices.get(id)!.opks.length };
+      },
+      userDevices: async (u) => ({ user_key: this.userKeys.get(u) ?? null, devices: listing([u]) }),
+      channelDevices: async (c) => {
+        const readers = this.channels.get(c);
+        if (!readers?.has(user)) throw new Error('404 not_found');
+        return { devices: listing(readers) };
+      },
+      claimBundles: async (u, ids) => ({
+        bundles: ids.map((id) => {
+          const r = this.devices.get(id)!;
+          const opk = r.opks.shift();
+          const bundle = new PreKeyBundle(
+            DeviceCertificate.fromBytes(fromBase64(r.cert)),
+            SignedPreKeyPublic.fromBytes(fromBase64(r.spk)),
+            opk ? OneTimePreKeyPublic.fromBytes(fromBase64(opk)) : null,
+          );
+          return { user_id: u, device_id: id, bundle: toBase64(bundle.toBytes()) };
+        }),
+      }),
+      sendEnvelopes: async (list: NewEnvelopeJson[]) => {
+        const ids = list.map((e) => {
+          const id = uuid(1_000_000 + this.nextId++);
+          const q = this.queues.get(e.recipient_device_id) ?? [];
+          q.push({
+            id,
+            sender_user_id: user,
+            sender_device_id: device,
+            recipient_device_id: e.recipient_device_id,
+            channel_id: e.channel_id ?? null,
+            ciphertext: e.ciphertext,
+          });
+          this.queues.set(e.recipient_device_id, q);
+          return id;
+        });
+        return { ids };
+      },
+      envelopes: async (id) => {
+        own(id);
+        const q = this.queues.get(id) ?? [];
+        return { envelopes: q.slice(0, 100), has_more: q.length > 100 };
+      },
+      ackEnvelopes: async (id, ids) => {
+        own(id);
+        this.queues.set(id, (this.queues.get(id) ?? []).filter((e) => !ids.includes(e.id)));
+        return {};
+      },
+    };
+  }
+}
+
+interface Peer {
+  user: string;
+  device: string;
+  ks: Keystore;
+  dev: E2eDevice;
+}
+
+async function peer(dir: Directory, n: number): Promise<Peer> {
+  const user = uuid(n);
+  const device = uuid(100 + n);
+  const ks = new Keystore(new MemoryStore(), { kdf: KDF });
+  await ks.unlock(user, 'password');
+  const dev = await E2eDevice.open(dir.api(user, device), ks, user, device);
+  return { user, device, ks, dev };
+}
+
+/** A stored message as the server would hand it out. */
+let seq = 0;
+function stored(channel: string, from: Peer, ciphertext: Uint8Array) {
+  seq++;
+  return { id: uuid(5_000_000 + seq), channel_id: channel, sender_id: from.user, ciphertext };
+}
+
+async function read(p: Peer, m: ReturnType<typeof stored>): Promise<string> {
+  const b = await p.dev.decrypt(m);
+  if (b.kind !== 'text') throw new Error('not text');
+  return b.text;
+}
+
+describe('E2E device (browser)', () => {
+  it('publishes verified keys once and keeps its one-time prekeys topped up', async () => {
+    const dir = new Directory();
+    const a = await peer(dir, 1);
+    const row = dir.devices.get(a.device)!;
+    expect(row.opks.length).toBe(50);
+    expect(dir.userKeys.get(a.user)).toBe(toBase64(a.dev.myUserKey));
+    // Reopening from the keystore publishes nothing new; a low stock is replenished.
+    row.opks.splice(0, 45);
+    const again = await E2eDevice.open(dir.api(a.user, a.device), a.ks, a.user, a.device);
+    expect(again.deviceId).toBe(a.device);
+    expect(dir.devices.get(a.device)!.cert).toBe(row.cert);
+    expect(dir.devices.get(a.device)!.opks.length).toBe(55);
+  });
+
+  it('exchanges direct messages both ways and refuses tampering without losing the session', async () => {
+    const dir = new Directory();
+    const a = await peer(dir, 1);
+    const b = await peer(dir, 2);
+    const dm = uuid(900);
+    dir.channels.set(dm, new Set([a.user, b.user]));
+    const m1 = stored(dm, a, await a.dev.encryptDirect(dm, textBody('hello bob')));
+    expect(await read(b, m1)).toBe('hello bob');
+    const m2 = stored(dm, b, await b.dev.encryptDirect(dm, textBody('hello alice')));
+    expect(await read(a, m2)).toBe('hello alice');
+    // A flipped byte is refused and changes nothing: the next message still reads.
+    const m3 = stored(dm, a, await a.dev.encryptDirect(dm, textBody('third')));
+    const bad = { ...m3, ciphertext: m3.ciphertext.slice() };
+    bad.ciphertext[bad.ciphertext.length - 3]! ^= 1;
+    await expect(b.dev.decrypt(bad)).rejects.toBeInstanceOf(E2eFailure);
+    expect(await read(b, m3)).toBe('third');
+    // Replayed: refused.
+    await expect(b.dev.decrypt(m3)).rejects.toBeInstanceOf(E2eFailure);
+    // Moved to another channel: refused.
+    const other = uuid(901);
+    dir.channels.set(other, new Set([a.user, b.user]));
+    const m4 = stored(dm, a, await a.dev.encryptDirect(dm, textBody('only here')));
+    await expect(b.dev.decrypt({ ...m4, channel_id: other })).rejects.toMatchObject({ reason: 'channel_mismatch' });
+    // Attributed to another sender: refused.
+    const c = await peer(dir, 3);
+    await expect(b.dev.decrypt({ ...m4, sender_id: c.user })).rejects.toMatchObject({ reason: 'wrong_sender' });
+    expect(await read(b, m4)).toBe('only here');
+  });
+
+  it('keeps its ratchets across a lock and reopen (the state is sealed in the keystore)', async () => {
+    const dir = new Directory();
+    const a = await peer(dir, 1);
+    const b = await peer(dir, 2);
+    const dm = uuid(900);
+    dir.channels.set(dm, new Set([a.user, b.user]));
+    expect(await read(b, stored(dm, a, await a.dev.encryptDirect(dm, textBody('one'))))).toBe('one');
+    b.ks.lock();
+    await b.ks.unlock(b.user, 'password');
+    const b2 = await E2eDevice.open(dir.api(b.user, b.device), b.ks, b.user, b.device);
+    const m = stored(dm, a, await a.dev.encryptDirect(dm, textBody('two')));
+    const body = await b2.decrypt(m);
+    expect(body).toEqual({ kind: 'text', text: 'two' });
+    expect(await read(a, stored(dm, b, await b2.encryptDirect(dm, textBody('three'))))).toBe('three');
+  });
+
+  it('sends channel messages with a sender key distributed in envelopes, and re-keys when a member leaves', async () => {
+    const dir = new Directory();
+    const a = await peer(dir, 1);
+    const b = await peer(dir, 2);
+    const c = await peer(dir, 3);
+    const ch = uuid(700);
+    dir.channels.set(ch, new Set([a.user, b.user, c.user]));
+    const m1 = stored(ch, a, await a.dev.encryptChannel(ch, textBody('to all')));
+    // One envelope per other device, then no more for the next message.
+    expect(dir.queues.get(b.device)?.length).toBe(1);
+    expect(dir.queues.get(c.device)?.length).toBe(1);
+    const m2 = stored(ch, a, await a.dev.encryptChannel(ch, textBody('again')));
+    expect(dir.queues.get(b.device)?.length).toBe(1);
+    // Decrypting fetches the envelopes (and acknowledges them).
+    expect(await read(b, m1)).toBe('to all');
+    expect(await read(c, m2)).toBe('again');
+    expect(await read(c, m1)).toBe('to all');
+    expect(dir.queues.get(b.device)?.length).toBe(0);
+    // c leaves: the next message uses a new key that c never gets.
+    dir.channels.get(ch)!.delete(c.user);
+    const m3 = stored(ch, a, await a.dev.encryptChannel(ch, textBody('after c left')));
+    expect(dir.queues.get(c.device)?.length ?? 0).toBe(0);
+    expect(await read(b, m3)).toBe('after c left');
+    await expect(c.dev.decrypt(m3)).rejects.toMatchObject({ reason: 'unknown_sender_key' });
+    // Content decodes the same as the Rust client's bodies.
+    expect(decodeBody(textBody('x'))).toEqual({ kind: 'text', text: 'x' });
+  });
+
+  it('flags a member the directory adds, and a device whose certificate does not verify gets nothing', async () => {
+    const dir = new Directory();
+    const a = await peer(dir, 1);
+    const b = await peer(dir, 2);
+    const ch = uuid(700);
+    dir.channels.set(ch, new Set([a.user, b.user]));
+    await a.dev.encryptChannel(ch, textBody('first'));
+    const m = await peer(dir, 4);
+    dir.channels.get(ch)!.add(m.user);
+    // A device injected for b, certified by a key that is not b's.
+    const fake = UserKeyPair.generate(uuidBytes(b.user));
+    const injected = uuid(999);
+    const cert = fake.certifyDevice({ deviceId: uuidBytes(injected), signingKey: new Uint8Array(32).fill(9), dhKey: new Uint8Array(32).fill(7) });
+    dir.devices.set(injected, { user: b.user, cert: toBase64(cert.toBytes()), spk: dir.devices.get(b.device)!.spk, opks: [] });
+    await a.dev.encryptChannel(ch, textBody('second'));
+    expect(a.dev.warnings.some((w) => w.kind === 'member_added' && w.user === m.user)).toBe(true);
+    expect(a.dev.warnings.some((w) => w.kind === 'untrusted_device' && w.device === injected)).toBe(true);
+    expect(dir.queues.get(injected)?.length ?? 0).toBe(0);
+  });
+
+  it('shows a changed user key until it is accepted, and computes the same safety number on both sides', async () => {
+    const dir = new Directory();
+    const a = await peer(dir, 1);
+    const b = await peer(dir, 2);
+    const dm = uuid(900);
+    dir.channels.set(dm, new Set([a.user, b.user]));
+    await a.dev.encryptDirect(dm, textBody('hi'));
+    const sa = await a.dev.safetyNumber(b.user);
+    expect(sa).toMatch(/^(\d{5} ){11}\d{5}$/);
+    expect(await b.dev.safetyNumber(a.user)).toBe(sa);
+    await a.dev.markVerified(b.user);
+    expect(a.dev.isVerified(b.user)).toBe(true);
+    // The directory now reports another user key for b (a reset, or an attack).
+    dir.userKeys.set(b.user, toBase64(UserKeyPair.generate(uuidBytes(b.user)).publicKey));
+    await a.dev.checkUser(b.user);
+    expect(a.dev.keyChanges).toEqual([b.user]);
+    expect(await a.dev.safetyNumber(b.user)).toBe(sa);
+    await a.dev.acceptKeyChange(b.user);
+    expect(a.dev.keyChanges).toEqual([]);
+    expect(a.dev.isVerified(b.user)).toBe(false);
+    expect(await a.dev.safetyNumber(b.user)).not.toBe(sa);
+  });
+
+  it('refuses to set up a second browser of an account whose user key lives elsewhere', async () => {
+    const dir = new Directory();
+    const a = await peer(dir, 1);
+    const ks = new Keystore(new MemoryStore(), { kdf: KDF });
+    await ks.unlock(a.user, 'password');
+    const other = uuid(555);
+    await expect(E2eDevice.open(dir.api(a.user, other), ks, a.user, other)).rejects.toBeInstanceOf(E2eSetupError);
+    expect(dir.devices.has(other)).toBe(false);
+  });
+});
