@@ -47,6 +47,10 @@ fn unknown_accounts_answer_like_known_ones_in_the_same_time() {
         (0.75..1.33).contains(&ratio),
         "median time unknown {u:?} vs known {k:?} (ratio {ratio:.2})"
     );
+    // both paths make the same audit write (the unknown ones without a user)
+    let unknown_rows = s
+        .sql("SELECT count(*) FROM audit_events WHERE action = 'login_failed' AND user_id IS NULL");
+    assert_eq!(unknown_rows, "13");
     // recovery answers alike as well
     let rec = |user: &str| {
         c.post(

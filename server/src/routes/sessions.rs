@@ -95,9 +95,9 @@ pub async fn create_session(
         Some(u) if password_ok => u,
         other => {
             let id = fail(other.map(|u| u.id));
-            if id.is_some() {
-                auth::record(&mut conn, id, "login_failed", &client).await;
-            }
+            // Recorded for unknown names too (without a user): the write then costs the same
+            // whether the account exists or not, and the attempts show in the audit log.
+            auth::record(&mut conn, id, "login_failed", &client).await;
             return Err(invalid_credentials());
         }
     };
