@@ -325,6 +325,87 @@ describe('ApiClient: account routes', () => {
     expect(server.calls.find((c) => c.path === '/recoveries')!.auth).toBeNull();
   });
 
+  it('sends each community administration and key route its method, path and body', async () => {
+    const C = 'c1';
+    server
+      .on('GET', '/directory?q=book%20club', { status: 200, body: [] })
+      .on('PATCH', `/communities/${C}`, { status: 200, body: { id: C } })
+      .on('DELETE', `/communities/${C}`, { status: 204 })
+      .on('DELETE', `/communities/${C}/members/u2`, { status: 204 })
+      .on('PUT', `/communities/${C}/members/u2/role`, { status: 200, body: { user_id: 'u2', role: 'moderator' } })
+      .on('GET', `/communities/${C}/bans`, { status: 200, body: [] })
+      .on('PUT', `/communities/${C}/bans/u3`, { status: 204 })
+      .on('DELETE', `/communities/${C}/bans/u3`, { status: 204 })
+      .on('GET', `/communities/${C}/invites`, { status: 200, body: [] })
+      .on('DELETE', `/communities/${C}/invites/i1`, { status: 204 })
+      .on('GET', `/communities/${C}/groups`, { status: 200, body: [] })
+      .on('POST', `/communities/${C}/groups`, { status: 201, body: { id: 'g1' } })
+      .on('PATCH', '/groups/g1', { status: 200, body: { id: 'g1' } })
+      .on('DELETE', '/groups/g1', { status: 204 })
+      .on('PATCH', '/channels/ch1', { status: 200, body: { id: 'ch1', group_id: 'g1' } })
+      .on('GET', '/users/u2/devices', { status: 200, body: { user_key: null, devices: [] } })
+      .on('GET', '/channels/ch1/devices', { status: 200, body: { devices: [] } })
+      .on('POST', '/users/u2/key_bundles', { status: 200, body: { bundles: [] } })
+      .on('POST', '/envelopes', { status: 201, body: { ids: [] } })
+      .on('GET', '/devices/d1/envelopes', { status: 200, body: { envelopes: [], has_more: false } })
+      .on('POST', '/devices/d1/envelope_acks', { status: 200, body: { deleted: 0 } })
+      .on('PUT', '/devices/d1/keys', { status: 200, body: { one_time_prekeys: 1 } })
+      .on('POST', '/devices/d1/one_time_prekeys', { status: 200, body: { one_time_prekeys: 2 } })
+      .on('GET', '/devices/d1/keys', { status: 200, body: { one_time_prekeys: 2 } });
+    const api = client();
+    await api.directory(' book club ');
+    await api.updateCommunity(C, { name: 'N', discoverable: true });
+    await api.deleteCommunity(C);
+    await api.removeMember(C, 'u2');
+    await api.setMemberRole(C, 'u2', 'moderator');
+    await api.bans(C);
+    await api.ban(C, 'u3', 'spam');
+    await api.unban(C, 'u3');
+    await api.communityInvites(C);
+    await api.revokeInvite(C, 'i1');
+    await api.groups(C);
+    await api.createGroup(C, { name: 'G', kind: 'private' });
+    await api.renameGroup('g1', 'H');
+    await api.deleteGroup('g1');
+    await api.updateChannel('ch1', { group_id: 'g1' });
+    await api.userDevices('u2');
+    await api.channelDevices('ch1');
+    await api.claimBundles('u2', ['d2']);
+    await api.sendEnvelopes([{ recipient_device_id: 'd2', channel_id: 'ch1', ciphertext: 'AA==' }]);
+    await api.envelopes('d1');
+    await api.ackEnvelopes('d1', ['e1']);
+    await api.publishKeys('d1', { certificate: 'C', signed_prekey: 'S', one_time_prekeys: ['O'] });
+    await api.uploadPrekeys('d1', ['P']);
+    await api.keyStatus('d1');
+    const sent = server.calls.filter((c) => c.path !== '/sessions/refresh').map((c) => [c.method, c.path, c.body]);
+    expect(sent).toEqual([
+      ['GET', '/directory?q=book%20club', undefined],
+      ['PATCH', `/communities/${C}`, { name: 'N', discoverable: true }],
+      ['DELETE', `/communities/${C}`, undefined],
+      ['DELETE', `/communities/${C}/members/u2`, undefined],
+      ['PUT', `/communities/${C}/members/u2/role`, { role: 'moderator' }],
+      ['GET', `/communities/${C}/bans`, undefined],
+      ['PUT', `/communities/${C}/bans/u3`, { reason: 'spam' }],
+      ['DELETE', `/communities/${C}/bans/u3`, undefined],
+      ['GET', `/communities/${C}/invites`, undefined],
+      ['DELETE', `/communities/${C}/invites/i1`, undefined],
+      ['GET', `/communities/${C}/groups`, undefined],
+      ['POST', `/communities/${C}/groups`, { name: 'G', kind: 'private' }],
+      ['PATCH', '/groups/g1', { name: 'H' }],
+      ['DELETE', '/groups/g1', undefined],
+      ['PATCH', '/channels/ch1', { group_id: 'g1' }],
+      ['GET', '/users/u2/devices', undefined],
+      ['GET', '/channels/ch1/devices', undefined],
+      ['POST', '/users/u2/key_bundles', { device_ids: ['d2'] }],
+      ['POST', '/envelopes', { envelopes: [{ recipient_device_id: 'd2', channel_id: 'ch1', ciphertext: 'AA==' }] }],
+      ['GET', '/devices/d1/envelopes', undefined],
+      ['POST', '/devices/d1/envelope_acks', { ids: ['e1'] }],
+      ['PUT', '/devices/d1/keys', { certificate: 'C', signed_prekey: 'S', one_time_prekeys: ['O'] }],
+      ['POST', '/devices/d1/one_time_prekeys', { one_time_prekeys: ['P'] }],
+      ['GET', '/devices/d1/keys', undefined],
+    ]);
+  });
+
   it('logs out on the server and forgets the session, even when the server fails', async () => {
     server.on('DELETE', '/sessions/current', { status: 500, body: { code: 'internal', message: 'boom' } });
     const api = client();

@@ -17,6 +17,12 @@ import type {
   Channel,
   Community,
   CommunityInvite,
+  CommunityRole,
+  Ban,
+  DirectoryEntry,
+  Group,
+  GroupKind,
+  UpdateCommunityRequest,
   Member,
   Profile,
   CreateChannelRequest,
@@ -459,6 +465,70 @@ export class ApiClient {
   /** Joins the community an invite code belongs to (public or private). */
   joinByCode(code: string): Promise<Community> {
     return this.authed('POST', '/community_joins', { code });
+  }
+
+  /** Public communities listed in the directory, optionally matching `q` in their names. */
+  directory(q = ''): Promise<DirectoryEntry[]> {
+    const qs = q.trim() ? `?q=${encodeURIComponent(q.trim())}` : '';
+    return this.authed('GET', `/directory${qs}`);
+  }
+
+  updateCommunity(id: string, req: UpdateCommunityRequest): Promise<Community> {
+    return this.authed('PATCH', `/communities/${encodeURIComponent(id)}`, req);
+  }
+
+  deleteCommunity(id: string): Promise<void> {
+    return this.authed('DELETE', `/communities/${encodeURIComponent(id)}`);
+  }
+
+  /** Leaves (own id) or kicks (another member's id). */
+  removeMember(communityId: string, userId: string): Promise<void> {
+    return this.authed('DELETE', `/communities/${encodeURIComponent(communityId)}/members/${encodeURIComponent(userId)}`);
+  }
+
+  setMemberRole(communityId: string, userId: string, role: CommunityRole): Promise<Member> {
+    return this.authed('PUT', `/communities/${encodeURIComponent(communityId)}/members/${encodeURIComponent(userId)}/role`, { role });
+  }
+
+  bans(communityId: string): Promise<Ban[]> {
+    return this.authed('GET', `/communities/${encodeURIComponent(communityId)}/bans`);
+  }
+
+  ban(communityId: string, userId: string, reason: string): Promise<void> {
+    return this.authed('PUT', `/communities/${encodeURIComponent(communityId)}/bans/${encodeURIComponent(userId)}`, reason ? { reason } : {});
+  }
+
+  unban(communityId: string, userId: string): Promise<void> {
+    return this.authed('DELETE', `/communities/${encodeURIComponent(communityId)}/bans/${encodeURIComponent(userId)}`);
+  }
+
+  communityInvites(communityId: string): Promise<CommunityInvite[]> {
+    return this.authed('GET', `/communities/${encodeURIComponent(communityId)}/invites`);
+  }
+
+  revokeInvite(communityId: string, inviteId: string): Promise<void> {
+    return this.authed('DELETE', `/communities/${encodeURIComponent(communityId)}/invites/${encodeURIComponent(inviteId)}`);
+  }
+
+  groups(communityId: string): Promise<Group[]> {
+    return this.authed('GET', `/communities/${encodeURIComponent(communityId)}/groups`);
+  }
+
+  createGroup(communityId: string, req: { name: string; kind?: GroupKind }): Promise<Group> {
+    return this.authed('POST', `/communities/${encodeURIComponent(communityId)}/groups`, req);
+  }
+
+  renameGroup(groupId: string, name: string): Promise<Group> {
+    return this.authed('PATCH', `/groups/${encodeURIComponent(groupId)}`, { name });
+  }
+
+  deleteGroup(groupId: string): Promise<void> {
+    return this.authed('DELETE', `/groups/${encodeURIComponent(groupId)}`);
+  }
+
+  /** Puts a channel in a group (`null`: out of any group), or changes its moderator settings. */
+  updateChannel(channelId: string, req: { group_id?: string | null; topic?: string; slow_mode_secs?: number; archived?: boolean }): Promise<Channel> {
+    return this.authed('PATCH', `/channels/${encodeURIComponent(channelId)}`, req);
   }
 
   /** Opens (or finds) the DM with one user, or the group DM with several. */

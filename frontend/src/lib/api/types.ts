@@ -171,6 +171,41 @@ export interface Member {
   joined_at: string;
 }
 
+/** A ban of a community (`GET /communities/{id}/bans`). */
+export interface Ban {
+  user_id: string;
+  username: string;
+  banned_by: string | null;
+  reason: string;
+  created_at: string;
+}
+
+export type GroupKind = 'public' | 'private' | 'personal';
+
+export interface Group {
+  id: string;
+  community_id: string;
+  name: string;
+  kind: GroupKind;
+  assigned_to: string | null;
+  position: number;
+}
+
+/** A community as the directory lists it. */
+export interface DirectoryEntry {
+  community: Community;
+  member_count: number;
+}
+
+/** The settings an admin may change (`PATCH /communities/{id}`); omitted fields stay. */
+export interface UpdateCommunityRequest {
+  name?: string;
+  description?: string;
+  visibility?: Visibility;
+  discoverable?: boolean;
+  welcome_message?: string;
+}
+
 export interface CommunityInvite {
   id: string;
   community_id: string;

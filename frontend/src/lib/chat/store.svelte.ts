@@ -6,7 +6,23 @@
 
 import { SvelteMap } from 'svelte/reactivity';
 import { ApiError, type ApiClient } from '../api/client';
-import type { Channel, Community, Content, CreateChannelRequest, CreateCommunityRequest, Member, Message, Profile } from '../api/types';
+import type {
+  Ban,
+  Channel,
+  Community,
+  CommunityInvite,
+  CommunityRole,
+  Content,
+  CreateChannelRequest,
+  CreateCommunityRequest,
+  DirectoryEntry,
+  Group,
+  GroupKind,
+  Member,
+  Message,
+  Profile,
+  UpdateCommunityRequest,
+} from '../api/types';
 import type { E2e } from '../e2e/engine.svelte';
 import { SEND_BLOCK_TEXT } from '../e2e/engine.svelte';
 import type { ClientFrame, Presence, ServerFrame } from '../realtime/frames';
@@ -16,7 +32,14 @@ import { Timeline } from './timeline.svelte';
 export const PAGE_SIZE = 50;
 
 /** The forms the chat layout shows in place of a channel. */
-export type ChatForm = 'create-community' | 'join' | 'create-channel' | 'new-dm' | null;
+export type ChatForm = 'create-community' | 'join' | 'create-channel' | 'new-dm' | 'community-settings' | 'directory' | null;
+
+const ROLE_RANK: Record<CommunityRole, number> = { member: 0, moderator: 1, admin: 2, owner: 3 };
+
+/** The rank of a community role (member 0 … owner 3); unknown roles rank as members. */
+export function roleRank(role: string | null | undefined): number {
+  return role && role in ROLE_RANK ? ROLE_RANK[role as CommunityRole] : 0;
+}
 const TYPING_SHOWN_MS = 6_000;
 const TYPING_SEND_EVERY_MS = 3_000;
 
@@ -82,6 +105,8 @@ export class ChatStore {
   profiles = $state<Record<string, { display_name: string; username: string }>>({});
   /** community id → its members (loaded when the community is opened, then kept live). */
   members = $state<Record<string, Member[]>>({});
+  /** community id → the groups the user may see (loaded with the members, kept live). */
+  groups = $state<Record<string, Group[]>>({});
   private profileWanted = new Set<string>();
   private profileTimer: ReturnType<typeof setTimeout> | null = null;
 
@@ -229,8 +254,9 @@ export class ChatStore {
     this.profiles = { ...this.profiles, [p.id]: { display_name: p.display_name, username: p.username } };
   }
 
-  /** Loads the members of a community (and learns their names). */
+  /** Loads the members of a community (and learns their names), and its groups. */
   async loadMembers(communityId: string): Promise<void> {
+    void this.loadGroups(communityId);
     try {
       const list = await this.api.members(communityId);
       this.members = { ...this.members, [communityId]: list };
@@ -239,6 +265,15 @@ export class ChatStore {
       this.profiles = next;
     } catch {
       // Not a member (any more): the lists will drop the community.
+    }
+  }
+
+  async loadGroups(communityId: string): Promise<void> {
+    try {
+      const list = await this.api.groups(communityId);
+      this.groups = { ...this.groups, [communityId]: list };
+    } catch {
+      // Not a member (any more).
     }
   }
 
@@ -398,6 +433,15 @@ export class ChatStore {
       }
       case 'channel_deleted':
         this.channels = this.channels.filter((c) => c.id !== f.channel_id);
+        break;
+      case 'group_created':
+      case 'group_updated':
+        if (f.group.community_id in this.groups) void this.loadGroups(f.group.community_id);
+        break;
+      case 'group_deleted':
+        if (f.community_id in this.groups) {
+          this.groups = { ...this.groups, [f.community_id]: this.groups[f.community_id]!.filter((g) => g.id !== f.group_id) };
+        }
         break;
       case 'member_joined': {
         const m = f.member;
@@ -662,6 +706,80 @@ export class ChatStore {
     const c = await this.api.createChannel(communityId, req);
     await this.refreshLists();
     return c;
+  }
+
+  // ---- community administration (each change also arrives as a live frame)
+
+  directory(q: string): Promise<DirectoryEntry[]> {
+    return this.api.directory(q);
+  }
+
+  async updateCommunity(id: string, req: UpdateCommunityRequest): Promise<Community> {
+    const c = await this.api.updateCommunity(id, req);
+    const i = this.communities.findIndex((x) => x.id === id);
+    if (i >= 0) this.communities[i] = { ...c, role: this.communities[i]!.role };
+    return c;
+  }
+
+  async deleteCommunity(id: string): Promise<void> {
+    await this.api.deleteCommunity(id);
+    this.dropCommunity(id);
+  }
+
+  async leaveCommunity(id: string): Promise<void> {
+    await this.api.removeMember(id, this.myId);
+    this.dropCommunity(id);
+  }
+
+  kick(communityId: string, userId: string): Promise<void> {
+    return this.api.removeMember(communityId, userId);
+  }
+
+  setRole(communityId: string, userId: string, role: CommunityRole): Promise<Member> {
+    return this.api.setMemberRole(communityId, userId, role);
+  }
+
+  bans(communityId: string): Promise<Ban[]> {
+    return this.api.bans(communityId);
+  }
+
+  ban(communityId: string, userId: string, reason: string): Promise<void> {
+    return this.api.ban(communityId, userId, reason);
+  }
+
+  unban(communityId: string, userId: string): Promise<void> {
+    return this.api.unban(communityId, userId);
+  }
+
+  invites(communityId: string): Promise<CommunityInvite[]> {
+    return this.api.communityInvites(communityId);
+  }
+
+  revokeInvite(communityId: string, inviteId: string): Promise<void> {
+    return this.api.revokeInvite(communityId, inviteId);
+  }
+
+  async createGroup(communityId: string, name: string, kind: GroupKind): Promise<Group> {
+    const g = await this.api.createGroup(communityId, { name, kind });
+    await this.loadGroups(communityId);
+    return g;
+  }
+
+  async renameGroup(communityId: string, groupId: string, name: string): Promise<void> {
+    await this.api.renameGroup(groupId, name);
+    await this.loadGroups(communityId);
+  }
+
+  async deleteGroup(communityId: string, groupId: string): Promise<void> {
+    await this.api.deleteGroup(groupId);
+    await this.loadGroups(communityId);
+  }
+
+  /** Moves a channel into a group (`null`: out of any group). */
+  async moveChannel(channelId: string, groupId: string | null): Promise<void> {
+    const c = await this.api.updateChannel(channelId, { group_id: groupId });
+    const cur = this.channel(channelId);
+    if (cur) cur.group_id = c.group_id ?? null;
   }
 
   /** Finds an account by its exact username (for a new DM). */
