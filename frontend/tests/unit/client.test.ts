@@ -351,7 +351,8 @@ describe('ApiClient: account routes', () => {
       .on('POST', '/devices/d1/envelope_acks', { status: 200, body: { deleted: 0 } })
       .on('PUT', '/devices/d1/keys', { status: 200, body: { one_time_prekeys: 1 } })
       .on('POST', '/devices/d1/one_time_prekeys', { status: 200, body: { one_time_prekeys: 2 } })
-      .on('GET', '/devices/d1/keys', { status: 200, body: { one_time_prekeys: 2 } });
+      .on('GET', '/devices/d1/keys', { status: 200, body: { one_time_prekeys: 2 } })
+      .on('PUT', '/devices/d1/signed_prekey', { status: 200, body: { one_time_prekeys: 2 } });
     const api = client();
     await api.directory(' book club ');
     await api.updateCommunity(C, { name: 'N', discoverable: true });
@@ -377,6 +378,7 @@ describe('ApiClient: account routes', () => {
     await api.publishKeys('d1', { certificate: 'C', signed_prekey: 'S', one_time_prekeys: ['O'] });
     await api.uploadPrekeys('d1', ['P']);
     await api.keyStatus('d1');
+    await api.rotateSignedPreKey('d1', 'SPK');
     const sent = server.calls.filter((c) => c.path !== '/sessions/refresh').map((c) => [c.method, c.path, c.body]);
     expect(sent).toEqual([
       ['GET', '/directory?q=book%20club', undefined],
@@ -403,6 +405,7 @@ describe('ApiClient: account routes', () => {
       ['PUT', '/devices/d1/keys', { certificate: 'C', signed_prekey: 'S', one_time_prekeys: ['O'] }],
       ['POST', '/devices/d1/one_time_prekeys', { one_time_prekeys: ['P'] }],
       ['GET', '/devices/d1/keys', undefined],
+      ['PUT', '/devices/d1/signed_prekey', { signed_prekey: 'SPK' }],
     ]);
   });
 

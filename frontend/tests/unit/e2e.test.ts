@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryStore } from '../../src/lib/storage/kv';
 import { Keystore, fromBase64, toBase64 } from '../../src/lib/e2e/keystore';
-import { E2eDevice, E2eFailure, E2eSetupError, type KeyApi } from '../../src/lib/e2e/device';
+import { E2eDevice, E2eFailure, E2eSetupError, SIGNED_PREKEY_MAX_AGE_MS, type KeyApi } from '../../src/lib/e2e/device';
 import type { DeviceKeysJson, EnvelopeJson, NewEnvelopeJson } from '../../src/lib/api/types';
 import { DeviceCertificate, OneTimePreKeyPublic, PreKeyBundle, SignedPreKeyPublic, UserKeyPair } from '../../src/lib/crypto/index';
 import { decodeBody, textBody, uuidBytes } from '../../src/lib/e2e/appcodec';
@@ -59,6 +59,14 @@ class Directory {
       uploadPrekeys: async (id, keys) => {
         own(id);
         this.devices.get(id)!.opks.push(...keys);
+        return {};
+      },
+      rotateSignedPreKey: async (id, spk) => {
+        own(id);
+        const row = this.devices.get(id)!;
+        const cert = DeviceCertificate.fromBytes(fromBase64(row.cert));
+        SignedPreKeyPublic.fromBytes(fromBase64(spk)).verify(cert.deviceSigningKey, cert.deviceId);
+        row.spk = spk;
         return {};
       },
       keyStatus: async (id) => {
@@ -272,6 +280,27 @@ describe('E2E device (browser)', () => {
     expect(a.dev.keyChanges).toEqual([]);
     expect(a.dev.isVerified(b.user)).toBe(false);
     expect(await a.dev.safetyNumber(b.user)).not.toBe(sa);
+  });
+
+  it('rotates a week-old signed prekey and still answers first messages made with the old one', async () => {
+    const dir = new Directory();
+    const a = await peer(dir, 1);
+    const b = await peer(dir, 2);
+    const dm = uuid(900);
+    dir.channels.set(dm, new Set([a.user, b.user]));
+    // a starts a session against b's first signed prekey; b rotates before reading it.
+    const first = stored(dm, a, await a.dev.encryptDirect(dm, textBody('in flight')));
+    const before = dir.devices.get(b.device)!.spk;
+    await b.dev.rotateIfOld(Date.now() + 1000);
+    expect(dir.devices.get(b.device)!.spk).toBe(before);
+    await b.dev.rotateIfOld(Date.now() + SIGNED_PREKEY_MAX_AGE_MS + 1000);
+    const after = SignedPreKeyPublic.fromBytes(fromBase64(dir.devices.get(b.device)!.spk));
+    expect(after.keyId).toBe(2);
+    expect(await read(b, first)).toBe('in flight');
+    // A new initiator uses the new key.
+    const c = await peer(dir, 3);
+    dir.channels.set(uuid(901), new Set([c.user, b.user]));
+    expect(await read(b, stored(uuid(901), c, await c.dev.encryptDirect(uuid(901), textBody('fresh'))))).toBe('fresh');
   });
 
   it('refuses to set up a second browser of an account whose user key lives elsewhere', async () => {

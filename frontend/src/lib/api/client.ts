@@ -555,6 +555,10 @@ export class ApiClient {
     return this.authed('POST', `/devices/${encodeURIComponent(deviceId)}/one_time_prekeys`, { one_time_prekeys: keys });
   }
 
+  rotateSignedPreKey(deviceId: string, signedPreKey: string): Promise<unknown> {
+    return this.authed('PUT', `/devices/${encodeURIComponent(deviceId)}/signed_prekey`, { signed_prekey: signedPreKey });
+  }
+
   keyStatus(deviceId: string): Promise<{ one_time_prekeys: number }> {
     return this.authed('GET', `/devices/${encodeURIComponent(deviceId)}/keys`);
   }

@@ -51,6 +51,7 @@ export type { DeviceKeysJson, EnvelopeJson, NewEnvelopeJson };
 export interface KeyApi {
   publishKeys(deviceId: string, body: { certificate: string; signed_prekey: string; one_time_prekeys: string[] }): Promise<unknown>;
   uploadPrekeys(deviceId: string, keys: string[]): Promise<unknown>;
+  rotateSignedPreKey(deviceId: string, signedPreKey: string): Promise<unknown>;
   keyStatus(deviceId: string): Promise<{ one_time_prekeys: number }>;
   userDevices(userId: string): Promise<{ user_key: string | null; devices: DeviceKeysJson[] }>;
   channelDevices(channelId: string): Promise<{ devices: DeviceKeysJson[] }>;
@@ -105,6 +106,8 @@ const PREKEYS_BATCH = 50;
 const SEEN_ENVELOPES_KEPT = 2000;
 const WARNINGS_KEPT = 100;
 const MAX_DEVICES_PER_CLAIM = 16;
+/** The signed prekey is replaced after a week; the two before it still answer first messages. */
+export const SIGNED_PREKEY_MAX_AGE_MS = 7 * 24 * 3600 * 1000;
 const STATE_SLOT = 'device';
 const USER_KEY_SLOT = 'user_key';
 
@@ -115,6 +118,8 @@ interface State {
   identity: string;
   certificate: string;
   spk: string;
+  /** When the current signed prekey was made (ms since the epoch; absent in older states). */
+  spkAt?: number;
   oldSpks: string[];
   opks: Record<string, string>;
   nextPrekeyId: number;
@@ -252,6 +257,7 @@ export class E2eDevice {
       identity: b64(identity.toBytes()),
       certificate: b64(certificate.toBytes()),
       spk: b64(spk.toBytes()),
+      spkAt: Date.now(),
       oldSpks: [],
       opks: {},
       nextPrekeyId: 1,
@@ -289,6 +295,11 @@ export class E2eDevice {
       return;
     }
     try {
+      await this.rotateSignedPreKeyIfOld();
+    } catch {
+      // Rotated at the next start.
+    }
+    try {
       const status = await this.api.keyStatus(this.st.deviceId);
       if (status.one_time_prekeys < PREKEYS_LOW_WATER) {
         const keys = this.newPrekeys(PREKEYS_BATCH);
@@ -298,6 +309,48 @@ export class E2eDevice {
     } catch {
       // Replenished at the next start.
     }
+  }
+
+  /**
+   * Replaces a signed prekey older than a week (a new key id), keeping the previous secrets for
+   * first messages still in flight. The new secret is stored before it is published.
+   */
+  private async rotateSignedPreKeyIfOld(now = Date.now()): Promise<void> {
+    if (this.st.spkAt === undefined) {
+      this.st.spkAt = now;
+      await this.save();
+    }
+    if (now - this.st.spkAt < SIGNED_PREKEY_MAX_AGE_MS) return;
+    const held = [this.st.spk, ...this.st.oldSpks].map((x) => SignedPreKeySecret.fromBytes(unb64(x)));
+    const keyId = Math.max(...held.map((k) => k.keyId)) + 1;
+    for (const k of held) k.wipe();
+    const identity = this.identity;
+    const next = SignedPreKeySecret.generate(identity, keyId);
+    identity.wipe();
+    const nextBytes = b64(next.toBytes());
+    const before = { spk: this.st.spk, oldSpks: this.st.oldSpks, spkAt: this.st.spkAt };
+    this.st.oldSpks = [this.st.spk, ...this.st.oldSpks].slice(0, OLD_SIGNED_PREKEYS_KEPT);
+    this.st.spk = nextBytes;
+    this.st.spkAt = now;
+    await this.save();
+    try {
+      await this.api.rotateSignedPreKey(this.st.deviceId, b64(next.public().toBytes()));
+    } catch (e) {
+      // Maybe not published: the old key stays current, and the new secret is kept too in case
+      // the server did store it.
+      this.st.spk = before.spk;
+      this.st.spkAt = before.spkAt;
+      this.st.oldSpks = [nextBytes, ...before.oldSpks].slice(0, OLD_SIGNED_PREKEYS_KEPT + 1);
+      await this.save();
+      throw e;
+    } finally {
+      next.wipe();
+    }
+  }
+
+  /** Rotates the signed prekey now if it is older than a week at `now` (for tests and timers). */
+  rotateIfOld(now: number): Promise<void> {
+    return this.run(() => this.rotateSignedPreKeyIfOld(now));
   }
 
   private newPrekeys(n: number): string[] {
