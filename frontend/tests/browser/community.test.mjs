@@ -159,9 +159,32 @@ describe('web app: community administration', { timeout: 900_000 }, () => {
     assertClean(P, 'groups P');
   });
 
+  it('a moderator sets a channel topic and slow mode, then archives it; members see it live', async () => {
+    await P.page.getByRole('button', { name: 'Close' }).click();
+    await P.page.getByRole('link', { name: /^general/ }).click();
+    await P.page.getByRole('button', { name: 'Channel settings' }).click();
+    const form = P.page.getByTestId('channel-settings');
+    // A moderator may not rename: no name field.
+    assert.equal(await form.getByLabel('Channel name').count(), 0);
+    await form.getByLabel('Topic').fill('Plans and notes');
+    await form.getByLabel('Slow mode').selectOption('10');
+    await form.getByRole('button', { name: 'Save channel' }).click();
+    await form.waitFor({ state: 'detached' });
+    await O.page.getByRole('button', { name: 'Close' }).click();
+    await O.page.getByRole('link', { name: /^general/ }).click();
+    await O.page.getByText('Plans and notes').waitFor();
+    await Q.page.getByTestId('slow-mode').filter({ hasText: 'one message every 10 s' }).waitFor();
+    await P.page.getByRole('button', { name: 'Channel settings' }).click();
+    await form.getByLabel('Archived: read-only for everyone').check();
+    await form.getByRole('button', { name: 'Save channel' }).click();
+    await Q.page.getByTestId('send-blocked').filter({ hasText: 'archived' }).waitFor();
+    assertClean(P, 'channel settings');
+  });
+
   it('a member leaves; the owner deletes the community and it disappears for everyone', async () => {
     // On a phone the channel fills the screen: back to the channel list first.
     await Q.page.getByRole('button', { name: 'Back to channels' }).click();
+    await O.page.getByTestId('community-settings-open').click();
     await openSettings(Q.page);
     await settingsOf(Q.page).getByRole('button', { name: 'Leave community' }).click();
     await Q.page.waitForURL(`${server.base}/`);

@@ -527,7 +527,10 @@ export class ApiClient {
   }
 
   /** Puts a channel in a group (`null`: out of any group), or changes its moderator settings. */
-  updateChannel(channelId: string, req: { group_id?: string | null; topic?: string; slow_mode_secs?: number; archived?: boolean }): Promise<Channel> {
+  updateChannel(
+    channelId: string,
+    req: { group_id?: string | null; name?: string; topic?: string; slow_mode_secs?: number; archived?: boolean },
+  ): Promise<Channel> {
     return this.authed('PATCH', `/channels/${encodeURIComponent(channelId)}`, req);
   }
 

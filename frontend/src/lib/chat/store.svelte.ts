@@ -782,6 +782,13 @@ export class ChatStore {
     if (cur) cur.group_id = c.group_id ?? null;
   }
 
+  /** Changes a channel's name (admins), topic, slow mode or archive state (moderators). */
+  async updateChannel(channelId: string, req: { name?: string; topic?: string; slow_mode_secs?: number; archived?: boolean }): Promise<void> {
+    const c = await this.api.updateChannel(channelId, req);
+    const cur = this.channel(channelId);
+    if (cur) Object.assign(cur, { ...c, last_seq: Math.max(cur.last_seq, c.last_seq), last_read_seq: cur.last_read_seq, unread: cur.unread });
+  }
+
   /** Finds an account by its exact username (for a new DM). */
   async findUser(username: string): Promise<Profile> {
     const p = await this.api.userByName(username);
