@@ -471,6 +471,10 @@ describe('web app: chat', { timeout: 900_000 }, () => {
     const res = await rawSend(A.page, t, general.id, corpus.map((text) => ({ kind: 'text', text })));
     assert.equal(res.acked, corpus.length, JSON.stringify(res.errors));
 
+    // The corpus in a profile's status, pronouns and about text as well.
+    const prof = await api('PATCH', '/users/me/profile', { custom_status: corpus[0], pronouns: corpus[2].slice(0, 40), bio: corpus.join(' ').replace(/[\u0000-\u001f]/g, ' ') }, t);
+    assert.equal(prof.status, 200, JSON.stringify(prof.body));
+
     const { page } = B;
     await page.goto(`${base}/join/${hostileCommunity.body.id}`);
     await page.getByRole('button', { name: 'Join', exact: true }).click();
@@ -485,6 +489,13 @@ describe('web app: chat', { timeout: 900_000 }, () => {
     assert.equal(await page.getByTestId('channel-title').textContent(), `#${corpus[2]}`);
     await page.goBack();
     await messageWith(page, '${window.__xss=15}').waitFor();
+
+    await page.getByText(/^Members/).click();
+    await page.getByTestId('member').filter({ hasText: 'Anna Karenina' }).getByRole('button').click();
+    const card = page.getByTestId('profile-card');
+    await card.getByTestId('profile-status').filter({ hasText: corpus[0] }).waitFor();
+    assert.equal(await card.locator('img, script, iframe, svg, style, math, table, b, a').count(), 0, 'no element made from the profile');
+    assert.ok((await card.textContent()).includes('${window.__xss=15}'));
 
     const found = await page.evaluate(() => {
       const root = document.querySelector('[data-testid=messages]');

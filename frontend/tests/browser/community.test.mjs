@@ -104,6 +104,31 @@ describe('web app: community administration', { timeout: 900_000 }, () => {
     assertClean(Q, 'directory Q');
   });
 
+  it('a profile edited in the settings shows in the member panel of others', async () => {
+    const { page } = O;
+    await page.getByRole('link', { name: 'Settings', exact: true }).click();
+    const form = page.getByRole('form', { name: 'Edit profile' });
+    await form.getByRole('button', { name: 'Save profile' }).and(page.locator(':enabled')).waitFor();
+    await form.getByLabel('Display name').fill('Olga S. Ilyinskaya');
+    await form.getByLabel('Pronouns (optional)').fill('she/her');
+    await form.getByLabel('Status (optional)').fill('Reading in the garden');
+    await form.getByLabel('About you (optional)').fill('Founder of the guild.');
+    await form.getByRole('button', { name: 'Save profile' }).click();
+    await form.getByRole('status').filter({ hasText: 'Profile saved.' }).waitFor();
+    await page.getByTestId('profile-display-name').filter({ hasText: 'Olga S. Ilyinskaya' }).waitFor();
+    await page.goBack();
+    await P.page.getByText(/^Members/).click();
+    // The card is fetched when opened, so it shows the profile as it is now.
+    await P.page.getByTestId('member').filter({ hasText: 'owner' }).getByRole('button').click();
+    const card = P.page.getByTestId('profile-card');
+    await card.filter({ hasText: 'Olga S. Ilyinskaya' }).filter({ hasText: 'she/her' }).waitFor();
+    await card.getByTestId('profile-status').filter({ hasText: 'Reading in the garden' }).waitFor();
+    assert.match(await card.textContent(), /Founder of the guild\./);
+    await P.page.getByText(/^Members/).click();
+    await openSettings(O.page);
+    assertClean(O, 'profile');
+  });
+
   it('the owner makes one a moderator, who can then act on members only', async () => {
     const s = settingsOf(O.page);
     const row = s.getByTestId('admin-member').filter({ hasText: '@pavel' });

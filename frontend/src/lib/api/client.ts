@@ -453,6 +453,11 @@ export class ApiClient {
     return this.authed('GET', `/users/${encodeURIComponent(userId)}/profile`);
   }
 
+  /** Changes the caller's profile; omitted fields stay. */
+  updateProfile(req: { display_name?: string; pronouns?: string; custom_status?: string; bio?: string }): Promise<Profile> {
+    return this.authed('PATCH', '/users/me/profile', req);
+  }
+
   members(communityId: string): Promise<Member[]> {
     return this.authed('GET', `/communities/${encodeURIComponent(communityId)}/members`);
   }

@@ -220,6 +220,13 @@ export class ChatStore {
     return `user·${shortId(userId)}`;
   }
 
+  /** A user's whole profile (pronouns, status, about), fetched now. */
+  async fullProfile(userId: string): Promise<Profile> {
+    const p = await this.api.profile(userId);
+    this.remember(p);
+    return p;
+  }
+
   /** The username of a known user, or null. */
   usernameOf(userId: string): string | null {
     return this.profiles[userId]?.username ?? null;
