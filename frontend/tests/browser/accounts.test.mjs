@@ -80,6 +80,20 @@ async function assertNoCsp(page, where) {
   assert.deepEqual(await page.evaluate(() => window.__csp), [], `${where}: CSP violations`);
 }
 
+/**
+ * A revoked session's next API call fails and the app returns to sign-in. That call is a click
+ * on Settings → Sessions unless the app made one of its own first (the end-to-end key setup
+ * after a sign-in may be it): either way the page must land on sign-in.
+ */
+async function untilSignedOut(page) {
+  const clicks = (async () => {
+    await page.getByRole('link', { name: 'Settings', exact: true }).click({ timeout: 10_000 });
+    await page.getByRole('link', { name: 'Sessions' }).click({ timeout: 10_000 });
+  })().catch(() => {});
+  await page.waitForURL(`${base}/login`);
+  await clicks;
+}
+
 describe('web app: accounts', { timeout: 600_000 }, () => {
   before(async () => {
     mkdirSync(SCREENSHOTS, { recursive: true });
@@ -184,9 +198,7 @@ describe('web app: accounts', { timeout: 600_000 }, () => {
   it('sends a revoked session back to sign-in with a notice', async () => {
     const { page } = a;
     // The reuse above revoked the session: the next API call fails to refresh.
-    await page.getByRole('link', { name: 'Settings', exact: true }).click();
-    await page.getByRole('link', { name: 'Sessions' }).click();
-    await page.waitForURL(`${base}/login`);
+    await untilSignedOut(page);
     assert.match(await page.getByRole('status').first().textContent(), /session has ended/);
     assert.equal(await idb(page, 'auth', 'session'), null);
     assert.ok(await idb(page, 'devices', 'alice'), 'the device credentials stay');
@@ -290,14 +302,7 @@ describe('web app: accounts', { timeout: 600_000 }, () => {
     await page.locator('li[data-current="false"]').getByRole('button', { name: /Revoke session/ }).click();
     await page.waitForFunction(() => document.querySelectorAll('[data-testid=sessions] li').length === 1);
 
-    // The next call of the revoked session fails and the app returns to sign-in: a click when
-    // nothing else called first (the end-to-end key setup after sign-in may be that call).
-    const clicks = (async () => {
-      await b.page.getByRole('link', { name: 'Settings', exact: true }).click({ timeout: 10_000 });
-      await b.page.getByRole('link', { name: 'Sessions' }).click({ timeout: 10_000 });
-    })().catch(() => {});
-    await b.page.waitForURL(`${base}/login`);
-    await clicks;
+    await untilSignedOut(b.page);
     assert.match(await b.page.getByRole('status').first().textContent(), /session has ended/);
     await ctx.close();
   });

@@ -270,6 +270,8 @@ describe('web app: end-to-end encryption', { timeout: 900_000 }, () => {
     await send(A.page, `Hello Rust: ${CANARY.toRust}`);
     await messageWith(A.page, CANARY.toRust).waitFor();
     await A.page.waitForFunction(() => document.querySelectorAll('[data-testid=pending-message]').length === 0);
+    // A reader who was not there at Vera's earlier sends is shown to her.
+    await A.page.getByTestId('e2e-flag').filter({ hasText: 'rusty' }).filter({ hasText: 'now receives the messages you send here' }).waitFor();
     let got = [];
     const refused = [];
     await waitFor(async () => {
