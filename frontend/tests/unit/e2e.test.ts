@@ -211,6 +211,25 @@ describe('E2E device (browser)', () => {
     expect(await read(a, stored(dm, b, await b2.encryptDirect(dm, textBody('three'))))).toBe('three');
   });
 
+  it('two tabs of one browser share the device: each works on the state the other stored', async () => {
+    const dir = new Directory();
+    const a = await peer(dir, 1);
+    const b = await peer(dir, 2);
+    const dm = uuid(900);
+    dir.channels.set(dm, new Set([a.user, b.user]));
+    // A second tab opens the same device from the same keystore.
+    const b2 = await E2eDevice.open(dir.api(b.user, b.device), b.ks, b.user, b.device);
+    const texts = ['one', 'two', 'three', 'four'];
+    for (let i = 0; i < texts.length; i++) {
+      const m = stored(dm, a, await a.dev.encryptDirect(dm, textBody(texts[i]!)));
+      const tab = i % 2 === 0 ? b.dev : b2;
+      expect(await tab.decrypt(m)).toEqual({ kind: 'text', text: texts[i] });
+      // and each tab answers on the ratchet the other moved
+      const back = stored(dm, b, await tab.encryptDirect(dm, textBody(`re ${texts[i]}`)));
+      expect(await read(a, back)).toBe(`re ${texts[i]}`);
+    }
+  });
+
   it('sends channel messages with a sender key distributed in envelopes, and re-keys when a member leaves', async () => {
     const dir = new Directory();
     const a = await peer(dir, 1);

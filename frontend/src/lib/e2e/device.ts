@@ -365,22 +365,43 @@ export class E2eDevice {
     return out;
   }
 
+  /** Takes the stored state when another tab changed it. */
+  private async reload(): Promise<void> {
+    const raw = await this.keystore.getSecret(STATE_SLOT);
+    if (!raw) return;
+    const json = new TextDecoder().decode(raw);
+    if (json === this.saved) return;
+    const st = JSON.parse(json) as State;
+    if (st.v !== 1 || st.deviceId !== this.st.deviceId || st.userId !== this.st.userId) return;
+    this.st = st;
+    this.saved = json;
+  }
+
   private async save(): Promise<void> {
     const json = JSON.stringify(this.st);
     await this.keystore.putSecret(STATE_SLOT, new TextEncoder().encode(json));
     this.saved = json;
   }
 
-  /** Runs `fn` after every earlier operation; on failure the state returns to the stored one. */
+  /**
+   * Runs `fn` after every earlier operation, holding this device's lock across the tabs of the
+   * browser (Web Locks), on the state as stored (another tab may have moved a ratchet since);
+   * on failure the state returns to the stored one.
+   */
   private run<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.queue.then(async () => {
+    const exec = async (): Promise<T> => {
+      await this.reload();
       try {
         return await fn();
       } catch (e) {
         this.st = JSON.parse(this.saved) as State;
         throw e;
       }
-    });
+    };
+    const locks = typeof navigator !== 'undefined' ? (navigator as Navigator & { locks?: LockManager }).locks : undefined;
+    const next = this.queue.then(() =>
+      locks ? (locks.request(`chatalot-e2e/${this.st.deviceId}`, exec) as Promise<T>) : exec(),
+    );
     this.queue = next.catch(() => undefined);
     return next;
   }
