@@ -556,6 +556,12 @@ impl Device {
         self.http.call(method, path, body)
     }
 
+    /// An API call with this device's token that must succeed (a status outside 2xx is
+    /// `ClientError::Http`).
+    pub fn api_ok(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value> {
+        self.http.ok(method, path, body)
+    }
+
     /// The user key trusted for `user`: the pinned one, else the directory's (trust on first
     /// use), pinned from then on.
     fn trusted_key(&mut self, user: UserId) -> Result<[u8; 32]> {

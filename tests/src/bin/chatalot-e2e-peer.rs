@@ -305,18 +305,9 @@ impl Peer {
 
 /// An API call with the device's token; a status outside 2xx is an error.
 fn api(device: &Device, method: &str, path: &str, body: Value) -> Result<Value, String> {
-    let (status, v) = device
-        .api(method, path, Some(&body))
-        .map_err(|e| format!("{method} {path}: {}", describe(&e)))?;
-    if !(200..300).contains(&status) {
-        let e = ClientError::Http {
-            status,
-            code: v["code"].as_str().unwrap_or("").to_owned(),
-            message: v["message"].as_str().unwrap_or("").to_owned(),
-        };
-        return Err(format!("{method} {path}: {}", describe(&e)));
-    }
-    Ok(v)
+    device
+        .api_ok(method, path, Some(&body))
+        .map_err(|e| format!("{method} {path}: {}", describe(&e)))
 }
 
 fn describe(e: &ClientError) -> String {

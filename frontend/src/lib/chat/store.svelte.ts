@@ -416,21 +416,17 @@ export class ChatStore {
   /** Live changes of communities, channels and memberships (applied by id: twice is harmless). */
   private onListFrame(f: ServerFrame): void {
     switch (f.type) {
-      case 'community_updated': {
-        const i = this.communities.findIndex((c) => c.id === f.community.id);
-        if (i >= 0) this.communities[i] = { ...f.community, role: this.communities[i]!.role };
+      case 'community_updated':
+        this.mergeCommunity(f.community);
         break;
-      }
       case 'community_deleted':
         this.dropCommunity(f.community_id);
         break;
       case 'channel_created':
       case 'channel_updated': {
         const ch = f.channel;
-        const cur = this.channel(ch.id);
-        if (cur) {
-          Object.assign(cur, { ...ch, last_seq: Math.max(cur.last_seq, ch.last_seq), last_read_seq: cur.last_read_seq, unread: cur.unread });
-        } else if (!ch.community_id || this.community(ch.community_id)) {
+        if (this.mergeChannel(ch)) break;
+        if (!ch.community_id || this.community(ch.community_id)) {
           this.channels = [...this.channels, { ...ch, last_read_seq: ch.last_read_seq ?? 0, unread: 0 }];
           this.subscribe([ch]);
         } else {
@@ -486,6 +482,20 @@ export class ChatStore {
       default:
         break;
     }
+  }
+
+  /** Takes a community's new state (from a frame or an answer), keeping the caller's role. */
+  private mergeCommunity(c: Community): void {
+    const i = this.communities.findIndex((x) => x.id === c.id);
+    if (i >= 0) this.communities[i] = { ...c, role: this.communities[i]!.role };
+  }
+
+  /** Takes a known channel's new state, keeping this client's read state; false when unknown. */
+  private mergeChannel(ch: Channel): boolean {
+    const cur = this.channel(ch.id);
+    if (!cur) return false;
+    Object.assign(cur, { ...ch, last_seq: Math.max(cur.last_seq, ch.last_seq), last_read_seq: cur.last_read_seq, unread: cur.unread });
+    return true;
   }
 
   /** Forgets a community the user left, was removed from, or that was deleted. */
@@ -592,11 +602,16 @@ export class ChatStore {
       void this.sendEncrypted(c, body, replyTo);
       return;
     }
+    this.queueSend(channelId, { kind: 'text', text: body }, undefined, replyTo);
+  }
+
+  /** Shows a send as pending and sends it; `display` is the text of an encrypted send. */
+  private queueSend(channelId: string, content: Content, display: string | undefined, replyTo: string | null): void {
     const nonce = newNonce();
-    const content: Content = { kind: 'text', text: body };
     this.view(channelId).timeline.addPending({
       nonce,
       content,
+      display,
       reply_to: replyTo,
       created_at: new Date(this.now()).toISOString(),
     });
@@ -610,7 +625,6 @@ export class ChatStore {
    * shows the text it was made from.
    */
   private async sendEncrypted(c: Channel, body: string, replyTo: string | null): Promise<void> {
-    const nonce = newNonce();
     let ciphertext: string;
     try {
       ciphertext = await this.e2e.encrypt(c, body);
@@ -618,16 +632,7 @@ export class ChatStore {
       this.notice = `Not sent: ${e instanceof Error ? e.message : String(e)}`;
       return;
     }
-    const content: Content = { kind: 'encrypted', ciphertext };
-    this.view(c.id).timeline.addPending({
-      nonce,
-      content,
-      display: body,
-      reply_to: replyTo,
-      created_at: new Date(this.now()).toISOString(),
-    });
-    this.sendFrame(c.id, nonce, content, replyTo);
-    this.lastTypingSent.delete(c.id);
+    this.queueSend(c.id, { kind: 'encrypted', ciphertext }, body, replyTo);
   }
 
   retry(channelId: string, nonce: string): void {
@@ -723,8 +728,7 @@ export class ChatStore {
 
   async updateCommunity(id: string, req: UpdateCommunityRequest): Promise<Community> {
     const c = await this.api.updateCommunity(id, req);
-    const i = this.communities.findIndex((x) => x.id === id);
-    if (i >= 0) this.communities[i] = { ...c, role: this.communities[i]!.role };
+    this.mergeCommunity(c);
     return c;
   }
 
@@ -783,17 +787,16 @@ export class ChatStore {
   }
 
   /** Moves a channel into a group (`null`: out of any group). */
-  async moveChannel(channelId: string, groupId: string | null): Promise<void> {
-    const c = await this.api.updateChannel(channelId, { group_id: groupId });
-    const cur = this.channel(channelId);
-    if (cur) cur.group_id = c.group_id ?? null;
+  moveChannel(channelId: string, groupId: string | null): Promise<void> {
+    return this.updateChannel(channelId, { group_id: groupId });
   }
 
-  /** Changes a channel's name (admins), topic, slow mode or archive state (moderators). */
-  async updateChannel(channelId: string, req: { name?: string; topic?: string; slow_mode_secs?: number; archived?: boolean }): Promise<void> {
-    const c = await this.api.updateChannel(channelId, req);
-    const cur = this.channel(channelId);
-    if (cur) Object.assign(cur, { ...c, last_seq: Math.max(cur.last_seq, c.last_seq), last_read_seq: cur.last_read_seq, unread: cur.unread });
+  /** Changes a channel's name (admins), topic, slow mode or archive state (moderators), or group. */
+  async updateChannel(
+    channelId: string,
+    req: { name?: string; topic?: string; slow_mode_secs?: number; archived?: boolean; group_id?: string | null },
+  ): Promise<void> {
+    this.mergeChannel(await this.api.updateChannel(channelId, req));
   }
 
   /** Finds an account by its exact username (for a new DM). */

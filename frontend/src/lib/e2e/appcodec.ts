@@ -1,6 +1,9 @@
 // The application-layer encodings of end-to-end messages (docs/e2e.md, section 17): what goes
 // into a message body and into an envelope around the crypto encodings. Byte-for-byte the same
-// as the Rust test client (tests/src/e2e_client.rs); decoding is strict.
+// as the Rust test client (tests/src/e2e_client.rs); decoding is strict. Encodings are written
+// with the crypto port's `Writer` (u8, raw bytes, u32-length-prefixed bytes).
+
+import { Writer } from '../crypto/encoding';
 
 export const AppTag = {
   DIRECT_PAYLOAD: 0x40,
@@ -40,47 +43,6 @@ export function uuidString(b: Uint8Array): string {
   if (b.length !== 16) throw new MalformedError('id');
   const h = Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
-}
-
-/** Appends bytes to a growing list of parts. */
-class Out {
-  private parts: Uint8Array[] = [];
-  private len = 0;
-
-  u8(v: number): this {
-    return this.raw(Uint8Array.of(v & 0xff));
-  }
-
-  u16(v: number): this {
-    return this.raw(Uint8Array.of((v >> 8) & 0xff, v & 0xff));
-  }
-
-  raw(b: Uint8Array): this {
-    this.parts.push(b);
-    this.len += b.length;
-    return this;
-  }
-
-  id(id: string): this {
-    return this.raw(uuidBytes(id));
-  }
-
-  /** u32 big-endian length, then the bytes. */
-  var(b: Uint8Array): this {
-    const n = b.length;
-    this.raw(Uint8Array.of((n >>> 24) & 0xff, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff));
-    return this.raw(b);
-  }
-
-  finish(): Uint8Array {
-    const out = new Uint8Array(this.len);
-    let at = 0;
-    for (const p of this.parts) {
-      out.set(p, at);
-      at += p.length;
-    }
-    return out;
-  }
 }
 
 /** A strict reader (every failure is a `MalformedError`). */
@@ -143,7 +105,7 @@ export type Body =
 
 /** `0x50 | UTF-8 text`. */
 export function textBody(text: string): Uint8Array {
-  return new Out().u8(AppTag.BODY_TEXT).raw(utf8.encode(text)).finish();
+  return new Writer().u8(AppTag.BODY_TEXT).bytes(utf8.encode(text)).finish();
 }
 
 export function decodeBody(body: Uint8Array): Body {
@@ -168,7 +130,7 @@ export function decodeBody(body: Uint8Array): Body {
 
 /** `0x42 | channel_id | var(body)`: the plaintext of each pairwise ciphertext of a DM. */
 export function directPlaintext(channelId: string, body: Uint8Array): Uint8Array {
-  return new Out().u8(AppTag.DIRECT_PLAINTEXT).id(channelId).var(body).finish();
+  return new Writer().u8(AppTag.DIRECT_PLAINTEXT).bytes(uuidBytes(channelId)).varBytes(body).finish();
 }
 
 export function decodeDirectPlaintext(plain: Uint8Array): { channelId: string; body: Uint8Array } {
@@ -182,14 +144,15 @@ export function decodeDirectPlaintext(plain: Uint8Array): { channelId: string; b
 
 /** `0x40 | sender_device | count u16 | count × (recipient_device | var(pairwise))`. */
 export function directPayload(senderDevice: string, items: { device: string; ciphertext: Uint8Array }[]): Uint8Array {
-  const o = new Out().u8(AppTag.DIRECT_PAYLOAD).id(senderDevice).u16(items.length);
-  for (const it of items) o.id(it.device).var(it.ciphertext);
-  return o.finish();
+  const n = items.length;
+  const w = new Writer().u8(AppTag.DIRECT_PAYLOAD).bytes(uuidBytes(senderDevice)).u8(n >> 8).u8(n);
+  for (const it of items) w.bytes(uuidBytes(it.device)).varBytes(it.ciphertext);
+  return w.finish();
 }
 
 /** `0x41 | sender_device | SenderKeyMessage`. */
 export function channelPayload(senderDevice: string, senderKeyMessage: Uint8Array): Uint8Array {
-  return new Out().u8(AppTag.CHANNEL_PAYLOAD).id(senderDevice).raw(senderKeyMessage).finish();
+  return new Writer().u8(AppTag.CHANNEL_PAYLOAD).bytes(uuidBytes(senderDevice)).bytes(senderKeyMessage).finish();
 }
 
 export type Payload =
@@ -220,10 +183,9 @@ export function decodePayload(bytes: Uint8Array, myDevice: string): Payload {
 
 /** `0x43 | kind | flag | [channel_id] | var(body)`. */
 export function envelopePlaintext(kind: number, channelId: string | null, body: Uint8Array): Uint8Array {
-  const o = new Out().u8(AppTag.ENVELOPE_PLAINTEXT).u8(kind);
-  if (channelId) o.u8(1).id(channelId);
-  else o.u8(0);
-  return o.var(body).finish();
+  const w = new Writer().u8(AppTag.ENVELOPE_PLAINTEXT).u8(kind).flag(channelId !== null);
+  if (channelId !== null) w.bytes(uuidBytes(channelId));
+  return w.varBytes(body).finish();
 }
 
 export function decodeEnvelopePlaintext(plain: Uint8Array): { kind: number; channelId: string | null; body: Uint8Array } {

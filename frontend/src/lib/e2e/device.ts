@@ -153,14 +153,6 @@ export class E2eSetupError extends Error {
   }
 }
 
-function b64(b: Uint8Array): string {
-  return toBase64(b);
-}
-
-function unb64(s: string): Uint8Array {
-  return fromBase64(s);
-}
-
 function incomingKey(channel: string, device: string, keyId: number): string {
   return `${channel}/${device}/${keyId}`;
 }
@@ -196,10 +188,6 @@ export class E2eDevice {
     this.saved = JSON.stringify(state);
   }
 
-  get userId(): string {
-    return this.st.userId;
-  }
-
   get deviceId(): string {
     return this.st.deviceId;
   }
@@ -231,7 +219,7 @@ export class E2eDevice {
       }
     }
     if (dir.user_key) {
-      if (!userKey || b64(userKey.publicKey) !== dir.user_key) {
+      if (!userKey || toBase64(userKey.publicKey) !== dir.user_key) {
         throw new E2eSetupError(
           'other_browser',
           'This account’s encryption key was created in another browser, so this browser cannot read or send end-to-end encrypted messages. Use the browser where you created the account.',
@@ -254,15 +242,15 @@ export class E2eDevice {
       v: 1,
       userId,
       deviceId,
-      identity: b64(identity.toBytes()),
-      certificate: b64(certificate.toBytes()),
-      spk: b64(spk.toBytes()),
+      identity: toBase64(identity.toBytes()),
+      certificate: toBase64(certificate.toBytes()),
+      spk: toBase64(spk.toBytes()),
       spkAt: Date.now(),
       oldSpks: [],
       opks: {},
       nextPrekeyId: 1,
       published: false,
-      pinned: { [userId]: b64(userKey.publicKey) },
+      pinned: { [userId]: toBase64(userKey.publicKey) },
       changed: {},
       verified: {},
       sessions: {},
@@ -283,10 +271,10 @@ export class E2eDevice {
     if (!this.st.published) {
       const keys = this.newPrekeys(PREKEYS_FIRST_UPLOAD);
       await this.save();
-      const spk = SignedPreKeySecret.fromBytes(unb64(this.st.spk));
+      const spk = SignedPreKeySecret.fromBytes(fromBase64(this.st.spk));
       await this.api.publishKeys(this.st.deviceId, {
         certificate: this.st.certificate,
-        signed_prekey: b64(spk.public().toBytes()),
+        signed_prekey: toBase64(spk.public().toBytes()),
         one_time_prekeys: keys,
       });
       spk.wipe();
@@ -321,20 +309,20 @@ export class E2eDevice {
       await this.save();
     }
     if (now - this.st.spkAt < SIGNED_PREKEY_MAX_AGE_MS) return;
-    const held = [this.st.spk, ...this.st.oldSpks].map((x) => SignedPreKeySecret.fromBytes(unb64(x)));
+    const held = [this.st.spk, ...this.st.oldSpks].map((x) => SignedPreKeySecret.fromBytes(fromBase64(x)));
     const keyId = Math.max(...held.map((k) => k.keyId)) + 1;
     for (const k of held) k.wipe();
     const identity = this.identity;
     const next = SignedPreKeySecret.generate(identity, keyId);
     identity.wipe();
-    const nextBytes = b64(next.toBytes());
+    const nextBytes = toBase64(next.toBytes());
     const before = { spk: this.st.spk, oldSpks: this.st.oldSpks, spkAt: this.st.spkAt };
     this.st.oldSpks = [this.st.spk, ...this.st.oldSpks].slice(0, OLD_SIGNED_PREKEYS_KEPT);
     this.st.spk = nextBytes;
     this.st.spkAt = now;
     await this.save();
     try {
-      await this.api.rotateSignedPreKey(this.st.deviceId, b64(next.public().toBytes()));
+      await this.api.rotateSignedPreKey(this.st.deviceId, toBase64(next.public().toBytes()));
     } catch (e) {
       // Maybe not published: the old key stays current, and the new secret is kept too in case
       // the server did store it.
@@ -358,8 +346,8 @@ export class E2eDevice {
     for (let i = 0; i < n; i++) {
       const id = this.st.nextPrekeyId++;
       const k = OneTimePreKeySecret.generate(id);
-      this.st.opks[String(id)] = b64(k.toBytes());
-      out.push(b64(k.public().toBytes()));
+      this.st.opks[String(id)] = toBase64(k.toBytes());
+      out.push(toBase64(k.public().toBytes()));
       k.wipe();
     }
     return out;
@@ -415,22 +403,22 @@ export class E2eDevice {
   // ---- trust
 
   private get identity(): DeviceIdentity {
-    return DeviceIdentity.fromBytes(unb64(this.st.identity));
+    return DeviceIdentity.fromBytes(fromBase64(this.st.identity));
   }
 
   private get certificate(): DeviceCertificate {
-    return DeviceCertificate.fromBytes(unb64(this.st.certificate));
+    return DeviceCertificate.fromBytes(fromBase64(this.st.certificate));
   }
 
   /** The user key trusted for `user` (pinned on first use). */
   private async trustedKey(user: string): Promise<Uint8Array> {
     const pinned = this.st.pinned[user];
-    if (pinned) return unb64(pinned);
+    if (pinned) return fromBase64(pinned);
     const d = await this.api.userDevices(user);
     if (!d.user_key) throw new E2eFailure('untrusted', 'this user has no encryption keys');
     this.st.pinned[user] = d.user_key;
     this.onTrustChange();
-    return unb64(d.user_key);
+    return fromBase64(d.user_key);
   }
 
   /** Notes the directory's user key for `user`: a key other than the pinned one is a change. */
@@ -460,7 +448,7 @@ export class E2eDevice {
         continue;
       }
       try {
-        const c = DeviceCertificate.fromBytes(unb64(d.certificate));
+        const c = DeviceCertificate.fromBytes(fromBase64(d.certificate));
         c.verify(key);
         if (uuidString(c.deviceId) !== d.device_id || uuidString(c.userId) !== d.user_id) {
           throw new Error('certificate names another device');
@@ -484,7 +472,7 @@ export class E2eDevice {
       const bad = d.devices.some((x) => {
         if (x.user_id !== u) return false;
         try {
-          return b64(DeviceCertificate.fromBytes(unb64(x.certificate)).userKey) !== pinned;
+          return toBase64(DeviceCertificate.fromBytes(fromBase64(x.certificate)).userKey) !== pinned;
         } catch {
           return true;
         }
@@ -508,12 +496,12 @@ export class E2eDevice {
       const claimed = await this.api.claimBundles(user, missing.slice(i, i + MAX_DEVICES_PER_CLAIM));
       for (const b of claimed.bundles) {
         try {
-          const bundle = PreKeyBundle.fromBytes(unb64(b.bundle));
+          const bundle = PreKeyBundle.fromBytes(fromBase64(b.bundle));
           if (uuidString(bundle.certificate.deviceId) !== b.device_id || uuidString(bundle.certificate.userId) !== user) {
             throw new Error('the bundle names another device');
           }
           const session = Session.initiate(identity, certificate, bundle, key);
-          this.st.sessions[b.device_id] = { user, list: [b64(session.toBytes())] };
+          this.st.sessions[b.device_id] = { user, list: [toBase64(session.toBytes())] };
           session.wipe();
         } catch (e) {
           this.warn({ kind: 'bad_bundle', user, device: b.device_id, reason: describe(e) });
@@ -527,9 +515,9 @@ export class E2eDevice {
   private seal(device: string, plaintext: Uint8Array): Uint8Array {
     const entry = this.st.sessions[device];
     if (!entry?.list[0]) throw new E2eFailure('no_session', 'no session with this device');
-    const s = Session.fromBytes(unb64(entry.list[0]));
+    const s = Session.fromBytes(fromBase64(entry.list[0]));
     const ct = s.encrypt(plaintext);
-    entry.list[0] = b64(s.toBytes());
+    entry.list[0] = toBase64(s.toBytes());
     s.wipe();
     return ct;
   }
@@ -546,10 +534,10 @@ export class E2eDevice {
       const entry = this.st.sessions[senderDevice];
       if (entry) {
         for (let i = 0; i < entry.list.length; i++) {
-          const s = Session.fromBytes(unb64(entry.list[i]!));
-          if (b64(s.baseKey()) === b64(p.header.ephemeralKey)) {
+          const s = Session.fromBytes(fromBase64(entry.list[i]!));
+          if (toBase64(s.baseKey()) === toBase64(p.header.ephemeralKey)) {
             const plain = s.decrypt(bytes);
-            entry.list[i] = b64(s.toBytes());
+            entry.list[i] = toBase64(s.toBytes());
             s.wipe();
             return plain;
           }
@@ -558,14 +546,14 @@ export class E2eDevice {
       }
       const key = await this.trustedKey(sender);
       const spkRaw = [this.st.spk, ...this.st.oldSpks]
-        .map((x) => SignedPreKeySecret.fromBytes(unb64(x)))
+        .map((x) => SignedPreKeySecret.fromBytes(fromBase64(x)))
         .find((s) => s.keyId === p.header.signedPreKeyId);
       if (!spkRaw) throw new E2eFailure('no_session', 'the first message names a prekey this device does not hold');
       let opk: OneTimePreKeySecret | null = null;
       if (p.header.oneTimePreKeyId !== null) {
         const raw = this.st.opks[String(p.header.oneTimePreKeyId)];
         if (!raw) throw new E2eFailure('no_session', 'the first message names a prekey this device does not hold');
-        opk = OneTimePreKeySecret.fromBytes(unb64(raw));
+        opk = OneTimePreKeySecret.fromBytes(fromBase64(raw));
       }
       const identity = this.identity;
       const { session, plaintext } = Session.respond(identity, this.certificate, spkRaw, opk, key, p);
@@ -574,7 +562,7 @@ export class E2eDevice {
       opk?.wipe();
       if (p.header.oneTimePreKeyId !== null) delete this.st.opks[String(p.header.oneTimePreKeyId)];
       const list = this.st.sessions[senderDevice] ?? { user: sender, list: [] };
-      list.list.unshift(b64(session.toBytes()));
+      list.list.unshift(toBase64(session.toBytes()));
       list.list = list.list.slice(0, 4);
       this.st.sessions[senderDevice] = list;
       session.wipe();
@@ -585,10 +573,10 @@ export class E2eDevice {
     if (entry.user !== sender) throw new E2eFailure('wrong_sender', 'the session belongs to another user');
     let last: unknown = new E2eFailure('no_session', 'no session with the sending device');
     for (let i = 0; i < entry.list.length; i++) {
-      const s = Session.fromBytes(unb64(entry.list[i]!));
+      const s = Session.fromBytes(fromBase64(entry.list[i]!));
       try {
         const plain = s.decrypt(bytes);
-        entry.list[i] = b64(s.toBytes());
+        entry.list[i] = toBase64(s.toBytes());
         return plain;
       } catch (e) {
         last = e;
@@ -608,9 +596,11 @@ export class E2eDevice {
       const byUser = new Map<string, string[]>();
       for (const d of devices) byUser.set(d.user, [...(byUser.get(d.user) ?? []), d.device]);
       for (const [u, ds] of byUser) await this.ensureSessions(u, ds);
+      const plain = directPlaintext(channelId, body);
       const items = devices
         .filter((d) => this.st.sessions[d.device])
-        .map((d) => ({ device: d.device, ciphertext: this.seal(d.device, directPlaintext(channelId, body)) }));
+        .map((d) => ({ device: d.device, ciphertext: this.seal(d.device, plain) }));
+      plain.fill(0);
       const others = new Set(items.map((i) => devices.find((d) => d.device === i.device)!.user));
       others.delete(this.st.userId);
       if (!others.size) {
@@ -630,9 +620,9 @@ export class E2eDevice {
       await this.prepareSenderKey(channelId);
       const o = this.st.outgoing[channelId];
       if (!o) throw new E2eFailure('failed', 'no sender key');
-      const sender = SenderKeySender.fromBytes(unb64(o.sender));
+      const sender = SenderKeySender.fromBytes(fromBase64(o.sender));
       const ct = sender.encrypt(body);
-      o.sender = b64(sender.toBytes());
+      o.sender = toBase64(sender.toBytes());
       o.sent += 1;
       sender.wipe();
       await this.save();
@@ -653,7 +643,7 @@ export class E2eDevice {
     const rotate = !o || o.recipients.some((d) => !current.has(d)) || o.sent >= SENDER_KEY_ROTATE_AFTER;
     if (rotate) {
       const sender = SenderKeySender.generate(uuidBytes(channelId), uuidBytes(this.st.deviceId));
-      this.st.outgoing[channelId] = { sender: b64(sender.toBytes()), recipients: [], sent: 0 };
+      this.st.outgoing[channelId] = { sender: toBase64(sender.toBytes()), recipients: [], sent: 0 };
       sender.wipe();
     }
     const out = this.st.outgoing[channelId]!;
@@ -662,7 +652,7 @@ export class E2eDevice {
     const byUser = new Map<string, string[]>();
     for (const d of todo) byUser.set(d.user, [...(byUser.get(d.user) ?? []), d.device]);
     for (const [u, ds] of byUser) await this.ensureSessions(u, ds);
-    const sender = SenderKeySender.fromBytes(unb64(out.sender));
+    const sender = SenderKeySender.fromBytes(fromBase64(out.sender));
     const dist = sender.distribution();
     sender.wipe();
     const plain = envelopePlaintext(AppTag.KIND_SENDER_KEY, channelId, dist.toBytes());
@@ -670,7 +660,7 @@ export class E2eDevice {
     const batch: NewEnvelopeJson[] = [];
     for (const d of todo) {
       if (!this.st.sessions[d.device]) continue;
-      batch.push({ recipient_device_id: d.device, channel_id: channelId, ciphertext: b64(this.seal(d.device, plain)) });
+      batch.push({ recipient_device_id: d.device, channel_id: channelId, ciphertext: toBase64(this.seal(d.device, plain)) });
     }
     plain.fill(0);
     // The ratchet state that produced the envelopes is stored before they are sent.
@@ -721,7 +711,7 @@ export class E2eDevice {
   }
 
   private async openEnvelope(e: EnvelopeJson): Promise<void> {
-    const plain = await this.open(e.sender_user_id, e.sender_device_id, unb64(e.ciphertext));
+    const plain = await this.open(e.sender_user_id, e.sender_device_id, fromBase64(e.ciphertext));
     const env = decodeEnvelopePlaintext(plain);
     plain.fill(0);
     if (env.channelId !== (e.channel_id ?? null)) throw new E2eFailure('channel_mismatch', 'envelope bound to another channel');
@@ -732,7 +722,7 @@ export class E2eDevice {
     const receiver = SenderKeyReceiver.fromDistribution(d, uuidBytes(e.sender_device_id));
     this.st.incoming[incomingKey(env.channelId, e.sender_device_id, d.keyId)] = {
       user: e.sender_user_id,
-      receiver: b64(receiver.toBytes()),
+      receiver: toBase64(receiver.toBytes()),
     };
     receiver.wipe();
     d.wipe();
@@ -776,10 +766,10 @@ export class E2eDevice {
       const entry = this.st.incoming[incomingKey(m.channel_id, p.senderDevice, keyId)];
       if (!entry) throw new E2eFailure('unknown_sender_key', 'no sender key for this message');
       if (entry.user !== sender) throw new E2eFailure('wrong_sender', 'the sender key came from another user');
-      const r = SenderKeyReceiver.fromBytes(unb64(entry.receiver));
+      const r = SenderKeyReceiver.fromBytes(fromBase64(entry.receiver));
       try {
         body = r.decrypt(uuidBytes(m.channel_id), uuidBytes(p.senderDevice), p.message);
-        entry.receiver = b64(r.toBytes());
+        entry.receiver = toBase64(r.toBytes());
       } finally {
         r.wipe();
       }
@@ -801,7 +791,7 @@ export class E2eDevice {
 
   /** This user's public user key. */
   get myUserKey(): Uint8Array {
-    return unb64(this.st.pinned[this.st.userId]!);
+    return fromBase64(this.st.pinned[this.st.userId]!);
   }
 
   /** The user key trusted for `user` (fetched and pinned on first use). */

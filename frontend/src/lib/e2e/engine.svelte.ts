@@ -239,10 +239,6 @@ export class E2e {
 
   // ---- trust
 
-  get ready(): boolean {
-    return this.dev !== null;
-  }
-
   /** The safety number with `userId`, or null while the keys are not open. */
   async safetyNumber(userId: string): Promise<string | null> {
     return this.dev ? this.dev.safetyNumber(userId) : null;
