@@ -13,6 +13,9 @@ pub struct Claims {
     pub user_id: UserId,
     pub device_id: DeviceId,
     pub session_id: SessionId,
+    /// When the token stops being valid: a connection is closed then unless it presents a
+    /// newer token of the same session first.
+    pub expires_at: time::OffsetDateTime,
 }
 
 /// Checks access tokens (implemented by the server, which knows the token format and the

@@ -46,6 +46,8 @@ pub struct SessionActor {
     last_seen: Instant,
     last_report: Instant,
     authenticating: bool,
+    /// Closes the connection when the access token expires (moved by re-authentication).
+    expiry: Option<SpawnHandle>,
     /// Held until the connection authenticates (the transport's count of unauthenticated
     /// sockets per address).
     pre_auth: Option<Box<dyn std::any::Any>>,
@@ -77,6 +79,7 @@ impl SessionActor {
                 last_seen: Instant::now(),
                 last_report: Instant::now(),
                 authenticating: false,
+                expiry: None,
                 pre_auth,
             }
         })
@@ -194,6 +197,7 @@ impl SessionActor {
                             return act.close(ctx, close::UNAUTHORIZED, "session revoked");
                         }
                         act.claims = Some(claims);
+                        act.expire_at(claims.expires_at, ctx);
                         act.user = Some(user);
                         act.pre_auth = None;
                         crate::stats::stats()
@@ -204,6 +208,7 @@ impl SessionActor {
                             user_id: claims.user_id,
                             session_id: claims.session_id,
                             heartbeat_secs: act.hub.config.heartbeat.as_secs(),
+                            token_expires_at: claims.expires_at,
                         });
                     }
                     Ok(Err(ConnectError::TooManySessions)) => {
@@ -229,15 +234,53 @@ impl SessionActor {
             .wait(ctx);
     }
 
+    /// (Re)arms the close at the access token's expiry.
+    fn expire_at(&mut self, at: time::OffsetDateTime, ctx: &mut Context<Self>) {
+        if let Some(h) = self.expiry.take() {
+            ctx.cancel_future(h);
+        }
+        let left = at - time::OffsetDateTime::now_utc();
+        let left = Duration::try_from(left).unwrap_or(Duration::ZERO);
+        self.expiry = Some(ctx.run_later(left, |act, ctx| {
+            act.expiry = None;
+            act.close(ctx, close::UNAUTHORIZED, "access token expired");
+        }));
+    }
+
+    /// A newer token for this connection's session.
+    fn reauthenticate(&mut self, token: &str, claims: Claims, ctx: &mut Context<Self>) {
+        let Some(fresh) = self.hub.auth.verify(token) else {
+            self.error(
+                ErrorCode::Unauthorized,
+                "the access token is not valid",
+                Some("authenticate"),
+                None,
+            );
+            return self.close(ctx, close::UNAUTHORIZED, "unauthorized");
+        };
+        if fresh.user_id != claims.user_id || fresh.session_id != claims.session_id {
+            return self.error(
+                ErrorCode::InvalidRequest,
+                "a connection keeps its session: send a token of the same session, or reconnect",
+                Some("authenticate"),
+                None,
+            );
+        }
+        let expires_at = fresh.expires_at.max(claims.expires_at);
+        self.claims = Some(Claims {
+            expires_at,
+            ..claims
+        });
+        self.expire_at(expires_at, ctx);
+        self.push(&ServerFrame::Reauthenticated {
+            token_expires_at: expires_at,
+        });
+    }
+
     fn dispatch(&mut self, frame: ClientFrame, claims: Claims, ctx: &mut Context<Self>) {
         let conn = self.outbox.conn();
         match frame {
-            ClientFrame::Authenticate { .. } => self.error(
-                ErrorCode::InvalidRequest,
-                "already authenticated",
-                Some("authenticate"),
-                None,
-            ),
+            ClientFrame::Authenticate { token } => self.reauthenticate(&token, claims, ctx),
             ClientFrame::Ping {} => self.push(&ServerFrame::Pong),
             ClientFrame::Subscribe { channels } => self.subscribe(channels, claims, ctx),
             ClientFrame::Unsubscribe { channel_id } => {

@@ -68,7 +68,9 @@ pub struct Cursor {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ClientFrame {
-    /// Must be the first frame, within 10 seconds of connecting.
+    /// Must be the first frame, within 10 seconds of connecting. Sent again on an
+    /// authenticated connection with a newer access token of the same session, it extends the
+    /// connection past the first token's expiry (answered with `reauthenticated`).
     Authenticate {
         token: String,
     },
@@ -202,6 +204,15 @@ pub enum ServerFrame {
         session_id: SessionId,
         /// Send something (a `ping` will do) at least this often.
         heartbeat_secs: u64,
+        /// When the access token expires: the server closes the connection (4001) then,
+        /// unless the client has sent `authenticate` with a newer token of the session first.
+        #[serde(with = "time::serde::rfc3339")]
+        token_expires_at: OffsetDateTime,
+    },
+    /// A newer token of the session was accepted; the connection lasts until its expiry.
+    Reauthenticated {
+        #[serde(with = "time::serde::rfc3339")]
+        token_expires_at: OffsetDateTime,
     },
     Pong,
     /// A channel's backlog has been sent; live traffic follows.
@@ -318,6 +329,7 @@ impl ServerFrame {
     /// Every frame type the server sends, for tests that must cover them all.
     pub const KINDS: &'static [&'static str] = &[
         "ready",
+        "reauthenticated",
         "pong",
         "subscribed",
         "unsubscribed",

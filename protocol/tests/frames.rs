@@ -149,6 +149,13 @@ fn server_frames() -> Vec<(&'static str, ServerFrame)> {
                 user_id: UserId(id(4)),
                 session_id: SessionId(id(6)),
                 heartbeat_secs: 30,
+                token_expires_at: datetime!(2026-11-28 10:15:00 UTC),
+            },
+        ),
+        (
+            "reauthenticated",
+            ServerFrame::Reauthenticated {
+                token_expires_at: datetime!(2026-11-28 10:30:00 UTC),
             },
         ),
         ("pong", ServerFrame::Pong),

@@ -4,7 +4,6 @@ use crate::codes;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ClientInfo;
 use crate::state::AppState;
-use crate::tokens::Claims;
 use chatalot_protocol::api::{LoginResponse, Me, RegistrationMode, TokenPair};
 use chatalot_protocol::ids::{DeviceId, SessionId, UserId};
 use chatalot_protocol::ErrorCode;
@@ -67,11 +66,7 @@ pub fn token_pair(
 ) -> ApiResult<TokenPair> {
     let (access_token, access_token_expires_at) = state
         .tokens
-        .issue(Claims {
-            user_id: session.user_id,
-            device_id: session.device_id,
-            session_id: session.id,
-        })
+        .issue(session.user_id, session.device_id, session.id)
         .map_err(ApiError::internal)?;
     Ok(TokenPair {
         access_token,

@@ -258,6 +258,50 @@ fn revocation_closes_live_sockets_within_a_second() {
 }
 
 #[test]
+fn a_socket_closes_when_its_token_expires_unless_renewed() {
+    let s = TestServer::start_with(|c| c.auth.access_token_ttl_secs = 3);
+    let (alice, reg) = s.register("alice");
+    let (mut stale, ready) = Ws::open(&s.base, alice.token());
+    let expires = time::OffsetDateTime::parse(
+        ready["token_expires_at"].as_str().expect("expiry"),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .expect("rfc 3339");
+    assert!(expires > time::OffsetDateTime::now_utc());
+    let (mut renewed, _) = Ws::open(&s.base, alice.token());
+    // a token of another session does not move this connection to it
+    let mut other = s.client();
+    other.login("alice", &common::password_of("alice"));
+    renewed.send(&json!({"type": "authenticate", "token": other.token()}));
+    let e = renewed.recv_type("error");
+    assert_eq!(
+        (e["code"].as_str(), e["frame"].as_str()),
+        (Some("invalid_request"), Some("authenticate"))
+    );
+    // a newer token of the same session extends it
+    std::thread::sleep(Duration::from_millis(1100));
+    let r = alice.post(
+        "/api/v1/sessions/refresh",
+        &json!({"refresh_token": reg["refresh_token"]}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    renewed.send(&json!({"type": "authenticate", "token": r.body["access_token"]}));
+    let later = renewed.recv_type("reauthenticated");
+    assert!(later["token_expires_at"].as_str() > ready["token_expires_at"].as_str());
+    // the first closes once its token has expired, the renewed one stays until its own expiry
+    assert_eq!(
+        stale.ended(Duration::from_secs(4)),
+        Some(Ended::Closed(4001))
+    );
+    renewed.send(&json!({"type": "ping"}));
+    assert_eq!(renewed.recv_type("pong")["type"], "pong");
+    assert_eq!(
+        renewed.ended(Duration::from_secs(5)),
+        Some(Ended::Closed(4001))
+    );
+}
+
+#[test]
 fn password_change_and_suspension_close_sockets() {
     let s = TestServer::start();
     let (owner, _) = s.register("owner");

@@ -341,3 +341,131 @@ fn a_known_device_is_kept_across_logins() {
     assert_ne!(r.body["device_id"], device);
     assert_eq!(s.sql("SELECT count(*) FROM devices"), "2");
 }
+
+/// A token's holder appends a block of their own (no key is needed for that).
+fn attenuated(token: &str, code: &str) -> String {
+    let b = biscuit_auth::UnverifiedBiscuit::from_base64(token).expect("a biscuit");
+    let block = biscuit_auth::BlockBuilder::new()
+        .code(code)
+        .expect("datalog");
+    b.append(block)
+        .expect("append")
+        .to_base64()
+        .expect("encode")
+}
+
+/// Blocks that make a server evaluating them work for seconds or more (A13).
+fn hostile_blocks() -> Vec<String> {
+    let facts: String = (0..40).map(|i| format!("n({i});")).collect();
+    vec![
+        format!("{facts} check if n($a), n($b), n($c), n($d), $a + $b + $c + $d == -1;"),
+        format!("{facts} p($a, $b, $c) <- n($a), n($b), n($c); check if p($a, $b, $c), $a == -1;"),
+        "e(0, 1); e(1, 2); e(2, 3); e(3, 0); r($x, $y) <- e($x, $y); \
+         r($x, $z) <- r($x, $y), r($y, $z); check if r(0, -1);"
+            .to_owned(),
+        "check if \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!\".matches(\"^(a+)+$\");".to_owned(),
+        "check if time($t), $t <= 2099-01-01T00:00:00Z, $t >= 2000-01-01T00:00:00Z;".to_owned(),
+        "user(\"00000000-0000-0000-0000-000000000000\");".to_owned(),
+    ]
+}
+
+#[test]
+fn attacker_shaped_tokens_are_refused_at_once_and_cost_others_nothing() {
+    let s = TestServer::start();
+    let (alice, _) = s.register("alice");
+    let token = alice.token().to_owned();
+    let hostile: Vec<String> = hostile_blocks()
+        .iter()
+        .map(|b| attenuated(&token, b))
+        .collect();
+    // each is refused, and quickly
+    for (i, t) in hostile.iter().enumerate() {
+        let started = std::time::Instant::now();
+        alice
+            .with_token(Some(t))
+            .get("/api/v1/users/me")
+            .assert_error(401, "unauthorized");
+        let took = started.elapsed();
+        assert!(took < Duration::from_millis(500), "block {i} took {took:?}");
+    }
+    // the product's one attenuation, a shorter expiry, is accepted
+    let soon = time::OffsetDateTime::now_utc() + time::Duration::seconds(120);
+    let soon = soon
+        .replace_nanosecond(0)
+        .expect("whole seconds")
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("date");
+    let short = attenuated(&token, &format!("check if time($t), $t <= {soon};"));
+    assert_eq!(
+        alice
+            .with_token(Some(&short))
+            .get("/api/v1/users/me")
+            .status,
+        200
+    );
+    // four clients keep sending them while another checks the server's health
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let attackers: Vec<_> = (0..4)
+        .map(|k| {
+            let (c, tokens, stop) = (alice.clone(), hostile.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut worst = Duration::ZERO;
+                let mut n = 0usize;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let t = &tokens[(n + k) % tokens.len()];
+                    let started = std::time::Instant::now();
+                    let r = c.with_token(Some(t)).get("/api/v1/users/me");
+                    assert_eq!(r.status, 401);
+                    worst = worst.max(started.elapsed());
+                    n += 1;
+                }
+                (n, worst)
+            })
+        })
+        .collect();
+    let mut health = Vec::new();
+    let plain = s.client();
+    for _ in 0..40 {
+        let started = std::time::Instant::now();
+        assert_eq!(plain.get("/api/v1/health").status, 200);
+        health.push(started.elapsed());
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut sent = 0;
+    for a in attackers {
+        let (n, worst) = a.join().expect("attacker");
+        sent += n;
+        assert!(
+            worst < Duration::from_millis(500),
+            "a refusal took {worst:?}"
+        );
+    }
+    health.sort();
+    let worst_health = *health.last().expect("samples");
+    assert!(sent > 40, "the attackers got answers: {sent}");
+    assert!(
+        worst_health < Duration::from_millis(500),
+        "health waited {worst_health:?} while hostile tokens were refused"
+    );
+    // the token of a logged-out session costs nothing either, and says so at once
+    let mut bob = s.client();
+    s.register("bob");
+    bob.login("bob", &password_of("bob"));
+    let bob_token = bob.token().to_owned();
+    assert_eq!(bob.delete("/api/v1/sessions/current").status, 204);
+    let started = std::time::Instant::now();
+    bob.with_token(Some(&attenuated(&bob_token, &hostile_blocks()[0])))
+        .get("/api/v1/users/me")
+        .assert_error(401, "unauthorized");
+    assert!(started.elapsed() < Duration::from_millis(500));
+    // the WebSocket refuses them the same way
+    let mut ws = common::ws::Ws::connect(&s.base);
+    let started = std::time::Instant::now();
+    ws.send(&json!({"type": "authenticate", "token": hostile[0]}));
+    assert_eq!(
+        ws.ended(Duration::from_secs(2)),
+        Some(common::ws::Ended::Closed(4001))
+    );
+    assert!(started.elapsed() < Duration::from_millis(500));
+}
