@@ -164,15 +164,20 @@ impl SessionActor {
         self.dispatch(frame, claims, ctx);
     }
 
+    /// An invalid, expired or revoked token: an error, then close 4001.
+    fn refuse_token(&mut self, ctx: &mut Context<Self>) {
+        self.error(
+            ErrorCode::Unauthorized,
+            "the access token is not valid",
+            Some("authenticate"),
+            None,
+        );
+        self.close(ctx, close::UNAUTHORIZED, "unauthorized");
+    }
+
     fn authenticate(&mut self, token: String, ctx: &mut Context<Self>) {
         let Some(claims) = self.hub.auth.verify(&token) else {
-            self.error(
-                ErrorCode::Unauthorized,
-                "the access token is not valid",
-                Some("authenticate"),
-                None,
-            );
-            return self.close(ctx, close::UNAUTHORIZED, "unauthorized");
+            return self.refuse_token(ctx);
         };
         self.authenticating = true;
         let connect = Connect {
@@ -250,13 +255,7 @@ impl SessionActor {
     /// A newer token for this connection's session.
     fn reauthenticate(&mut self, token: &str, claims: Claims, ctx: &mut Context<Self>) {
         let Some(fresh) = self.hub.auth.verify(token) else {
-            self.error(
-                ErrorCode::Unauthorized,
-                "the access token is not valid",
-                Some("authenticate"),
-                None,
-            );
-            return self.close(ctx, close::UNAUTHORIZED, "unauthorized");
+            return self.refuse_token(ctx);
         };
         if fresh.user_id != claims.user_id || fresh.session_id != claims.session_id {
             return self.error(
