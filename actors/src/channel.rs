@@ -23,7 +23,8 @@ use std::time::{Duration, Instant};
 const MAX_BATCH: usize = 1000;
 /// Rows fetched per backlog query.
 const BACKLOG_CHUNK: i64 = 250;
-/// Live frames held for a subscriber still receiving its backlog before it counts as lagging.
+/// Live frames held for a subscriber still receiving its backlog before it counts as lagging
+/// (their bytes are bounded by the outbox's byte limit too).
 const MAX_BUFFERED_WHILE_CATCHING_UP: usize = 4096;
 /// One typing notice per user per this interval.
 const TYPING_INTERVAL: Duration = Duration::from_secs(3);
@@ -36,7 +37,14 @@ struct Sub {
     /// What the permission rules know about this user here (refreshed by `Recheck`).
     facts: ChannelFacts,
     /// Live frames held back while the backlog is still being sent.
-    catching_up: Option<Vec<ByteString>>,
+    catching_up: Option<Held>,
+}
+
+/// Live frames held for a subscriber receiving its backlog, bounded in count and bytes.
+#[derive(Default)]
+struct Held {
+    frames: Vec<ByteString>,
+    bytes: usize,
 }
 
 enum Op {
@@ -115,8 +123,12 @@ impl ChannelActor {
                 continue;
             }
             match &mut sub.catching_up {
-                Some(held) if held.len() < MAX_BUFFERED_WHILE_CATCHING_UP => {
-                    held.push(frame.clone());
+                Some(held)
+                    if held.frames.len() < MAX_BUFFERED_WHILE_CATCHING_UP
+                        && held.bytes + frame.len() <= self.hub.config.outbox_bytes =>
+                {
+                    held.bytes += frame.len();
+                    held.frames.push(frame.clone());
                 }
                 Some(_) => lagging.push(*conn),
                 None => {
@@ -130,12 +142,8 @@ impl ChannelActor {
         }
         Stats::add(&stats().messages_delivered, delivered);
         for conn in lagging {
-            if let Some(sub) = self.subs.remove(&conn) {
-                Stats::add(&stats().queue_drops, 1);
-                tracing::debug!(channel = %self.id, conn, "slow reader dropped");
-                sub.outbox
-                    .close(CLOSE_LAGGED, "too slow: reconnect and resubscribe");
-            }
+            tracing::debug!(channel = %self.id, conn, "slow reader dropped");
+            self.drop_lagging(conn);
         }
     }
 
@@ -507,7 +515,7 @@ impl ChannelActor {
                 user: msg.user_id,
                 outbox: msg.outbox.clone(),
                 facts,
-                catching_up: after.map(|_| Vec::new()),
+                catching_up: after.map(|_| Held::default()),
             },
         );
         let Some(after) = after else {
@@ -518,6 +526,9 @@ impl ChannelActor {
         let db = self.hub.db.clone();
         let id = self.id;
         let outbox = msg.outbox.clone();
+        // the backlog may be larger than the outbox: wait for the reader to make room, as long
+        // as it keeps reading
+        let patience = self.hub.config.write_timeout;
         async move {
             let mut from = after;
             let mut conn = db.conn().await?;
@@ -536,7 +547,7 @@ impl ChannelActor {
                             message,
                         }
                     };
-                    if outbox.push(frames::encode(&frame)).is_err() {
+                    if outbox.send(frames::encode(&frame), patience).await.is_err() {
                         return Ok(false);
                     }
                     from = m.updated_seq;
@@ -547,31 +558,16 @@ impl ChannelActor {
             }
         }
         .into_actor(self)
-        .map(move |res: chatalot_storage::Result<bool>, act, _| {
-            let Some(sub) = act.subs.get_mut(&conn) else {
+        .map(move |res: chatalot_storage::Result<bool>, act, ctx| {
+            if !act.subs.contains_key(&conn) {
                 return;
-            };
+            }
             match res {
                 Ok(true) => {
-                    let held = sub.catching_up.take().unwrap_or_default();
-                    let outbox = sub.outbox.clone();
-                    let mut ok = outbox.push(act.subscribed_frame(upto)).is_ok();
-                    for f in held {
-                        ok = ok && outbox.push(f).is_ok();
-                    }
-                    if !ok {
-                        act.subs.remove(&conn);
-                        Stats::add(&stats().queue_drops, 1);
-                        outbox.close(CLOSE_LAGGED, "too slow: reconnect and resubscribe");
-                    }
+                    let subscribed = act.subscribed_frame(upto);
+                    act.catch_up(conn, Some(subscribed), ctx);
                 }
-                Ok(false) => {
-                    if let Some(sub) = act.subs.remove(&conn) {
-                        Stats::add(&stats().queue_drops, 1);
-                        sub.outbox
-                            .close(CLOSE_LAGGED, "too slow: reconnect and resubscribe");
-                    }
-                }
+                Ok(false) => act.drop_lagging(conn),
                 Err(e) => {
                     tracing::warn!(channel = %act.id, error = %e, "backlog not loaded");
                     if let Some(sub) = act.subs.remove(&conn) {
@@ -587,6 +583,52 @@ impl ChannelActor {
             }
         })
         .spawn(ctx);
+    }
+
+    /// Sends a subscriber `first` and the live frames held while its backlog went out, waiting
+    /// for room as the backlog did; frames held meanwhile go in the next round. When none are
+    /// left, live frames go straight to the subscriber again.
+    fn catch_up(&mut self, conn: ConnId, first: Option<ByteString>, ctx: &mut Context<Self>) {
+        let Some(sub) = self.subs.get_mut(&conn) else {
+            return;
+        };
+        let Some(held) = sub.catching_up.as_mut() else {
+            return;
+        };
+        if first.is_none() && held.frames.is_empty() {
+            sub.catching_up = None;
+            return;
+        }
+        let frames: Vec<ByteString> = first
+            .into_iter()
+            .chain(std::mem::take(&mut held.frames))
+            .collect();
+        held.bytes = 0;
+        let outbox = sub.outbox.clone();
+        let patience = self.hub.config.write_timeout;
+        async move {
+            for f in frames {
+                outbox.send(f, patience).await?;
+            }
+            Ok(())
+        }
+        .into_actor(self)
+        .map(
+            move |res: Result<(), crate::outbox::Full>, act, ctx| match res {
+                Ok(()) => act.catch_up(conn, None, ctx),
+                Err(_) => act.drop_lagging(conn),
+            },
+        )
+        .spawn(ctx);
+    }
+
+    /// Ends the subscription of a reader too slow to keep up and closes its connection.
+    fn drop_lagging(&mut self, conn: ConnId) {
+        if let Some(sub) = self.subs.remove(&conn) {
+            Stats::add(&stats().queue_drops, 1);
+            sub.outbox
+                .close(CLOSE_LAGGED, "too slow: reconnect and resubscribe");
+        }
     }
 
     fn subscribed_frame(&self, last_seq: i64) -> ByteString {

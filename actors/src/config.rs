@@ -15,6 +15,11 @@ pub struct RealtimeConfig {
     pub max_sessions_per_user: usize,
     /// Frames queued for one connection before it counts as a slow reader and is dropped.
     pub outbox_frames: usize,
+    /// Bytes of frames queued for one connection before it counts as a slow reader.
+    pub outbox_bytes: usize,
+    /// Queued frames not taken by the socket for this long: the connection is closed as a
+    /// slow reader.
+    pub write_timeout: Duration,
     /// Client frames per connection: bucket size and refill per second.
     pub frames_burst: u32,
     pub frames_per_sec: u32,
@@ -34,6 +39,8 @@ impl Default for RealtimeConfig {
             idle_timeout: Duration::from_secs(90),
             max_sessions_per_user: 8,
             outbox_frames: 512,
+            outbox_bytes: 1024 * 1024,
+            write_timeout: Duration::from_secs(15),
             frames_burst: 60,
             frames_per_sec: 20,
             auto_idle: Duration::from_secs(300),

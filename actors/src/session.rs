@@ -46,6 +46,8 @@ pub struct SessionActor {
     last_seen: Instant,
     last_report: Instant,
     authenticating: bool,
+    /// A close was asked for; waiting for the socket to go.
+    closing: bool,
     /// Closes the connection when the access token expires (moved by re-authentication).
     expiry: Option<SpawnHandle>,
     /// Held until the connection authenticates (the transport's count of unauthenticated
@@ -79,6 +81,7 @@ impl SessionActor {
                 last_seen: Instant::now(),
                 last_report: Instant::now(),
                 authenticating: false,
+                closing: false,
                 expiry: None,
                 pre_auth,
             }
@@ -93,12 +96,38 @@ impl SessionActor {
         let _ = self.outbox.push(frames::error(code, message, frame, nonce));
     }
 
+    /// Tells the client why, asks the transport to close, and leaves every channel. The actor
+    /// itself stays (and keeps counting towards its user's connections) until the socket is
+    /// gone: the transport then ends the incoming stream.
     fn close(&mut self, ctx: &mut Context<Self>, code: u16, reason: &str) {
+        if self.closing {
+            return;
+        }
         self.push(&ServerFrame::Closing {
             reason: reason.to_owned(),
         });
         self.outbox.close(code, reason);
-        ctx.stop();
+        self.wind_down(ctx);
+    }
+
+    /// The connection is closing (asked by this session or by a channel that dropped it as a
+    /// slow reader): no more subscriptions, timers or frames.
+    fn wind_down(&mut self, ctx: &mut Context<Self>) {
+        self.closing = true;
+        if let Some(h) = self.expiry.take() {
+            ctx.cancel_future(h);
+        }
+        let conn = self.outbox.conn();
+        for (id, addr) in self.subs.drain() {
+            addr.do_send(channel::Unsubscribe { conn });
+            if let Some(user) = &self.user {
+                user.do_send(user::ChannelsChanged {
+                    conn,
+                    joined: None,
+                    left: Some(id),
+                });
+            }
+        }
     }
 
     /// Takes a token from the frame bucket; false when the connection sends too fast.
@@ -539,8 +568,13 @@ impl SessionActor {
         }
         .into_actor(self)
         .map(|joined, act, _| {
+            let conn = act.outbox.conn();
             for (id, addr) in joined {
-                act.subs.insert(id, addr);
+                if act.closing {
+                    addr.do_send(channel::Unsubscribe { conn });
+                } else {
+                    act.subs.insert(id, addr);
+                }
             }
         })
         .wait(ctx);
@@ -568,10 +602,31 @@ impl Actor for SessionActor {
             }
         });
         ctx.run_interval(cfg.heartbeat, move |act, ctx| {
+            if act.closing {
+                return;
+            }
             if act.last_seen.elapsed() >= cfg.idle_timeout {
                 return act.close(ctx, 1001, "idle timeout");
             }
             act.outbox.ping();
+        });
+        // a reader that takes nothing for `write_timeout`, or that a channel dropped, is let go
+        let limit = self.hub.config.write_timeout;
+        let check = (limit / 4).clamp(Duration::from_millis(100), Duration::from_secs(2));
+        ctx.run_interval(check, move |act, ctx| {
+            if act.closing {
+                return;
+            }
+            if act.outbox.is_closing() {
+                act.wind_down(ctx);
+            } else if act.outbox.stalled(limit) {
+                crate::stats::Stats::add(&crate::stats::stats().queue_drops, 1);
+                act.close(
+                    ctx,
+                    crate::channel::CLOSE_LAGGED,
+                    "too slow: reconnect and resubscribe",
+                );
+            }
         });
     }
 
@@ -593,6 +648,13 @@ impl Actor for SessionActor {
 impl StreamHandler<Inbound> for SessionActor {
     fn handle(&mut self, item: Inbound, ctx: &mut Context<Self>) {
         self.last_seen = Instant::now();
+        if self.closing {
+            // only the end of the socket matters now
+            if matches!(item, Inbound::Closed) {
+                ctx.stop();
+            }
+            return;
+        }
         match item {
             Inbound::Text(text) => self.on_text(&text, ctx),
             Inbound::Binary => self.error(
@@ -642,7 +704,7 @@ impl Handler<Deliver> for SessionActor {
     type Result = ();
 
     fn handle(&mut self, msg: Deliver, ctx: &mut Context<Self>) {
-        if self.claims.is_none() {
+        if self.claims.is_none() || self.closing {
             return;
         }
         if self.outbox.push(msg.frame).is_err() {
@@ -651,7 +713,7 @@ impl Handler<Deliver> for SessionActor {
                 crate::channel::CLOSE_LAGGED,
                 "too slow: reconnect and resubscribe",
             );
-            ctx.stop();
+            self.wind_down(ctx);
         }
     }
 }

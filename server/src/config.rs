@@ -48,6 +48,11 @@ pub struct RealtimeSection {
     pub max_sessions_per_user: usize,
     /// Frames queued for one connection before it counts as a slow reader and is dropped.
     pub outbox_frames: usize,
+    /// Bytes of frames queued for one connection before it counts as a slow reader.
+    pub outbox_bytes: usize,
+    /// Seconds queued frames may wait without the socket taking any before the connection is
+    /// closed as a slow reader.
+    pub write_timeout_secs: u64,
     /// Client frames per connection: bucket size and refill per second.
     pub frames_burst: u32,
     pub frames_per_sec: u32,
@@ -65,6 +70,8 @@ impl Default for RealtimeSection {
             idle_timeout_secs: 90,
             max_sessions_per_user: 8,
             outbox_frames: 512,
+            outbox_bytes: 1024 * 1024,
+            write_timeout_secs: 15,
             frames_burst: 60,
             frames_per_sec: 20,
             unauthenticated_per_ip: 32,
@@ -93,6 +100,10 @@ pub struct ServerConfig {
     pub hsts: bool,
     /// Seconds to let requests finish after SIGTERM.
     pub shutdown_timeout_secs: u64,
+    /// Seconds data sent on a connection may stay unacknowledged, or unsent because the peer
+    /// stopped reading, before the kernel drops the connection (TCP_USER_TIMEOUT); 0 leaves the
+    /// system's default (many minutes).
+    pub tcp_user_timeout_secs: u64,
     /// Bearer token `GET /metrics` requires; unset: metrics are served to loopback and trusted
     /// proxies only.
     pub metrics_token: Option<String>,
@@ -193,6 +204,7 @@ impl Default for ServerConfig {
             trusted_proxies: Vec::new(),
             hsts: false,
             shutdown_timeout_secs: 10,
+            tcp_user_timeout_secs: 30,
             metrics_token: None,
         }
     }
@@ -471,6 +483,9 @@ impl Config {
         if !(1024..=16 * 1024 * 1024).contains(&l.json_body_bytes) {
             return invalid("limits.json_body_bytes must be between 1024 and 16777216");
         }
+        if self.server.tcp_user_timeout_secs > 3600 {
+            return invalid("server.tcp_user_timeout_secs must be between 0 and 3600");
+        }
         let r = &self.realtime;
         for (v, lo, hi, n) in [
             (r.auth_timeout_secs, 1, 300, "realtime.auth_timeout_secs"),
@@ -489,6 +504,13 @@ impl Config {
                 1_000_000,
                 "realtime.outbox_frames",
             ),
+            (
+                r.outbox_bytes as u64,
+                64 * 1024,
+                256 * 1024 * 1024,
+                "realtime.outbox_bytes",
+            ),
+            (r.write_timeout_secs, 1, 600, "realtime.write_timeout_secs"),
             (
                 u64::from(r.frames_burst),
                 1,
@@ -532,6 +554,8 @@ impl Config {
             idle_timeout: Duration::from_secs(r.idle_timeout_secs),
             max_sessions_per_user: r.max_sessions_per_user,
             outbox_frames: r.outbox_frames,
+            outbox_bytes: r.outbox_bytes,
+            write_timeout: Duration::from_secs(r.write_timeout_secs),
             frames_burst: r.frames_burst,
             frames_per_sec: r.frames_per_sec,
             auto_idle: Duration::from_secs(r.auto_idle_secs),

@@ -49,6 +49,18 @@ pub enum ServerError {
     Io(#[from] std::io::Error),
 }
 
+/// Sets TCP_USER_TIMEOUT on the listening socket; accepted connections inherit it, so the
+/// kernel drops a connection whose peer has stopped reading (a zero window) or vanished once
+/// data has waited that long, and the HTTP layer sees the error instead of waiting for ever.
+fn set_user_timeout(listener: &TcpListener, secs: u64) -> std::io::Result<()> {
+    if secs == 0 {
+        return Ok(());
+    }
+    #[cfg(any(target_os = "linux", target_os = "android", target_os = "fuchsia"))]
+    socket2::SockRef::from(listener).set_tcp_user_timeout(Some(Duration::from_secs(secs)))?;
+    Ok(())
+}
+
 /// Serves on `listener` until `shutdown` completes, then drains in-flight requests (up to
 /// `server.shutdown_timeout_secs`) and returns. `config.database.url` must be set: the binary
 /// fills it in from the embedded cluster when the operator gave none.
@@ -117,6 +129,7 @@ pub async fn run(
     let web_root = config.server.web_root.clone();
     let hsts = config.server.hsts;
     let addr = listener.local_addr()?;
+    set_user_timeout(&listener, config.server.tcp_user_timeout_secs)?;
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())

@@ -1,20 +1,34 @@
 //! The WebSocket transport at `/api/v1/ws`: the one place that knows actix-ws. It upgrades the
-//! connection, turns the incoming frames into `Inbound` items for a `SessionActor`, and runs a
-//! writer task that drains the session's bounded `Outbox` into the socket.
+//! connection, turns the incoming frames into `Inbound` items for a `SessionActor`, and gives
+//! the HTTP layer a response body that takes frames from the session's `Outbox` only as fast
+//! as the socket accepts them.
+//!
+//! Memory per connection is therefore bounded by the outbox (in frames and bytes) and the HTTP
+//! layer's write buffer: nothing sits in between. When the socket is gone the body is dropped,
+//! which ends the incoming stream, so the session lives exactly as long as its socket (and
+//! counts towards its user's connections until then).
 
 use crate::error::ApiError;
 use crate::extract::ClientInfo;
 use crate::state::AppState;
-use actix_web::web::{Data, Payload};
+use actix_codec::Encoder;
+use actix_http::ws::{CloseCode, CloseReason, Codec, Message};
+use actix_web::body::{BodyStream, BoxBody};
+use actix_web::web::{Bytes, BytesMut, Data, Payload};
 use actix_web::{HttpRequest, HttpResponse};
-use actix_ws::{AggregatedMessage, CloseCode, CloseReason};
-use chatalot_actors::outbox::OutboxReceiver;
+use actix_ws::AggregatedMessage;
+use chatalot_actors::outbox::{Next, OutboxReceiver};
 use chatalot_actors::{Control, Inbound, Outbox, SessionActor};
 use chatalot_protocol::ws::limits::MAX_FRAME_BYTES;
 use futures_util::StreamExt;
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+/// Bytes encoded into one chunk of the response body at most.
+const CHUNK: usize = 64 * 1024;
 
 /// Counts unauthenticated sockets per client address.
 #[derive(Clone, Default)]
@@ -68,7 +82,8 @@ pub async fn get_ws(
         .pre_auth
         .acquire(client.ip, cap)
         .ok_or_else(|| ApiError::rate_limited(5))?;
-    let (response, session, stream) = actix_ws::handle(&req, body)
+    // actix-ws parses the incoming frames; its own writer is not used (see `Outbound`)
+    let (response, _session, stream) = actix_ws::handle(&req, body)
         .map_err(|e| ApiError::invalid(format!("not a WebSocket upgrade: {e}")))?;
     let stream = stream
         .max_frame_size(MAX_FRAME_BYTES)
@@ -85,58 +100,66 @@ pub async fn get_ws(
                 Err(_) => Some(Inbound::Closed),
             })
         });
-    let (outbox, rx) = Outbox::new(state.config.realtime.outbox_frames);
-    actix_web::rt::spawn(write(session, rx));
+    let rt = &state.config.realtime;
+    let (outbox, rx) = Outbox::new(rt.outbox_frames, rt.outbox_bytes);
+    let (response, incoming_alive) = response.into_parts();
+    let outbound = Outbound {
+        rx,
+        codec: Codec::new(),
+        buf: BytesMut::new(),
+        done: false,
+        _incoming_alive: incoming_alive,
+    };
     SessionActor::start(state.hub.clone(), outbox, stream, Some(Box::new(slot)));
-    Ok(response)
+    Ok(response.set_body(BoxBody::new(BodyStream::new(outbound))))
 }
 
-/// Drains the outbox into the socket until the session ends or the peer goes away.
-async fn write(mut session: actix_ws::Session, mut rx: OutboxReceiver) {
-    loop {
-        tokio::select! {
-            biased;
-            control = rx.control.recv() => match control {
-                Some(Control::Ping) => {
-                    if session.ping(b"").await.is_err() {
-                        return;
-                    }
-                }
-                Some(Control::Pong(data)) => {
-                    if session.pong(&data).await.is_err() {
-                        return;
-                    }
-                }
-                Some(Control::Close { code, reason }) => {
-                    // flush what is already queued (the reason for closing, usually) first
-                    while let Ok(frame) = rx.frames.try_recv() {
-                        if session.text(frame).await.is_err() {
-                            return;
-                        }
-                    }
-                    let reason = CloseReason {
+/// The response body of a WebSocket: frames taken from the outbox and encoded, one chunk at a
+/// time, when the HTTP layer asks for more (that is, when the socket has taken the previous
+/// chunk). It ends after the close frame, or when the session is gone.
+struct Outbound {
+    rx: OutboxReceiver,
+    codec: Codec,
+    buf: BytesMut,
+    done: bool,
+    /// actix-ws's own body, never polled: dropping it tells actix-ws's incoming stream that the
+    /// connection is closed, so it is dropped with this body, when the socket is gone.
+    _incoming_alive: BoxBody,
+}
+
+impl futures_util::Stream for Outbound {
+    type Item = Result<Bytes, actix_http::ws::ProtocolError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        while !this.done && this.buf.len() < CHUNK {
+            let message = match this.rx.poll_next(cx) {
+                Poll::Pending => break,
+                Poll::Ready(Next::Frame(text)) => Message::Text(text),
+                Poll::Ready(Next::Control(Control::Ping)) => Message::Ping(Bytes::new()),
+                Poll::Ready(Next::Control(Control::Pong(data))) => Message::Pong(data.into()),
+                Poll::Ready(Next::Close(code, reason)) => {
+                    this.done = true;
+                    Message::Close(Some(CloseReason {
                         code: CloseCode::from(code),
                         description: (!reason.is_empty()).then_some(reason),
-                    };
-                    let _ = session.close(Some(reason)).await;
-                    return;
+                    }))
                 }
-                None => {
-                    let _ = session.close(None).await;
-                    return;
+                Poll::Ready(Next::Ended) => {
+                    this.done = true;
+                    Message::Close(None)
                 }
-            },
-            frame = rx.frames.recv() => match frame {
-                Some(text) => {
-                    if session.text(text).await.is_err() {
-                        return;
-                    }
-                }
-                None => {
-                    let _ = session.close(None).await;
-                    return;
-                }
-            },
+            };
+            if let Err(e) = this.codec.encode(message, &mut this.buf) {
+                return Poll::Ready(Some(Err(e)));
+            }
         }
+        if !this.buf.is_empty() {
+            return Poll::Ready(Some(Ok(this.buf.split().freeze())));
+        }
+        if this.done {
+            return Poll::Ready(None);
+        }
+        Poll::Pending
     }
 }

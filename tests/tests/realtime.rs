@@ -23,6 +23,25 @@ fn community(owner: &Client, others: &[&Client], e2e: bool) -> String {
     channels.body[0]["id"].as_str().expect("channel").to_owned()
 }
 
+/// Waits (2 s at most) until the server counts `n` open WebSocket connections.
+fn wait_for_connections(s: &TestServer, n: u64) {
+    let started = std::time::Instant::now();
+    let mut last = String::new();
+    while started.elapsed() < Duration::from_secs(2) {
+        let metrics = s.client().get("/metrics").text;
+        last = metrics
+            .lines()
+            .find(|l| l.starts_with("chatalot_ws_connections "))
+            .unwrap_or("")
+            .to_owned();
+        if last == format!("chatalot_ws_connections {n}") {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("expected {n} connections: {last}");
+}
+
 fn text_of(frame: &Value) -> &str {
     frame["message"]["content"]["text"].as_str().unwrap_or("")
 }
@@ -252,6 +271,8 @@ fn revocation_closes_live_sockets_within_a_second() {
     assert_eq!(w1.ended(Duration::from_secs(1)), Some(Ended::Closed(4001)));
     assert!(t.elapsed() < Duration::from_secs(1));
     assert_eq!(w2.ended(Duration::from_millis(300)), None);
+    // the closed socket is gone on the server too, not only told to go
+    wait_for_connections(&s, 1);
     // logout everywhere closes the rest
     assert_eq!(other.delete("/api/v1/sessions").status, 200);
     assert_eq!(w2.ended(Duration::from_secs(1)), Some(Ended::Closed(4001)));
@@ -499,6 +520,60 @@ fn a_slow_reader_is_dropped_and_others_are_unaffected() {
         matches!(ended, Some(Ended::Closed(4008)) | Some(Ended::Dropped)),
         "{ended:?}"
     );
+}
+
+#[test]
+fn a_client_that_never_reads_is_cut_off_and_counts_until_its_socket_is_gone() {
+    let s = TestServer::start_with(|c| {
+        c.realtime.frames_burst = 5000;
+        c.realtime.frames_per_sec = 5000;
+        c.realtime.write_timeout_secs = 1;
+        c.realtime.max_sessions_per_user = 2;
+        c.server.tcp_user_timeout_secs = 8;
+    });
+    let (alice, _) = s.register("alice");
+    let (bob, _) = s.register("bob");
+    let channel = community(&alice, &[&bob], true);
+    let (mut a, _) = Ws::open(&s.base, alice.token());
+    a.subscribe(&channel, None);
+    let mut stuck = Ws::connect_small_buffer(&s.base);
+    stuck.send(&json!({"type": "authenticate", "token": bob.token()}));
+    stuck.recv_type("ready");
+    stuck.subscribe(&channel, None);
+    // bob stops reading; alice sends far more than the kernel's buffers and bob's queue hold
+    let ciphertext = chatalot_protocol::bytes::encode(&vec![7u8; 60 * 1024]);
+    for step in 0..40 {
+        for k in 0..4 {
+            a.send(&json!({"type": "send_message", "channel_id": channel,
+                "nonce": format!("n{step}-{k}"),
+                "content": {"kind": "encrypted", "ciphertext": ciphertext}}));
+        }
+        for _ in 0..4 {
+            a.recv_type("message_acked");
+        }
+    }
+    // the stuck socket still counts towards bob's two connections while it exists
+    let (_first, _) = Ws::open(&s.base, bob.token());
+    let mut second = Ws::connect(&s.base);
+    second.send(&json!({"type": "authenticate", "token": bob.token()}));
+    assert_eq!(second.recv_type("error")["code"], "too_many_sessions");
+    // and it goes by itself, though bob never reads: then his second connection fits
+    let started = std::time::Instant::now();
+    let mut fitted = false;
+    while started.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(500));
+        let mut again = Ws::connect(&s.base);
+        again.send(&json!({"type": "authenticate", "token": bob.token()}));
+        let answer = again.recv();
+        if answer["type"] == "ready" {
+            fitted = true;
+            break;
+        }
+        assert_eq!(answer["code"], "too_many_sessions", "{answer}");
+    }
+    assert!(fitted, "the stuck socket was never let go");
+    // the server ended the stuck connection: what bob finds when he reads again is its end
+    assert!(stuck.ended(Duration::from_secs(10)).is_some(), "still open");
 }
 
 #[test]

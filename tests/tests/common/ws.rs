@@ -34,6 +34,24 @@ impl Ws {
         Ws { socket }
     }
 
+    /// Connects with a receive buffer of a few kilobytes, for a client that stops reading.
+    pub fn connect_small_buffer(base: &str) -> Ws {
+        let addr: std::net::SocketAddr =
+            base.trim_start_matches("http://").parse().expect("address");
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+            .expect("socket");
+        socket.set_recv_buffer_size(4096).expect("buffer size");
+        socket.connect(&addr.into()).expect("tcp connect");
+        let stream: TcpStream = socket.into();
+        stream
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .expect("timeout");
+        let (socket, resp) = tungstenite::client(format!("ws://{addr}/api/v1/ws"), stream)
+            .expect("websocket handshake");
+        assert_eq!(resp.status(), 101);
+        Ws { socket }
+    }
+
     /// Connects and authenticates; returns the socket and the `ready` frame.
     pub fn open(base: &str, token: &str) -> (Ws, Value) {
         let mut ws = Ws::connect(base);
