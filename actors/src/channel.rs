@@ -10,7 +10,7 @@ use crate::registry::{ReleaseChannel, ToChannel};
 use crate::stats::{stats, Stats};
 use actix::prelude::*;
 use bytestring::ByteString;
-use chatalot_protocol::ids::{ChannelId, DeviceId, MessageId, UserId};
+use chatalot_protocol::ids::{ChannelId, CommunityId, DeviceId, MessageId, UserId};
 use chatalot_protocol::perms::{self, ChannelFacts, Decision};
 use chatalot_protocol::ws::{limits, Content, Presence, ServerFrame};
 use chatalot_protocol::ErrorCode;
@@ -90,13 +90,14 @@ pub struct ChannelActor {
     last_typing: HashMap<UserId, Instant>,
     idle_since: Instant,
     released: bool,
-    /// Bumped by every `Recheck`: a subscription whose access check straddled one is checked
-    /// again.
-    generation: u64,
+    /// When the latest re-check of access began (or the actor started): a subscription whose
+    /// access was checked before it is checked again.
+    last_recheck: Instant,
 }
 
 impl ChannelActor {
-    pub fn new(id: ChannelId, hub: Hub) -> Self {
+    /// The actor of channel `id`; `last_recheck`: when access was last re-checked anywhere.
+    pub fn new(id: ChannelId, hub: Hub, last_recheck: Instant) -> Self {
         ChannelActor {
             id,
             hub,
@@ -110,7 +111,7 @@ impl ChannelActor {
             last_typing: HashMap::new(),
             idle_since: Instant::now(),
             released: false,
-            generation: 0,
+            last_recheck,
         }
     }
 
@@ -433,7 +434,8 @@ macro_rules! forward_if_released {
     };
 }
 
-/// A connection wants this channel's changes after `after_seq`, then its live traffic.
+/// A connection wants this channel's changes after `after_seq`, then its live traffic. The
+/// session has checked the user's access (`facts`), starting at `checked_at`.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Subscribe {
@@ -442,6 +444,8 @@ pub struct Subscribe {
     pub outbox: Outbox,
     pub after_seq: Option<i64>,
     pub presence: Presence,
+    pub facts: ChannelFacts,
+    pub checked_at: Instant,
 }
 
 impl Handler<Subscribe> for ChannelActor {
@@ -449,47 +453,21 @@ impl Handler<Subscribe> for ChannelActor {
 
     fn handle(&mut self, msg: Subscribe, ctx: &mut Context<Self>) {
         forward_if_released!(self, msg);
-        let db = self.hub.db.clone();
-        let id = self.id;
-        let user = msg.user_id;
-        let generation = self.generation;
-        async move {
-            let mut conn = db.conn().await?;
-            channels::find_visible(&mut conn, id, user).await
+        if self.info.is_none() || !perms::view_channel(&msg.facts) {
+            return Self::reject(
+                &msg.outbox,
+                ErrorCode::NotFound,
+                "no such channel",
+                "subscribe",
+                None,
+            );
         }
-        .into_actor(self)
-        .map(move |res, act, ctx| {
-            if act.generation != generation {
-                // access changed while this check ran: check everyone again once registered
-                ctx.notify(Recheck);
-            }
-            let facts = match res {
-                Ok(Some((_, facts))) if act.info.is_some() => facts,
-                Ok(_) => {
-                    Self::reject(
-                        &msg.outbox,
-                        ErrorCode::NotFound,
-                        "no such channel",
-                        "subscribe",
-                        None,
-                    );
-                    return;
-                }
-                Err(e) => {
-                    tracing::warn!(channel = %act.id, error = %e, "subscribe check failed");
-                    Self::reject(
-                        &msg.outbox,
-                        ErrorCode::Unavailable,
-                        "try again",
-                        "subscribe",
-                        None,
-                    );
-                    return;
-                }
-            };
-            act.register(msg, facts, ctx);
-        })
-        .spawn(ctx);
+        if msg.checked_at <= self.last_recheck {
+            // access changed while the check ran: check everyone again once registered
+            ctx.notify(Recheck);
+        }
+        let facts = msg.facts;
+        self.register(msg, facts, ctx);
     }
 }
 
@@ -1043,7 +1021,7 @@ impl Handler<Recheck> for ChannelActor {
 
     fn handle(&mut self, msg: Recheck, ctx: &mut Context<Self>) {
         forward_if_released!(self, msg);
-        self.generation += 1;
+        self.last_recheck = Instant::now();
         let db = self.hub.db.clone();
         let id = self.id;
         let mut users: Vec<UserId> = self.subs.values().map(|s| s.user).collect();
@@ -1077,6 +1055,49 @@ impl Handler<Recheck> for ChannelActor {
                 }
                 act.info = None;
             }
+            Err(e) => tracing::warn!(channel = %act.id, error = %e, "recheck failed"),
+        })
+        .wait(ctx);
+    }
+}
+
+/// One user's access changed in `community` (or anywhere, when None): re-check that user's
+/// subscriptions here, ending them if they may no longer read the channel.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RecheckUser {
+    pub user_id: UserId,
+    pub community_id: Option<CommunityId>,
+}
+
+impl Handler<RecheckUser> for ChannelActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: RecheckUser, ctx: &mut Context<Self>) {
+        forward_if_released!(self, msg);
+        let here = self.info.as_ref().and_then(|i| i.community_id);
+        if msg.community_id.is_some() && msg.community_id != here {
+            return;
+        }
+        self.last_recheck = Instant::now();
+        let user = msg.user_id;
+        if !self.subs.values().any(|s| s.user == user) {
+            return;
+        }
+        let db = self.hub.db.clone();
+        let id = self.id;
+        async move {
+            let mut conn = db.conn().await?;
+            channels::find_visible(&mut conn, id, user).await
+        }
+        .into_actor(self)
+        .map(move |res, act, _| match res {
+            Ok(Some((_, facts))) => {
+                for sub in act.subs.values_mut().filter(|s| s.user == user) {
+                    sub.facts = facts;
+                }
+            }
+            Ok(None) => act.remove_user(user),
             Err(e) => tracing::warn!(channel = %act.id, error = %e, "recheck failed"),
         })
         .wait(ctx);

@@ -9,7 +9,7 @@ use crate::session::SessionActor;
 use crate::user::{self, UserActor};
 use actix::prelude::*;
 use bytestring::ByteString;
-use chatalot_protocol::ids::{ChannelId, DeviceId, SessionId, UserId};
+use chatalot_protocol::ids::{ChannelId, CommunityId, DeviceId, SessionId, UserId};
 use chatalot_storage::Db;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,6 +20,9 @@ pub struct RegistryActor {
     users: HashMap<UserId, Addr<UserActor>>,
     channels: HashMap<ChannelId, Addr<ChannelActor>>,
     arbiters: Vec<ArbiterHandle>,
+    /// When the last access re-check was asked for: a channel actor started later takes it as
+    /// its own last re-check, so a subscription checked before it is checked again.
+    last_access_change: std::time::Instant,
 }
 
 /// Keeps the registry's threads alive; dropping it stops them.
@@ -50,6 +53,7 @@ impl Realtime {
             users: HashMap::new(),
             channels: HashMap::new(),
             arbiters: handles,
+            last_access_change: std::time::Instant::now(),
         });
         let hub = Hub {
             registry: registry.clone(),
@@ -107,8 +111,9 @@ impl RegistryActor {
             }
         }
         let hub = self.hub.clone();
+        let since = self.last_access_change;
         let addr = ChannelActor::start_in_arbiter(&self.arbiter_for(&id.0), move |_| {
-            ChannelActor::new(id, hub)
+            ChannelActor::new(id, hub, since)
         });
         self.channels.insert(id, addr.clone());
         addr
@@ -160,18 +165,46 @@ impl Handler<Connect> for RegistryActor {
     }
 }
 
-/// The actor of a channel, started if needed.
+/// The actors of several channels, started if needed, in the order asked.
 #[derive(Message)]
-#[rtype(result = "Addr<ChannelActor>")]
-pub struct GetChannel {
-    pub channel_id: ChannelId,
+#[rtype(result = "Vec<Addr<ChannelActor>>")]
+pub struct GetChannels {
+    pub channel_ids: Vec<ChannelId>,
 }
 
-impl Handler<GetChannel> for RegistryActor {
-    type Result = MessageResult<GetChannel>;
+impl Handler<GetChannels> for RegistryActor {
+    type Result = MessageResult<GetChannels>;
 
-    fn handle(&mut self, msg: GetChannel, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(self.channel(msg.channel_id))
+    fn handle(&mut self, msg: GetChannels, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(
+            msg.channel_ids
+                .into_iter()
+                .map(|id| self.channel(id))
+                .collect(),
+        )
+    }
+}
+
+/// One user's access changed in a community (joined or left a group, new role, kicked,
+/// banned): the channels of that community the user's connections are subscribed to re-check
+/// the user, however many there are.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RecheckUser {
+    pub user_id: UserId,
+    pub community_id: CommunityId,
+}
+
+impl Handler<RecheckUser> for RegistryActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: RecheckUser, _: &mut Context<Self>) {
+        self.last_access_change = std::time::Instant::now();
+        if let Some(user) = self.users.get(&msg.user_id) {
+            user.do_send(user::RecheckUser {
+                community_id: msg.community_id,
+            });
+        }
     }
 }
 
@@ -273,6 +306,7 @@ impl Handler<RecheckChannels> for RegistryActor {
     type Result = ();
 
     fn handle(&mut self, msg: RecheckChannels, _: &mut Context<Self>) {
+        self.last_access_change = std::time::Instant::now();
         for id in msg.channel_ids {
             if let Some(channel) = self.channels.get(&id) {
                 channel.do_send(crate::channel::Recheck);

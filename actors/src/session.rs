@@ -6,12 +6,14 @@ use crate::channel::{self, ChannelActor};
 use crate::frames;
 use crate::hub::{Claims, Hub};
 use crate::outbox::{Inbound, Outbox};
-use crate::registry::{Connect, ConnectError, GetChannel};
+use crate::registry::{Connect, ConnectError, GetChannels};
 use crate::user::{self, UserActor};
 use actix::prelude::*;
 use chatalot_protocol::ids::ChannelId;
+use chatalot_protocol::perms::ChannelFacts;
 use chatalot_protocol::ws::{limits, ClientFrame, Cursor, Presence, ServerFrame};
 use chatalot_protocol::{ErrorCode, PROTOCOL_VERSION};
+use chatalot_storage::channels;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -125,6 +127,7 @@ impl SessionActor {
                     conn,
                     joined: None,
                     left: Some(id),
+                    checked_at: None,
                 });
             }
         }
@@ -319,6 +322,7 @@ impl SessionActor {
                             conn,
                             joined: None,
                             left: Some(channel_id),
+                            checked_at: None,
                         });
                     }
                 }
@@ -517,11 +521,21 @@ impl SessionActor {
         found
     }
 
+    /// Subscribes to the listed channels: each at most once per frame, at most
+    /// `MAX_SUBSCRIPTIONS` in all, their access checked together in one query.
     fn subscribe(&mut self, cursors: Vec<Cursor>, claims: Claims, ctx: &mut Context<Self>) {
-        let fresh = cursors
-            .iter()
-            .filter(|c| !self.subs.contains_key(&c.channel_id))
-            .count();
+        let mut ids: Vec<ChannelId> = cursors.iter().map(|c| c.channel_id).collect();
+        ids.sort();
+        ids.dedup();
+        if ids.len() != cursors.len() {
+            return self.error(
+                ErrorCode::InvalidRequest,
+                "channels: each channel at most once",
+                Some("subscribe"),
+                None,
+            );
+        }
+        let fresh = ids.iter().filter(|id| !self.subs.contains_key(id)).count();
         if cursors.is_empty() || self.subs.len() + fresh > limits::MAX_SUBSCRIPTIONS {
             return self.error(
                 ErrorCode::InvalidRequest,
@@ -534,6 +548,7 @@ impl SessionActor {
             return;
         };
         let registry = self.hub.registry.clone();
+        let db = self.hub.db.clone();
         let outbox = self.outbox.clone();
         let conn = outbox.conn();
         async move {
@@ -541,33 +556,70 @@ impl SessionActor {
                 .send(user::GetPresence)
                 .await
                 .unwrap_or(Presence::Online);
+            // one query for the whole list; channel actors start only for readable channels.
+            // An access change after `checked_at` reaches the channel as a re-check (an actor
+            // started later knows when the last change was), so stale facts do not stay.
+            let checked_at = Instant::now();
+            let mut db_conn = db.conn().await.map_err(|_| ())?;
+            let visible = channels::find_visible_many(&mut db_conn, &ids, claims.user_id)
+                .await
+                .map_err(|_| ())?;
+            drop(db_conn);
+            let facts: HashMap<ChannelId, ChannelFacts> =
+                visible.into_iter().map(|(c, f)| (c.id, f)).collect();
+            let readable: Vec<ChannelId> = ids
+                .iter()
+                .copied()
+                .filter(|id| facts.contains_key(id))
+                .collect();
+            let addrs = registry
+                .send(GetChannels {
+                    channel_ids: readable.clone(),
+                })
+                .await
+                .map_err(|_| ())?;
+            let addrs: HashMap<ChannelId, Addr<ChannelActor>> =
+                readable.into_iter().zip(addrs).collect();
             let mut joined = Vec::with_capacity(cursors.len());
+            let mut missing = Vec::new();
             for c in cursors {
-                if let Ok(addr) = registry
-                    .send(GetChannel {
-                        channel_id: c.channel_id,
-                    })
-                    .await
-                {
-                    addr.do_send(channel::Subscribe {
-                        conn,
-                        user_id: claims.user_id,
-                        outbox: outbox.clone(),
-                        after_seq: c.after_seq,
-                        presence,
-                    });
-                    user.do_send(user::ChannelsChanged {
-                        conn,
-                        joined: Some((c.channel_id, addr.clone())),
-                        left: None,
-                    });
-                    joined.push((c.channel_id, addr));
-                }
+                let (Some(f), Some(addr)) = (facts.get(&c.channel_id), addrs.get(&c.channel_id))
+                else {
+                    missing.push(c.channel_id);
+                    continue;
+                };
+                addr.do_send(channel::Subscribe {
+                    conn,
+                    user_id: claims.user_id,
+                    outbox: outbox.clone(),
+                    after_seq: c.after_seq,
+                    presence,
+                    facts: *f,
+                    checked_at,
+                });
+                user.do_send(user::ChannelsChanged {
+                    conn,
+                    joined: Some((c.channel_id, addr.clone())),
+                    left: None,
+                    checked_at: Some(checked_at),
+                });
+                joined.push((c.channel_id, addr.clone()));
             }
-            joined
+            Ok::<_, ()>((joined, missing))
         }
         .into_actor(self)
-        .map(|joined, act, _| {
+        .map(|res, act, _| {
+            let Ok((joined, missing)) = res else {
+                return act.error(ErrorCode::Unavailable, "try again", Some("subscribe"), None);
+            };
+            for id in missing {
+                act.error(
+                    ErrorCode::NotFound,
+                    &format!("channel {id}: no such channel"),
+                    Some("subscribe"),
+                    None,
+                );
+            }
             let conn = act.outbox.conn();
             for (id, addr) in joined {
                 if act.closing {

@@ -9,7 +9,7 @@ use crate::registry::ReleaseUser;
 use crate::session::{self, SessionActor};
 use actix::prelude::*;
 use bytestring::ByteString;
-use chatalot_protocol::ids::{ChannelId, DeviceId, SessionId, UserId};
+use chatalot_protocol::ids::{ChannelId, CommunityId, DeviceId, SessionId, UserId};
 use chatalot_protocol::ws::Presence;
 use std::collections::HashMap;
 use std::time::Instant;
@@ -33,6 +33,8 @@ pub struct UserActor {
     last_activity: Instant,
     empty_since: Option<Instant>,
     released: bool,
+    /// When this user's access last changed somewhere (see `RecheckUser`).
+    last_recheck: Instant,
 }
 
 impl UserActor {
@@ -46,6 +48,7 @@ impl UserActor {
             last_activity: Instant::now(),
             empty_since: Some(Instant::now()),
             released: false,
+            last_recheck: Instant::now(),
         }
     }
 
@@ -201,13 +204,15 @@ impl Handler<Left> for UserActor {
     }
 }
 
-/// A session subscribed to or left a channel (so presence changes reach it).
+/// A session subscribed to or left a channel (so presence changes and access re-checks reach
+/// it). `checked_at`: when the session began checking its access to the joined channel.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct ChannelsChanged {
     pub conn: ConnId,
     pub joined: Option<(ChannelId, Addr<ChannelActor>)>,
     pub left: Option<ChannelId>,
+    pub checked_at: Option<Instant>,
 }
 
 impl Handler<ChannelsChanged> for UserActor {
@@ -216,6 +221,13 @@ impl Handler<ChannelsChanged> for UserActor {
     fn handle(&mut self, msg: ChannelsChanged, _: &mut Context<Self>) {
         if let Some(entry) = self.sessions.get_mut(&msg.conn) {
             if let Some((id, addr)) = msg.joined {
+                if msg.checked_at.is_some_and(|t| t <= self.last_recheck) {
+                    // checked before this user's access last changed: check again
+                    addr.do_send(channel::RecheckUser {
+                        user_id: self.id,
+                        community_id: None,
+                    });
+                }
                 entry.channels.insert(id, addr);
             }
             if let Some(id) = msg.left {
@@ -365,6 +377,33 @@ impl Handler<DeliverToDevice> for UserActor {
                 entry.addr.do_send(session::Deliver {
                     frame: msg.frame.clone(),
                 });
+            }
+        }
+    }
+}
+
+/// This user's access changed in a community: every channel of it that one of the user's
+/// connections is subscribed to re-checks the user.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RecheckUser {
+    pub community_id: CommunityId,
+}
+
+impl Handler<RecheckUser> for UserActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: RecheckUser, _: &mut Context<Self>) {
+        self.last_recheck = Instant::now();
+        let mut seen = std::collections::HashSet::new();
+        for entry in self.sessions.values() {
+            for (id, addr) in &entry.channels {
+                if seen.insert(*id) {
+                    addr.do_send(channel::RecheckUser {
+                        user_id: self.id,
+                        community_id: Some(msg.community_id),
+                    });
+                }
             }
         }
     }

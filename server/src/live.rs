@@ -6,7 +6,7 @@ use crate::error::ApiResult;
 use crate::routes::communities::channel_to_api;
 use crate::state::AppState;
 use chatalot_actors::frames;
-use chatalot_actors::registry::{PushToUsers, RecheckChannels};
+use chatalot_actors::registry::{PushToUsers, RecheckChannels, RecheckUser};
 use chatalot_protocol::ids::{ChannelId, CommunityId, UserId};
 use chatalot_protocol::perms::{self, ChannelFacts};
 use chatalot_protocol::ws::ServerFrame;
@@ -106,27 +106,21 @@ pub async fn channel_changed(
     Ok(())
 }
 
-/// What one user can read in one community, channel by channel.
+/// What one user can read in one community, channel by channel (all of them).
 pub async fn user_channels(
     conn: &mut AsyncPgConnection,
     community: CommunityId,
     user: UserId,
 ) -> ApiResult<HashMap<ChannelId, channels::ChannelState>> {
-    let all = channels::list_for_user(conn, user, LISTED).await?;
-    Ok(all
-        .into_iter()
-        .filter(|s| s.channel.community_id == Some(community))
-        .map(|s| (s.channel.id, s))
-        .collect())
+    let all = channels::list_for_user_in_community(conn, user, community).await?;
+    Ok(all.into_iter().map(|s| (s.channel.id, s)).collect())
 }
 
-/// Channels one user sees at most (as in `GET /api/v1/channels`).
-const LISTED: i64 = 1000;
-
 /// After a change that moves only one user's access (joined or left a group, got a new role,
-/// was kicked or banned): that user hears which channels appeared, changed or went, and the
-/// gateway re-checks the channels where their access went or changed, ending subscriptions
-/// that lost access.
+/// was kicked or banned): that user hears which channels appeared, changed or went, and every
+/// channel of the community their connections are subscribed to re-checks that user, ending
+/// the subscriptions that lost access (the connections know their subscriptions, however
+/// many).
 pub async fn user_visibility_changed(
     state: &AppState,
     conn: &mut AsyncPgConnection,
@@ -136,8 +130,6 @@ pub async fn user_visibility_changed(
 ) -> ApiResult<()> {
     let after = user_channels(conn, community, user).await?;
     let mut out = Vec::new();
-    // only channels where this user's access went or changed need their subscribers re-checked
-    let mut changed = Vec::new();
     for (id, now) in &after {
         let api = channel_to_api(
             now.channel.clone(),
@@ -149,13 +141,11 @@ pub async fn user_visibility_changed(
             None => out.push((user, ServerFrame::ChannelCreated { channel: api })),
             Some(was) if was.facts != now.facts => {
                 out.push((user, ServerFrame::ChannelUpdated { channel: api }));
-                changed.push(*id);
             }
             Some(_) => {}
         }
     }
     for id in before.keys().filter(|id| !after.contains_key(id)) {
-        changed.push(*id);
         out.push((
             user,
             ServerFrame::ChannelDeleted {
@@ -165,6 +155,9 @@ pub async fn user_visibility_changed(
         ));
     }
     push(state, out);
-    recheck(state, changed);
+    state.hub.registry.do_send(RecheckUser {
+        user_id: user,
+        community_id: community,
+    });
     Ok(())
 }

@@ -208,6 +208,38 @@ pub async fn find_visible(
         .filter(|(_, f)| perms::view_channel(f)))
 }
 
+/// The channels among `ids` that `user` may read, with the facts, in one query (missing and
+/// invisible channels are simply absent).
+pub async fn find_visible_many(
+    conn: &mut AsyncPgConnection,
+    ids: &[ChannelId],
+    user: UserId,
+) -> Result<Vec<(Channel, ChannelFacts)>> {
+    let ids: Vec<Uuid> = ids.iter().map(|c| c.0).collect();
+    let rows: Vec<FactsRow> = diesel::sql_query(format!(
+        "SELECT {CHANNEL_COLUMNS}, {FACTS_COLUMNS} FROM channels c {FACTS_JOINS} \
+         WHERE c.id = ANY($2)"
+    ))
+    .bind::<SqlUuid, _>(user.0)
+    .bind::<Array<SqlUuid>, _>(&ids)
+    .load(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| {
+            let c = Channel::from(r.channel);
+            let f = facts_of(
+                &c,
+                r.member_role.as_deref(),
+                r.group_kind.as_deref(),
+                r.in_group,
+                r.dm_member,
+            );
+            perms::view_channel(&f).then_some((c, f))
+        })
+        .collect())
+}
+
 #[derive(QueryableByName)]
 struct UserFactsRow {
     #[diesel(sql_type = SqlUuid)]
@@ -412,6 +444,26 @@ pub async fn list_for_user(
     user: UserId,
     limit: i64,
 ) -> Result<Vec<ChannelState>> {
+    list_states(conn, user, None, limit).await
+}
+
+/// Every channel of `community` that `user` can read, with read state. Complete: a community
+/// has at most `CHANNELS_MAX` channels.
+pub async fn list_for_user_in_community(
+    conn: &mut AsyncPgConnection,
+    user: UserId,
+    community: CommunityId,
+) -> Result<Vec<ChannelState>> {
+    let all = chatalot_protocol::api::community_limits::CHANNELS_MAX as i64;
+    list_states(conn, user, Some(community), all).await
+}
+
+async fn list_states(
+    conn: &mut AsyncPgConnection,
+    user: UserId,
+    community: Option<CommunityId>,
+    limit: i64,
+) -> Result<Vec<ChannelState>> {
     let rows: Vec<StateRow> = diesel::sql_query(format!(
         "SELECT {CHANNEL_COLUMNS}, {FACTS_COLUMNS}, \
                 COALESCE(r.last_read_seq, 0) AS last_read_seq, \
@@ -421,13 +473,15 @@ pub async fn list_for_user(
                     LIMIT 1000) x) AS unread \
          FROM channels c {FACTS_JOINS} \
          LEFT JOIN read_markers r ON r.channel_id = c.id AND r.user_id = $1 \
-         WHERE cm.user_id IS NOT NULL OR dm.user_id IS NOT NULL \
+         WHERE (cm.user_id IS NOT NULL OR dm.user_id IS NOT NULL) \
+           AND ($3::uuid IS NULL OR c.community_id = $3) \
          ORDER BY c.community_id NULLS LAST, c.position, c.created_at \
          LIMIT $2"
     ))
     .bind::<SqlUuid, _>(user.0)
     // rows the permission rules hide are dropped after the query: read enough of them
     .bind::<BigInt, _>(limit.saturating_mul(4))
+    .bind::<Nullable<SqlUuid>, _>(community.map(|c| c.0))
     .load(conn)
     .await?;
     Ok(rows

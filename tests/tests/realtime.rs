@@ -576,6 +576,150 @@ fn a_client_that_never_reads_is_cut_off_and_counts_until_its_socket_is_gone() {
     assert!(stuck.ended(Duration::from_secs(10)).is_some(), "still open");
 }
 
+/// A public plaintext community of `owner` joined by `others`; its id and first channel.
+fn community_with_id(
+    s: &TestServer,
+    owner: &Client,
+    others: &[&Client],
+    name: &str,
+) -> (String, String) {
+    let r = owner.post(
+        "/api/v1/communities",
+        &json!({"name": name, "visibility": "public", "e2e": false}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    let id = r.body["id"].as_str().expect("id").to_owned();
+    for o in others {
+        let r = o.post_empty(&format!("/api/v1/communities/{id}/members"));
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    let general = s.sql(&format!(
+        "SELECT id FROM channels WHERE community_id = '{id}' ORDER BY created_at LIMIT 1"
+    ));
+    (id, general)
+}
+
+#[test]
+fn a_kick_ends_every_subscription_of_a_user_who_sees_thousands_of_channels() {
+    let s = TestServer::start();
+    let (alice, _) = s.register("alice");
+    let (bob, reg) = s.register("bob");
+    let bob_id = reg["user"]["id"].as_str().expect("id").to_owned();
+    // bob reads 1,000 channels in two older communities...
+    for name in ["First", "Second"] {
+        let (id, _) = community_with_id(&s, &alice, &[&bob], name);
+        s.sql(&format!(
+            "INSERT INTO channels (id, community_id, kind, name, e2e, position) \
+             SELECT gen_random_uuid(), '{id}', 'text', 'c' || n, false, n \
+             FROM generate_series(1, 499) AS n"
+        ));
+    }
+    // ...and one in the community he is then kicked from
+    let (last, general) = community_with_id(&s, &alice, &[&bob], "Third");
+    let (mut a, _) = Ws::open(&s.base, alice.token());
+    let (mut b, _) = Ws::open(&s.base, bob.token());
+    a.subscribe(&general, None);
+    b.subscribe(&general, None);
+    let r = alice.delete(&format!("/api/v1/communities/{last}/members/{bob_id}"));
+    assert_eq!(r.status, 204, "{}", r.text);
+    let gone = b.recv_type("unsubscribed");
+    assert_eq!(gone["channel_id"], general.as_str());
+    assert_eq!(gone["reason"], "removed");
+    a.send_text_message(&general, "k1", "after the kick");
+    b.send(
+        &json!({"type": "send_message", "channel_id": general, "nonce": "b1",
+        "content": {"kind": "text", "text": "still here?"}}),
+    );
+    assert_eq!(b.recv_type("error")["code"], "not_found");
+    let after = b.drain(Duration::from_millis(300));
+    assert!(
+        !after.iter().any(|f| f["type"] == "message_created"),
+        "a kicked member receives nothing more: {after:?}"
+    );
+    assert_eq!(
+        s.sql(&format!(
+            "SELECT count(*) FROM messages WHERE channel_id = '{general}' AND sender_id = '{bob_id}'"
+        )),
+        "0"
+    );
+}
+
+#[test]
+fn subscribe_lists_are_deduplicated_bounded_and_checked_in_one_query() {
+    let s = TestServer::start_with(|c| {
+        c.database.pool_size = 2;
+        c.realtime.frames_burst = 5000;
+        c.realtime.frames_per_sec = 5000;
+    });
+    let (alice, _) = s.register("alice");
+    let channel = community(&alice, &[], false);
+    let (mut ws, _) = Ws::open(&s.base, alice.token());
+    ws.subscribe(&channel, None);
+    // a subscribed channel named many times in one frame is refused as a whole
+    let same: Vec<Value> = (0..2000).map(|_| json!({"channel_id": channel})).collect();
+    ws.send(&json!({"type": "subscribe", "channels": same}));
+    let e = ws.recv_type("error");
+    assert_eq!(
+        (e["code"].as_str(), e["frame"].as_str()),
+        (Some("invalid_request"), Some("subscribe"))
+    );
+    // more than 500 distinct channels too
+    let many: Vec<Value> = (0..501)
+        .map(|_| json!({"channel_id": uuid::Uuid::new_v4()}))
+        .collect();
+    ws.send(&json!({"type": "subscribe", "channels": many}));
+    assert_eq!(ws.recv_type("error")["code"], "invalid_request");
+    // the subscription from before still works
+    assert_eq!(
+        ws.send_text_message(&channel, "x", "hi")["type"],
+        "message_acked"
+    );
+    // eight sockets each ask for 500 channels over and over; others are not held up
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let attackers: Vec<_> = (0..4)
+        .flat_map(|k| {
+            let (c, _) = s.register(&format!("mallory{k}"));
+            (0..2)
+                .map(move |_| c.token().to_owned())
+                .collect::<Vec<_>>()
+        })
+        .map(|token| {
+            let (base, stop) = (s.base.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let (mut w, _) = Ws::open(&base, &token);
+                let mut frames = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) && frames < 20 {
+                    let ids: Vec<Value> = (0..500)
+                        .map(|_| json!({"channel_id": uuid::Uuid::new_v4()}))
+                        .collect();
+                    w.send(&json!({"type": "subscribe", "channels": ids}));
+                    for _ in 0..500 {
+                        assert_eq!(w.recv_type("error")["code"], "not_found");
+                    }
+                    frames += 1;
+                }
+                frames
+            })
+        })
+        .collect();
+    let mut worst = Duration::ZERO;
+    for _ in 0..30 {
+        let started = std::time::Instant::now();
+        let r = alice.get(&format!("/api/v1/channels/{channel}/messages"));
+        assert_eq!(r.status, 200, "{}", r.text);
+        worst = worst.max(started.elapsed());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for a in attackers {
+        assert!(a.join().expect("attacker") > 0);
+    }
+    assert!(
+        worst < Duration::from_millis(750),
+        "a history page waited {worst:?}"
+    );
+}
+
 #[test]
 fn typing_presence_and_read_markers_reach_the_right_sockets() {
     let s = TestServer::start();
