@@ -150,7 +150,9 @@ pub fn operations() -> Vec<Operation> {
         op("GET", "/api/v1/users/me", "The caller's account").res(200, one::<Me>()),
         op("PUT", "/api/v1/users/me/password", "Change the password")
             .req(one::<ChangePasswordRequest>()),
-        op("POST", "/api/v1/users/me/totp", "Start two-factor setup").res(200, one::<TotpSetup>()),
+        op("POST", "/api/v1/users/me/totp", "Start two-factor setup")
+            .req(one::<PasswordRequest>())
+            .res(200, one::<TotpSetup>()),
         op("DELETE", "/api/v1/users/me/totp", "Turn two-factor off")
             .req(one::<PasswordAndCodeRequest>()),
         op(

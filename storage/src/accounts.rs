@@ -155,6 +155,25 @@ pub async fn replace_password(
     .await
 }
 
+/// Account recovery, all or nothing: the new password and recovery code, two-factor
+/// authentication off (secret and backup codes erased), and every session revoked. Returns the
+/// revoked sessions.
+pub async fn recover(
+    conn: &mut AsyncPgConnection,
+    user: UserId,
+    password_hash: &str,
+    recovery_code_hash: &[u8],
+) -> Result<Vec<SessionId>> {
+    conn.transaction::<_, StorageError, _>(async |conn| {
+        users::update_password_hash(conn, user, password_hash).await?;
+        users::update_recovery_code_hash(conn, user, recovery_code_hash).await?;
+        users::update_totp_enabled(conn, user, false).await?;
+        backup_codes::delete_all(conn, user).await?;
+        sessions::revoke_all_for_user(conn, user, None, RevokeReason::Recovered).await
+    })
+    .await
+}
+
 /// Turns two-factor authentication on with these backup code hashes, all or nothing.
 pub async fn enable_totp(
     conn: &mut AsyncPgConnection,

@@ -33,7 +33,10 @@ fn code(secret: &[u8], step: u64) -> String {
 
 /// Enables 2FA for the client's account; returns the secret and the backup codes.
 fn enable(c: &Client, step: u64) -> (Vec<u8>, Vec<String>) {
-    let setup = c.post_empty("/api/v1/users/me/totp");
+    let setup = c.post(
+        "/api/v1/users/me/totp",
+        &json!({"password": password_of("alice")}),
+    );
     assert_eq!(setup.status, 200, "{}", setup.text);
     let secret = totp::base32_decode(setup.body["secret"].as_str().expect("secret")).expect("b32");
     assert!(setup.body["otpauth_url"]
@@ -126,8 +129,11 @@ fn disabling_2fa_needs_password_and_code() {
     .assert_error(403, "invalid_totp");
     assert_eq!(c.get("/api/v1/users/me").body["totp_enabled"], true);
     // a second setup while enabled is a conflict
-    c.post_empty("/api/v1/users/me/totp")
-        .assert_error(409, "conflict");
+    c.post(
+        "/api/v1/users/me/totp",
+        &json!({"password": password_of("alice")}),
+    )
+    .assert_error(409, "conflict");
     let r = c.delete_json(
         "/api/v1/users/me/totp",
         &json!({"password": password_of("alice"), "code": backup[3]}),
@@ -149,7 +155,10 @@ fn confirming_needs_a_pending_setup_and_a_right_code() {
     let (c, _) = s.register("alice");
     c.post("/api/v1/users/me/totp/confirm", &json!({"code": "123456"}))
         .assert_error(409, "conflict");
-    let setup = c.post_empty("/api/v1/users/me/totp");
+    let setup = c.post(
+        "/api/v1/users/me/totp",
+        &json!({"password": password_of("alice")}),
+    );
     assert_eq!(setup.status, 200);
     c.post("/api/v1/users/me/totp/confirm", &json!({"code": "000000"}))
         .assert_error(403, "invalid_totp");
@@ -197,6 +206,14 @@ fn the_recovery_code_resets_the_password_once_and_ends_all_sessions() {
         &json!({"username": "nobody", "recovery_code": "0000-0000-0000-0000", "new_password": "recovered passphrase"}),
     );
     unknown.assert_error(401, "invalid_credentials");
+    // both failures leave an audit row, so both cost the same
+    assert_eq!(
+        s.sql(
+            "SELECT count(*) FILTER (WHERE user_id IS NULL), count(*) FROM audit_events \
+               WHERE action = 'recovery_failed'"
+        ),
+        "1|2"
+    );
     anon.post(
         "/api/v1/recoveries",
         &json!({"username": "alice", "recovery_code": code, "new_password": "short"}),
@@ -273,4 +290,47 @@ fn auth_events_are_audited() {
         .assert_error(400, "invalid_request");
     c.get("/api/v1/audit_events?bogus=1")
         .assert_error(400, "invalid_request");
+}
+
+#[test]
+fn a_stolen_access_token_cannot_enrol_a_second_factor_and_recovery_undoes_a_takeover() {
+    let s = TestServer::start();
+    let (owner, reg) = s.register("alice");
+    let recovery = reg["recovery_code"].as_str().expect("code").to_owned();
+    // a thief holding only the access token
+    let thief = owner.clone();
+    thief
+        .post_empty("/api/v1/users/me/totp")
+        .assert_error(415, "unsupported_media_type");
+    thief
+        .post("/api/v1/users/me/totp", &json!({}))
+        .assert_error(400, "invalid_request");
+    thief
+        .post(
+            "/api/v1/users/me/totp",
+            &json!({"password": "a guess at it"}),
+        )
+        .assert_error(403, "wrong_password");
+    assert_eq!(
+        s.sql("SELECT totp_secret IS NULL FROM users"),
+        "t",
+        "no setup was started"
+    );
+    // a thief who also knows the password enrols a factor of their own...
+    let step = start_of_step();
+    enable(&thief, step - 1);
+    login_with(&s, "alice", None).assert_error(401, "totp_required");
+    // ...and the owner's recovery code undoes it: new password, no second factor, no sessions
+    let r = s.client().post(
+        "/api/v1/recoveries",
+        &json!({"username": "alice", "recovery_code": recovery, "new_password": "taken back passphrase"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    thief
+        .get("/api/v1/users/me")
+        .assert_error(401, "unauthorized");
+    let mut again = s.client();
+    assert_eq!(again.login("alice", "taken back passphrase").status, 201);
+    assert_eq!(again.get("/api/v1/users/me").body["totp_enabled"], false);
+    assert_eq!(s.sql("SELECT count(*) FROM backup_codes"), "0");
 }

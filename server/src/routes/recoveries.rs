@@ -9,12 +9,13 @@ use crate::validate;
 use actix_web::web::{Data, Json};
 use chatalot_protocol::api::{RecoverRequest, RecoveryCode};
 use chatalot_protocol::ErrorCode;
-use chatalot_storage::sessions::RevokeReason;
 use chatalot_storage::{accounts, users};
 
-/// `POST /api/v1/recoveries`: sets a new password, logs out every session and returns a new
-/// recovery code (the old one is spent). Two-factor authentication stays as it was. Unknown
-/// usernames and wrong codes answer alike; attempts share the login failure buckets.
+/// `POST /api/v1/recoveries`: sets a new password, turns two-factor authentication off, logs
+/// out every session and returns a new recovery code (the old one is spent). The recovery
+/// code is the account's last resort: whoever took over a session and enrolled a second factor
+/// of their own is shut out by it. Unknown usernames and wrong codes answer alike, with the
+/// same work (an audit row either way); attempts share the login failure buckets.
 pub async fn create_recovery(
     state: Data<AppState>,
     client: ClientInfo,
@@ -52,9 +53,8 @@ pub async fn create_recovery(
         other => {
             let _ = limits.login_fail_ip.take(&ip_key);
             let _ = limits.login_fail_account.take(&username);
-            if let Some(u) = other {
-                auth::record(&mut conn, Some(u.id), "recovery_failed", &client).await;
-            }
+            // recorded for unknown names too (without a user), so both cost the same
+            auth::record(&mut conn, other.map(|u| u.id), "recovery_failed", &client).await;
             return Err(ApiError::new(
                 ErrorCode::InvalidCredentials,
                 "wrong username or recovery code",
@@ -63,15 +63,8 @@ pub async fn create_recovery(
     };
     let hash = state.passwords.hash(&body.new_password).await?;
     let recovery_code = codes::new_recovery_code();
-    let revoked = accounts::replace_password(
-        &mut conn,
-        user.id,
-        &hash,
-        Some(&codes::hash_code(&recovery_code)),
-        None,
-        RevokeReason::Recovered,
-    )
-    .await?;
+    let revoked =
+        accounts::recover(&mut conn, user.id, &hash, &codes::hash_code(&recovery_code)).await?;
     auth::forget_sessions(&state, user.id, revoked);
     auth::record(&mut conn, Some(user.id), "account_recovered", &client).await;
     Ok(Json(RecoveryCode { recovery_code }))

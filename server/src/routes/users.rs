@@ -65,9 +65,19 @@ pub async fn update_password(
 }
 
 /// `POST /api/v1/users/me/totp`: a new secret to scan; 2FA is enabled by confirming a code.
-pub async fn create_totp(state: Data<AppState>, authed: Authed) -> ApiResult<Json<TotpSetup>> {
+pub async fn create_totp(
+    state: Data<AppState>,
+    authed: Authed,
+    body: Json<PasswordRequest>,
+) -> ApiResult<Json<TotpSetup>> {
     let mut conn = state.db.conn().await?;
     let user = users::get(&mut conn, authed.0.user_id).await?;
+    if user.totp_enabled {
+        return Err(totp_conflict(true));
+    }
+    // an access token alone (a stolen one) must not be able to put a second factor in the
+    // owner's way
+    auth::require_password(&state, &user, &body.password).await?;
     let secret = zeroize::Zeroizing::new(codes::random_bytes::<{ totp::SECRET_LEN }>());
     let sealed = state
         .totp_sealer
