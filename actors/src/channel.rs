@@ -224,6 +224,16 @@ impl ChannelActor {
             Op::React { outbox, .. } => (outbox.clone(), "remove_reaction"),
             Op::Send { outbox, .. } => (outbox.clone(), "send_message"),
         };
+        // a reaction goes out as a delta, not as the whole message again
+        let reaction = match &op {
+            Op::React {
+                user,
+                emoji,
+                present,
+                ..
+            } => Some((*user, emoji.clone(), *present)),
+            _ => None,
+        };
         async move {
             let mut conn = db.conn().await?;
             match op {
@@ -255,10 +265,29 @@ impl ChannelActor {
             match res {
                 Ok(Change::Done(m)) => {
                     act.committed = act.committed.max(m.updated_seq);
-                    let frame = frames::encode(&ServerFrame::MessageUpdated {
-                        event_seq: m.updated_seq,
-                        message: frames::message(&m),
-                    });
+                    let frame = match reaction {
+                        Some((user_id, emoji, present)) => {
+                            let message = frames::message(&m);
+                            let count = message
+                                .reactions
+                                .iter()
+                                .find(|r| r.emoji == emoji)
+                                .map_or(0, |r| r.count);
+                            frames::encode(&ServerFrame::ReactionChanged {
+                                channel_id: act.id,
+                                message_id: m.id,
+                                event_seq: m.updated_seq,
+                                user_id,
+                                emoji,
+                                present,
+                                count,
+                            })
+                        }
+                        None => frames::encode(&ServerFrame::MessageUpdated {
+                            event_seq: m.updated_seq,
+                            message: frames::message(&m),
+                        }),
+                    };
                     act.fanout(&frame, None);
                 }
                 Ok(Change::Unchanged) => {}

@@ -35,7 +35,15 @@ pub struct UserActor {
     released: bool,
     /// When this user's access last changed somewhere (see `RecheckUser`).
     last_recheck: Instant,
+    /// The presence the user's channels were last told, when, and whether a later
+    /// announcement is scheduled.
+    announced: Presence,
+    announced_at: Option<Instant>,
+    announce_pending: bool,
 }
+
+/// A user's presence is announced to their channels at most this often.
+pub const PRESENCE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl UserActor {
     pub fn new(id: UserId, hub: Hub) -> Self {
@@ -49,6 +57,9 @@ impl UserActor {
             empty_since: Some(Instant::now()),
             released: false,
             last_recheck: Instant::now(),
+            announced: Presence::Offline,
+            announced_at: None,
+            announce_pending: false,
         }
     }
 
@@ -64,11 +75,29 @@ impl UserActor {
         }
     }
 
-    fn broadcast(&self, before: Presence) {
+    /// Tells the user's channels the presence others see now, unless they know it already.
+    /// At most one announcement per `PRESENCE_INTERVAL`: changes in between are folded into
+    /// one, sent when the interval is over (with the state as it is then).
+    fn broadcast(&mut self, ctx: &mut Context<Self>) {
         let now = self.visible();
-        if now == before {
+        if now == self.announced {
             return;
         }
+        if let Some(at) = self.announced_at {
+            let since = at.elapsed();
+            if since < PRESENCE_INTERVAL {
+                if !self.announce_pending {
+                    self.announce_pending = true;
+                    ctx.run_later(PRESENCE_INTERVAL - since, |act, ctx| {
+                        act.announce_pending = false;
+                        act.broadcast(ctx);
+                    });
+                }
+                return;
+            }
+        }
+        self.announced = now;
+        self.announced_at = Some(Instant::now());
         let mut seen = std::collections::HashSet::new();
         for entry in self.sessions.values() {
             for (id, addr) in &entry.channels {
@@ -86,9 +115,8 @@ impl UserActor {
         let cfg = &self.hub.config;
         if !self.sessions.is_empty() {
             if !self.auto_idle && self.last_activity.elapsed() >= cfg.auto_idle {
-                let before = self.visible();
                 self.auto_idle = true;
-                self.broadcast(before);
+                self.broadcast(ctx);
             }
             return;
         }
@@ -149,14 +177,13 @@ pub struct Join {
 impl Handler<Join> for UserActor {
     type Result = Result<(), JoinError>;
 
-    fn handle(&mut self, msg: Join, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: Join, ctx: &mut Context<Self>) -> Self::Result {
         if self.released {
             return Err(JoinError::Released);
         }
         if self.sessions.len() >= self.hub.config.max_sessions_per_user {
             return Err(JoinError::TooManySessions);
         }
-        let before = self.visible();
         self.sessions.insert(
             msg.conn,
             Entry {
@@ -170,7 +197,7 @@ impl Handler<Join> for UserActor {
         self.empty_since = None;
         self.last_activity = Instant::now();
         self.auto_idle = false;
-        self.broadcast(before);
+        self.broadcast(ctx);
         Ok(())
     }
 }
@@ -185,8 +212,7 @@ pub struct Left {
 impl Handler<Left> for UserActor {
     type Result = ();
 
-    fn handle(&mut self, msg: Left, _: &mut Context<Self>) {
-        let before = self.visible();
+    fn handle(&mut self, msg: Left, ctx: &mut Context<Self>) {
         if let Some(entry) = self.sessions.remove(&msg.conn) {
             if self.sessions.is_empty() {
                 // the last connection: tell its channels the user went offline
@@ -197,10 +223,12 @@ impl Handler<Left> for UserActor {
                     });
                 }
                 self.empty_since = Some(Instant::now());
+                self.announced = Presence::Offline;
+                self.announced_at = Some(Instant::now());
                 return;
             }
         }
-        self.broadcast(before);
+        self.broadcast(ctx);
     }
 }
 
@@ -269,15 +297,14 @@ pub struct SetPresence {
 impl Handler<SetPresence> for UserActor {
     type Result = ();
 
-    fn handle(&mut self, msg: SetPresence, _: &mut Context<Self>) {
-        let before = self.visible();
+    fn handle(&mut self, msg: SetPresence, ctx: &mut Context<Self>) {
         self.chosen = match msg.presence {
             Presence::Offline => Presence::Invisible,
             p => p,
         };
         self.auto_idle = false;
         self.last_activity = Instant::now();
-        self.broadcast(before);
+        self.broadcast(ctx);
     }
 }
 
@@ -289,12 +316,11 @@ pub struct Active;
 impl Handler<Active> for UserActor {
     type Result = ();
 
-    fn handle(&mut self, _: Active, _: &mut Context<Self>) {
+    fn handle(&mut self, _: Active, ctx: &mut Context<Self>) {
         self.last_activity = Instant::now();
         if self.auto_idle {
-            let before = self.visible();
             self.auto_idle = false;
-            self.broadcast(before);
+            self.broadcast(ctx);
         }
     }
 }

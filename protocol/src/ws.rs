@@ -239,10 +239,22 @@ pub enum ServerFrame {
         event_seq: i64,
         message: Message,
     },
-    /// A message changed: edited, deleted or reacted to. Carries its whole current state.
+    /// A message changed: edited or deleted (live), or in any way (backlog). Carries its whole
+    /// current state.
     MessageUpdated {
         event_seq: i64,
         message: Message,
+    },
+    /// A user added (`present`) or removed a reaction; `count` is how many users now react
+    /// with `emoji`. Live only: a backlog carries the message's state in `message_updated`.
+    ReactionChanged {
+        channel_id: ChannelId,
+        message_id: MessageId,
+        event_seq: i64,
+        user_id: UserId,
+        emoji: String,
+        present: bool,
+        count: u32,
     },
     Typing {
         channel_id: ChannelId,
@@ -336,6 +348,7 @@ impl ServerFrame {
         "message_acked",
         "message_created",
         "message_updated",
+        "reaction_changed",
         "typing",
         "presence_changed",
         "read_marker",

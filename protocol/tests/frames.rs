@@ -203,6 +203,18 @@ fn server_frames() -> Vec<(&'static str, ServerFrame)> {
             },
         ),
         (
+            "reaction_changed",
+            ServerFrame::ReactionChanged {
+                channel_id: channel,
+                message_id: MessageId(id(2)),
+                event_seq: 45,
+                user_id: UserId(id(5)),
+                emoji: "👍".into(),
+                present: true,
+                count: 2,
+            },
+        ),
+        (
             "typing",
             ServerFrame::Typing {
                 channel_id: channel,

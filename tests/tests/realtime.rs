@@ -148,7 +148,7 @@ fn a_reconnecting_client_gets_exactly_what_it_missed() {
     a.send(&json!({"type": "delete_message", "channel_id": channel, "message_id": ids[2]}));
     a.recv_type("message_updated");
     a.send(&json!({"type": "add_reaction", "channel_id": channel, "message_id": ids[3], "emoji": "👍"}));
-    a.recv_type("message_updated");
+    a.recv_type("reaction_changed");
 
     let (mut b, _) = Ws::open(&s.base, bob.token());
     let (backlog, subscribed) = b.subscribe(&channel, Some(cursor));
@@ -721,6 +721,84 @@ fn subscribe_lists_are_deduplicated_bounded_and_checked_in_one_query() {
 }
 
 #[test]
+fn reactions_go_out_as_small_deltas_and_presence_changes_are_throttled() {
+    let s = TestServer::start_with(|c| {
+        c.realtime.frames_burst = 5000;
+        c.realtime.frames_per_sec = 5000;
+    });
+    let (alice, _) = s.register("alice");
+    let (bob, reg) = s.register("bob");
+    let bob_id = reg["user"]["id"].as_str().expect("id").to_owned();
+    let channel = community(&alice, &[&bob], true);
+    let (mut a, _) = Ws::open(&s.base, alice.token());
+    let (mut b, _) = Ws::open(&s.base, bob.token());
+    a.subscribe(&channel, None);
+    b.subscribe(&channel, None);
+    // a message of 60 KiB of ciphertext; bob reacts to it and takes the reaction back
+    let big = chatalot_protocol::bytes::encode(&vec![9u8; 60 * 1024]);
+    a.send(
+        &json!({"type": "send_message", "channel_id": channel, "nonce": "big",
+        "content": {"kind": "encrypted", "ciphertext": big}}),
+    );
+    let id = a.recv_type("message_acked")["message_id"].clone();
+    b.recv_type("message_created");
+    let _ = a.drain(Duration::from_millis(200));
+    b.send(
+        &json!({"type": "add_reaction", "channel_id": channel, "message_id": id, "emoji": "👍"}),
+    );
+    let added = a.recv_type("reaction_changed");
+    assert_eq!(added["message_id"], id);
+    assert_eq!(
+        (
+            added["user_id"].as_str(),
+            added["present"].as_bool(),
+            added["count"].as_u64()
+        ),
+        (Some(bob_id.as_str()), Some(true), Some(1))
+    );
+    assert!(
+        added.to_string().len() < 400,
+        "a delta, not the message: {} bytes",
+        added.to_string().len()
+    );
+    b.send(
+        &json!({"type": "remove_reaction", "channel_id": channel, "message_id": id, "emoji": "👍"}),
+    );
+    let removed = a.recv_type("reaction_changed");
+    assert_eq!(
+        (removed["present"].as_bool(), removed["count"].as_u64()),
+        (Some(false), Some(0))
+    );
+    assert!(removed["event_seq"].as_i64() > added["event_seq"].as_i64());
+    // the backlog still carries the message's whole state
+    let (mut late, _) = Ws::open(&s.base, alice.token());
+    let seen_seq = added["event_seq"].as_i64().expect("seq") - 1;
+    let (backlog, _) = late.subscribe(&channel, Some(seen_seq));
+    let kinds: Vec<&str> = backlog.iter().filter_map(|f| f["type"].as_str()).collect();
+    assert_eq!(kinds, ["message_updated"]);
+    assert_eq!(backlog[0]["message"]["reactions"], json!([]));
+    drop(late);
+    let _ = a.drain(Duration::from_millis(300));
+    // forty presence changes in a burst reach alice as a few frames, ending in the last state
+    for i in 0..40 {
+        let p = if i % 2 == 0 { "dnd" } else { "online" };
+        b.send(&json!({"type": "set_presence", "presence": p}));
+    }
+    b.send(&json!({"type": "set_presence", "presence": "idle"}));
+    let seen: Vec<Value> = a
+        .drain(Duration::from_secs(5))
+        .into_iter()
+        .filter(|f| f["type"] == "presence_changed" && f["user_id"] == bob_id.as_str())
+        .collect();
+    assert!(
+        !seen.is_empty() && seen.len() <= 4,
+        "{} presence frames",
+        seen.len()
+    );
+    assert_eq!(seen.last().expect("one")["presence"], "idle");
+}
+
+#[test]
 fn typing_presence_and_read_markers_reach_the_right_sockets() {
     let s = TestServer::start();
     let (alice, _) = s.register("alice");
@@ -952,7 +1030,7 @@ fn only_the_sender_edits_or_deletes_and_reactions_are_bounded() {
     assert_eq!(b.recv_type("error")["code"], "forbidden");
     for i in 0..20 {
         b.send(&json!({"type": "add_reaction", "channel_id": channel, "message_id": id, "emoji": format!("e{i}")}));
-        b.recv_type("message_updated");
+        b.recv_type("reaction_changed");
     }
     b.send(&json!({"type": "add_reaction", "channel_id": channel, "message_id": id, "emoji": "one-too-many"}));
     assert_eq!(b.recv_type("error")["code"], "invalid_request");
