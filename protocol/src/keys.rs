@@ -28,7 +28,14 @@ pub mod limits {
     /// Most envelopes in one send.
     pub const MAX_ENVELOPES_PER_SEND: usize = 100;
     /// Most envelopes queued for one device; a send beyond it is refused (`queue_full`).
-    pub const MAX_QUEUED_ENVELOPES: usize = 1000;
+    pub const MAX_QUEUED_ENVELOPES: usize = 5000;
+    /// Most bytes of ciphertext queued for one device.
+    pub const MAX_QUEUED_BYTES: usize = 32 * 1024 * 1024;
+    /// Most envelopes one sending user may have queued for one device: one sender cannot fill
+    /// a device's queue for the others.
+    pub const MAX_QUEUED_PER_SENDER: usize = 500;
+    /// Most bytes one sending user may have queued for one device.
+    pub const MAX_QUEUED_BYTES_PER_SENDER: usize = 4 * 1024 * 1024;
     /// Largest page of queued envelopes.
     pub const ENVELOPE_PAGE_MAX: u32 = 100;
     /// Most envelope ids in one acknowledgement.

@@ -415,6 +415,43 @@ pub async fn blocked_by_any(
     .await?)
 }
 
+/// True when `a` and `b` are related: they are members of a common community, or of a DM or
+/// group DM, one that `b` accepted (created, or posted in) when `accepted` is set. What a
+/// stranger must have before reaching `b` outside any channel (accepted), or before claiming
+/// `b`'s prekeys (any shared conversation).
+pub async fn related(
+    conn: &mut AsyncPgConnection,
+    a: UserId,
+    b: UserId,
+    accepted: bool,
+) -> Result<bool> {
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = Bool)]
+        related: bool,
+    }
+    let row: Row = diesel::sql_query(
+        "SELECT EXISTS ( \
+            SELECT 1 FROM community_members x JOIN community_members y \
+              ON y.community_id = x.community_id \
+            WHERE x.user_id = $1 AND y.user_id = $2 \
+         ) OR EXISTS ( \
+            SELECT 1 FROM channel_members x \
+            JOIN channel_members y ON y.channel_id = x.channel_id \
+            JOIN channels c ON c.id = x.channel_id \
+            WHERE x.user_id = $1 AND y.user_id = $2 \
+              AND (NOT $3 OR c.created_by = $2 OR EXISTS ( \
+                    SELECT 1 FROM messages m WHERE m.channel_id = c.id AND m.sender_id = $2)) \
+         ) AS related",
+    )
+    .bind::<SqlUuid, _>(a.0)
+    .bind::<SqlUuid, _>(b.0)
+    .bind::<Bool, _>(accepted)
+    .get_result(conn)
+    .await?;
+    Ok(row.related)
+}
+
 /// A channel with the caller's read position and unread count (capped at `UNREAD_CAP`).
 #[derive(Debug, Clone)]
 pub struct ChannelState {

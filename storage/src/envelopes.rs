@@ -77,24 +77,51 @@ pub enum Queued {
     Stored(Vec<Envelope>),
     /// This recipient has no published keys (or does not exist); nothing stored.
     UnknownRecipient(DeviceId),
-    /// This recipient's queue would exceed the bound; nothing stored.
+    /// This recipient's queue would exceed its bounds; nothing stored.
     QueueFull(DeviceId),
+    /// The sender's share of this recipient's queue would be exceeded; nothing stored.
+    ShareFull(DeviceId),
 }
 
-/// Queues envelopes from one sender device, all or nothing, keeping every recipient's queue at
-/// most `max_queued` long. The recipients' key rows are locked in id order, so concurrent sends
-/// to the same device count correctly and cannot deadlock.
+/// The bounds of each device's queue: in all, and for what one sending user may hold in it.
+#[derive(Debug, Clone, Copy)]
+pub struct QueueCaps {
+    pub envelopes: i64,
+    pub bytes: i64,
+    pub sender_envelopes: i64,
+    pub sender_bytes: i64,
+}
+
+#[derive(QueryableByName)]
+struct QueueRow {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    device: Uuid,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    bytes: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    mine_n: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    mine_bytes: i64,
+}
+
+/// Queues envelopes from one sender device, all or nothing, keeping every recipient's queue
+/// within `caps`, in all and for this sending user. The recipients' key rows are locked in id
+/// order, so concurrent sends to the same device count correctly and cannot deadlock.
 pub async fn insert_batch(
     conn: &mut AsyncPgConnection,
     sender_user: UserId,
     sender_device: DeviceId,
     batch: &[NewEnvelope],
-    max_queued: usize,
+    caps: QueueCaps,
 ) -> Result<Queued> {
     conn.transaction::<_, StorageError, _>(async |conn| {
-        let mut wanted: BTreeMap<Uuid, i64> = BTreeMap::new();
+        let mut wanted: BTreeMap<Uuid, (i64, i64)> = BTreeMap::new();
         for e in batch {
-            *wanted.entry(e.recipient_device_id.0).or_default() += 1;
+            let w = wanted.entry(e.recipient_device_id.0).or_default();
+            w.0 += 1;
+            w.1 += e.ciphertext.len() as i64;
         }
         let ids: Vec<Uuid> = wanted.keys().copied().collect();
         let present: Vec<Uuid> = device_keys::table
@@ -107,18 +134,27 @@ pub async fn insert_batch(
         if let Some(missing) = ids.iter().find(|id| !present.contains(id)) {
             return Ok(Queued::UnknownRecipient(DeviceId(*missing)));
         }
-        let counts: Vec<(Uuid, i64)> = envelopes::table
-            .filter(envelopes::recipient_device_id.eq_any(&ids))
-            .group_by(envelopes::recipient_device_id)
-            .select((envelopes::recipient_device_id, diesel::dsl::count_star()))
-            .load(conn)
-            .await?;
-        for (device, n) in &wanted {
-            let queued = counts
-                .iter()
-                .find(|(d, _)| d == device)
-                .map_or(0, |(_, c)| *c);
-            if queued + n > max_queued as i64 {
+        // octet_length reads a stored value's size without fetching it
+        let queued: Vec<QueueRow> = diesel::sql_query(
+            "SELECT recipient_device_id AS device, count(*) AS n, \
+                    COALESCE(sum(octet_length(ciphertext)), 0)::bigint AS bytes, \
+                    count(*) FILTER (WHERE sender_user_id = $2) AS mine_n, \
+                    COALESCE(sum(octet_length(ciphertext)) FILTER (WHERE sender_user_id = $2), 0)::bigint AS mine_bytes \
+             FROM envelopes WHERE recipient_device_id = ANY($1) \
+             GROUP BY recipient_device_id",
+        )
+        .bind::<diesel::sql_types::Array<diesel::sql_types::Uuid>, _>(&ids)
+        .bind::<diesel::sql_types::Uuid, _>(sender_user.0)
+        .load(conn)
+        .await?;
+        for (device, (n, bytes)) in &wanted {
+            let q = queued.iter().find(|q| q.device == *device);
+            let (all_n, all_b, mine_n, mine_b) =
+                q.map_or((0, 0, 0, 0), |q| (q.n, q.bytes, q.mine_n, q.mine_bytes));
+            if mine_n + n > caps.sender_envelopes || mine_b + bytes > caps.sender_bytes {
+                return Ok(Queued::ShareFull(DeviceId(*device)));
+            }
+            if all_n + n > caps.envelopes || all_b + bytes > caps.bytes {
                 return Ok(Queued::QueueFull(DeviceId(*device)));
             }
         }

@@ -287,8 +287,15 @@ fn each_one_time_prekey_is_served_once_under_concurrent_claims() {
     bob.upload_one_time_prekeys(30).expect("upload");
     assert_eq!(count(&s, "one_time_prekeys"), 50);
     let path = format!("/api/v1/users/{}/key_bundles", bob.user_id);
+    // claims need a shared community (or conversation) with bob
+    let (place, _) = community(&bob, &[]);
+    let join = |c: &common::Client| {
+        let r = c.post_empty(&format!("/api/v1/communities/{place}/members"));
+        assert_eq!(r.status, 201, "{}", r.text);
+    };
     let claimers: Vec<common::Client> = (0..8)
         .map(|i| s.register(&format!("claimer{i}")).0)
+        .inspect(join)
         .collect();
     let threads: Vec<_> = claimers
         .into_iter()
@@ -316,7 +323,9 @@ fn each_one_time_prekey_is_served_once_under_concurrent_claims() {
     assert_eq!(keys.len(), 50, "every one-time prekey served");
     assert_eq!(count(&s, "one_time_prekeys"), 0);
     // afterwards bundles still come, without a one-time prekey
-    let r = s.register("late").0.post(&path, &json!({}));
+    let late = s.register("late").0;
+    join(&late);
+    let r = late.post(&path, &json!({}));
     assert_eq!(bundle_prekey(&r.body["bundles"][0]), None);
 }
 
@@ -326,6 +335,12 @@ fn bundle_claims_are_rate_limited_per_claimer_and_user() {
     let bob = Device::register(&s.base, "bob").expect("bob");
     let carol = Device::register(&s.base, "carol").expect("carol");
     let (mallory, _) = s.register("mallory");
+    let (place, _) = community(&bob, &[&carol]);
+    let join = |c: &common::Client| {
+        let r = c.post_empty(&format!("/api/v1/communities/{place}/members"));
+        assert_eq!(r.status, 201, "{}", r.text);
+    };
+    join(&mallory);
     let path = format!("/api/v1/users/{}/key_bundles", bob.user_id);
     for _ in 0..5 {
         assert_eq!(mallory.post(&path, &json!({})).status, 200);
@@ -336,6 +351,7 @@ fn bundle_claims_are_rate_limited_per_claimer_and_user() {
     // bob lost only five one-time prekeys; others can still reach him, mallory others
     assert_eq!(count(&s, "one_time_prekeys"), 20 - 5 + 20);
     let (other, _) = s.register("other");
+    join(&other);
     assert_eq!(other.post(&path, &json!({})).status, 200);
     let carol_path = format!("/api/v1/users/{}/key_bundles", carol.user_id);
     assert_eq!(mallory.post(&carol_path, &json!({})).status, 200);
@@ -576,7 +592,8 @@ fn bad_input_on_every_key_and_envelope_route_is_refused_and_changes_nothing() {
         "forbidden",
     );
 
-    // POST /users/{id}/key_bundles
+    // POST /users/{id}/key_bundles (alice and bob share a conversation)
+    open_dm(&alice, &[bob.user_id]);
     let claim = format!("/api/v1/users/{}/key_bundles", bob.user_id);
     err(
         &alice,
@@ -787,7 +804,7 @@ fn queued_envelopes_reach_an_offline_device_after_reconnect_and_go_after_the_ack
     let mut a = Device::register(&s.base, "alice").expect("alice");
     let mut b1 = Device::register(&s.base, "bob").expect("bob");
     let mut b2 = b1.add_device().expect("bob 2");
-    let (_, ch) = community(&a, &[&b1]);
+    let (place, ch) = community(&a, &[&b1]);
     b1.connect().expect("online");
     // b2 is offline
     a.send_channel(ch, "while you were away").expect("send");
@@ -837,12 +854,12 @@ fn queued_envelopes_reach_an_offline_device_after_reconnect_and_go_after_the_ack
     b1.process_envelopes().expect("drain");
     assert_eq!(queued_for(&b1), "0");
 
-    // a full queue refuses the whole send with a clear error and stores nothing of it
+    // one sender fills only its share of a queue: the whole send is refused, nothing stored
     b2.disconnect();
     let filler: Vec<Value> = (0..100)
         .map(|_| json!({"recipient_device_id": b2.device_id, "ciphertext": "AQ=="}))
         .collect();
-    for _ in 0..10 {
+    for _ in 0..5 {
         ok(
             &a,
             "POST",
@@ -861,8 +878,38 @@ fn queued_envelopes_reach_an_offline_device_after_reconnect_and_go_after_the_ack
         507,
         "queue_full",
     );
-    assert_eq!(queued_for(&b2), "1000");
+    assert_eq!(queued_for(&b2), "500");
     assert_eq!(queued_for(&b1), "0");
+    // others still reach it until the queue as a whole is full
+    let c = Device::register(&s.base, "carol").expect("carol");
+    ok(
+        &c,
+        "POST",
+        &format!("/api/v1/communities/{place}/members"),
+        None,
+    );
+    ok(
+        &c,
+        "POST",
+        "/api/v1/envelopes",
+        Some(&json!({ "envelopes": filler })),
+    );
+    s.sql(&format!(
+        "INSERT INTO envelopes (id, recipient_device_id, sender_user_id, sender_device_id, ciphertext) \
+         SELECT gen_random_uuid(), '{b2}', '{sender}', '{dev}', '\\x01' FROM generate_series(1, 4400)",
+        b2 = b2.device_id,
+        sender = a.user_id,
+        dev = a.device_id
+    ));
+    err(
+        &c,
+        "POST",
+        "/api/v1/envelopes",
+        Some(&json!({ "envelopes": filler })),
+        507,
+        "queue_full",
+    );
+    assert_eq!(queued_for(&b2), "5000");
     // the device drains it (the junk is refused by the client and acknowledged)
     b2.process_envelopes().expect("drain");
     assert_eq!(queued_for(&b2), "0");
@@ -1315,4 +1362,69 @@ fn a_member_the_server_adds_is_flagged_before_the_next_send() {
         .filter(|w| matches!(w, Warning::MemberAdded { .. }))
         .collect();
     assert_eq!(flags.len(), 1, "{flags:?}");
+}
+
+#[test]
+fn strangers_and_blocked_users_reach_no_device_queue_or_prekey_stock() {
+    let s = TestServer::start();
+    let bob = Device::register(&s.base, "bob").expect("bob");
+    let mallory = Device::register(&s.base, "mallory").expect("mallory");
+    let loose =
+        json!({"envelopes": [{"recipient_device_id": bob.device_id, "ciphertext": "AQ=="}]});
+    let claim = format!("/api/v1/users/{}/key_bundles", bob.user_id);
+    // a stranger: no envelope outside a channel, no prekeys
+    err(
+        &mallory,
+        "POST",
+        "/api/v1/envelopes",
+        Some(&loose),
+        403,
+        "forbidden",
+    );
+    err(&mallory, "POST", &claim, Some(&json!({})), 403, "forbidden");
+    // a DM the stranger opened is a request: it carries the keys of its messages, and lets
+    // the stranger claim prekeys for them, but is not yet a relationship bob accepted
+    let dm = open_dm(&mallory, &[bob.user_id]);
+    let in_dm = json!({"envelopes": [{"recipient_device_id": bob.device_id, "channel_id": dm, "ciphertext": "AQ=="}]});
+    ok(&mallory, "POST", "/api/v1/envelopes", Some(&in_dm));
+    ok(&mallory, "POST", &claim, Some(&json!({})));
+    err(
+        &mallory,
+        "POST",
+        "/api/v1/envelopes",
+        Some(&loose),
+        403,
+        "forbidden",
+    );
+    // bob answers: now it is
+    let mut bob = bob;
+    bob.send_direct(dm, "hello?").expect("bob answers");
+    ok(&mallory, "POST", "/api/v1/envelopes", Some(&loose));
+    // once bob blocks mallory, nothing from mallory reaches him
+    ok(
+        &bob,
+        "PUT",
+        &format!("/api/v1/users/me/blocks/{}", mallory.user_id),
+        None,
+    );
+    let queued = |s: &TestServer| count(s, "envelopes");
+    let before = queued(&s);
+    err(
+        &mallory,
+        "POST",
+        "/api/v1/envelopes",
+        Some(&loose),
+        403,
+        "forbidden",
+    );
+    err(
+        &mallory,
+        "POST",
+        "/api/v1/envelopes",
+        Some(&in_dm),
+        403,
+        "forbidden",
+    );
+    err(&mallory, "POST", &claim, Some(&json!({})), 403, "forbidden");
+    assert_eq!(queued(&s), before);
 }

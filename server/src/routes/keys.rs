@@ -29,6 +29,7 @@ use chatalot_protocol::ws::ServerFrame;
 use chatalot_protocol::ErrorCode;
 use chatalot_storage::{channels, envelopes, keys, users};
 use serde::Deserialize;
+use std::collections::{HashMap, HashSet};
 
 /// Only the device's own session may publish, change or read its private queue and key stock.
 fn own_device(authed: &Authed, id: DeviceId) -> ApiResult<DeviceId> {
@@ -299,6 +300,21 @@ pub async fn claim_key_bundles(
     }
     let mut conn = state.db.conn().await?;
     users::get(&mut conn, user).await?;
+    let me = authed.0.user_id;
+    if user != me {
+        // a stranger cannot drain a user's one-time prekeys: only someone who shares a
+        // community or a conversation with them, and whom they have not blocked
+        if channels::blocked_by_any(&mut conn, &[user], me).await? {
+            return Err(ApiError::forbidden(
+                "this user does not accept messages from you",
+            ));
+        }
+        if !channels::related(&mut conn, me, user, false).await? {
+            return Err(ApiError::forbidden(
+                "share a community or a conversation with this user before claiming their keys",
+            ));
+        }
+    }
     let mut devices = match &body.device_ids {
         Some(ids) => keys::list_by_ids(&mut conn, ids)
             .await?
@@ -418,33 +434,57 @@ pub async fn create_envelopes(
             format!("recipient_device_id {missing}: no device with published keys"),
         ));
     }
-    let mut checked: Vec<(ChannelId, UserId)> = Vec::new();
+    // for a channel, the sender and every recipient must read it; outside a channel, each
+    // recipient must be related to the sender; a recipient who blocked the sender gets
+    // nothing from them outside community channels
+    let me = authed.0.user_id;
+    let mut readers: HashSet<(ChannelId, UserId)> = HashSet::new();
+    let mut in_community: HashMap<ChannelId, bool> = HashMap::new();
+    let mut vetted: HashSet<(Option<ChannelId>, UserId)> = HashSet::new();
     for e in list {
-        let Some(channel) = e.channel_id else {
-            continue;
-        };
         let recipient_user = found
             .iter()
             .find(|k| k.device_id == e.recipient_device_id)
             .map(|k| k.user_id)
             .ok_or_else(ApiError::not_found)?;
-        for user in [authed.0.user_id, recipient_user] {
-            if checked.contains(&(channel, user)) {
-                continue;
+        if let Some(channel) = e.channel_id {
+            for user in [me, recipient_user] {
+                if readers.contains(&(channel, user)) {
+                    continue;
+                }
+                let Some((c, _)) = channels::find_visible(&mut conn, channel, user).await? else {
+                    return Err(ApiError::new(
+                        ErrorCode::NotFound,
+                        format!(
+                            "channel_id {channel}: no such channel for the sender or the recipient"
+                        ),
+                    ));
+                };
+                in_community.insert(channel, c.community_id.is_some());
+                readers.insert((channel, user));
             }
-            if channels::find_visible(&mut conn, channel, user)
-                .await?
-                .is_none()
-            {
-                return Err(ApiError::new(
-                    ErrorCode::NotFound,
-                    format!(
-                        "channel_id {channel}: no such channel for the sender or the recipient"
-                    ),
-                ));
-            }
-            checked.push((channel, user));
         }
+        let community = e
+            .channel_id
+            .is_some_and(|c| in_community.get(&c).copied().unwrap_or(false));
+        if recipient_user == me || community || vetted.contains(&(e.channel_id, recipient_user)) {
+            continue;
+        }
+        if channels::blocked_by_any(&mut conn, &[recipient_user], me).await? {
+            return Err(ApiError::forbidden(format!(
+                "recipient_device_id {}: its user does not accept messages from you",
+                e.recipient_device_id
+            )));
+        }
+        if e.channel_id.is_none() && !channels::related(&mut conn, me, recipient_user, true).await?
+        {
+            return Err(ApiError::forbidden(format!(
+                "recipient_device_id {}: share a community or a conversation its user accepted \
+                 before sending outside a channel",
+                e.recipient_device_id
+            )));
+        }
+        vetted.insert((e.channel_id, recipient_user));
     }
     let batch: Vec<envelopes::NewEnvelope> = list
         .iter()
@@ -454,12 +494,18 @@ pub async fn create_envelopes(
             ciphertext: e.ciphertext.0.clone(),
         })
         .collect();
+    let caps = envelopes::QueueCaps {
+        envelopes: limits::MAX_QUEUED_ENVELOPES as i64,
+        bytes: limits::MAX_QUEUED_BYTES as i64,
+        sender_envelopes: limits::MAX_QUEUED_PER_SENDER as i64,
+        sender_bytes: limits::MAX_QUEUED_BYTES_PER_SENDER as i64,
+    };
     let queued = envelopes::insert_batch(
         &mut conn,
         authed.0.user_id,
         authed.0.device_id,
         &batch,
-        limits::MAX_QUEUED_ENVELOPES,
+        caps,
     )
     .await?;
     let stored = match queued {
@@ -474,9 +520,22 @@ pub async fn create_envelopes(
             return Err(ApiError::new(
                 ErrorCode::QueueFull,
                 format!(
-                "recipient_device_id {d}: its queue holds {} envelopes already; nothing was sent",
-                limits::MAX_QUEUED_ENVELOPES
-            ),
+                    "recipient_device_id {d}: its queue is full ({} envelopes or {} bytes); \
+                     nothing was sent",
+                    limits::MAX_QUEUED_ENVELOPES,
+                    limits::MAX_QUEUED_BYTES
+                ),
+            ))
+        }
+        envelopes::Queued::ShareFull(d) => {
+            return Err(ApiError::new(
+                ErrorCode::QueueFull,
+                format!(
+                    "recipient_device_id {d}: it holds the most envelopes one sender may queue \
+                     for it ({} envelopes or {} bytes) until it reads them; nothing was sent",
+                    limits::MAX_QUEUED_PER_SENDER,
+                    limits::MAX_QUEUED_BYTES_PER_SENDER
+                ),
             ))
         }
     };
