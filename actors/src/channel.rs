@@ -40,6 +40,31 @@ struct Sub {
     catching_up: Option<Held>,
 }
 
+/// What a DM or group DM knows of its members: who accepted the conversation (created it or
+/// posted in it) and which pairs a block stands between (stored lower id first).
+#[derive(Default)]
+struct Direct {
+    accepted: std::collections::HashSet<UserId>,
+    apart: std::collections::HashSet<(UserId, UserId)>,
+}
+
+impl Direct {
+    fn from_state(s: channels::DirectState) -> Direct {
+        Direct {
+            accepted: s.accepted.into_iter().collect(),
+            apart: s.blocks.into_iter().map(|(a, b)| pair(a, b)).collect(),
+        }
+    }
+}
+
+fn pair(a: UserId, b: UserId) -> (UserId, UserId) {
+    if a <= b {
+        (a, b)
+    } else {
+        (b, a)
+    }
+}
+
 /// Live frames held for a subscriber receiving its backlog, bounded in count and bytes.
 #[derive(Default)]
 struct Held {
@@ -93,6 +118,8 @@ pub struct ChannelActor {
     /// When the latest re-check of access began (or the actor started): a subscription whose
     /// access was checked before it is checked again.
     last_recheck: Instant,
+    /// For a DM or group DM: who accepted it and the blocks between its members.
+    direct: Option<Direct>,
 }
 
 impl ChannelActor {
@@ -112,15 +139,66 @@ impl ChannelActor {
             idle_since: Instant::now(),
             released: false,
             last_recheck,
+            direct: None,
         }
     }
 
-    /// Sends `frame` to every subscriber (but those of `skip`); drops the ones that lag.
-    fn fanout(&mut self, frame: &ByteString, skip: Option<UserId>) {
+    /// True when a block stands between `a` and `b` in this DM or group DM: nothing of one
+    /// reaches the other here.
+    fn apart(&self, a: UserId, b: UserId) -> bool {
+        self.direct
+            .as_ref()
+            .is_some_and(|d| d.apart.contains(&pair(a, b)))
+    }
+
+    /// Everyone a block keeps apart from `user` here.
+    fn apart_from(&self, user: UserId) -> Vec<UserId> {
+        let Some(d) = &self.direct else {
+            return Vec::new();
+        };
+        d.apart
+            .iter()
+            .filter_map(|(a, b)| {
+                if *a == user {
+                    Some(*b)
+                } else if *b == user {
+                    Some(*a)
+                } else {
+                    None
+                }
+            })
+            .collect()
+    }
+
+    /// Whether `user`'s presence may show here: always in community channels; in a DM or group
+    /// DM only once the user accepted it (a stranger's request does not reveal the recipient).
+    fn shows_presence(&self, user: UserId) -> bool {
+        self.direct
+            .as_ref()
+            .is_none_or(|d| d.accepted.contains(&user))
+    }
+
+    /// Announces `user`'s presence here (to the others), if it may show.
+    fn presence_out(&mut self, user: UserId, presence: Presence) {
+        if !self.shows_presence(user) {
+            return;
+        }
+        let frame = frames::encode(&ServerFrame::PresenceChanged {
+            channel_id: self.id,
+            user_id: user,
+            presence,
+        });
+        self.fanout(&frame, Some(user), Some(user));
+    }
+
+    /// Sends `frame`, which comes from `from`, to every subscriber but those of `skip` and
+    /// those a block keeps apart from `from`; drops the ones that lag.
+    fn fanout(&mut self, frame: &ByteString, skip: Option<UserId>, from: Option<UserId>) {
         let mut lagging = Vec::new();
         let mut delivered = 0u64;
+        let apart = from.map(|f| self.apart_from(f)).unwrap_or_default();
         for (conn, sub) in self.subs.iter_mut() {
-            if skip == Some(sub.user) {
+            if skip == Some(sub.user) || apart.contains(&sub.user) {
                 continue;
             }
             match &mut sub.catching_up {
@@ -225,6 +303,10 @@ impl ChannelActor {
             Op::Send { outbox, .. } => (outbox.clone(), "send_message"),
         };
         // a reaction goes out as a delta, not as the whole message again
+        let reaction_from = match &op {
+            Op::React { user, .. } => Some(*user),
+            _ => None,
+        };
         let reaction = match &op {
             Op::React {
                 user,
@@ -288,7 +370,8 @@ impl ChannelActor {
                             message: frames::message(&m),
                         }),
                     };
-                    act.fanout(&frame, None);
+                    let from = reaction_from.or(m.sender_id);
+                    act.fanout(&frame, None, from);
                 }
                 Ok(Change::Unchanged) => {}
                 Ok(Change::NotFound) => Self::reject(
@@ -361,11 +444,19 @@ impl ChannelActor {
                         message_id: m.id,
                         seq: m.seq,
                     }));
+                    if let (Some(d), Some(sender)) = (self.direct.as_mut(), m.sender_id) {
+                        // posting accepts the conversation: presence shows from now on
+                        if d.accepted.insert(sender) {
+                            if let Some(p) = self.presence.get(&sender).copied() {
+                                self.presence_out(sender, p);
+                            }
+                        }
+                    }
                     let frame = frames::encode(&ServerFrame::MessageCreated {
                         event_seq: m.updated_seq,
                         message: frames::message(&m),
                     });
-                    self.fanout(&frame, None);
+                    self.fanout(&frame, None, m.sender_id);
                 }
                 Inserted::Duplicate(m) => {
                     let _ = outbox.push(frames::encode(&ServerFrame::MessageAcked {
@@ -438,13 +529,19 @@ impl Actor for ChannelActor {
         // nothing else is handled until the channel is loaded
         async move {
             let mut conn = db.conn().await?;
-            channels::get(&mut conn, id).await
+            let info = channels::get(&mut conn, id).await?;
+            let direct = match info.community_id {
+                None => Some(channels::direct_state(&mut conn, id).await?),
+                Some(_) => None,
+            };
+            Ok::<_, chatalot_storage::StorageError>((info, direct))
         }
         .into_actor(self)
         .map(|res, act, _| match res {
-            Ok(info) => {
+            Ok((info, direct)) => {
                 act.committed = info.last_seq;
                 act.info = Some(info);
+                act.direct = direct.map(Direct::from_state);
             }
             Err(e) => tracing::debug!(channel = %act.id, error = %e, "channel not loaded"),
         })
@@ -507,12 +604,7 @@ impl ChannelActor {
         if msg.presence != Presence::Offline {
             let before = self.presence.insert(msg.user_id, msg.presence);
             if before != Some(msg.presence) {
-                let frame = frames::encode(&ServerFrame::PresenceChanged {
-                    channel_id: self.id,
-                    user_id: msg.user_id,
-                    presence: msg.presence,
-                });
-                self.fanout(&frame, Some(msg.user_id));
+                self.presence_out(msg.user_id, msg.presence);
             }
         }
         let after = msg.after_seq.filter(|a| *a >= 0 && *a < upto);
@@ -526,7 +618,7 @@ impl ChannelActor {
             },
         );
         let Some(after) = after else {
-            let _ = msg.outbox.push(self.subscribed_frame(upto));
+            let _ = msg.outbox.push(self.subscribed_frame(upto, msg.user_id));
             return;
         };
         // send the backlog (after, upto] in chunks; live frames wait in `catching_up`
@@ -536,12 +628,19 @@ impl ChannelActor {
         // the backlog may be larger than the outbox: wait for the reader to make room, as long
         // as it keeps reading
         let patience = self.hub.config.write_timeout;
+        let user = msg.user_id;
+        // in a DM or group DM, nothing of someone a block keeps apart from this user
+        let hidden = self.apart_from(user);
         async move {
             let mut from = after;
             let mut conn = db.conn().await?;
             loop {
                 let chunk = messages::changes(&mut conn, id, from, upto, BACKLOG_CHUNK).await?;
                 for m in &chunk {
+                    if m.sender_id.is_some_and(|s| hidden.contains(&s)) {
+                        from = m.updated_seq;
+                        continue;
+                    }
                     let message = frames::message(m);
                     let frame = if m.seq > after {
                         ServerFrame::MessageCreated {
@@ -571,7 +670,7 @@ impl ChannelActor {
             }
             match res {
                 Ok(true) => {
-                    let subscribed = act.subscribed_frame(upto);
+                    let subscribed = act.subscribed_frame(upto, user);
                     act.catch_up(conn, Some(subscribed), ctx);
                 }
                 Ok(false) => act.drop_lagging(conn),
@@ -638,11 +737,19 @@ impl ChannelActor {
         }
     }
 
-    fn subscribed_frame(&self, last_seq: i64) -> ByteString {
+    /// `subscribed` for a subscriber of `user`: the presence of those it may see.
+    fn subscribed_frame(&self, last_seq: i64, user: UserId) -> ByteString {
         frames::encode(&ServerFrame::Subscribed {
             channel_id: self.id,
             last_seq,
-            present: self.presence.iter().map(|(u, p)| (*u, *p)).collect(),
+            present: self
+                .presence
+                .iter()
+                .filter(|(u, _)| {
+                    **u == user || (self.shows_presence(**u) && !self.apart(**u, user))
+                })
+                .map(|(u, p)| (*u, *p))
+                .collect(),
         })
     }
 }
@@ -662,12 +769,7 @@ impl Handler<Unsubscribe> for ChannelActor {
         if let Some(sub) = self.subs.remove(&msg.conn) {
             let still_here = self.subs.values().any(|s| s.user == sub.user);
             if !still_here && self.presence.remove(&sub.user).is_some() {
-                let frame = frames::encode(&ServerFrame::PresenceChanged {
-                    channel_id: self.id,
-                    user_id: sub.user,
-                    presence: Presence::Offline,
-                });
-                self.fanout(&frame, Some(sub.user));
+                self.presence_out(sub.user, Presence::Offline);
             }
         }
     }
@@ -718,6 +820,15 @@ impl Handler<Publish> for ChannelActor {
                     nonce,
                 )
             }
+        }
+        if info.kind == "dm" && !self.apart_from(user).is_empty() {
+            return Self::reject(
+                &outbox,
+                ErrorCode::Forbidden,
+                "a block stands between the two of you: no new messages in this conversation",
+                "send_message",
+                nonce,
+            );
         }
         let e2e_body = matches!(msg.content, Content::Encrypted { .. });
         if e2e_body != info.e2e {
@@ -916,7 +1027,7 @@ impl Handler<Typing> for ChannelActor {
             channel_id: self.id,
             user_id: user,
         });
-        self.fanout(&frame, Some(user));
+        self.fanout(&frame, Some(user), Some(user));
     }
 }
 
@@ -1001,12 +1112,7 @@ impl Handler<SetUserPresence> for ChannelActor {
             self.presence.insert(msg.user_id, msg.presence) != Some(msg.presence)
         };
         if changed {
-            let frame = frames::encode(&ServerFrame::PresenceChanged {
-                channel_id: self.id,
-                user_id: msg.user_id,
-                presence: msg.presence,
-            });
-            self.fanout(&frame, Some(msg.user_id));
+            self.presence_out(msg.user_id, msg.presence);
         }
     }
 }
@@ -1029,12 +1135,7 @@ impl ChannelActor {
             }
         }
         if self.presence.remove(&user).is_some() {
-            let frame = frames::encode(&ServerFrame::PresenceChanged {
-                channel_id: self.id,
-                user_id: user,
-                presence: Presence::Offline,
-            });
-            self.fanout(&frame, Some(user));
+            self.presence_out(user, Presence::Offline);
         }
     }
 }
@@ -1058,12 +1159,20 @@ impl Handler<Recheck> for ChannelActor {
         users.dedup();
         async move {
             let mut conn = db.conn().await?;
-            channels::access_for_users(&mut conn, id, &users).await
+            let found = channels::access_for_users(&mut conn, id, &users).await?;
+            let direct = match &found {
+                Some((info, _)) if info.community_id.is_none() => {
+                    Some(channels::direct_state(&mut conn, id).await?)
+                }
+                _ => None,
+            };
+            Ok::<_, chatalot_storage::StorageError>(found.map(|f| (f, direct)))
         }
         .into_actor(self)
         .map(|res, act, _| match res {
-            Ok(Some((info, facts))) => {
+            Ok(Some(((info, facts), direct))) => {
                 act.info = Some(info);
+                act.direct = direct.map(Direct::from_state);
                 let facts: HashMap<UserId, ChannelFacts> = facts.into_iter().collect();
                 let mut gone = Vec::new();
                 for sub in act.subs.values_mut() {

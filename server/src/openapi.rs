@@ -401,6 +401,11 @@ pub fn operations() -> Vec<Operation> {
         .req(one::<OpenDmRequest>())
         .res(200, one::<Channel>()),
         op(
+            "DELETE",
+            "/api/v1/dms/{id}",
+            "Leave a DM or group DM (opening it again brings the caller back)",
+        ),
+        op(
             "PUT",
             "/api/v1/devices/{id}/keys",
             "Publish the caller's device keys",

@@ -60,7 +60,12 @@ fn backup_verify_and_restore_round_trip_on_the_embedded_database() {
     let token = body["access_token"].as_str().expect("token").to_owned();
     let (status, body) = server.send("POST", "/api/v1/accounts", None, Some(&bob));
     assert_eq!(status, 201, "{body}");
-    let (status, setup) = server.send("POST", "/api/v1/users/me/totp", Some(&token), None);
+    let (status, setup) = server.send(
+        "POST",
+        "/api/v1/users/me/totp",
+        Some(&token),
+        Some(&json!({"password": alice["password"]})),
+    );
     assert_eq!(status, 200, "{setup}");
     let secret = setup["secret"].as_str().expect("secret").to_owned();
     let (status, body) = server.send(

@@ -102,7 +102,12 @@ fn trace_logs_carry_no_passwords_tokens_or_codes() {
     assert_eq!(status, 401);
 
     // 2FA setup and a login with a backup code
-    let (status, setup) = server.send("POST", "/api/v1/users/me/totp", Some(&token), None);
+    let (status, setup) = server.send(
+        "POST",
+        "/api/v1/users/me/totp",
+        Some(&token),
+        Some(&json!({"password": password})),
+    );
     assert_eq!(status, 200, "{setup}");
     let totp_secret = text(&setup, "secret");
     secrets.push(totp_secret.clone());

@@ -565,6 +565,15 @@ pub async fn open_dm(
             .await
             .optional()?
         {
+            // whoever opens it again is a member again (after leaving it)
+            diesel::insert_into(channel_members::table)
+                .values((
+                    channel_members::channel_id.eq(found.id),
+                    channel_members::user_id.eq(creator.0),
+                ))
+                .on_conflict_do_nothing()
+                .execute(conn)
+                .await?;
             return Ok(found.into());
         }
         let row = diesel::insert_into(channels::table)
@@ -606,6 +615,117 @@ pub async fn open_dm(
         Ok(row.into())
     })
     .await
+}
+
+/// Who in a DM or group DM accepted it (created it, or posted in it), and the blocks that
+/// stand between its members, as (blocker, blocked).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DirectState {
+    pub accepted: Vec<UserId>,
+    pub blocks: Vec<(UserId, UserId)>,
+}
+
+/// The `DirectState` of a DM or group DM (at most 10 members).
+pub async fn direct_state(conn: &mut AsyncPgConnection, channel: ChannelId) -> Result<DirectState> {
+    #[derive(QueryableByName)]
+    struct Accepted {
+        #[diesel(sql_type = SqlUuid)]
+        user_id: Uuid,
+    }
+    #[derive(QueryableByName)]
+    struct Block {
+        #[diesel(sql_type = SqlUuid)]
+        blocker_id: Uuid,
+        #[diesel(sql_type = SqlUuid)]
+        blocked_id: Uuid,
+    }
+    let accepted: Vec<Accepted> = diesel::sql_query(
+        "SELECT m.user_id FROM channel_members m JOIN channels c ON c.id = m.channel_id \
+         WHERE m.channel_id = $1 AND (c.created_by = m.user_id OR EXISTS ( \
+             SELECT 1 FROM messages x WHERE x.channel_id = $1 AND x.sender_id = m.user_id))",
+    )
+    .bind::<SqlUuid, _>(channel.0)
+    .load(conn)
+    .await?;
+    let blocks: Vec<Block> = diesel::sql_query(
+        "SELECT b.blocker_id, b.blocked_id FROM user_blocks b \
+         JOIN channel_members x ON x.channel_id = $1 AND x.user_id = b.blocker_id \
+         JOIN channel_members y ON y.channel_id = $1 AND y.user_id = b.blocked_id",
+    )
+    .bind::<SqlUuid, _>(channel.0)
+    .load(conn)
+    .await?;
+    Ok(DirectState {
+        accepted: accepted.into_iter().map(|a| UserId(a.user_id)).collect(),
+        blocks: blocks
+            .into_iter()
+            .map(|b| (UserId(b.blocker_id), UserId(b.blocked_id)))
+            .collect(),
+    })
+}
+
+/// The DMs and group DMs both `a` and `b` are members of (at most `limit`).
+pub async fn shared_direct(
+    conn: &mut AsyncPgConnection,
+    a: UserId,
+    b: UserId,
+    limit: i64,
+) -> Result<Vec<ChannelId>> {
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = SqlUuid)]
+        channel_id: Uuid,
+    }
+    let rows: Vec<Row> = diesel::sql_query(
+        "SELECT x.channel_id FROM channel_members x JOIN channel_members y \
+           ON y.channel_id = x.channel_id AND y.user_id = $2 \
+         WHERE x.user_id = $1 LIMIT $3",
+    )
+    .bind::<SqlUuid, _>(a.0)
+    .bind::<SqlUuid, _>(b.0)
+    .bind::<BigInt, _>(limit)
+    .load(conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| ChannelId(r.channel_id)).collect())
+}
+
+/// Is there a block between any two of `users` (either way)?
+pub async fn block_among(conn: &mut AsyncPgConnection, users: &[UserId]) -> Result<bool> {
+    let ids: Vec<Uuid> = users.iter().map(|u| u.0).collect();
+    Ok(diesel::select(diesel::dsl::exists(
+        user_blocks::table
+            .filter(user_blocks::blocker_id.eq_any(&ids))
+            .filter(user_blocks::blocked_id.eq_any(&ids)),
+    ))
+    .get_result(conn)
+    .await?)
+}
+
+/// Takes `user` out of a DM or group DM: they no longer read it until they open it again.
+/// False if they were not a member.
+pub async fn leave_direct(
+    conn: &mut AsyncPgConnection,
+    channel: ChannelId,
+    user: UserId,
+) -> Result<bool> {
+    let n = diesel::delete(channel_members::table.find((channel.0, user.0)))
+        .execute(conn)
+        .await?;
+    Ok(n == 1)
+}
+
+/// The DM or group DM of exactly these users, if it exists.
+pub async fn find_dm(conn: &mut AsyncPgConnection, users: &[UserId]) -> Result<Option<ChannelId>> {
+    let mut ids: Vec<Uuid> = users.iter().map(|u| u.0).collect();
+    ids.sort();
+    ids.dedup();
+    let found: Option<Uuid> = channels::table
+        .filter(channels::dm_key.eq(dm_key(&ids)))
+        .select(channels::id)
+        .first(conn)
+        .await
+        .optional()?;
+    Ok(found.map(ChannelId))
 }
 
 /// The identity of a DM: its members' ids in order, concatenated. A DM is its member set.

@@ -173,22 +173,33 @@ pub async fn unblock(
     Ok(n == 1)
 }
 
-/// The users `blocker` has blocked, newest first.
+/// The users `blocker` has blocked, newest first (one query).
 pub async fn blocked(
     conn: &mut AsyncPgConnection,
     blocker: UserId,
     limit: i64,
 ) -> Result<Vec<Profile>> {
-    let ids: Vec<Uuid> = user_blocks::table
+    let rows: Vec<ProfileTuple> = user_blocks::table
+        .inner_join(users::table.on(users::id.eq(user_blocks::blocked_id)))
+        .left_join(user_profiles::table.on(user_profiles::user_id.eq(users::id)))
         .filter(user_blocks::blocker_id.eq(blocker.0))
         .order(user_blocks::created_at.desc())
         .limit(limit)
-        .select(user_blocks::blocked_id)
+        .select((
+            users::id,
+            users::username,
+            users::display_name,
+            (
+                user_profiles::bio,
+                user_profiles::pronouns,
+                user_profiles::custom_status,
+                user_profiles::avatar_ref,
+                user_profiles::banner_ref,
+            )
+                .nullable(),
+            users::created_at,
+        ))
         .load(conn)
         .await?;
-    let mut out = Vec::with_capacity(ids.len());
-    for id in ids {
-        out.push(get(conn, UserId(id)).await?);
-    }
-    Ok(out)
+    Ok(rows.into_iter().map(from_tuple).collect())
 }

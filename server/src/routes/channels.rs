@@ -58,6 +58,17 @@ pub async fn open_dm(
             "a user in this conversation does not accept messages from you",
         ));
     }
+    let mut everyone = others.clone();
+    everyone.push(me);
+    if others.len() > 1
+        && channels::find_dm(&mut conn, &everyone).await?.is_none()
+        && channels::block_among(&mut conn, &everyone).await?
+    {
+        // a third person cannot bring together two people a block keeps apart
+        return Err(ApiError::forbidden(
+            "two of these users do not accept a conversation with each other",
+        ));
+    }
     let mut members = others.clone();
     members.push(me);
     let new_id = ChannelId::new();
@@ -234,8 +245,56 @@ pub async fn list_messages(
             list.remove(0);
         }
     }
+    if channel.community_id.is_none() {
+        // in a DM or group DM, nothing of someone a block keeps apart from the caller
+        let me = authed.0.user_id;
+        let state = channels::direct_state(&mut conn, channel.id).await?;
+        let hidden: Vec<_> = state
+            .blocks
+            .iter()
+            .filter_map(|(a, b)| match (*a == me, *b == me) {
+                (true, _) => Some(*b),
+                (_, true) => Some(*a),
+                _ => None,
+            })
+            .collect();
+        list.retain(|m| !m.sender_id.is_some_and(|s| hidden.contains(&s)));
+    }
     Ok(Json(MessagePage {
         messages: list.iter().map(chatalot_actors::frames::message).collect(),
         has_more,
     }))
+}
+
+/// `DELETE /api/v1/dms/{id}`: the caller leaves a DM or group DM. They stop reading it (their
+/// connections are unsubscribed) until they open it again with `POST /api/v1/dms`.
+pub async fn leave_dm(
+    state: Data<AppState>,
+    authed: Authed,
+    id: Path<ChannelId>,
+) -> ApiResult<HttpResponse> {
+    let me = authed.0.user_id;
+    let id = id.into_inner();
+    let mut conn = state.db.conn().await?;
+    let (channel, _) = channels::find_visible(&mut conn, id, me)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    if channel.community_id.is_some() {
+        return Err(ApiError::not_found());
+    }
+    if !channels::leave_direct(&mut conn, id, me).await? {
+        return Err(ApiError::not_found());
+    }
+    live::push(
+        &state,
+        vec![(
+            me,
+            ServerFrame::ChannelDeleted {
+                channel_id: id,
+                community_id: None,
+            },
+        )],
+    );
+    live::recheck(&state, vec![id]);
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -91,6 +91,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/api/v1/channels/{id}"),
     ("GET", "/api/v1/channels/{id}/messages"),
     ("POST", "/api/v1/dms"),
+    ("DELETE", "/api/v1/dms/{id}"),
     ("PUT", "/api/v1/devices/{id}/keys"),
     ("GET", "/api/v1/devices/{id}/keys"),
     ("PUT", "/api/v1/devices/{id}/signed_prekey"),
@@ -256,6 +257,7 @@ pub fn configure(cfg: &mut ServiceConfig, json_limit: usize) {
                 w::get().to(channels::list_messages),
             )
             .route("/dms", w::post().to(channels::open_dm))
+            .route("/dms/{id}", w::delete().to(channels::leave_dm))
             .route("/devices/{id}/keys", w::put().to(keys::publish_device_keys))
             .route("/devices/{id}/keys", w::get().to(keys::get_device_keys))
             .route(

@@ -2,6 +2,7 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Authed;
+use crate::live;
 use crate::routes::communities::{file_ref, line, text};
 use crate::routes::no_content;
 use crate::state::AppState;
@@ -10,10 +11,13 @@ use actix_web::web::{Data, Json, Path, Query};
 use actix_web::HttpResponse;
 use chatalot_protocol::api::{community_limits as lim, Profile, UpdateProfileRequest};
 use chatalot_protocol::ids::UserId;
-use chatalot_storage::profiles;
+use chatalot_storage::{channels, profiles};
 use serde::Deserialize;
 
 const BLOCKS_LISTED: i64 = 1000;
+/// DMs and group DMs two users share that a block re-checks at once (a user is in at most
+/// this many conversations with one other person for all practical purposes).
+const SHARED_DIRECT: i64 = 1000;
 
 fn to_api(p: profiles::Profile) -> Profile {
     Profile {
@@ -135,6 +139,9 @@ pub async fn block_user(
     let mut conn = state.db.conn().await?;
     profiles::get(&mut conn, target).await?;
     profiles::block(&mut conn, me, target).await?;
+    // the DMs and group DMs they share apply the block at once
+    let shared = channels::shared_direct(&mut conn, me, target, SHARED_DIRECT).await?;
+    live::recheck(&state, shared);
     Ok(no_content())
 }
 
@@ -144,9 +151,12 @@ pub async fn unblock_user(
     authed: Authed,
     id: Path<UserId>,
 ) -> ApiResult<HttpResponse> {
+    let (me, target) = (authed.0.user_id, id.into_inner());
     let mut conn = state.db.conn().await?;
-    if !profiles::unblock(&mut conn, authed.0.user_id, id.into_inner()).await? {
+    if !profiles::unblock(&mut conn, me, target).await? {
         return Err(ApiError::not_found());
     }
+    let shared = channels::shared_direct(&mut conn, me, target, SHARED_DIRECT).await?;
+    live::recheck(&state, shared);
     Ok(no_content())
 }
