@@ -895,14 +895,9 @@ impl Handler<Edit> for ChannelActor {
             return;
         };
         let (user, outbox) = (sub.user, sub.outbox.clone());
-        if sub.facts.archived {
-            return Self::reject(
-                &outbox,
-                ErrorCode::Forbidden,
-                "the channel is archived",
-                "edit_message",
-                None,
-            );
+        // an edit puts new words in the channel: it needs the right to post there now
+        if let Decision::Forbidden(why) = perms::post_channel(&sub.facts) {
+            return Self::reject(&outbox, ErrorCode::Forbidden, why, "edit_message", None);
         }
         let e2e = self.info.as_ref().is_some_and(|i| i.e2e);
         if e2e != matches!(msg.content, Content::Encrypted { .. }) {

@@ -52,7 +52,18 @@ fn authenticate(req: &HttpRequest) -> Result<Authed, ApiError> {
 #[derive(Debug, Clone)]
 pub struct ClientInfo {
     pub ip: IpAddr,
+    /// What rate limits count by: the address, or for IPv6 its /64 network (one subscriber
+    /// commonly holds a whole /64, so single addresses would give it unlimited tries).
+    pub net: IpAddr,
     pub user_agent: Option<String>,
+}
+
+/// The rate-limit key of an address: IPv4 as is, IPv6 reduced to its /64 network.
+pub fn limit_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => IpAddr::V6(std::net::Ipv6Addr::from(u128::from(v6) & (u128::MAX << 64))),
+        v4 => v4,
+    }
 }
 
 impl ClientInfo {
@@ -83,6 +94,31 @@ impl FromRequest for ClientInfo {
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(|s| s.chars().filter(|c| !c.is_control()).take(256).collect());
-        ready(Ok(ClientInfo { ip, user_agent }))
+        ready(Ok(ClientInfo {
+            ip,
+            net: limit_key(ip),
+            user_agent,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::limit_key;
+    use std::net::IpAddr;
+
+    #[test]
+    fn ipv6_addresses_of_one_64_share_a_rate_limit_key() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().expect("ip");
+        let b: IpAddr = "2001:db8:1:2:ffff:ffff:ffff:ffff".parse().expect("ip");
+        let other: IpAddr = "2001:db8:1:3::1".parse().expect("ip");
+        assert_eq!(limit_key(a), limit_key(b));
+        assert_ne!(limit_key(a), limit_key(other));
+        assert_eq!(
+            limit_key(a),
+            "2001:db8:1:2::".parse::<IpAddr>().expect("ip")
+        );
+        let v4: IpAddr = "203.0.113.7".parse().expect("ip");
+        assert_eq!(limit_key(v4), v4);
     }
 }

@@ -81,13 +81,37 @@ impl<K: Eq + Hash + Clone> RateLimiter<K> {
         }
     }
 
+    /// Makes room: first forgets buckets that have refilled (they would start full anyway),
+    /// then, if the map is still full, the tenth with the most tokens. Emptied buckets (the
+    /// ones that hold an attacker back) are the last to go, so a flood of new keys cannot
+    /// reset them.
     fn evict(&self, map: &mut HashMap<K, Bucket>, now: Instant) {
         let full_after = Duration::from_secs_f64(self.burst / self.per_sec);
         map.retain(|_, b| now.duration_since(b.updated) < full_after);
-        if map.len() >= MAX_KEYS {
-            // still full of active buckets: forget everything rather than grow without bound
-            map.clear();
+        if map.len() < MAX_KEYS {
+            return;
         }
+        let mut levels: Vec<f64> = map
+            .values()
+            .map(|b| {
+                (b.tokens + now.duration_since(b.updated).as_secs_f64() * self.per_sec)
+                    .min(self.burst)
+            })
+            .collect();
+        let cut = levels.len() - levels.len() / 10 - 1;
+        levels.select_nth_unstable_by(cut, f64::total_cmp);
+        let threshold = levels[cut];
+        let mut over = map.len() - cut;
+        map.retain(|_, b| {
+            let level = (b.tokens + now.duration_since(b.updated).as_secs_f64() * self.per_sec)
+                .min(self.burst);
+            if over > 0 && level >= threshold {
+                over -= 1;
+                false
+            } else {
+                true
+            }
+        });
     }
 }
 
@@ -173,6 +197,23 @@ fn in_network(ip: IpAddr, net: IpAddr, prefix: u8) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_flood_of_new_keys_does_not_reset_emptied_buckets() {
+        let l = RateLimiter::new(5, 1, Duration::from_secs(3600));
+        for _ in 0..5 {
+            l.take(&0u32).expect("burst");
+        }
+        assert!(l.take(&0).is_err(), "emptied");
+        // an attacker creates far more keys than the limiter keeps
+        for k in 1..(MAX_KEYS as u32 * 2) {
+            let _ = l.take(&k);
+        }
+        assert!(l.check(&0).is_err(), "the emptied bucket was kept");
+        assert!(l.take(&0).is_err());
+        let live = l.buckets.lock().expect("lock").len();
+        assert!(live <= MAX_KEYS, "{live} keys");
+    }
 
     #[test]
     fn bucket_allows_burst_then_refuses() {

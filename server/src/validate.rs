@@ -73,7 +73,50 @@ pub fn display_name(raw: &str) -> Result<String, ApiError> {
             "display_name: 1 to 64 characters without control characters",
         ));
     }
+    if let Some(why) = deceptive(name) {
+        return Err(ApiError::invalid(format!("display_name: {why}")));
+    }
     Ok(name.to_owned())
+}
+
+/// Why a name could mislead its readers, if it could: direction overrides and isolates
+/// (which reorder what follows, so "gnp.exe" reads "exe.png"), and invisible characters that
+/// make two names look alike or a name look empty. Joiners stay allowed between visible
+/// characters (emoji sequences and several scripts need them).
+pub fn deceptive(name: &str) -> Option<&'static str> {
+    let chars: Vec<char> = name.chars().collect();
+    for (i, c) in chars.iter().enumerate() {
+        match c {
+            '\u{202A}'..='\u{202E}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{200E}'
+            | '\u{200F}'
+            | '\u{061C}' => return Some("no text direction controls"),
+            '\u{200B}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{FEFF}'
+            | '\u{00AD}'
+            | '\u{180E}'
+            | '\u{034F}'
+            | '\u{115F}'
+            | '\u{1160}'
+            | '\u{3164}'
+            | '\u{FFA0}'
+            | '\u{2800}' => return Some("no invisible characters"),
+            '\u{200C}' | '\u{200D}' => {
+                let visible = |j: Option<&char>| {
+                    j.is_some_and(|c| !c.is_whitespace() && !matches!(c, '\u{200C}' | '\u{200D}'))
+                };
+                if !visible(i.checked_sub(1).and_then(|j| chars.get(j)))
+                    || !visible(chars.get(i + 1))
+                {
+                    return Some("joiners only between visible characters");
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// A device name: from the request, else derived from the User-Agent, else a generic one.
@@ -131,5 +174,30 @@ mod tests {
         assert!(display_name("").is_err());
         assert!(display_name("a\u{0007}b").is_err());
         assert!(display_name(&"é".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn names_that_could_mislead_are_refused() {
+        for bad in [
+            "admin\u{202E}gnp.exe",
+            "\u{2067}alice",
+            "ali\u{200B}ce",
+            "\u{FEFF}bob",
+            "\u{3164}",
+            "\u{200D}bob",
+            "bob\u{200D}",
+            "a\u{200D}\u{200D}b",
+        ] {
+            assert!(display_name(bad).is_err(), "{bad:?} accepted");
+        }
+        for good in [
+            "Alice",
+            "👨\u{200D}👩\u{200D}👧 family",
+            "می\u{200C}خواهم",
+            "Zoë Ångström",
+            "שלום",
+        ] {
+            assert!(display_name(good).is_ok(), "{good:?} refused");
+        }
     }
 }

@@ -80,7 +80,7 @@ pub async fn get_ws(
     let cap = state.config.realtime.unauthenticated_per_ip;
     let slot = state
         .pre_auth
-        .acquire(client.ip, cap)
+        .acquire(client.net, cap)
         .ok_or_else(|| ApiError::rate_limited(5))?;
     // actix-ws parses the incoming frames; its own writer is not used (see `Outbound`)
     let (response, _session, stream) = actix_ws::handle(&req, body)

@@ -120,6 +120,44 @@ fn a_stranger_hammering_from_one_address_cannot_lock_the_victim_out() {
 }
 
 #[test]
+fn the_addresses_of_one_ipv6_network_share_their_limits() {
+    let s = proxied(|_| {});
+    s.register("victim");
+    let mut attacker = s.client();
+    // a new address of the same /64 for every try
+    let mut refused_at = None;
+    for i in 1..=10 {
+        attacker.forwarded_for = Some(format!("2001:db8:5:6::{i:x}"));
+        let r = attacker.post(
+            "/api/v1/sessions",
+            &json!({"username": "victim", "password": "guess guess guess"}),
+        );
+        if r.status == 429 {
+            refused_at = Some(i);
+            break;
+        }
+        r.assert_error(401, "invalid_credentials");
+    }
+    assert_eq!(
+        refused_at,
+        Some(6),
+        "five failures per network, not per address"
+    );
+    // another network is another client
+    let mut elsewhere = s.client();
+    elsewhere.forwarded_for = Some("2001:db8:5:7::1".into());
+    assert_eq!(
+        elsewhere.login("victim", &password_of("victim")).status,
+        201
+    );
+    // the server listens on IPv6 when told to
+    let v6 = TestServer::start_on("[::1]:0", |_| {});
+    assert!(v6.base.starts_with("http://[::1]:"), "{}", v6.base);
+    let (c, _) = v6.register("someone");
+    assert_eq!(c.get("/api/v1/users/me").status, 200);
+}
+
+#[test]
 fn a_distributed_attack_leaves_known_devices_in_and_fresh_clients_wait_briefly() {
     let s = proxied(|_| {});
     let (_, reg) = s.register("victim");

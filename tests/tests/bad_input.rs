@@ -1,6 +1,7 @@
 //! Malformed requests get a clear `{code, message}` error and change nothing (R4 on REST).
 mod common;
 use common::TestServer;
+use serde_json::json;
 
 fn counts(s: &TestServer) -> String {
     s.sql(
@@ -287,4 +288,37 @@ fn unauthenticated_calls_to_protected_routes_get_401_and_change_nothing() {
         r.assert_error(401, "unauthorized");
     }
     assert_eq!(counts(&s), before);
+}
+
+#[test]
+fn names_with_direction_overrides_or_invisible_characters_are_refused() {
+    let s = TestServer::start();
+    let (alice, _) = s.register("alice");
+    for bad in [
+        "admin\u{202E}gnp.exe",
+        "ali\u{200B}ce",
+        "\u{3164}",
+        "\u{2066}x\u{2069}",
+    ] {
+        alice
+            .patch("/api/v1/users/me/profile", &json!({"display_name": bad}))
+            .assert_error(400, "invalid_request");
+        alice
+            .post(
+                "/api/v1/communities",
+                &json!({"name": bad, "visibility": "public"}),
+            )
+            .assert_error(400, "invalid_request");
+    }
+    assert_eq!(s.sql("SELECT count(*) FROM communities"), "0");
+    assert_eq!(
+        alice.get("/api/v1/users/me").body["display_name"],
+        "alice",
+        "unchanged"
+    );
+    let ok = alice.patch(
+        "/api/v1/users/me/profile",
+        &json!({"display_name": "Ali 👩\u{200D}💻"}),
+    );
+    assert_eq!(ok.status, 200, "{}", ok.text);
 }

@@ -1015,3 +1015,43 @@ fn a_long_block_list_is_read_in_one_query() {
     took.sort();
     assert!(took[1] < Duration::from_millis(60), "{took:?}");
 }
+
+#[test]
+fn edits_need_the_right_to_post_now() {
+    let s = TestServer::start();
+    let (alice, _) = s.register("alice");
+    let (bob, _) = s.register("bob");
+    let (community, general) = community(&alice, true);
+    assert_eq!(
+        bob.post_empty(&format!("/api/v1/communities/{community}/members"))
+            .status,
+        201
+    );
+    let (mut b, _) = Ws::open(&s.base, bob.token());
+    b.subscribe(&general, None);
+    let mine = b.send_text_message(&general, "b1", "first words")["message_id"].clone();
+    // the channel becomes moderators-only: bob may no longer put words in it
+    let r = alice.patch(
+        &format!("/api/v1/channels/{general}"),
+        &json!({"post_role": "moderator"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    wait_for(&mut b, "channel_updated", |f| {
+        f["channel"]["can_post"] == false
+    });
+    b.send(
+        &json!({"type": "edit_message", "channel_id": general, "message_id": mine,
+        "content": {"kind": "text", "text": "new words"}}),
+    );
+    let e = wait_for(&mut b, "error", |f| f["frame"] == "edit_message");
+    assert_eq!(e["code"], "forbidden");
+    let page = alice.get(&format!("/api/v1/channels/{general}/messages"));
+    assert_eq!(page.body["messages"][0]["content"]["text"], "first words");
+    // reacting and deleting his own message remain his
+    b.send(
+        &json!({"type": "add_reaction", "channel_id": general, "message_id": mine, "emoji": "👍"}),
+    );
+    b.recv_type("reaction_changed");
+    b.send(&json!({"type": "delete_message", "channel_id": general, "message_id": mine}));
+    assert_eq!(b.recv_type("message_updated")["message"]["deleted"], true);
+}

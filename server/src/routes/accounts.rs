@@ -22,7 +22,7 @@ pub async fn create_account(
     state
         .limits
         .auth_ip
-        .take(&client.ip)
+        .take(&client.net)
         .map_err(ApiError::rate_limited)?;
     let body = body.into_inner();
     let username = validate::username(&body.username)?;
@@ -45,7 +45,7 @@ pub async fn create_account(
     state
         .limits
         .register_ip
-        .take(&client.ip)
+        .take(&client.net)
         .map_err(ApiError::rate_limited)?;
 
     let mut conn = state.db.conn().await?;

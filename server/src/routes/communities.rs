@@ -48,6 +48,9 @@ pub fn line(raw: &str, field: &str, min: usize, max: usize) -> ApiResult<String>
     if t.contains('\n') {
         return Err(ApiError::invalid(format!("{field}: one line")));
     }
+    if let Some(why) = crate::validate::deceptive(&t) {
+        return Err(ApiError::invalid(format!("{field}: {why}")));
+    }
     Ok(t)
 }
 

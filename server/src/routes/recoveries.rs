@@ -24,12 +24,12 @@ pub async fn create_recovery(
     let limits = &state.limits;
     limits
         .auth_ip
-        .take(&client.ip)
+        .take(&client.net)
         .map_err(ApiError::rate_limited)?;
     let username = validate::login_username(&body.username)?;
     validate::code(&body.recovery_code, "recovery_code")?;
     validate::new_password(&body.new_password, &username)?;
-    let ip_key = (username.clone(), client.ip);
+    let ip_key = (username.clone(), client.net);
     limits
         .login_fail_ip
         .check(&ip_key)

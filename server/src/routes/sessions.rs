@@ -37,7 +37,7 @@ pub async fn create_session(
     let limits = &state.limits;
     limits
         .auth_ip
-        .take(&client.ip)
+        .take(&client.net)
         .map_err(ApiError::rate_limited)?;
     let body = body.into_inner();
     let username = validate::login_username(&body.username)?;
@@ -51,7 +51,7 @@ pub async fn create_session(
         return Err(ApiError::invalid("device_secret: at most 128 characters"));
     }
 
-    let ip_key = (username.clone(), client.ip);
+    let ip_key = (username.clone(), client.net);
     limits
         .login_fail_ip
         .check(&ip_key)
@@ -169,7 +169,7 @@ pub async fn refresh_session(
     state
         .limits
         .auth_ip
-        .take(&client.ip)
+        .take(&client.net)
         .map_err(ApiError::rate_limited)?;
     let presented = body.into_inner().refresh_token;
     let invalid = || {

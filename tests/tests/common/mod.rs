@@ -66,6 +66,11 @@ impl TestServer {
 
     /// A server with `test_config()` changed by `tweak`.
     pub fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
+        Self::start_on("127.0.0.1:0", tweak)
+    }
+
+    /// A server listening on `addr` (port 0: any free port).
+    pub fn start_on(addr: &str, tweak: impl FnOnce(&mut Config)) -> TestServer {
         let pg = cluster();
         let database = format!("t_{}", uuid::Uuid::new_v4().simple());
         pg.create_database(&database).expect("test database");
@@ -75,7 +80,7 @@ impl TestServer {
         config.server.web_root = data_dir.join("no-web-app");
         config.database.url = Some(pg.url(&database));
         tweak(&mut config);
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let listener = TcpListener::bind(addr).expect("bind loopback");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
