@@ -204,6 +204,67 @@ fn a_distributed_attack_leaves_known_devices_in_and_fresh_clients_wait_briefly()
 }
 
 #[test]
+fn an_owner_with_a_second_factor_gets_in_from_a_new_client_during_an_attack() {
+    use chatalot_server::totp;
+    let s = proxied(|_| {});
+    let (victim, _) = s.register("victim");
+    let setup = victim.post(
+        "/api/v1/users/me/totp",
+        &json!({"password": password_of("victim")}),
+    );
+    assert_eq!(setup.status, 200, "{}", setup.text);
+    let secret = totp::base32_decode(setup.body["secret"].as_str().expect("secret")).expect("b32");
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs()
+            / totp::STEP_SECS
+    };
+    let code_at = |step: u64| format!("{:06}", totp::code_at(&secret, step));
+    let r = victim.post(
+        "/api/v1/users/me/totp/confirm",
+        &json!({"code": code_at(now())}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    // 25 wrong passwords from five addresses empty the account's bucket
+    for i in 0..25 {
+        let mut a = s.client();
+        a.forwarded_for = Some(format!("203.0.113.{}", i / 5 + 1));
+        let r = a.post(
+            "/api/v1/sessions",
+            &json!({"username": "victim", "password": "guess guess guess"}),
+        );
+        assert!(r.status == 401 || r.status == 429, "{}", r.text);
+    }
+    let mut fresh = s.client();
+    fresh.forwarded_for = Some("198.51.100.9".into());
+    fresh
+        .login("victim", &password_of("victim"))
+        .assert_error(429, "rate_limited");
+    // the attacker learns nothing from adding a code: every wrong pair is the same 429
+    for (password, code) in [
+        ("guess guess guess", code_at(now())),
+        (password_of("victim").as_str(), "000000".to_owned()),
+        ("guess guess guess", "000000".to_owned()),
+    ] {
+        let mut a = s.client();
+        a.forwarded_for = Some("203.0.113.50".into());
+        a.post(
+            "/api/v1/sessions",
+            &json!({"username": "victim", "password": password, "totp_code": code}),
+        )
+        .assert_error(429, "rate_limited");
+    }
+    // the owner, from a new client, proves the password and the second factor and gets in
+    let r = fresh.post(
+        "/api/v1/sessions",
+        &json!({"username": "victim", "password": password_of("victim"), "totp_code": code_at(now() + 1)}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+}
+
+#[test]
 fn registration_is_rate_limited_per_address() {
     let s = proxied(|c| {
         c.limits.register_ip_burst = 3;

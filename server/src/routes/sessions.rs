@@ -27,7 +27,8 @@ fn invalid_credentials() -> ApiError {
 ///
 /// Failed attempts drain two buckets: one per (account, client IP) and one per account. A
 /// client that presents a known device of the account is exempt from the account-wide bucket,
-/// so a stranger hammering an account from elsewhere cannot lock its owner out. Unknown and
+/// and so is one that proves the account's second factor along with the password, so a
+/// stranger hammering an account from elsewhere cannot lock its owner out. Unknown and
 /// existing usernames answer alike and take the same time.
 pub async fn create_session(
     state: Data<AppState>,
@@ -70,11 +71,15 @@ pub async fn create_session(
         }
         _ => None,
     };
-    if known_device.is_none() {
-        limits
-            .login_fail_account
-            .check(&username)
-            .map_err(ApiError::rate_limited)?;
+    // While the account-wide bucket is empty (someone is guessing), a new client gets in only
+    // by proving a second factor too, and learns nothing unless the password and the factor
+    // are both right: every other outcome is the same 429.
+    let throttled = match known_device {
+        Some(_) => None,
+        None => limits.login_fail_account.check(&username).err(),
+    };
+    if let (Some(wait), None) = (throttled, &body.totp_code) {
+        return Err(ApiError::rate_limited(wait));
     }
 
     let password_ok = state
@@ -91,6 +96,30 @@ pub async fn create_session(
         }
         conn_user
     };
+    if let Some(wait) = throttled {
+        let proven = match &user {
+            Some(u) if password_ok && u.totp_enabled && u.suspended_at.is_none() => {
+                // authenticator codes only: a wrong one costs no query, so the time taken says
+                // nothing about the password (backup codes work again once the bucket refills)
+                let code = body.totp_code.as_deref().unwrap_or_default().trim();
+                code.len() == 6
+                    && code.bytes().all(|b| b.is_ascii_digit())
+                    && auth::second_factor_ok(&state, &mut conn, u, code).await?
+            }
+            _ => false,
+        };
+        if !proven {
+            fail(user.as_ref().map(|u| u.id));
+            auth::record(
+                &mut conn,
+                user.as_ref().map(|u| u.id),
+                "login_failed",
+                &client,
+            )
+            .await;
+            return Err(ApiError::rate_limited(wait));
+        }
+    }
     let user = match user {
         Some(u) if password_ok => u,
         other => {
@@ -104,7 +133,7 @@ pub async fn create_session(
     if user.suspended_at.is_some() {
         return Err(ApiError::forbidden("this account is suspended"));
     }
-    if user.totp_enabled {
+    if user.totp_enabled && throttled.is_none() {
         let Some(code) = body.totp_code.as_deref() else {
             return Err(ApiError::new(
                 ErrorCode::TotpRequired,
