@@ -69,6 +69,10 @@ pub struct RegisterRequest {
     pub invite_code: Option<String>,
     #[serde(default)]
     pub device_name: Option<String>,
+    /// The token the server printed at start while the instance has no owner: the account
+    /// that presents it becomes the owner (in any registration mode).
+    #[serde(default)]
+    pub setup_token: Option<String>,
 }
 
 /// `POST /api/v1/sessions` (log in)
@@ -278,6 +282,8 @@ pub struct InstanceInfo {
     pub version: String,
     pub protocol_version: u32,
     pub registration_mode: RegistrationMode,
+    /// True until the owner account exists (it registers with the setup token).
+    pub setup_pending: bool,
 }
 
 /// `PATCH /api/v1/instance` (owner and admins)

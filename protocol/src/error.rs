@@ -61,6 +61,13 @@ pub enum ErrorCode {
     Unavailable,
     /// The recipient's queue is full; it must fetch and acknowledge what it has first.
     QueueFull,
+    /// The setup token is wrong, or the instance has its owner already.
+    InvalidSetupToken,
+    /// The caller has the most of something a user may have (communities, blocks, edits of a
+    /// message, messages or conversations for now); the message says which.
+    QuotaExceeded,
+    /// The server's storage is full; nothing was stored. Retry later.
+    StorageFull,
 }
 
 impl ErrorCode {
@@ -77,7 +84,9 @@ impl ErrorCode {
             | ErrorCode::WrongPassword
             | ErrorCode::RegistrationClosed
             | ErrorCode::InviteRequired
-            | ErrorCode::InvalidInvite => 403,
+            | ErrorCode::InvalidInvite
+            | ErrorCode::InvalidSetupToken
+            | ErrorCode::QuotaExceeded => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
             ErrorCode::UsernameTaken | ErrorCode::Conflict => 409,
@@ -86,7 +95,7 @@ impl ErrorCode {
             ErrorCode::RateLimited | ErrorCode::TooManySessions | ErrorCode::SlowMode => 429,
             ErrorCode::Internal => 500,
             ErrorCode::Unavailable | ErrorCode::Busy => 503,
-            ErrorCode::QueueFull => 507,
+            ErrorCode::QueueFull | ErrorCode::StorageFull => 507,
         }
     }
 }

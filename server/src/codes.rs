@@ -42,6 +42,11 @@ pub fn new_recovery_code() -> String {
     grouped_code(4)
 }
 
+/// The setup token that makes the first owner: 120 random bits, six groups of four.
+pub fn new_setup_token() -> String {
+    grouped_code(6)
+}
+
 /// 2FA backup code: 80 random bits, `XXXX-XXXX-XXXX-XXXX` (long enough that the stored hashes
 /// cannot be searched offline).
 pub fn new_backup_code() -> String {

@@ -147,6 +147,9 @@ pub struct AuthConfig {
     pub token_key_file: Option<PathBuf>,
     /// File holding the key that seals TOTP secrets; default `<data_dir>/secrets/totp.key`.
     pub totp_key_file: Option<PathBuf>,
+    /// The setup token that makes the first owner, instead of a random one printed at start
+    /// (for scripted installs); 16 to 128 visible ASCII characters.
+    pub setup_token: Option<String>,
 }
 
 /// `[limits]`: token buckets. `*_burst` is the bucket size, `*_per_minute` its refill rate.
@@ -233,6 +236,7 @@ impl Default for AuthConfig {
             hash_concurrency: 0,
             token_key_file: None,
             totp_key_file: None,
+            setup_token: None,
         }
     }
 }
@@ -295,6 +299,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("CHATALOT_SESSION_TTL_DAYS", "auth.session_ttl_days"),
     ("CHATALOT_TOKEN_KEY_FILE", "auth.token_key_file"),
     ("CHATALOT_TOTP_KEY_FILE", "auth.totp_key_file"),
+    ("CHATALOT_SETUP_TOKEN", "auth.setup_token"),
     ("CHATALOT_LOG_FORMAT", "log.format"),
     ("CHATALOT_LOG", "log.level"),
 ];
@@ -395,6 +400,7 @@ impl Config {
                 }
                 "auth.token_key_file" => self.auth.token_key_file = Some(value.into()),
                 "auth.totp_key_file" => self.auth.totp_key_file = Some(value.into()),
+                "auth.setup_token" => self.auth.setup_token = Some(value),
                 "log.format" => {
                     self.log.format = match value.as_str() {
                         "text" => LogFormat::Text,
@@ -482,6 +488,11 @@ impl Config {
         }
         if !(1024..=16 * 1024 * 1024).contains(&l.json_body_bytes) {
             return invalid("limits.json_body_bytes must be between 1024 and 16777216");
+        }
+        if let Some(t) = &self.auth.setup_token {
+            if !(16..=128).contains(&t.len()) || !t.bytes().all(|b| b.is_ascii_graphic()) {
+                return invalid("auth.setup_token must be 16 to 128 visible ASCII characters");
+            }
         }
         if self.server.tcp_user_timeout_secs > 3600 {
             return invalid("server.tcp_user_timeout_secs must be between 0 and 3600");

@@ -49,6 +49,57 @@ pub enum ServerError {
     Io(#[from] std::io::Error),
 }
 
+/// While the instance has no owner, stores the hash of a setup token (the configured one, or
+/// a fresh random one that goes to the log with a link) for the owner's registration; once
+/// there is an owner, forgets it.
+async fn prepare_setup(db: &chatalot_storage::Db, config: &Config) -> Result<(), ServerError> {
+    use chatalot_storage::accounts::SETUP_TOKEN_KEY;
+    use chatalot_storage::{settings, users};
+    let mut conn = db
+        .conn()
+        .await
+        .map_err(|e| ServerError::Setup(e.to_string()))?;
+    let setup = async {
+        if users::owner_exists(&mut conn).await? {
+            settings::delete(&mut conn, SETUP_TOKEN_KEY).await?;
+            return Ok(None);
+        }
+        let (token, printed) = match &config.auth.setup_token {
+            Some(t) => (t.clone(), false),
+            None => (codes::new_setup_token(), true),
+        };
+        let hash: String = codes::hash_code(&token)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        settings::upsert(&mut conn, SETUP_TOKEN_KEY, &hash).await?;
+        Ok::<_, chatalot_storage::StorageError>(Some((token, printed)))
+    };
+    match setup.await.map_err(|e| ServerError::Setup(e.to_string()))? {
+        Some((token, true)) => {
+            let bind = config.server.bind;
+            let host = match bind.ip() {
+                ip if ip.is_unspecified() || ip.is_loopback() => "localhost".to_owned(),
+                std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+                ip => ip.to_string(),
+            };
+            tracing::warn!(
+                target: "chatalot::setup",
+                "this instance has no owner yet: register the owner account with the setup \
+                 token {token}, or open http://{host}:{port}/#setup={token}",
+                port = bind.port()
+            );
+        }
+        Some((_, false)) => tracing::warn!(
+            target: "chatalot::setup",
+            "this instance has no owner yet: register the owner account with the configured \
+             setup token (auth.setup_token)"
+        ),
+        None => {}
+    }
+    Ok(())
+}
+
 /// Sets TCP_USER_TIMEOUT on the listening socket; accepted connections inherit it, so the
 /// kernel drops a connection whose peer has stopped reading (a zero window) or vanished once
 /// data has waited that long, and the HTTP layer sees the error instead of waiting for ever.
@@ -92,6 +143,7 @@ pub async fn run(
     )
     .map_err(|e| ServerError::Setup(e.to_string()))?;
     warm_revocations(&db, &tokens).await?;
+    prepare_setup(&db, &config).await?;
     let hash_concurrency = match config.auth.hash_concurrency {
         0 => cores,
         n => n,

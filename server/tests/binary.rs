@@ -34,6 +34,9 @@ impl Drop for Spawned {
     }
 }
 
+/// The setup token the spawned servers are configured with.
+const SETUP_TOKEN: &str = "binary-test-setup-token";
+
 fn spawn(dir: &Path, port: u16) -> Spawned {
     // generous frame and queue limits: these tests send bursts on one connection and read the
     // answers afterwards
@@ -52,6 +55,7 @@ fn spawn(dir: &Path, port: u16) -> Spawned {
             .env_remove("CHATALOT_DATABASE_URL")
             .env("CHATALOT_BIND", format!("127.0.0.1:{port}"))
             .env("CHATALOT_REGISTRATION_MODE", "open")
+            .env("CHATALOT_SETUP_TOKEN", SETUP_TOKEN)
             .env("CHATALOT_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -101,7 +105,9 @@ fn binary_runs_on_its_embedded_database_and_keeps_data_across_restarts() {
     let mut child = spawn(dir, port);
     let first_start = wait_ready(port, &mut child);
     let account = json!({"username": "alice", "password": "a long passphrase"});
-    let (status, body) = post(port, "/api/v1/accounts", &account);
+    let mut owner = account.clone();
+    owner["setup_token"] = json!(SETUP_TOKEN);
+    let (status, body) = post(port, "/api/v1/accounts", &owner);
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["user"]["role"], "owner");
     let status = terminate(&mut child);

@@ -4,7 +4,7 @@
 use crate::error::{Result, StorageError};
 use crate::sessions::{NewSession, RevokeReason, Session};
 use crate::users::{NewUser, User};
-use crate::{backup_codes, devices, invites, sessions, users};
+use crate::{backup_codes, devices, invites, sessions, settings, users};
 use chatalot_protocol::api::{InstanceRole, RegistrationMode};
 use chatalot_protocol::ids::{DeviceId, SessionId, UserId};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
@@ -18,6 +18,8 @@ pub struct Registration<'a> {
     pub password_hash: &'a str,
     pub recovery_code_hash: &'a [u8],
     pub invite_code: Option<&'a str>,
+    /// SHA-256 of the setup token presented, if any.
+    pub setup_token_hash: Option<&'a [u8]>,
     pub mode: RegistrationMode,
     pub device_id: DeviceId,
     pub device_name: &'a str,
@@ -36,7 +38,13 @@ pub enum Refusal {
     InviteRequired,
     InvalidInvite,
     UsernameTaken,
+    /// The setup token is wrong, or the instance has its owner already.
+    InvalidSetupToken,
 }
+
+/// The `instance_settings` key holding the SHA-256 (hex) of the setup token while the instance
+/// has no owner.
+pub const SETUP_TOKEN_KEY: &str = "setup_token_sha256";
 
 enum TxError {
     Refused(Refusal),
@@ -64,9 +72,28 @@ pub async fn register(
 ) -> Result<std::result::Result<(User, Session), Refusal>> {
     let result = conn
         .transaction::<_, TxError, _>(async |conn| {
-            users::lock_for_first_owner(conn).await?;
-            let first = !users::any_exist(conn).await?;
-            if !first {
+            // the owner of a fresh instance is whoever presents the setup token the server
+            // printed at start; everyone else registers as the mode says
+            let owner = match r.setup_token_hash {
+                Some(presented) => {
+                    let stored = settings::find_for_update(conn, SETUP_TOKEN_KEY).await?;
+                    let hex: String = presented.iter().map(|b| format!("{b:02x}")).collect();
+                    let matches = stored.is_some_and(|s| {
+                        s.len() == hex.len()
+                            && s.bytes()
+                                .zip(hex.bytes())
+                                .fold(0u8, |a, (x, y)| a | (x ^ y))
+                                == 0
+                    });
+                    if !matches || users::owner_exists(conn).await? {
+                        return Err(TxError::Refused(Refusal::InvalidSetupToken));
+                    }
+                    settings::delete(conn, SETUP_TOKEN_KEY).await?;
+                    true
+                }
+                None => false,
+            };
+            if !owner {
                 match r.mode {
                     RegistrationMode::Closed => return Err(TxError::Refused(Refusal::Closed)),
                     RegistrationMode::InviteOnly => {
@@ -80,7 +107,7 @@ pub async fn register(
                     RegistrationMode::Open => {}
                 }
             }
-            let role = if first {
+            let role = if owner {
                 InstanceRole::Owner
             } else {
                 InstanceRole::Member

@@ -16,6 +16,25 @@ pub async fn find(conn: &mut AsyncPgConnection, key: &str) -> Result<Option<Stri
         .optional()?)
 }
 
+/// The value stored under `key`, locking its row until the transaction ends.
+pub async fn find_for_update(conn: &mut AsyncPgConnection, key: &str) -> Result<Option<String>> {
+    Ok(instance_settings::table
+        .find(key)
+        .select(instance_settings::value)
+        .for_update()
+        .first(conn)
+        .await
+        .optional()?)
+}
+
+/// Removes `key`; true if it was there.
+pub async fn delete(conn: &mut AsyncPgConnection, key: &str) -> Result<bool> {
+    Ok(diesel::delete(instance_settings::table.find(key))
+        .execute(conn)
+        .await?
+        == 1)
+}
+
 /// Every stored setting (the table holds a handful of keys).
 pub async fn list(conn: &mut AsyncPgConnection) -> Result<Vec<(String, String)>> {
     Ok(instance_settings::table

@@ -262,13 +262,15 @@ pub async fn update_suspended(
     expect_one(n)
 }
 
-/// Takes a row-level lock on every account row: serialises registrations that decide who the
-/// first account (the owner) is. Call inside a transaction.
-pub async fn lock_for_first_owner(conn: &mut AsyncPgConnection) -> Result<()> {
-    diesel::sql_query("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE")
-        .execute(conn)
-        .await?;
-    Ok(())
+/// Does the instance have its owner?
+pub async fn owner_exists(conn: &mut AsyncPgConnection) -> Result<bool> {
+    Ok(diesel::select(diesel::dsl::exists(
+        users::table
+            .filter(users::role.eq("owner"))
+            .select(users::id),
+    ))
+    .get_result(conn)
+    .await?)
 }
 
 fn expect_one(n: usize) -> Result<()> {

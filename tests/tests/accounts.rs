@@ -18,6 +18,40 @@ fn invite_only() -> TestServer {
 }
 
 #[test]
+fn only_the_setup_token_makes_the_owner_in_any_mode() {
+    use chatalot_protocol::api::RegistrationMode::{Closed, Open};
+    for mode in [Closed, Open] {
+        let s = TestServer::start_with(|c| c.auth.registration_mode = mode);
+        let anon = s.client();
+        assert_eq!(anon.get("/api/v1/instance").body["setup_pending"], true);
+        // registering first makes nobody the owner: closed stays closed, open makes a member
+        let r = register(&s, "eager", None);
+        match mode {
+            Closed => r.assert_error(403, "registration_closed"),
+            _ => assert_eq!(r.body["user"]["role"], "member", "{}", r.text),
+        }
+        let with = |name: &str, token: &str| {
+            anon.post(
+                "/api/v1/accounts",
+                &json!({"username": name, "password": password_of(name), "setup_token": token}),
+            )
+        };
+        with("guesser", "wrong-setup-token-0000000").assert_error(403, "invalid_setup_token");
+        let r = with("owner", common::SETUP_TOKEN);
+        assert_eq!(r.status, 201, "{}", r.text);
+        assert_eq!(r.body["user"]["role"], "owner");
+        // once used, it is spent
+        with("second", common::SETUP_TOKEN).assert_error(403, "invalid_setup_token");
+        assert_eq!(anon.get("/api/v1/instance").body["setup_pending"], false);
+        assert_eq!(
+            s.sql("SELECT count(*) FROM users WHERE role = 'owner'"),
+            "1"
+        );
+    }
+}
+
+/// The harness's `register` presents the setup token for a server's first account.
+#[test]
 fn first_account_becomes_owner_and_later_ones_members() {
     let s = TestServer::start();
     let (owner, body) = s.register("alice");

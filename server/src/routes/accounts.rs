@@ -42,6 +42,13 @@ pub async fn create_account(
         }
         None => None,
     };
+    let setup_token_hash = match body.setup_token.as_deref() {
+        Some(t) => {
+            validate::code(t, "setup_token")?;
+            Some(codes::hash_code(t))
+        }
+        None => None,
+    };
     state
         .limits
         .register_ip
@@ -53,7 +60,7 @@ pub async fn create_account(
     // refuse early what cannot succeed, before spending a password hash on it
     let hopeless = mode == RegistrationMode::Closed
         || (mode == RegistrationMode::InviteOnly && invite_code.is_none());
-    if hopeless && chatalot_storage::users::any_exist(&mut conn).await? {
+    if hopeless && setup_token_hash.is_none() {
         return Err(refusal(mode));
     }
     let password_hash = state.passwords.hash(&body.password).await?;
@@ -70,6 +77,7 @@ pub async fn create_account(
             password_hash: &password_hash,
             recovery_code_hash: &codes::hash_code(&recovery_code),
             invite_code: invite_code.as_deref(),
+            setup_token_hash: setup_token_hash.as_deref(),
             mode,
             device_id,
             device_name: &device_name,
@@ -105,6 +113,10 @@ pub async fn create_account(
         Err(Refusal::UsernameTaken) => Err(ApiError::new(
             ErrorCode::UsernameTaken,
             "that username is taken",
+        )),
+        Err(Refusal::InvalidSetupToken) => Err(ApiError::new(
+            ErrorCode::InvalidSetupToken,
+            "the setup token is not valid, or the instance has its owner already",
         )),
     }
 }

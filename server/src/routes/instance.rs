@@ -17,6 +17,7 @@ pub async fn get_instance(state: Data<AppState>) -> ApiResult<Json<InstanceInfo>
         version: env!("CARGO_PKG_VERSION").into(),
         protocol_version: PROTOCOL_VERSION,
         registration_mode: auth::registration_mode(&state, &mut conn).await?,
+        setup_pending: !users::owner_exists(&mut conn).await?,
     }))
 }
 
@@ -34,9 +35,10 @@ pub async fn update_instance(
             if n.is_empty()
                 || n.chars().count() > limits::INSTANCE_NAME_MAX
                 || n.chars().any(char::is_control)
+                || crate::validate::deceptive(n).is_some()
             {
                 return Err(ApiError::invalid(
-                    "name: 1 to 64 characters without control characters",
+                    "name: 1 to 64 characters without control characters, direction controls or invisible characters",
                 ));
             }
             Some(n.to_owned())

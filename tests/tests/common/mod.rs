@@ -40,6 +40,8 @@ pub struct TestServer {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
     data_dir: PathBuf,
+    /// Whether `register` has made the owner yet.
+    owner_made: std::sync::atomic::AtomicBool,
 }
 
 /// Configuration for tests: fast password hashing, generous rate limits.
@@ -55,8 +57,13 @@ pub fn test_config() -> Config {
     c.limits.login_fail_ip_burst = 1_000;
     c.limits.login_fail_account_burst = 1_000;
     c.log.level = "warn".into();
+    c.auth.setup_token = Some(SETUP_TOKEN.into());
     c
 }
+
+/// The setup token of test servers: `register` presents it for a server's first account,
+/// which so becomes the instance owner.
+pub const SETUP_TOKEN: &str = "test-setup-token-0123456789";
 
 impl TestServer {
     /// A server with `test_config()`.
@@ -105,6 +112,7 @@ impl TestServer {
             stop: Some(tx),
             thread: Some(thread),
             data_dir,
+            owner_made: std::sync::atomic::AtomicBool::new(false),
         };
         server.wait_ready();
         server
@@ -175,13 +183,18 @@ impl TestServer {
         self.pg_client("pg_dump", &[])
     }
 
-    /// Registers `username` with a standard password and returns a logged-in client.
+    /// Registers `username` with a standard password and returns a logged-in client. The first
+    /// account registered this way presents the setup token and is the instance owner.
     pub fn register(&self, username: &str) -> (Client, Value) {
         let mut c = self.client();
-        let r = c.post(
-            "/api/v1/accounts",
-            &json!({"username": username, "password": password_of(username)}),
-        );
+        let mut body = json!({"username": username, "password": password_of(username)});
+        if !self
+            .owner_made
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            body["setup_token"] = json!(SETUP_TOKEN);
+        }
+        let r = c.post("/api/v1/accounts", &body);
         assert_eq!(r.status, 201, "register {username}: {}", r.body);
         c.token = Some(r.body["access_token"].as_str().expect("token").to_owned());
         (c, r.body)
