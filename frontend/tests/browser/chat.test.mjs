@@ -266,6 +266,30 @@ describe('web app: chat', { timeout: 900_000 }, () => {
     const chipB = messageWith(B.page, 'War and Peace').getByRole('button', { name: /^👍 2/ });
     await chipB.waitFor();
     assert.equal(await chipB.getAttribute('aria-pressed'), 'true');
+    // A second emoji goes after the first on both sides.
+    await edited.hover();
+    await edited.getByRole('button', { name: 'Add a reaction' }).click();
+    await edited.getByRole('button', { name: 'React with 👀' }).click();
+    const chipsA = messageWith(A.page, 'War and Peace').getByRole('list', { name: 'Reactions' }).getByRole('button');
+    await messageWith(A.page, 'War and Peace').getByRole('button', { name: /^👀 1/ }).waitFor();
+    assert.deepEqual(
+      (await chipsA.allTextContents()).map((t) => t.replace(/\s+/g, ' ').trim()),
+      ['👍 2', '👀 1'],
+    );
+    // Taking them back shows live on the other side: the count falls, then the chip goes.
+    const ownA = messageWith(A.page, 'War and Peace').getByRole('button', { name: /^👍 2/ });
+    assert.equal(await ownA.getAttribute('aria-pressed'), 'true');
+    await ownA.click();
+    const leftB = messageWith(B.page, 'War and Peace').getByRole('button', { name: /^👍 1/ });
+    await leftB.waitFor();
+    assert.equal(await leftB.getAttribute('aria-pressed'), 'true');
+    await leftB.click();
+    await messageWith(A.page, 'War and Peace').getByRole('button', { name: /^👍/ }).waitFor({ state: 'detached' });
+    await messageWith(B.page, 'War and Peace').getByRole('button', { name: /^👍/ }).waitFor({ state: 'detached' });
+    await messageWith(B.page, 'War and Peace').getByRole('button', { name: /^👀 1/ }).click();
+    await messageWith(A.page, 'War and Peace').getByRole('list', { name: 'Reactions' }).waitFor({ state: 'detached' });
+    // The message itself is untouched by all this.
+    assert.equal(await messageWith(A.page, 'War and Peace').locator('em').textContent(), 'War and Peace');
 
     // Delete, with a confirmation in the page (no browser dialog).
     await send(A.page, 'a message to take back');

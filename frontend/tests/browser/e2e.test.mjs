@@ -172,7 +172,20 @@ describe('web app: end-to-end encryption', { timeout: 900_000 }, () => {
     await edited.hover();
     await edited.getByRole('button', { name: 'Add a reaction' }).click();
     await edited.getByRole('button', { name: 'React with 🎉' }).click();
-    await messageWith(A.page, CANARY.edited).getByRole('button', { name: /^🎉 1/ }).waitFor();
+    const chip = messageWith(A.page, CANARY.edited).getByRole('button', { name: /^🎉 1/ });
+    await chip.waitFor();
+    // She reacts too, then he takes his back: the counts change live and the body stays read.
+    await chip.click();
+    await messageWith(B.page, CANARY.edited).getByRole('button', { name: /^🎉 2/ }).waitFor();
+    await messageWith(B.page, CANARY.edited).getByRole('button', { name: /^🎉 2/ }).click();
+    const back = messageWith(A.page, CANARY.edited).getByRole('button', { name: /^🎉 1/ });
+    await back.waitFor();
+    assert.equal(await back.getAttribute('aria-pressed'), 'true');
+    await back.click();
+    await messageWith(B.page, CANARY.edited).getByRole('list', { name: 'Reactions' }).waitFor({ state: 'detached' });
+    await messageWith(A.page, CANARY.edited).getByRole('list', { name: 'Reactions' }).waitFor({ state: 'detached' });
+    assert.equal(await messageWith(A.page, CANARY.edited).locator('em').textContent(), 'friend');
+    assert.equal(await messageWith(B.page, CANARY.edited).locator('em').textContent(), 'friend');
     assertClean(A, 'channel A');
     assertClean(B, 'channel B');
   });

@@ -76,9 +76,10 @@ function freePort() {
 
 /**
  * Starts the server with the built web app. Limits are raised so that one test run can register
- * a dozen accounts from 127.0.0.1; everything else is the server's default.
+ * a dozen accounts from 127.0.0.1; everything else is the server's default, or as `env` says
+ * (`CHATALOT_*` settings).
  */
-export async function startServer() {
+export async function startServer({ env = {} } = {}) {
   const dist = join(FRONTEND, 'dist');
   if (!existsSync(join(dist, 'index.html'))) throw new Error("frontend/dist is missing: run 'npm run build' first");
   const dataDir = mkdtempSync(join(tmpdir(), 'chatalot-web-'));
@@ -109,6 +110,7 @@ export async function startServer() {
       CHATALOT_BIND: `127.0.0.1:${port}`,
       CHATALOT_REGISTRATION_MODE: 'open',
       CHATALOT_LOG: 'warn',
+      ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -192,6 +192,58 @@ describe('ApiClient: token refresh', () => {
     expect(server.calls.filter((c) => c.path === '/sessions/refresh')).toHaveLength(1);
   });
 
+  it('hands a WebSocket a token newer than the one it holds, through the single-flight refresh', async () => {
+    await storeSession();
+    rotatingRefresh();
+    server.on('GET', '/users/me', { status: 200, body: ME });
+    const api = client();
+    const refreshes = () => server.calls.filter((c) => c.path === '/sessions/refresh').length;
+    expect(await api.token()).toBe('access-1');
+    // The cached token is still valid, but the socket holds it: a refresh makes a newer one.
+    expect(await api.token()).toBe('access-1');
+    expect(await api.freshToken('access-1')).toBe('access-2');
+    expect(refreshes()).toBe(2);
+    // A socket still on an older token gets the held one, which is newer and not due.
+    expect(await api.freshToken('access-1')).toBe('access-2');
+    expect(refreshes()).toBe(2);
+    // Concurrent renewals and requests share one refresh (one refresh token presented).
+    const [x, y] = await Promise.all([api.freshToken('access-2'), api.freshToken('access-2')]);
+    expect([x, y]).toEqual(['access-3', 'access-3']);
+    expect(refreshes()).toBe(3);
+    now += 14 * 60_000 + 30_000; // access-3 is due for refresh
+    const [, z] = await Promise.all([api.me(), api.freshToken('access-2')]);
+    expect(z).toBe('access-4');
+    expect(refreshes()).toBe(4);
+    const presented = server.calls
+      .filter((c) => c.path === '/sessions/refresh')
+      .map((c) => (c.body as { refresh_token: string }).refresh_token);
+    expect(presented).toEqual(['refresh-0', 'refresh-1', 'refresh-2', 'refresh-3']);
+    expect(ended).toEqual([]);
+  });
+
+  it('a fresh token for a socket fails when the session is gone', async () => {
+    await storeSession('refresh-stolen');
+    rotatingRefresh();
+    const err = await client().freshToken(null).catch((e) => e);
+    expect(err.code).toBe('invalid_refresh_token');
+    expect(ended).toEqual(['expired']);
+  });
+
+  it('knows the server clock from the Date of the last token answer', async () => {
+    await storeSession();
+    server.on('POST', '/sessions/refresh', () => ({
+      status: 200,
+      body: pair(1, now + 600_000),
+      headers: { date: new Date(now + 600_000).toUTCString() },
+    }));
+    const api = client();
+    expect(api.serverNow()).toBe(now);
+    await api.token();
+    expect(api.serverNow()).toBe(now + 600_000);
+    now += 1000;
+    expect(api.serverNow()).toBe(now + 600_000);
+  });
+
   it('retries once after a 401 with a fresh token', async () => {
     await storeSession();
     rotatingRefresh();
@@ -302,7 +354,7 @@ describe('ApiClient: account routes', () => {
       .on('POST', '/recoveries', { status: 200, body: { recovery_code: 'N' } });
     const api = client();
     await api.changePassword('old pw', 'new pw');
-    expect(await api.startTotp()).toEqual({ secret: 'S', otpauth_url: 'otpauth://x' });
+    expect(await api.startTotp('my password')).toEqual({ secret: 'S', otpauth_url: 'otpauth://x' });
     expect(await api.confirmTotp('123456')).toEqual({ backup_codes: ['a'] });
     await api.disableTotp('pw', '654321');
     expect(await api.regenerateBackupCodes('pw', '111111')).toEqual({ backup_codes: ['b'] });
@@ -313,7 +365,7 @@ describe('ApiClient: account routes', () => {
     const sent = server.calls.filter((c) => c.path !== '/sessions/refresh').map((c) => [c.method, c.path, c.body]);
     expect(sent).toEqual([
       ['PUT', '/users/me/password', { current_password: 'old pw', new_password: 'new pw' }],
-      ['POST', '/users/me/totp', undefined],
+      ['POST', '/users/me/totp', { password: 'my password' }],
       ['POST', '/users/me/totp/confirm', { code: '123456' }],
       ['DELETE', '/users/me/totp', { password: 'pw', code: '654321' }],
       ['POST', '/users/me/totp/backup_codes', { password: 'pw', code: '111111' }],

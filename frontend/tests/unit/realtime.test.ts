@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { RealtimeSocket, backoff } from '../../src/lib/realtime/socket';
+import { MIN_RENEW_GAP_MS, RealtimeSocket, backoff, renewDelay, type SocketOptions } from '../../src/lib/realtime/socket';
 import { parseServerFrame } from '../../src/lib/realtime/frames';
 import { ChatStore, newNonce } from '../../src/lib/chat/store.svelte';
 import type { ApiClient } from '../../src/lib/api/client';
@@ -61,18 +61,31 @@ class Clock {
     this.timers.clear();
     for (const [, t] of list) t.fn();
   }
+  /** The delays of the pending timers other than the heartbeat (30 s in these tests). */
+  others() {
+    return [...this.timers.values()].filter((t) => t.ms !== 30_000).map((t) => t.ms);
+  }
+  /** Runs the one pending timer of this delay. */
+  run(ms: number) {
+    const found = [...this.timers.entries()].filter(([, t]) => t.ms === ms);
+    expect(found).toHaveLength(1);
+    const [id, t] = found[0]!;
+    this.timers.delete(id);
+    t.fn();
+  }
 }
 
 const flush = () => new Promise((r) => setTimeout(r, 0));
 const READY = { type: 'ready', protocol_version: 1, user_id: 'me', session_id: 's', heartbeat_secs: 30 };
 
-function socket(token: () => Promise<string> = async () => 'tok') {
+function socket(token: () => Promise<string> = async () => 'tok', extra: Partial<SocketOptions> = {}) {
   FakeWs.all = [];
   const clock = new Clock();
   const frames: unknown[] = [];
   const statuses: string[] = [];
   let unauthorized = 0;
   const s = new RealtimeSocket({
+    ...extra,
     url: 'ws://test/api/v1/ws',
     token,
     onFrame: (f) => frames.push(f),
@@ -154,6 +167,173 @@ describe('RealtimeSocket', () => {
     expect(ws.types()).toEqual(['authenticate', 'ping']);
   });
 
+  it('renews the token ahead of expiry: 80 % of its life, a minute before, or half a short one', () => {
+    expect(renewDelay(900_000)).toBe(720_000);
+    expect(renewDelay(240_000)).toBe(180_000);
+    expect(renewDelay(120_000)).toBe(60_000);
+    expect(renewDelay(30_000)).toBe(15_000);
+    expect(renewDelay(0)).toBeNull();
+    expect(renewDelay(-5_000)).toBeNull();
+    expect(renewDelay(NaN)).toBeNull();
+  });
+
+  /** A socket whose server clock is `now` and whose renewals hand out tok-1, tok-2, … */
+  async function renewing(over: { renewToken?: (current: string | null) => Promise<string> } = {}) {
+    let now = Date.parse('2026-11-28T10:00:00Z');
+    let n = 0;
+    const asked: (string | null)[] = [];
+    const t = socket(async () => 'tok-0', {
+      now: () => now,
+      renewToken:
+        over.renewToken ??
+        (async (current) => {
+          asked.push(current);
+          return `tok-${++n}`;
+        }),
+    });
+    t.s.start();
+    const ws = FakeWs.all[0]!;
+    ws.open();
+    await flush();
+    const at = (ms: number) => new Date(now + ms).toISOString();
+    return { ...t, ws, asked, at, advance: (ms: number) => (now += ms) };
+  }
+
+  it('schedules a renewal from token_expires_at, sends a newer token, and reschedules on reauthenticated', async () => {
+    const { s, ws, clock, asked, at, advance, frames } = await renewing();
+    ws.receive({ ...READY, token_expires_at: at(900_000) });
+    expect(clock.others()).toEqual([720_000]);
+    advance(720_000);
+    clock.run(720_000);
+    await flush();
+    // The token handed out at connect is the one to replace.
+    expect(asked).toEqual(['tok-0']);
+    expect(ws.sent.at(-1)).toEqual({ type: 'authenticate', token: 'tok-1' });
+    expect(clock.others()).toEqual([]);
+    // No renewal until the server answers; its answer plans the next one.
+    ws.receive({ type: 'reauthenticated', token_expires_at: at(900_000) });
+    expect(clock.others()).toEqual([720_000]);
+    expect(s.status).toBe('ready');
+    advance(720_000);
+    clock.run(720_000);
+    await flush();
+    expect(asked).toEqual(['tok-0', 'tok-1']);
+    expect(ws.sent.filter((f) => f.type === 'authenticate').map((f) => f.token)).toEqual(['tok-0', 'tok-1', 'tok-2']);
+    // reauthenticated is the socket's own business.
+    expect(frames.map((f) => (f as { type: string }).type)).toEqual(['ready']);
+  });
+
+  it('reads the deadline on the server clock, and renews a short-lived token halfway', async () => {
+    const { ws, clock, at } = await renewing();
+    // 90 s left by the server's clock (whatever the local one says): renew after 45 s.
+    ws.receive({ ...READY, token_expires_at: at(90_000) });
+    expect(clock.others()).toEqual([45_000]);
+  });
+
+  it('never renews in a loop: not when the deadline is past, did not move, or within the minimum gap', async () => {
+    const t = await renewing();
+    // Expired by this clock (clocks disagree): no renewal; the server's close reconnects.
+    t.ws.receive({ ...READY, token_expires_at: t.at(-1_000) });
+    expect(t.clock.others()).toEqual([]);
+
+    const u = await renewing();
+    u.ws.receive({ ...READY, token_expires_at: u.at(900_000) });
+    u.advance(720_000);
+    u.clock.run(720_000);
+    await flush();
+    // The server kept the old deadline: renewing again would gain nothing.
+    u.ws.receive({ type: 'reauthenticated', token_expires_at: u.at(180_000) });
+    expect(u.clock.others()).toEqual([]);
+
+    const v = await renewing();
+    v.ws.receive({ ...READY, token_expires_at: v.at(900_000) });
+    v.advance(720_000);
+    v.clock.run(720_000);
+    await flush();
+    // The local clock jumped: the new deadline is later than the old one but only seconds
+    // ahead by this clock. The next renewal still waits the minimum gap.
+    v.advance(175_000);
+    v.ws.receive({ type: 'reauthenticated', token_expires_at: v.at(8_000) });
+    const [wait] = v.clock.others();
+    expect(wait).toBeGreaterThan(MIN_RENEW_GAP_MS - 1_000);
+    expect(wait).toBeLessThanOrEqual(MIN_RENEW_GAP_MS);
+  });
+
+  it('does not renew after stop, nor after the connection dropped', async () => {
+    const { s, ws, clock, at, asked } = await renewing();
+    ws.receive({ ...READY, token_expires_at: at(900_000) });
+    const timer = [...clock.timers.values()].find((x) => x.ms === 720_000);
+    s.stop();
+    expect(clock.timers.size).toBe(0);
+    timer!.fn(); // even if the timer had fired
+    await flush();
+    expect(asked).toEqual([]);
+    expect(ws.sent.filter((f) => f.type === 'authenticate')).toHaveLength(1);
+
+    // A renewal whose token arrives after stop sends nothing.
+    let release: (t: string) => void = () => {};
+    const late = await renewing({ renewToken: () => new Promise<string>((r) => (release = r)) });
+    late.ws.receive({ ...READY, token_expires_at: late.at(900_000) });
+    late.clock.run(720_000);
+    late.s.stop();
+    release('tok-late');
+    await flush();
+    expect(late.ws.sent.map((f) => f.token)).toEqual(['tok-0']);
+
+    // A dropped connection takes its renewal with it.
+    const gone = await renewing();
+    gone.ws.receive({ ...READY, token_expires_at: gone.at(900_000) });
+    gone.ws.drop();
+    expect(gone.clock.others()).toEqual([500]);
+  });
+
+  it('waits for a newer token, retries a failed renewal, and keeps a refused one quiet', async () => {
+    // The fallback token() still hands out the held token: nothing is sent, asked again later.
+    let handed = 'tok-0';
+    const t = socket(async () => handed, { now: () => Date.parse('2026-11-28T10:12:00Z') });
+    t.s.start();
+    const ws = FakeWs.all[0]!;
+    ws.open();
+    await flush();
+    ws.receive({ ...READY, token_expires_at: '2026-11-28T10:15:00Z' });
+    t.clock.run(120_000);
+    await flush();
+    expect(ws.types()).toEqual(['authenticate']);
+    expect(t.clock.others()).toEqual([120_000]);
+    handed = 'tok-1';
+    t.clock.run(120_000);
+    await flush();
+    expect(ws.sent.at(-1)).toEqual({ type: 'authenticate', token: 'tok-1' });
+
+    // A failed refresh is tried again before the deadline.
+    let fail = true;
+    const f = await renewing({
+      renewToken: async () => {
+        if (fail) throw new Error('network');
+        return 'tok-9';
+      },
+    });
+    f.ws.receive({ ...READY, token_expires_at: f.at(900_000) });
+    f.advance(720_000);
+    f.clock.run(720_000);
+    await flush();
+    expect(f.clock.others()).toEqual([120_000]);
+    fail = false;
+    f.clock.run(120_000);
+    await flush();
+    expect(f.ws.sent.at(-1)).toEqual({ type: 'authenticate', token: 'tok-9' });
+    // A token of another session is refused without closing: not shown as an error.
+    f.ws.receive({ type: 'error', code: 'invalid_request', message: 'a connection keeps its session', frame: 'authenticate' });
+    expect(f.frames.map((x) => (x as { type: string }).type)).toEqual(['ready']);
+    expect(f.s.status).toBe('ready');
+  });
+
+  it('plans no renewal when ready names no deadline', async () => {
+    const { ws, clock } = await renewing();
+    ws.receive(READY);
+    expect(clock.others()).toEqual([]);
+  });
+
   it('backs off from half a second to thirty, with jitter', () => {
     expect(backoff(0, () => 0.5)).toBe(500);
     expect(backoff(3, () => 0.5)).toBe(4000);
@@ -206,14 +386,23 @@ function message(channelId: string, seq: number, sender = 'other', text = `m${se
   };
 }
 
+/** The tokens the chat store's socket asked the API client to replace. */
+let renewals: (string | null)[] = [];
+
 async function chatStore(channels: Channel[], pages: Record<string, Message[]> = {}) {
   FakeWs.all = [];
+  renewals = [];
   const clock = new Clock();
   const api = {
     communities: async () => [{ id: 'c1', name: 'C', description: '', visibility: 'public', owner_id: 'x', role: 'member', created_at: '' }],
     channels: async () => channels.map((c) => ({ ...c })),
     messages: async (id: string) => ({ messages: pages[id] ?? [], has_more: false }),
     token: async () => 'tok',
+    freshToken: async (than: string | null) => {
+      renewals.push(than);
+      return 'tok-2';
+    },
+    serverNow: () => Date.parse('2026-11-28T10:00:00Z'),
   } as unknown as ApiClient;
   const e2e = new E2e(new Keystore(new MemoryStore()));
   const chat = new ChatStore({
@@ -369,6 +558,95 @@ describe('ChatStore', () => {
       ['remove_reaction', '👍'],
       ['add_reaction', '🎉'],
     ]);
+  });
+
+  it('applies reaction deltas: add, a second user, another emoji, remove down to zero; the cursor follows', async () => {
+    const { chat, ws, clock } = await chatStore([channel('a', { last_seq: 4 }), channel('b', { last_seq: 2 })], {
+      a: [message('a', 3), message('a', 4, 'me')],
+    });
+    await chat.open('a');
+    const t = chat.views.get('a')!.timeline;
+    const delta = (event_seq: number, user_id: string, emoji: string, present: boolean, count: number) =>
+      ws.receive({ type: 'reaction_changed', channel_id: 'a', message_id: 'a-3', event_seq, user_id, emoji, present, count });
+    const reactions = () => t.get('a-3')!.reactions;
+
+    delta(5, 'other', '👍', true, 1);
+    expect(reactions()).toEqual([{ emoji: '👍', count: 1, user_ids: ['other'] }]);
+    expect(t.get('a-3')!.updated_seq).toBe(5);
+    expect(t.cursor).toBe(5);
+    expect(chat.channel('a')!.last_seq).toBe(5);
+    delta(6, 'me', '👍', true, 2);
+    delta(7, 'third', '🎉', true, 1);
+    expect(reactions()).toEqual([
+      { emoji: '👍', count: 2, user_ids: ['other', 'me'] },
+      { emoji: '🎉', count: 1, user_ids: ['third'] },
+    ]);
+    // It is ours now: the chip takes it back.
+    chat.toggleReaction(t.get('a-3')!, '👍');
+    expect(ws.sent.at(-1)).toMatchObject({ type: 'remove_reaction', message_id: 'a-3', emoji: '👍' });
+    // A repeat, or a delta the held state already has, changes nothing.
+    delta(6, 'me', '👍', true, 2);
+    delta(4, 'other', '👍', false, 0);
+    expect(reactions()[0]).toEqual({ emoji: '👍', count: 2, user_ids: ['other', 'me'] });
+    delta(8, 'other', '👍', false, 1);
+    expect(reactions()).toEqual([
+      { emoji: '👍', count: 1, user_ids: ['me'] },
+      { emoji: '🎉', count: 1, user_ids: ['third'] },
+    ]);
+    delta(9, 'me', '👍', false, 0);
+    expect(reactions()).toEqual([{ emoji: '🎉', count: 1, user_ids: ['third'] }]);
+    delta(10, 'third', '🎉', false, 0);
+    expect(reactions()).toEqual([]);
+    // Reactions are not messages: no unread count, the other message is untouched.
+    expect(chat.channel('a')!.unread).toBe(0);
+    expect(t.get('a-4')!.updated_seq).toBe(4);
+    // A channel that is not open moves its cursor too.
+    ws.receive({ type: 'reaction_changed', channel_id: 'b', message_id: 'b-1', event_seq: 12, user_id: 'other', emoji: '👀', present: true, count: 1 });
+    expect(chat.channel('b')!.last_seq).toBe(12);
+
+    // After a reconnect both resume from there; the backlog's full state still applies.
+    ws.drop();
+    clock.runAll();
+    const ws2 = FakeWs.all[1]!;
+    ws2.open();
+    await flush();
+    ws2.receive(READY);
+    expect(ws2.sent.find((f) => f.type === 'subscribe')).toEqual({
+      type: 'subscribe',
+      channels: [
+        { channel_id: 'a', after_seq: 10 },
+        { channel_id: 'b', after_seq: 12 },
+      ],
+    });
+    ws2.receive({
+      type: 'message_updated',
+      event_seq: 11,
+      message: { ...message('a', 3), updated_seq: 11, reactions: [{ emoji: '✅', count: 2, user_ids: ['me', 'other'] }] },
+    });
+    expect(reactions()).toEqual([{ emoji: '✅', count: 2, user_ids: ['me', 'other'] }]);
+    expect(t.cursor).toBe(11);
+  });
+
+  it('applies reaction deltas in end-to-end channels without touching the ciphertext', async () => {
+    const sealed = { ...message('s', 1), content: { kind: 'encrypted' as const, ciphertext: 'AAECAwQ=' } };
+    const { chat, ws } = await chatStore([channel('s', { e2e: true, last_seq: 1 })], { s: [sealed] });
+    await chat.open('s');
+    const t = chat.views.get('s')!.timeline;
+    const content = t.get('s-1')!.content;
+    ws.receive({ type: 'reaction_changed', channel_id: 's', message_id: 's-1', event_seq: 2, user_id: 'other', emoji: '🎉', present: true, count: 1 });
+    expect(t.get('s-1')!.reactions).toEqual([{ emoji: '🎉', count: 1, user_ids: ['other'] }]);
+    // The same object: the message is not decrypted again.
+    expect(t.get('s-1')!.content).toBe(content);
+    expect(t.cursor).toBe(2);
+  });
+
+  it('renews its connection with a newer token from the API client, on the server clock', async () => {
+    const { ws, clock } = await chatStore([channel('a')]);
+    ws.receive({ type: 'reauthenticated', token_expires_at: '2026-11-28T10:15:00Z' });
+    clock.run(720_000);
+    await flush();
+    expect(renewals).toEqual(['tok']);
+    expect(ws.sent.at(-1)).toEqual({ type: 'authenticate', token: 'tok-2' });
   });
 
   it('makes distinct random nonces', () => {

@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import type { Message } from '../../src/lib/api/types';
-import { Timeline, continues, countUnread, differentDay, firstUnreadId } from '../../src/lib/chat/timeline.svelte';
+import {
+  MAX_REACTION_USERS,
+  Timeline,
+  continues,
+  countUnread,
+  differentDay,
+  firstUnreadId,
+  withReaction,
+} from '../../src/lib/chat/timeline.svelte';
 
 const CH = '00000000-0000-7000-8000-0000000000c1';
 const ME = 'me';
@@ -34,6 +42,53 @@ describe('Timeline', () => {
     t.apply(msg(5));
     expect(seqs(t)).toEqual([3, 4, 5, 7, 9]);
     expect(t.cursor).toBe(9);
+  });
+
+  it('applies a reaction delta: users follow, count is taken, order kept, an emoji at zero dropped', () => {
+    const start = [
+      { emoji: '👍', count: 2, user_ids: ['a', 'b'] },
+      { emoji: '🎉', count: 1, user_ids: ['c'] },
+    ];
+    expect(withReaction(start, { user_id: 'c', emoji: '👍', present: true, count: 3 })).toEqual([
+      { emoji: '👍', count: 3, user_ids: ['a', 'b', 'c'] },
+      { emoji: '🎉', count: 1, user_ids: ['c'] },
+    ]);
+    expect(withReaction(start, { user_id: 'a', emoji: '👍', present: false, count: 1 })).toEqual([
+      { emoji: '👍', count: 1, user_ids: ['b'] },
+      { emoji: '🎉', count: 1, user_ids: ['c'] },
+    ]);
+    expect(withReaction(start, { user_id: 'c', emoji: '🎉', present: false, count: 0 })).toEqual([start[0]]);
+    expect(withReaction(start, { user_id: 'a', emoji: '👀', present: true, count: 1 }).map((r) => r.emoji)).toEqual(['👍', '🎉', '👀']);
+    // Present twice is once; an unknown emoji at zero is nothing.
+    expect(withReaction(start, { user_id: 'a', emoji: '👍', present: true, count: 2 })).toEqual(start);
+    expect(withReaction(start, { user_id: 'a', emoji: '✅', present: false, count: 0 })).toEqual(start);
+    // The user list stays capped as the server caps it; the count goes on.
+    const full = [{ emoji: '👍', count: MAX_REACTION_USERS, user_ids: Array.from({ length: MAX_REACTION_USERS }, (_, i) => `u${i}`) }];
+    const more = withReaction(full, { user_id: 'late', emoji: '👍', present: true, count: MAX_REACTION_USERS + 1 });
+    expect(more[0]!.count).toBe(MAX_REACTION_USERS + 1);
+    expect(more[0]!.user_ids).toHaveLength(MAX_REACTION_USERS);
+    expect(start[0]!.user_ids).toEqual(['a', 'b']);
+  });
+
+  it('moves the cursor for a delta on a message it does not hold only once loaded', () => {
+    const t = new Timeline(CH);
+    const d = { message_id: 'm1', event_seq: 8, user_id: 'a', emoji: '👍', present: true, count: 1 };
+    // A page still loading may predate it: the backlog after the cursor brings the state.
+    expect(t.applyReaction(d)).toBe(false);
+    expect(t.cursor).toBe(0);
+    t.applyPage([msg(5)], true, false);
+    expect(t.applyReaction(d)).toBe(false);
+    expect(t.cursor).toBe(8);
+    expect(t.applyReaction({ ...d, message_id: 'm5', event_seq: 9 })).toBe(true);
+    expect(t.get('m5')!.reactions).toEqual([{ emoji: '👍', count: 1, user_ids: ['a'] }]);
+    // A history page with the older state does not undo it; a newer state replaces it.
+    t.applyPage([msg(5)], true, false);
+    expect(t.get('m5')!.reactions).toHaveLength(1);
+    t.apply(msg(5, { updated_seq: 10, reactions: [] }));
+    expect(t.get('m5')!.reactions).toEqual([]);
+    // A deleted message takes no reactions.
+    t.apply(msg(5, { updated_seq: 11, deleted: true, content: null }));
+    expect(t.applyReaction({ ...d, message_id: 'm5', event_seq: 12 })).toBe(false);
   });
 
   it('takes the newer state of a message and ignores older ones', () => {

@@ -135,6 +135,8 @@ export class ApiClient {
   private access: Access | null = null;
   private refreshing: Promise<void> | null = null;
   private timer: unknown = null;
+  /** The server's clock minus ours (ms), from the `Date` header of the last token answer. */
+  private clockOffset = 0;
 
   constructor(opts: ApiOptions) {
     this.store = opts.store;
@@ -235,6 +237,7 @@ export class ApiClient {
     // Measure the lifetime against the server's clock when it says what time it is.
     const expires = Date.parse(pair.access_token_expires_at);
     const serverNow = Date.parse(res.headers.get('date') ?? '');
+    if (Number.isFinite(serverNow)) this.clockOffset = serverNow - now;
     const lifetime = Number.isFinite(serverNow) ? expires - serverNow : expires - now;
     const ttl = Math.max(0, Number.isFinite(lifetime) ? lifetime : 0);
     const margin = Math.min(REFRESH_MARGIN_MS, ttl / 5);
@@ -375,8 +378,9 @@ export class ApiClient {
     });
   }
 
-  startTotp(): Promise<TotpSetup> {
-    return this.authed('POST', '/users/me/totp');
+  /** Starts two-factor setup; the server asks for the password again (`wrong_password`, 403). */
+  startTotp(password: string): Promise<TotpSetup> {
+    return this.authed('POST', '/users/me/totp', { password });
   }
 
   confirmTotp(code: string): Promise<BackupCodes> {
@@ -410,6 +414,25 @@ export class ApiClient {
   /** A valid access token, refreshed first when needed: what the WebSocket authenticates with. */
   token(): Promise<string> {
     return this.accessToken();
+  }
+
+  /**
+   * An access token newer than `than` (the one an open WebSocket holds), to renew that
+   * connection before its token expires: the held token when it is already another one and not
+   * due for refresh, else a refreshed one. The refresh is the same single-flight, cross-tab
+   * serialised one as every other.
+   */
+  async freshToken(than: string | null): Promise<string> {
+    const held = this.access;
+    if (held && held.token !== than && this.now() < held.refreshAt) return held.token;
+    await this.refresh(held?.token ?? null);
+    if (!this.access) throw new ApiError('unauthorized', 'You are signed out.', 401);
+    return this.access.token;
+  }
+
+  /** Now on the server's clock, as far as the `Date` of the last token answer tells (ms). */
+  serverNow(): number {
+    return this.now() + this.clockOffset;
   }
 
   // ---- communities, channels, messages

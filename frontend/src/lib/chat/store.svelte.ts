@@ -120,6 +120,8 @@ export class ChatStore {
     this.socket = new RealtimeSocket({
       url: `${proto}//${host}/api/v1/ws`,
       token: () => this.api.token(),
+      renewToken: (current) => this.api.freshToken(current),
+      now: () => this.api.serverNow(),
       onFrame: (f) => this.onFrame(f),
       onStatus: (s) => (this.status = s),
       ...opts.socket,
@@ -366,6 +368,18 @@ export class ChatStore {
           c.unread += 1;
           if (v) delete v.typing[m.sender_id];
         }
+        break;
+      }
+      case 'reaction_changed': {
+        // A delta: only the emoji and who reacted, never the (possibly encrypted) body.
+        const c = this.channel(f.channel_id);
+        if (!c) {
+          this.scheduleRefresh();
+          return;
+        }
+        if (f.event_seq > c.last_seq) c.last_seq = f.event_seq;
+        const v = this.views.get(f.channel_id);
+        if (v?.timeline.loaded || (v && this.activeId === f.channel_id)) v.timeline.applyReaction(f);
         break;
       }
       case 'message_acked': {

@@ -1,11 +1,35 @@
 // The messages of one channel as this client knows them: confirmed messages ordered by `seq`,
-// then this client's sends still waiting for `message_acked`. Every change from the server
-// carries the whole current state of a message; a change older than the one held (lower
-// `updated_seq`) is ignored, so live frames, the resubscribe backlog and history pages can
-// arrive in any order and still converge. A send is matched to its message by nonce (ack) and
+// then this client's sends still waiting for `message_acked`. Messages, edits and deletions
+// from the server carry the whole current state of a message; a change older than the one held
+// (lower `updated_seq`) is ignored, so live frames, the resubscribe backlog and history pages
+// can arrive in any order and still converge. Reactions arrive live as deltas
+// (`reaction_changed`), applied to the held message when they are newer than its state; a
+// backlog carries the whole state instead. A send is matched to its message by nonce (ack) and
 // then by id (the created frame), so it is shown once whichever arrives first.
 
-import type { Content, Message } from '../api/types';
+import type { Content, Message, Reaction } from '../api/types';
+import type { ReactionChanged } from '../realtime/frames';
+
+/** The server lists at most this many users per reaction. */
+export const MAX_REACTION_USERS = 100;
+
+/**
+ * The reactions of a message after a delta: `user` added (`present`) or took back `emoji`,
+ * which `count` users now react with. The user list follows (capped as the server caps it), an
+ * emoji at 0 is dropped, a new one goes last, and the others keep their order.
+ */
+export function withReaction(
+  reactions: readonly Reaction[],
+  d: Pick<ReactionChanged, 'user_id' | 'emoji' | 'present' | 'count'>,
+): Reaction[] {
+  const at = reactions.findIndex((r) => r.emoji === d.emoji);
+  if (d.count <= 0) return reactions.filter((_, i) => i !== at);
+  if (at < 0) return [...reactions, { emoji: d.emoji, count: d.count, user_ids: d.present ? [d.user_id] : [] }];
+  const r = reactions[at]!;
+  let users = r.user_ids.filter((u) => u !== d.user_id);
+  if (d.present) users = r.user_ids.includes(d.user_id) || users.length >= MAX_REACTION_USERS ? r.user_ids : [...users, d.user_id];
+  return reactions.map((x, i) => (i === at ? { emoji: r.emoji, count: d.count, user_ids: users } : x));
+}
 
 export interface Pending {
   nonce: string;
@@ -81,6 +105,30 @@ export class Timeline {
     if (this.loaded && this.hasMoreBefore && first && m.seq < first.seq) return false;
     const i = this.index(m.seq);
     this.messages = [...list.slice(0, i), m, ...list.slice(i)];
+    return true;
+  }
+
+  /**
+   * Applies a reaction delta to the held message. A delta no newer than the held state is
+   * already in it and changes nothing; one for a message not held only moves the cursor once
+   * the first page is loaded (a page still loading may predate it: the cursor then stays, and
+   * the subscription's backlog brings the message's whole state). Returns true when the
+   * timeline changed.
+   */
+  applyReaction(d: Omit<ReactionChanged, 'type' | 'channel_id'>): boolean {
+    const list = this.messages;
+    const at = list.findIndex((x) => x.id === d.message_id);
+    if (at < 0) {
+      if (this.loaded) this.note(d.event_seq);
+      return false;
+    }
+    this.note(d.event_seq);
+    const held = list[at]!;
+    if (d.event_seq <= held.updated_seq || held.deleted) return false;
+    const next = list.slice();
+    // The body (plaintext or ciphertext) stays the same object: nothing is decrypted again.
+    next[at] = { ...held, updated_seq: d.event_seq, reactions: withReaction(held.reactions, d) };
+    this.messages = next;
     return true;
   }
 

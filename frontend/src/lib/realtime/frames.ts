@@ -9,6 +9,21 @@ export interface Cursor {
   after_seq?: number;
 }
 
+/**
+ * A reaction delta, sent live for `add_reaction`/`remove_reaction`: `user_id` added
+ * (`present`) or took back `emoji`, which `count` users now react with (0: it is gone).
+ */
+export interface ReactionChanged {
+  type: 'reaction_changed';
+  channel_id: string;
+  message_id: string;
+  event_seq: number;
+  user_id: string;
+  emoji: string;
+  present: boolean;
+  count: number;
+}
+
 export type ClientFrame =
   | { type: 'authenticate'; token: string }
   | { type: 'ping' }
@@ -24,13 +39,24 @@ export type ClientFrame =
   | { type: 'mark_read'; channel_id: string; seq: number };
 
 export type ServerFrame =
-  | { type: 'ready'; protocol_version: number; user_id: string; session_id: string; heartbeat_secs: number }
+  | {
+      type: 'ready';
+      protocol_version: number;
+      user_id: string;
+      session_id: string;
+      heartbeat_secs: number;
+      /** RFC 3339: the server closes the connection then (4001) unless it is renewed. */
+      token_expires_at?: string;
+    }
+  /** The answer to `authenticate` with a newer token on an open connection: the new deadline. */
+  | { type: 'reauthenticated'; token_expires_at: string }
   | { type: 'pong' }
   | { type: 'subscribed'; channel_id: string; last_seq: number; present: [string, Presence][] }
   | { type: 'unsubscribed'; channel_id: string; reason?: string | null }
   | { type: 'message_acked'; channel_id: string; nonce: string; message_id: string; seq: number }
   | { type: 'message_created'; event_seq: number; message: Message }
   | { type: 'message_updated'; event_seq: number; message: Message }
+  | ReactionChanged
   | { type: 'typing'; channel_id: string; user_id: string }
   | { type: 'presence_changed'; channel_id: string; user_id: string; presence: Presence }
   | { type: 'read_marker'; channel_id: string; seq: number }
@@ -50,12 +76,14 @@ export type ServerFrame =
 
 const SERVER_TYPES = new Set([
   'ready',
+  'reauthenticated',
   'pong',
   'subscribed',
   'unsubscribed',
   'message_acked',
   'message_created',
   'message_updated',
+  'reaction_changed',
   'typing',
   'presence_changed',
   'read_marker',
@@ -93,5 +121,18 @@ export function parseServerFrame(data: unknown): ServerFrame | null {
   if ((t === 'channel_created' || t === 'channel_updated') && (typeof o.channel !== 'object' || !o.channel)) return null;
   if (t === 'community_updated' && (typeof o.community !== 'object' || !o.community)) return null;
   if (t === 'member_joined' && (typeof o.member !== 'object' || !o.member)) return null;
+  if (
+    t === 'reaction_changed' &&
+    (typeof o.channel_id !== 'string' ||
+      typeof o.message_id !== 'string' ||
+      typeof o.user_id !== 'string' ||
+      typeof o.emoji !== 'string' ||
+      typeof o.event_seq !== 'number' ||
+      typeof o.count !== 'number' ||
+      typeof o.present !== 'boolean')
+  ) {
+    return null;
+  }
+  if (t === 'reauthenticated' && typeof o.token_expires_at !== 'string') return null;
   return v as ServerFrame;
 }

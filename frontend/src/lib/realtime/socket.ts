@@ -2,6 +2,10 @@
 // token, pings at the server's heartbeat, notices a dead connection, and reconnects with
 // growing, jittered delays (at once when the browser comes back online). Whoever owns it
 // resubscribes with its cursors on every `ready`; frames are only sent while ready.
+//
+// The server closes a connection when its access token expires (`token_expires_at` in `ready`
+// and `reauthenticated`) unless a newer token of the same session arrives first, so the socket
+// sends `authenticate` again on the open connection ahead of that moment (see `renewDelay`).
 
 import { parseServerFrame, type ClientFrame, type ServerFrame } from './frames';
 
@@ -18,6 +22,13 @@ export interface SocketOptions {
   url: string;
   /** A valid access token (refreshed when needed). Rejecting stops the socket. */
   token: () => Promise<string>;
+  /**
+   * An access token newer than `current` (the one the connection holds), to renew the open
+   * connection. Without it, `token()` is asked and a renewal waits until it hands out another.
+   */
+  renewToken?: (current: string | null) => Promise<string>;
+  /** Now on the server's clock (ms), to read `token_expires_at`; the local clock by default. */
+  now?: () => number;
   onFrame: (frame: ServerFrame) => void;
   onStatus?: (status: SocketStatus) => void;
   /** Called when the server refuses the session (close 4001 after a refresh failed). */
@@ -29,6 +40,21 @@ export interface SocketOptions {
 }
 
 const OPEN = 1;
+/** Renewals of one connection are at least this far apart (ms), whatever the clocks say. */
+export const MIN_RENEW_GAP_MS = 10_000;
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * How long to wait (ms) before renewing a token with `remaining` ms of life: at 80 % of it or
+ * a minute before expiry, whichever is sooner, but never in the first half of a short life
+ * (so a short-lived token is not renewed over and over). Null when it has expired already by
+ * this clock: then nothing is renewed and the server's close (4001) leads to a reconnect.
+ */
+export function renewDelay(remaining: number): number | null {
+  if (!(remaining > 0)) return null;
+  const ahead = Math.min(remaining * 0.8, remaining - 60_000);
+  return Math.min(MAX_TIMER_MS, Math.round(Math.max(ahead, remaining / 2)));
+}
 
 /** Delay before reconnect attempt `n` (0-based): 0.5 s doubling to 30 s, with ±25 % jitter. */
 export function backoff(n: number, random: () => number = Math.random): number {
@@ -44,8 +70,17 @@ export class RealtimeSocket {
   private heartbeatTimer: unknown = null;
   private heartbeatMs = 30_000;
   private lastHeard = 0;
-  private readonly opts: Required<Omit<SocketOptions, 'onStatus' | 'onUnauthorized'>> &
-    Pick<SocketOptions, 'onStatus' | 'onUnauthorized'>;
+  private renewTimer: unknown = null;
+  /** The newest token the connection has been accepted with. */
+  private heldToken: string | null = null;
+  /** A token sent to renew the connection, until `reauthenticated` accepts it. */
+  private offeredToken: string | null = null;
+  /** The connection's deadline on the server's clock (ms), from the last `ready`/`reauthenticated`. */
+  private deadline: number | null = null;
+  /** When the last renewal was sent (local clock, ms). */
+  private lastRenewal = -Infinity;
+  private readonly opts: Required<Omit<SocketOptions, 'onStatus' | 'onUnauthorized' | 'renewToken'>> &
+    Pick<SocketOptions, 'onStatus' | 'onUnauthorized' | 'renewToken'>;
 
   constructor(opts: SocketOptions) {
     this.opts = {
@@ -53,6 +88,7 @@ export class RealtimeSocket {
       setTimer: (fn, ms) => setTimeout(fn, ms),
       clearTimer: (id) => clearTimeout(id as ReturnType<typeof setTimeout>),
       random: Math.random,
+      now: () => Date.now(),
       ...opts,
     };
   }
@@ -110,15 +146,24 @@ export class RealtimeSocket {
     ws.onclose = ws.onmessage = ws.onerror = ws.onopen = null;
     ws.close(4000);
     this.ws = null;
-    if (this.heartbeatTimer !== null) this.opts.clearTimer(this.heartbeatTimer);
-    this.heartbeatTimer = null;
+    this.endConnection();
     this.retry();
   };
 
   private clearTimers(): void {
     if (this.reconnectTimer !== null) this.opts.clearTimer(this.reconnectTimer);
+    this.reconnectTimer = null;
+    this.endConnection();
+  }
+
+  /** Forgets what belonged to the connection that is gone: its heartbeat, token and renewal. */
+  private endConnection(): void {
     if (this.heartbeatTimer !== null) this.opts.clearTimer(this.heartbeatTimer);
-    this.reconnectTimer = this.heartbeatTimer = null;
+    if (this.renewTimer !== null) this.opts.clearTimer(this.renewTimer);
+    this.heartbeatTimer = this.renewTimer = null;
+    this.heldToken = this.offeredToken = null;
+    this.deadline = null;
+    this.lastRenewal = -Infinity;
   }
 
   private connect(): void {
@@ -135,7 +180,9 @@ export class RealtimeSocket {
       this.opts
         .token()
         .then((token) => {
-          if (this.ws === ws && ws.readyState === OPEN) ws.send(JSON.stringify({ type: 'authenticate', token }));
+          if (this.ws !== ws || ws.readyState !== OPEN) return;
+          this.heldToken = token;
+          ws.send(JSON.stringify({ type: 'authenticate', token }));
         })
         .catch(() => {
           // No valid session any more: the API client has ended it.
@@ -153,6 +200,17 @@ export class RealtimeSocket {
         this.heartbeatMs = Math.max(5, Math.min(frame.heartbeat_secs, 60)) * 1000;
         this.setStatus('ready');
         this.beat();
+        this.onDeadline(frame.token_expires_at, ws);
+      } else if (frame.type === 'reauthenticated') {
+        if (this.offeredToken !== null) this.heldToken = this.offeredToken;
+        this.offeredToken = null;
+        this.onDeadline(frame.token_expires_at, ws);
+        return;
+      } else if (frame.type === 'error' && frame.frame === 'authenticate' && this.status === 'ready') {
+        // A renewal with a token of another session (signed in again elsewhere): the server
+        // changed nothing, and the connection ends at its deadline and reconnects then.
+        this.offeredToken = null;
+        return;
       }
       this.opts.onFrame(frame);
     };
@@ -162,8 +220,7 @@ export class RealtimeSocket {
     ws.onclose = (ev) => {
       if (this.ws !== ws) return;
       this.ws = null;
-      if (this.heartbeatTimer !== null) this.opts.clearTimer(this.heartbeatTimer);
-      this.heartbeatTimer = null;
+      this.endConnection();
       if (this.status === 'stopped') return;
       // 4001: the token was refused or the session revoked. The next attempt fetches a token
       // again, which refreshes it or, when the session is gone, ends it (and stops us).
@@ -191,11 +248,65 @@ export class RealtimeSocket {
         ws.onclose = null;
         ws.close(4000);
         this.ws = null;
+        this.endConnection();
         this.retry();
         return;
       }
       this.send({ type: 'ping' });
       this.beat();
     }, this.heartbeatMs);
+  }
+
+  /**
+   * Takes the connection's new deadline and plans the renewal before it. A deadline that did
+   * not move past the previous one means the last renewal gained nothing: no renewal is planned
+   * then (the server's close at the deadline leads to a reconnect), so a renewal never repeats
+   * in a loop.
+   */
+  private onDeadline(at: string | undefined, ws: WsLike): void {
+    if (this.renewTimer !== null) this.opts.clearTimer(this.renewTimer);
+    this.renewTimer = null;
+    const deadline = at === undefined ? NaN : Date.parse(at);
+    if (!Number.isFinite(deadline)) return;
+    const previous = this.deadline;
+    this.deadline = deadline;
+    if (previous !== null && deadline <= previous) return;
+    this.planRenewal(ws);
+  }
+
+  private planRenewal(ws: WsLike): void {
+    if (this.deadline === null) return;
+    const delay = renewDelay(this.deadline - this.opts.now());
+    if (delay === null) return;
+    const wait = Math.max(delay, this.lastRenewal + MIN_RENEW_GAP_MS - Date.now());
+    this.renewTimer = this.opts.setTimer(() => {
+      this.renewTimer = null;
+      void this.renew(ws);
+    }, wait);
+  }
+
+  /** Sends `authenticate` with a newer token of the session on the open connection. */
+  private async renew(ws: WsLike): Promise<void> {
+    const current = this.heldToken;
+    const live = () => this.ws === ws && this.status === 'ready' && ws.readyState === OPEN;
+    if (!live()) return;
+    this.lastRenewal = Date.now();
+    let token: string;
+    try {
+      token = await (this.opts.renewToken ? this.opts.renewToken(current) : this.opts.token());
+    } catch {
+      // No token now (network, or the session ended, which the API client reports): try again
+      // while the deadline is ahead.
+      if (live()) this.planRenewal(ws);
+      return;
+    }
+    if (!live()) return;
+    if (token === current) {
+      // Nothing newer yet: ask again later, before the deadline.
+      this.planRenewal(ws);
+      return;
+    }
+    this.offeredToken = token;
+    ws.send(JSON.stringify({ type: 'authenticate', token }));
   }
 }
