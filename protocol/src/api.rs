@@ -724,6 +724,15 @@ pub struct OpenDmRequest {
 /// Most members of a group DM, the caller included.
 pub const MAX_GROUP_DM_MEMBERS: usize = 10;
 
+/// `GET /api/v1/channels`: a page of the caller's channels, most recently active first.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ChannelPage {
+    pub channels: Vec<Channel>,
+    /// Pass as `before` for the next page; absent on the last page.
+    pub next_before: Option<String>,
+}
+
 /// `GET /api/v1/channels/{id}/messages`: a page of history in sequence order.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

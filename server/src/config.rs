@@ -176,6 +176,9 @@ pub struct LimitsConfig {
     /// Prekey bundles one user may claim of another user (each bundle takes a token).
     pub key_claim_burst: u32,
     pub key_claim_per_hour: u32,
+    /// New DMs and group DMs one user may open (reopening one costs nothing).
+    pub dm_create_burst: u32,
+    pub dm_create_per_hour: u32,
 }
 
 /// `[log]`
@@ -257,6 +260,8 @@ impl Default for LimitsConfig {
             json_body_bytes: 64 * 1024,
             key_claim_burst: 20,
             key_claim_per_hour: 60,
+            dm_create_burst: 10,
+            dm_create_per_hour: 30,
         }
     }
 }
@@ -481,6 +486,8 @@ impl Config {
             (l.user_per_minute, "limits.user_per_minute"),
             (l.key_claim_burst, "limits.key_claim_burst"),
             (l.key_claim_per_hour, "limits.key_claim_per_hour"),
+            (l.dm_create_burst, "limits.dm_create_burst"),
+            (l.dm_create_per_hour, "limits.dm_create_per_hour"),
         ] {
             if v == 0 {
                 return Err(ConfigError::Invalid(format!("{n} must be at least 1")));

@@ -371,9 +371,10 @@ pub fn operations() -> Vec<Operation> {
         op(
             "GET",
             "/api/v1/channels",
-            "Every channel the caller can read, with unread counts",
+            "The channels the caller can read, most recently active first, a page at a time \
+             (?limit=&before=)",
         )
-        .res(200, list::<Channel>()),
+        .res(200, one::<ChannelPage>()),
         op("GET", "/api/v1/channels/{id}", "A channel").res(200, one::<Channel>()),
         op(
             "PATCH",

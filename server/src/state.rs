@@ -36,6 +36,8 @@ pub struct Limiters {
     pub user: RateLimiter<UserId>,
     /// Prekey bundles claimed, per (claimer, claimed user).
     pub key_claim: RateLimiter<(UserId, UserId)>,
+    /// New DMs and group DMs per user.
+    pub dm_create: RateLimiter<UserId>,
 }
 
 impl Limiters {
@@ -67,6 +69,11 @@ impl Limiters {
             key_claim: RateLimiter::new(
                 c.key_claim_burst,
                 c.key_claim_per_hour,
+                Duration::from_secs(3600),
+            ),
+            dm_create: RateLimiter::new(
+                c.dm_create_burst,
+                c.dm_create_per_hour,
                 Duration::from_secs(3600),
             ),
         }

@@ -296,7 +296,10 @@ fn setup(port: u16, first: bool) -> (String, Option<String>) {
         &json!({"name": "durable", "e2e": false}),
     );
     let channels = get_json(port, "/api/v1/channels", &token);
-    let channel = channels[0]["id"].as_str().expect("channel").to_owned();
+    let channel = channels["channels"][0]["id"]
+        .as_str()
+        .expect("channel")
+        .to_owned();
     (token, Some(channel))
 }
 

@@ -469,19 +469,30 @@ pub const UNREAD_CAP: i64 = 1000;
 struct StateRow {
     #[diesel(embed)]
     facts: FactsRow,
+    #[diesel(sql_type = diesel::sql_types::Timestamptz)]
+    last_activity_at: OffsetDateTime,
     #[diesel(sql_type = BigInt)]
     last_read_seq: i64,
     #[diesel(sql_type = BigInt)]
     unread: i64,
 }
 
-/// The channels `user` can read: community channels, then DMs, with read state.
+/// Where a page of the channel list ends: the last channel's activity time and id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChannelCursor {
+    pub at: OffsetDateTime,
+    pub id: ChannelId,
+}
+
+/// A page of the channels `user` can read, most recently active first (a new message moves a
+/// channel up), with read state, and the cursor of the next page if there is one.
 pub async fn list_for_user(
     conn: &mut AsyncPgConnection,
     user: UserId,
+    before: Option<ChannelCursor>,
     limit: i64,
-) -> Result<Vec<ChannelState>> {
-    list_states(conn, user, None, limit).await
+) -> Result<(Vec<ChannelState>, Option<ChannelCursor>)> {
+    list_states(conn, user, None, before, limit).await
 }
 
 /// Every channel of `community` that `user` can read, with read state. Complete: a community
@@ -492,17 +503,20 @@ pub async fn list_for_user_in_community(
     community: CommunityId,
 ) -> Result<Vec<ChannelState>> {
     let all = chatalot_protocol::api::community_limits::CHANNELS_MAX as i64;
-    list_states(conn, user, Some(community), all).await
+    Ok(list_states(conn, user, Some(community), None, all).await?.0)
 }
 
 async fn list_states(
     conn: &mut AsyncPgConnection,
     user: UserId,
     community: Option<CommunityId>,
+    before: Option<ChannelCursor>,
     limit: i64,
-) -> Result<Vec<ChannelState>> {
+) -> Result<(Vec<ChannelState>, Option<ChannelCursor>)> {
+    // rows the permission rules hide are dropped after the query: read more than asked
+    let fetch = limit.saturating_mul(4);
     let rows: Vec<StateRow> = diesel::sql_query(format!(
-        "SELECT {CHANNEL_COLUMNS}, {FACTS_COLUMNS}, \
+        "SELECT {CHANNEL_COLUMNS}, {FACTS_COLUMNS}, c.last_activity_at, \
                 COALESCE(r.last_read_seq, 0) AS last_read_seq, \
                 (SELECT count(*) FROM (SELECT 1 FROM messages m \
                     WHERE m.channel_id = c.id AND m.seq > COALESCE(r.last_read_seq, 0) \
@@ -512,35 +526,49 @@ async fn list_states(
          LEFT JOIN read_markers r ON r.channel_id = c.id AND r.user_id = $1 \
          WHERE (cm.user_id IS NOT NULL OR dm.user_id IS NOT NULL) \
            AND ($3::uuid IS NULL OR c.community_id = $3) \
-         ORDER BY c.community_id NULLS LAST, c.position, c.created_at \
+           AND ($4::timestamptz IS NULL OR (c.last_activity_at, c.id) < ($4, $5)) \
+         ORDER BY c.last_activity_at DESC, c.id DESC \
          LIMIT $2"
     ))
     .bind::<SqlUuid, _>(user.0)
-    // rows the permission rules hide are dropped after the query: read enough of them
-    .bind::<BigInt, _>(limit.saturating_mul(4))
+    .bind::<BigInt, _>(fetch)
     .bind::<Nullable<SqlUuid>, _>(community.map(|c| c.0))
+    .bind::<Nullable<diesel::sql_types::Timestamptz>, _>(before.map(|b| b.at))
+    .bind::<Nullable<SqlUuid>, _>(before.map(|b| b.id.0))
     .load(conn)
     .await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|r| {
-            let channel = Channel::from(r.facts.channel);
-            let f = facts_of(
-                &channel,
-                r.facts.member_role.as_deref(),
-                r.facts.group_kind.as_deref(),
-                r.facts.in_group,
-                r.facts.dm_member,
-            );
-            perms::view_channel(&f).then_some(ChannelState {
+    let fetched = rows.len();
+    let mut out = Vec::new();
+    let mut last = None;
+    let mut consumed = 0;
+    for r in rows {
+        if out.len() as i64 == limit {
+            break;
+        }
+        consumed += 1;
+        let channel = Channel::from(r.facts.channel);
+        last = Some(ChannelCursor {
+            at: r.last_activity_at,
+            id: channel.id,
+        });
+        let f = facts_of(
+            &channel,
+            r.facts.member_role.as_deref(),
+            r.facts.group_kind.as_deref(),
+            r.facts.in_group,
+            r.facts.dm_member,
+        );
+        if perms::view_channel(&f) {
+            out.push(ChannelState {
                 channel,
                 facts: f,
                 last_read_seq: r.last_read_seq,
                 unread: r.unread,
-            })
-        })
-        .take(limit as usize)
-        .collect())
+            });
+        }
+    }
+    let more = fetched as i64 == fetch || consumed < fetched;
+    Ok((out, if more { last } else { None }))
 }
 
 /// Opens the DM (two users) or group DM (three or more) of exactly these users, creating it the

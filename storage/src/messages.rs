@@ -143,6 +143,23 @@ async fn take_seqs(conn: &mut AsyncPgConnection, channel: ChannelId, n: i64) -> 
     Ok(last - n + 1)
 }
 
+/// As `take_seqs`, for new messages: the channel's last activity moves to now.
+async fn take_seqs_for_messages(
+    conn: &mut AsyncPgConnection,
+    channel: ChannelId,
+    n: i64,
+) -> Result<i64> {
+    let last: i64 = diesel::update(channels::table.find(channel.0))
+        .set((
+            channels::last_seq.eq(channels::last_seq + n),
+            channels::last_activity_at.eq(diesel::dsl::now),
+        ))
+        .returning(channels::last_seq)
+        .get_result(conn)
+        .await?;
+    Ok(last - n + 1)
+}
+
 /// Stores a batch of messages in one transaction (group commit), in order, with consecutive
 /// sequence numbers. Results are in the order of `batch`.
 pub async fn insert_batch(
@@ -204,7 +221,7 @@ pub async fn insert_batch(
 
         let mut stored: Vec<Message> = Vec::new();
         if !fresh.is_empty() {
-            let first = take_seqs(conn, channel, fresh.len() as i64).await?;
+            let first = take_seqs_for_messages(conn, channel, fresh.len() as i64).await?;
             let rows: Vec<_> = fresh
                 .iter()
                 .enumerate()

@@ -54,6 +54,7 @@ diesel::table! {
         view_role -> Varchar,
         #[max_length = 16]
         post_role -> Varchar,
+        last_activity_at -> Timestamptz,
     }
 }
 

@@ -322,7 +322,7 @@ fn build() -> World {
     }
     // another community, of its own
     get(Who::OtherCommunity).post("/api/v1/communities", &json!({"name": "Elsewhere"}));
-    let channel = owner.get("/api/v1/channels").body[0]["id"]
+    let channel = owner.get("/api/v1/channels").body["channels"][0]["id"]
         .as_str()
         .expect("channel")
         .to_owned();

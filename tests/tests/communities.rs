@@ -25,8 +25,7 @@ fn community(owner: &Client, public: bool) -> (String, String) {
     assert_eq!(r.status, 201, "{}", r.text);
     let id = r.body["id"].as_str().expect("id").to_owned();
     let channels = owner.get("/api/v1/channels");
-    let general = channels
-        .body
+    let general = channels.body["channels"]
         .as_array()
         .expect("list")
         .iter()
@@ -132,8 +131,7 @@ fn a_newcomer_builds_a_community_and_a_kicked_user_is_cut_off_at_once() {
     assert_eq!(dev["e2e"], false, "the mode is in every channel payload");
     let dev = dev["id"].as_str().expect("id").to_owned();
     let listed = bob.get("/api/v1/channels");
-    assert!(listed
-        .body
+    assert!(listed.body["channels"]
         .as_array()
         .expect("list")
         .iter()
@@ -1054,4 +1052,86 @@ fn edits_need_the_right_to_post_now() {
     b.recv_type("reaction_changed");
     b.send(&json!({"type": "delete_message", "channel_id": general, "message_id": mine}));
     assert_eq!(b.recv_type("message_updated")["message"]["deleted"], true);
+}
+
+#[test]
+fn the_channel_list_is_paged_newest_first_and_strangers_cannot_flood_it() {
+    let s = TestServer::start();
+    let (alice, _) = s.register("alice");
+    let (bob, _) = s.register("bob");
+    let (mallory, _) = s.register("mallory");
+    let bob_id = id_of(&bob);
+    // a stranger opens new group DMs with bob: ten, then no more for a while
+    let extras: Vec<String> = (0..12)
+        .map(|i| id_of(&s.register(&format!("extra{i}")).0))
+        .collect();
+    let mut opened = Vec::new();
+    for (i, extra) in extras.iter().enumerate() {
+        let r = mallory.post("/api/v1/dms", &json!({ "user_ids": [bob_id, extra] }));
+        if i < 10 {
+            assert_eq!(r.status, 200, "{}", r.text);
+            opened.push(r.body["id"].as_str().expect("id").to_owned());
+        } else {
+            r.assert_error(429, "rate_limited");
+        }
+    }
+    // reopening one is free
+    let again = mallory.post("/api/v1/dms", &json!({ "user_ids": [bob_id, extras[0]] }));
+    assert_eq!(again.body["id"], opened[0].as_str());
+    // seven hundred older conversations of bob's (made directly in the database)
+    s.sql(&format!(
+        "WITH made AS (INSERT INTO channels (id, kind, e2e, dm_key, last_activity_at) \
+           SELECT gen_random_uuid(), 'group_dm', true, 'old' || n, now() - interval '1 day' \
+           FROM generate_series(1, 700) AS n RETURNING id) \
+         INSERT INTO channel_members (channel_id, user_id) SELECT id, '{bob_id}' FROM made"
+    ));
+    // a friend writes: her DM is at the top of bob's first page
+    let dm = alice.post("/api/v1/dms", &json!({ "user_ids": [bob_id] }));
+    let dm = dm.body["id"].as_str().expect("id").to_owned();
+    let (mut a, _) = Ws::open(&s.base, alice.token());
+    a.subscribe(&dm, None);
+    a.send(
+        &json!({"type": "send_message", "channel_id": dm, "nonce": "hi",
+        "content": {"kind": "encrypted", "ciphertext": "AQID"}}),
+    );
+    a.recv_type("message_acked");
+    let first = bob.get("/api/v1/channels?limit=20");
+    assert_eq!(first.status, 200, "{}", first.text);
+    assert_eq!(first.body["channels"][0]["id"], dm.as_str());
+    assert_eq!(first.body["channels"].as_array().map(Vec::len), Some(20));
+    // every page in turn: each channel once, all of them
+    let mut seen = std::collections::HashSet::new();
+    let mut before: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let path = match &before {
+            Some(b) => format!("/api/v1/channels?limit=200&before={b}"),
+            None => "/api/v1/channels?limit=200".to_owned(),
+        };
+        let page = bob.get(&path);
+        assert_eq!(page.status, 200, "{}", page.text);
+        for c in page.body["channels"].as_array().expect("list") {
+            assert!(
+                seen.insert(c["id"].as_str().expect("id").to_owned()),
+                "twice: {c}"
+            );
+        }
+        pages += 1;
+        match page.body["next_before"].as_str() {
+            Some(next) => before = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 700 + 10 + 1);
+    assert_eq!(pages, 4);
+    for bad in [
+        "limit=0",
+        "limit=501",
+        "before=yesterday",
+        "before=1.not-a-uuid",
+        "bogus=1",
+    ] {
+        bob.get(&format!("/api/v1/channels?{bad}"))
+            .assert_error(400, "invalid_request");
+    }
 }

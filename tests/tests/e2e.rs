@@ -55,7 +55,7 @@ fn community(owner: &Device, others: &[&Device]) -> (Uuid, ChannelId) {
         );
     }
     let list = ok(owner, "GET", "/api/v1/channels", None);
-    let channel = list
+    let channel = list["channels"]
         .as_array()
         .expect("list")
         .iter()

@@ -20,7 +20,10 @@ fn community(owner: &Client, others: &[&Client], e2e: bool) -> String {
         assert_eq!(r.status, 201, "{}", r.text);
     }
     let channels = owner.get("/api/v1/channels");
-    channels.body[0]["id"].as_str().expect("channel").to_owned()
+    channels.body["channels"][0]["id"]
+        .as_str()
+        .expect("channel")
+        .to_owned()
 }
 
 /// Waits (2 s at most) until the server counts `n` open WebSocket connections.
@@ -187,7 +190,7 @@ fn e2e_channels_take_only_ciphertext_and_store_it_opaquely() {
     let (alice, _) = s.register("alice");
     let channel = community(&alice, &[], true);
     let listed = alice.get("/api/v1/channels");
-    assert_eq!(listed.body[0]["e2e"], true);
+    assert_eq!(listed.body["channels"][0]["e2e"], true);
     let (mut a, _) = Ws::open(&s.base, alice.token());
     a.subscribe(&channel, None);
     let plain = a.send_text_message(&channel, "p1", "in the clear");
@@ -850,7 +853,7 @@ fn typing_presence_and_read_markers_reach_the_right_sockets() {
             .expect("seq");
     }
     let unread = |c: &Client| {
-        c.get("/api/v1/channels").body[0]["unread"]
+        c.get("/api/v1/channels").body["channels"][0]["unread"]
             .as_i64()
             .expect("n")
     };
@@ -864,7 +867,10 @@ fn typing_presence_and_read_markers_reach_the_right_sockets() {
     // markers never move back
     b.send(&json!({"type": "mark_read", "channel_id": channel, "seq": 1}));
     b2.recv_type("read_marker");
-    assert_eq!(bob.get("/api/v1/channels").body[0]["last_read_seq"], last);
+    assert_eq!(
+        bob.get("/api/v1/channels").body["channels"][0]["last_read_seq"],
+        last
+    );
 
     // the last connection leaving shows the user offline
     b.send(&json!({"type": "set_presence", "presence": "online"}));
@@ -924,8 +930,7 @@ fn dms_are_private_and_opening_them_is_idempotent() {
     eve.get(&format!("/api/v1/channels/{channel}/messages"))
         .assert_error(404, "not_found");
     assert_eq!(
-        eve.get("/api/v1/channels")
-            .body
+        eve.get("/api/v1/channels").body["channels"]
             .as_array()
             .expect("list")
             .len(),

@@ -9,26 +9,74 @@ use crate::state::AppState;
 use actix_web::web::{Data, Json, Path, Query};
 use actix_web::HttpResponse;
 use chatalot_protocol::api::{
-    community_limits as lim, Channel, MessagePage, OpenDmRequest, UpdateChannelRequest,
-    MAX_GROUP_DM_MEMBERS,
+    community_limits as lim, Channel, ChannelPage, MessagePage, OpenDmRequest,
+    UpdateChannelRequest, MAX_GROUP_DM_MEMBERS,
 };
 use chatalot_protocol::ids::{ChannelId, UserId};
 use chatalot_protocol::perms::{self, Action};
 use chatalot_protocol::ws::ServerFrame;
 use chatalot_storage::{channels, groups, messages, users};
 use serde::Deserialize;
+use time::OffsetDateTime;
 
-const CHANNELS_LISTED: i64 = 1000;
+/// Channels per page of `GET /api/v1/channels`: default and most.
+const CHANNELS_PAGE: u32 = 200;
+const CHANNELS_PAGE_MAX: u32 = 500;
 
-/// `GET /api/v1/channels`: every channel the caller can read, with unread counts.
-pub async fn list_channels(state: Data<AppState>, authed: Authed) -> ApiResult<Json<Vec<Channel>>> {
+/// `?limit=&before=` of the channel list.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelListQuery {
+    limit: Option<u32>,
+    before: Option<String>,
+}
+
+/// A page cursor as clients see it: the activity time in microseconds and the id.
+fn encode_cursor(c: channels::ChannelCursor) -> String {
+    format!("{}.{}", c.at.unix_timestamp_nanos() / 1000, c.id)
+}
+
+fn decode_cursor(raw: &str) -> Option<channels::ChannelCursor> {
+    let (micros, id) = raw.split_once('.')?;
+    if micros.len() > 20 {
+        return None;
+    }
+    let micros: i128 = micros.parse().ok()?;
+    let at = OffsetDateTime::from_unix_timestamp_nanos(micros.checked_mul(1000)?).ok()?;
+    let id = ChannelId(uuid::Uuid::parse_str(id).ok()?);
+    Some(channels::ChannelCursor { at, id })
+}
+
+/// `GET /api/v1/channels`: the channels the caller can read, most recently active first, with
+/// unread counts, a page at a time.
+pub async fn list_channels(
+    state: Data<AppState>,
+    authed: Authed,
+    q: Query<ChannelListQuery>,
+) -> ApiResult<Json<ChannelPage>> {
+    let limit = q.limit.unwrap_or(CHANNELS_PAGE);
+    if !(1..=CHANNELS_PAGE_MAX).contains(&limit) {
+        return Err(ApiError::invalid(format!(
+            "limit: 1 to {CHANNELS_PAGE_MAX}"
+        )));
+    }
+    let before = match q.before.as_deref() {
+        Some(raw) => Some(
+            decode_cursor(raw)
+                .ok_or_else(|| ApiError::invalid("before: the next_before of an earlier page"))?,
+        ),
+        None => None,
+    };
     let mut conn = state.db.conn().await?;
-    let list = channels::list_for_user(&mut conn, authed.0.user_id, CHANNELS_LISTED).await?;
-    Ok(Json(
-        list.into_iter()
+    let (list, next) =
+        channels::list_for_user(&mut conn, authed.0.user_id, before, i64::from(limit)).await?;
+    Ok(Json(ChannelPage {
+        channels: list
+            .into_iter()
             .map(|s| channel_to_api(s.channel, &s.facts, s.last_read_seq, s.unread))
             .collect(),
-    ))
+        next_before: next.map(encode_cursor),
+    }))
 }
 
 /// `POST /api/v1/dms`: opens (or finds) the DM or group DM of the caller and `user_ids`.
@@ -71,6 +119,15 @@ pub async fn open_dm(
     }
     let mut members = others.clone();
     members.push(me);
+    if channels::find_dm(&mut conn, &members).await?.is_none() {
+        // opening new conversations is bounded per user (reopening one is free), so nobody
+        // floods someone's channel list with conversations
+        state
+            .limits
+            .dm_create
+            .take(&me)
+            .map_err(ApiError::rate_limited)?;
+    }
     let new_id = ChannelId::new();
     let channel = channels::open_dm(&mut conn, new_id, me, &members, true).await?;
     let (channel, facts) = channels::access(&mut conn, channel.id, me)

@@ -572,9 +572,15 @@ async fn create_channel(addr: SocketAddr, owner: &User, name: &str) -> Result<(S
         .await?;
     let cid = c["id"].as_str().context("community id")?.to_owned();
     let list = h
-        .json("GET", "/api/v1/channels", Some(&owner.token), None, &[200])
+        .json(
+            "GET",
+            "/api/v1/channels?limit=500",
+            Some(&owner.token),
+            None,
+            &[200],
+        )
         .await?;
-    let ch = list
+    let ch = list["channels"]
         .as_array()
         .and_then(|a| a.iter().find(|c| c["community_id"] == cid.as_str()))
         .and_then(|c| c["id"].as_str())
@@ -1274,9 +1280,15 @@ async fn scenario_persist(server: &Server, args: &Args) -> Outcome {
     // every ack must be a stored message: the channels' last_seq add up to the acks
     let mut h = Http::connect(server.addr).await?;
     let list = h
-        .json("GET", "/api/v1/channels", Some(&owner.token), None, &[200])
+        .json(
+            "GET",
+            "/api/v1/channels?limit=500",
+            Some(&owner.token),
+            None,
+            &[200],
+        )
         .await?;
-    let stored: i64 = list
+    let stored: i64 = list["channels"]
         .as_array()
         .context("channel list")?
         .iter()
