@@ -388,6 +388,13 @@ impl ChannelActor {
                     frame_kind,
                     None,
                 ),
+                Ok(Change::TooManyEdits) => Self::reject(
+                    &outbox,
+                    ErrorCode::QuotaExceeded,
+                    "this message was edited the most times allowed (50)",
+                    frame_kind,
+                    None,
+                ),
                 Ok(Change::TooManyReactions) => Self::reject(
                     &outbox,
                     ErrorCode::InvalidRequest,
@@ -397,13 +404,8 @@ impl ChannelActor {
                 ),
                 Err(e) => {
                     tracing::warn!(channel = %act.id, error = %e, "change not stored");
-                    Self::reject(
-                        &outbox,
-                        ErrorCode::Unavailable,
-                        "not stored; retry",
-                        frame_kind,
-                        None,
-                    );
+                    let (code, why) = not_stored(&e);
+                    Self::reject(&outbox, code, why, frame_kind, None);
                 }
             }
             act.pump(ctx);
@@ -420,14 +422,9 @@ impl ChannelActor {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(channel = %self.id, error = %e, "messages not stored");
+                let (code, why) = not_stored(&e);
                 for (outbox, nonce) in &metas {
-                    Self::reject(
-                        outbox,
-                        ErrorCode::Unavailable,
-                        "message not stored; retry with the same nonce",
-                        "send_message",
-                        Some(nonce),
-                    );
+                    Self::reject(outbox, code, why, "send_message", Some(nonce));
                 }
                 return;
             }
@@ -1234,6 +1231,21 @@ impl Handler<RecheckUser> for ChannelActor {
             Err(e) => tracing::warn!(channel = %act.id, error = %e, "recheck failed"),
         })
         .wait(ctx);
+    }
+}
+
+/// The error frame for a change the database did not store: a full disk says so, anything
+/// else is worth a retry (with the same nonce for sends).
+fn not_stored(e: &chatalot_storage::StorageError) -> (ErrorCode, &'static str) {
+    match e {
+        chatalot_storage::StorageError::Full(_) => (
+            ErrorCode::StorageFull,
+            "the server's storage is full: not stored; try again later with the same nonce",
+        ),
+        _ => (
+            ErrorCode::Unavailable,
+            "not stored; retry (with the same nonce for a message)",
+        ),
     }
 }
 

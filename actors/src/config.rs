@@ -29,6 +29,9 @@ pub struct RealtimeConfig {
     pub actor_idle: Duration,
     /// Arbiters (threads) hosting user and channel actors.
     pub arbiters: usize,
+    /// Messages (and edits) one user may send per day, and their bytes.
+    pub messages_per_day: u64,
+    pub message_bytes_per_day: u64,
 }
 
 impl Default for RealtimeConfig {
@@ -46,6 +49,8 @@ impl Default for RealtimeConfig {
             auto_idle: Duration::from_secs(300),
             actor_idle: Duration::from_secs(120),
             arbiters: 2,
+            messages_per_day: 20_000,
+            message_bytes_per_day: 512 * 1024 * 1024,
         }
     }
 }

@@ -35,4 +35,6 @@ pub struct Hub {
     pub db: Db,
     pub auth: Arc<dyn Authenticator>,
     pub config: Arc<RealtimeConfig>,
+    /// What each user may still send today.
+    pub quota: Arc<crate::quota::DailyQuota>,
 }

@@ -13,6 +13,7 @@ pub mod config;
 pub mod frames;
 pub mod hub;
 pub mod outbox;
+pub mod quota;
 pub mod registry;
 pub mod session;
 pub mod stats;

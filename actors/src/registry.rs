@@ -40,15 +40,21 @@ impl Realtime {
             .map(|_| Arbiter::new())
             .collect();
         let handles: Vec<ArbiterHandle> = arbiters.iter().map(Arbiter::handle).collect();
+        let quota = Arc::new(crate::quota::DailyQuota::new(
+            config.messages_per_day,
+            config.message_bytes_per_day,
+        ));
         let config = Arc::new(config);
         let home = handles[0].clone();
-        let (db2, auth2, config2) = (db.clone(), auth.clone(), config.clone());
+        let (db2, auth2, config2, quota2) =
+            (db.clone(), auth.clone(), config.clone(), quota.clone());
         let registry = RegistryActor::start_in_arbiter(&home, move |ctx| RegistryActor {
             hub: Hub {
                 registry: ctx.address(),
                 db: db2,
                 auth: auth2,
                 config: config2,
+                quota: quota2,
             },
             users: HashMap::new(),
             channels: HashMap::new(),
@@ -60,6 +66,7 @@ impl Realtime {
             db,
             auth,
             config,
+            quota,
         };
         Realtime {
             registry,

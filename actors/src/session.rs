@@ -11,7 +11,7 @@ use crate::user::{self, UserActor};
 use actix::prelude::*;
 use chatalot_protocol::ids::ChannelId;
 use chatalot_protocol::perms::ChannelFacts;
-use chatalot_protocol::ws::{limits, ClientFrame, Cursor, Presence, ServerFrame};
+use chatalot_protocol::ws::{limits, ClientFrame, Content, Cursor, Presence, ServerFrame};
 use chatalot_protocol::{ErrorCode, PROTOCOL_VERSION};
 use chatalot_storage::channels;
 use std::collections::HashMap;
@@ -355,6 +355,9 @@ impl SessionActor {
                 let Some(addr) = self.channel(channel_id, "send_message", n) else {
                     return;
                 };
+                if let Err(why) = self.within_quota(claims, &content) {
+                    return self.error(ErrorCode::QuotaExceeded, &why, Some("send_message"), n);
+                }
                 let msg = channel::Publish {
                     outbox: self.outbox.clone(),
                     device_id: claims.device_id,
@@ -380,6 +383,14 @@ impl SessionActor {
                     return self.error(ErrorCode::InvalidRequest, why, Some("edit_message"), None);
                 }
                 if let Some(addr) = self.channel(channel_id, "edit_message", None) {
+                    if let Err(why) = self.within_quota(claims, &content) {
+                        return self.error(
+                            ErrorCode::QuotaExceeded,
+                            &why,
+                            Some("edit_message"),
+                            None,
+                        );
+                    }
                     self.deliver(
                         &addr,
                         channel::Edit {
@@ -484,6 +495,25 @@ impl SessionActor {
                 }
             }
         }
+    }
+
+    /// Counts a message or an edit against the user's daily allowance.
+    fn within_quota(&self, claims: Claims, content: &Content) -> Result<(), String> {
+        let bytes = match content {
+            Content::Text { text } => text.len(),
+            Content::Encrypted { ciphertext } => ciphertext.0.len(),
+        } as u64;
+        self.hub
+            .quota
+            .take(claims.user_id, bytes)
+            .map_err(|e| match e {
+                crate::quota::Exceeded::Messages(n) => {
+                    format!("you have sent the most messages allowed today ({n}); try tomorrow")
+                }
+                crate::quota::Exceeded::Bytes(n) => format!(
+                    "you have sent the most message bytes allowed today ({n}); try tomorrow"
+                ),
+            })
     }
 
     fn deliver<M>(&self, addr: &Addr<ChannelActor>, msg: M, kind: &str)

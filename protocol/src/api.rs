@@ -358,6 +358,12 @@ pub mod community_limits {
     pub const REF_MAX: usize = 200;
     pub const BAN_REASON_MAX: usize = 500;
     pub const GROUPS_MAX: usize = 200;
+    /// Most communities one user may belong to (creating one counts).
+    pub const MEMBERSHIPS_PER_USER: usize = 200;
+    /// Most users one user may block.
+    pub const BLOCKS_PER_USER: usize = 1000;
+    /// Most DMs and group DMs one user may have opened (created) in all.
+    pub const CONVERSATIONS_OPENED_PER_USER: usize = 1000;
     pub const CHANNELS_MAX: usize = 500;
     /// Slow mode is off (0) or 5 s to 10 min.
     pub const SLOW_MODE_MIN_SECS: i32 = 5;

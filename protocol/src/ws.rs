@@ -27,6 +27,8 @@ pub mod limits {
     pub const MAX_EMOJI_BYTES: usize = 64;
     /// Most distinct reactions on one message.
     pub const MAX_REACTIONS_PER_MESSAGE: usize = 20;
+    /// Most times one message may be edited (each edit keeps the earlier version).
+    pub const MAX_EDITS_PER_MESSAGE: usize = 50;
     /// Most channels one connection may subscribe to.
     pub const MAX_SUBSCRIPTIONS: usize = 500;
     /// Most users listed per reaction in a message.

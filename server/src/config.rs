@@ -179,6 +179,9 @@ pub struct LimitsConfig {
     /// New DMs and group DMs one user may open (reopening one costs nothing).
     pub dm_create_burst: u32,
     pub dm_create_per_hour: u32,
+    /// Messages (edits included) one user may send per UTC day, and their bytes.
+    pub messages_per_day: u64,
+    pub message_bytes_per_day: u64,
 }
 
 /// `[log]`
@@ -262,6 +265,8 @@ impl Default for LimitsConfig {
             key_claim_per_hour: 60,
             dm_create_burst: 10,
             dm_create_per_hour: 30,
+            messages_per_day: 20_000,
+            message_bytes_per_day: 512 * 1024 * 1024,
         }
     }
 }
@@ -493,6 +498,11 @@ impl Config {
                 return Err(ConfigError::Invalid(format!("{n} must be at least 1")));
             }
         }
+        if l.messages_per_day == 0 || l.message_bytes_per_day < 64 * 1024 {
+            return invalid(
+                "limits.messages_per_day must be at least 1 and limits.message_bytes_per_day at least 65536",
+            );
+        }
         if !(1024..=16 * 1024 * 1024).contains(&l.json_body_bytes) {
             return invalid("limits.json_body_bytes must be between 1024 and 16777216");
         }
@@ -579,6 +589,8 @@ impl Config {
             auto_idle: Duration::from_secs(r.auto_idle_secs),
             actor_idle: Duration::from_secs(120),
             arbiters: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            messages_per_day: self.limits.messages_per_day,
+            message_bytes_per_day: self.limits.message_bytes_per_day,
         }
     }
 

@@ -185,7 +185,8 @@ impl EmbeddedPostgres {
             "# written by chatalot-server at every start\n\
              listen_addresses = ''\n\
              unix_socket_directories = '{socket}'\n\
-             unix_socket_permissions = 0700\n"
+             unix_socket_permissions = 0700\n\
+             lc_messages = 'C'\n"
         );
         if !durable {
             extra.push_str("fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n");

@@ -106,6 +106,13 @@ impl From<StorageError> for ApiError {
                 )
             }
             StorageError::Unavailable(cause) => ApiError::unavailable(cause),
+            StorageError::Full(cause) => {
+                tracing::error!(cause = %cause, "database storage is full");
+                ApiError::new(
+                    ErrorCode::StorageFull,
+                    "the server's storage is full: nothing was stored; try again later",
+                )
+            }
             StorageError::Query(cause) => ApiError::internal(cause),
         }
     }

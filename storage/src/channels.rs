@@ -742,6 +742,16 @@ pub async fn leave_direct(
     Ok(n == 1)
 }
 
+/// How many DMs and group DMs `user` has opened (created).
+pub async fn count_opened_direct(conn: &mut AsyncPgConnection, user: UserId) -> Result<i64> {
+    Ok(channels::table
+        .filter(channels::created_by.eq(user.0))
+        .filter(channels::community_id.is_null())
+        .count()
+        .get_result(conn)
+        .await?)
+}
+
 /// The DM or group DM of exactly these users, if it exists.
 pub async fn find_dm(conn: &mut AsyncPgConnection, users: &[UserId]) -> Result<Option<ChannelId>> {
     let mut ids: Vec<Uuid> = users.iter().map(|u| u.0).collect();

@@ -447,6 +447,15 @@ pub async fn member(
     Ok(row.map(member_from))
 }
 
+/// How many communities `user` belongs to.
+pub async fn count_for_user(conn: &mut AsyncPgConnection, user: UserId) -> Result<i64> {
+    Ok(community_members::table
+        .filter(community_members::user_id.eq(user.0))
+        .count()
+        .get_result(conn)
+        .await?)
+}
+
 /// Every member's id (for live updates).
 pub async fn member_ids(
     conn: &mut AsyncPgConnection,

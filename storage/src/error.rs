@@ -14,6 +14,9 @@ pub enum StorageError {
     /// The database cannot be reached or the pool is exhausted.
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// The database's disk is full: nothing was written.
+    #[error("database storage full: {0}")]
+    Full(String),
     /// The query failed for another reason (a bug or a broken invariant).
     #[error("query failed: {0}")]
     Query(String),
@@ -44,12 +47,23 @@ impl From<DieselError> for StorageError {
             DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
                 StorageError::Unavailable(info.message().to_owned())
             }
+            // PostgreSQL's disk_full (53100) reaches us as its message only; the embedded
+            // cluster runs with lc_messages = 'C', so it is in English
+            DieselError::DatabaseError(_, info) if is_disk_full(info.message()) => {
+                StorageError::Full(info.message().to_owned())
+            }
             DieselError::BrokenTransactionManager => {
                 StorageError::Unavailable("broken transaction manager".into())
             }
             other => StorageError::Query(other.to_string()),
         }
     }
+}
+
+/// True for PostgreSQL's messages of a full disk (`could not extend file …: No space left on
+/// device`, and the same for writes of temporary and WAL files).
+fn is_disk_full(message: &str) -> bool {
+    message.contains("No space left on device")
 }
 
 /// Shorthand for storage results.

@@ -406,6 +406,8 @@ pub enum Change {
     NotAllowed,
     /// The message already has the most distinct reactions allowed.
     TooManyReactions,
+    /// The message was already edited the most times allowed.
+    TooManyEdits,
 }
 
 async fn lock_message(
@@ -447,6 +449,14 @@ pub async fn edit(
         };
         if row.sender_id != Some(editor.0) {
             return Ok(Change::NotAllowed);
+        }
+        let versions: i64 = message_edits::table
+            .filter(message_edits::message_id.eq(row.id))
+            .count()
+            .get_result(conn)
+            .await?;
+        if versions >= chatalot_protocol::ws::limits::MAX_EDITS_PER_MESSAGE as i64 {
+            return Ok(Change::TooManyEdits);
         }
         let now = OffsetDateTime::now_utc();
         diesel::insert_into(message_edits::table)

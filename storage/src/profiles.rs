@@ -161,6 +161,15 @@ pub async fn block(conn: &mut AsyncPgConnection, blocker: UserId, blocked: UserI
     Ok(n == 1)
 }
 
+/// How many users `blocker` has blocked.
+pub async fn count_blocks(conn: &mut AsyncPgConnection, blocker: UserId) -> Result<i64> {
+    Ok(user_blocks::table
+        .filter(user_blocks::blocker_id.eq(blocker.0))
+        .count()
+        .get_result(conn)
+        .await?)
+}
+
 /// Lifts a block: false if there was none.
 pub async fn unblock(
     conn: &mut AsyncPgConnection,

@@ -418,3 +418,247 @@ fn api_answers_are_never_cached_and_unknown_api_paths_are_json() {
     r.assert_error(405, "method_not_allowed");
     assert_eq!(r.headers["allow"], "POST, GET, DELETE");
 }
+
+/// A tablespace on a small filesystem of its own, holding the tables named; moves them back,
+/// drops it and unmounts it when dropped.
+struct SmallDisk<'a> {
+    s: &'a TestServer,
+    dir: std::path::PathBuf,
+    name: String,
+    tables: Vec<&'static str>,
+}
+
+impl<'a> SmallDisk<'a> {
+    fn new(s: &'a TestServer, bytes: u64, tables: &[&'static str]) -> SmallDisk<'a> {
+        let name = format!("small_{}", uuid::Uuid::new_v4().simple());
+        let dir = std::env::temp_dir().join(&name);
+        std::fs::create_dir_all(&dir).expect("mount point");
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
+            .arg(&dir)
+            .status()
+            .expect("mount runs");
+        assert!(mounted.success(), "this test mounts a tmpfs: it needs root");
+        let chown = std::process::Command::new("chown")
+            .arg("postgres:postgres")
+            .arg(&dir)
+            .status()
+            .expect("chown runs");
+        assert!(chown.success());
+        s.sql(&format!(
+            "CREATE TABLESPACE {name} LOCATION '{}'",
+            dir.display()
+        ));
+        for t in tables {
+            s.sql(&format!("ALTER TABLE {t} SET TABLESPACE {name}"));
+        }
+        SmallDisk {
+            s,
+            dir,
+            name,
+            tables: tables.to_vec(),
+        }
+    }
+}
+
+impl Drop for SmallDisk<'_> {
+    fn drop(&mut self) {
+        for t in &self.tables {
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.s
+                    .sql(&format!("ALTER TABLE {t} SET TABLESPACE pg_default"))
+            }));
+        }
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.s.sql(&format!("DROP TABLESPACE {}", self.name))
+        }));
+        let _ = std::process::Command::new("umount").arg(&self.dir).status();
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
+#[test]
+fn a_full_disk_answers_507_keeps_what_it_acknowledged_and_the_server_stays_up() {
+    let s = TestServer::start_with(|c| {
+        c.realtime.frames_burst = 100_000;
+        c.realtime.frames_per_sec = 100_000;
+    });
+    let (alice, _) = s.register("alice");
+    let r = alice.post(
+        "/api/v1/communities",
+        &json!({"name": "Busy", "visibility": "public", "e2e": false}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    let channel = alice.get("/api/v1/channels").body["channels"][0]["id"]
+        .as_str()
+        .expect("channel")
+        .to_owned();
+    let community = r.body["id"].as_str().expect("id").to_owned();
+    let disk = SmallDisk::new(&s, 2 * 1024 * 1024, &["messages", "community_invites"]);
+    let (mut ws, _) = common::ws::Ws::open(&s.base, alice.token());
+    ws.subscribe(&channel, None);
+    // text that does not compress, so each message takes its size on disk
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut noise = move || -> String {
+        (0..3900)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                char::from(b'!' + (seed % 90) as u8)
+            })
+            .collect()
+    };
+    let mut acked = 0;
+    let mut full = None;
+    for i in 0..3000 {
+        let answer = ws.send_text_message(&channel, &format!("n{i}"), &noise());
+        if answer["type"] == "message_acked" {
+            acked += 1;
+        } else {
+            full = Some(answer);
+            break;
+        }
+    }
+    let full = full.expect("the disk filled up");
+    assert_eq!(full["code"], "storage_full", "{full}");
+    assert!(acked > 10, "some messages fit first: {acked}");
+    // every acknowledged message is stored, nothing more
+    assert_eq!(
+        s.sql(&format!(
+            "SELECT count(*) FROM messages WHERE channel_id = '{channel}'"
+        )),
+        acked.to_string()
+    );
+    // REST writes to the full disk answer 507 with a clear code, and store nothing
+    let r = alice.post(
+        &format!("/api/v1/communities/{community}/invites"),
+        &json!({}),
+    );
+    r.assert_error(507, "storage_full");
+    assert_eq!(s.sql("SELECT count(*) FROM community_invites"), "0");
+    let mut bob = s.client();
+    s.register("bob");
+    bob.login("bob", &password_of("bob"));
+    // the server is up: reads, logins and writes elsewhere still work
+    assert_eq!(s.client().get("/api/v1/health").status, 200);
+    assert_eq!(
+        alice
+            .get(&format!("/api/v1/channels/{channel}/messages"))
+            .status,
+        200
+    );
+    let r = alice.patch("/api/v1/users/me/profile", &json!({"bio": "still here"}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    drop(disk);
+    // once there is room again, sends go through
+    assert_eq!(
+        ws.send_text_message(&channel, "after", "room again")["type"],
+        "message_acked"
+    );
+}
+
+#[test]
+fn per_user_quotas_hold_and_say_which() {
+    let s = TestServer::start_with(|c| {
+        c.limits.messages_per_day = 60;
+        c.limits.dm_create_burst = 100;
+    });
+    let (alice, reg) = s.register("alice");
+    let (bob, breg) = s.register("bob");
+    let alice_id = reg["user"]["id"].as_str().expect("id").to_owned();
+    let bob_id = breg["user"]["id"].as_str().expect("id").to_owned();
+    // blocks: a thousand at most
+    s.sql(&format!(
+        "INSERT INTO users (id, username, display_name, password_hash) \
+         SELECT gen_random_uuid(), 'u' || n, 'U' || n, 'x' FROM generate_series(1, 1000) n; \
+         INSERT INTO user_blocks (blocker_id, blocked_id) \
+         SELECT '{alice_id}', id FROM users WHERE username LIKE 'u%'"
+    ));
+    let r = alice.put_empty(&format!("/api/v1/users/me/blocks/{bob_id}"));
+    r.assert_error(403, "quota_exceeded");
+    assert!(r.body["message"].as_str().unwrap_or("").contains("1000"));
+    s.sql(&format!(
+        "DELETE FROM user_blocks WHERE blocker_id = '{alice_id}'"
+    ));
+    // communities: two hundred at most, joining or creating
+    let public = bob.post(
+        "/api/v1/communities",
+        &json!({"name": "Open house", "visibility": "public", "e2e": false}),
+    );
+    let public = public.body["id"].as_str().expect("id").to_owned();
+    s.sql(&format!(
+        "WITH made AS (INSERT INTO communities (id, name, owner_id) \
+           SELECT gen_random_uuid(), 'c' || n, '{alice_id}' FROM generate_series(1, 200) n \
+           RETURNING id) \
+         INSERT INTO community_members (community_id, user_id, role) \
+         SELECT id, '{alice_id}', 'owner' FROM made"
+    ));
+    alice
+        .post_empty(&format!("/api/v1/communities/{public}/members"))
+        .assert_error(403, "quota_exceeded");
+    alice
+        .post("/api/v1/communities", &json!({"name": "One more"}))
+        .assert_error(403, "quota_exceeded");
+    s.sql(&format!(
+        "DELETE FROM communities WHERE owner_id = '{alice_id}'"
+    ));
+    assert_eq!(
+        alice
+            .post_empty(&format!("/api/v1/communities/{public}/members"))
+            .status,
+        201
+    );
+    // conversations opened: a thousand in all
+    s.sql(&format!(
+        "INSERT INTO channels (id, kind, e2e, dm_key, created_by) \
+         SELECT gen_random_uuid(), 'group_dm', true, 'q' || n, '{alice_id}' FROM generate_series(1, 1000) n"
+    ));
+    alice
+        .post("/api/v1/dms", &json!({"user_ids": [bob_id]}))
+        .assert_error(403, "quota_exceeded");
+    s.sql("DELETE FROM channels WHERE dm_key LIKE 'q%'");
+    // edits: fifty per message
+    let channel = s.sql(&format!(
+        "SELECT id FROM channels WHERE community_id = '{public}' LIMIT 1"
+    ));
+    let (mut ws, _) = common::ws::Ws::open(&s.base, alice.token());
+    ws.subscribe(&channel, None);
+    let id = ws.send_text_message(&channel, "first", "v0")["message_id"].clone();
+    for i in 1..=51 {
+        ws.send(
+            &json!({"type": "edit_message", "channel_id": channel, "message_id": id,
+            "content": {"kind": "text", "text": format!("v{i}")}}),
+        );
+        let answer = loop {
+            let f = ws.recv();
+            if f["type"] == "message_updated" || f["type"] == "error" {
+                break f;
+            }
+        };
+        if i <= 50 {
+            assert_eq!(answer["type"], "message_updated", "edit {i}: {answer}");
+        } else {
+            assert_eq!(answer["code"], "quota_exceeded", "{answer}");
+        }
+    }
+    assert_eq!(
+        s.sql(&format!(
+            "SELECT count(*) FROM message_edits WHERE message_id = '{}'",
+            id.as_str().expect("id")
+        )),
+        "50"
+    );
+    // messages per day: sixty here (the first send and fifty edits counted already)
+    let mut refused = None;
+    for i in 0..20 {
+        let answer = ws.send_text_message(&channel, &format!("d{i}"), "hello");
+        if answer["type"] == "error" {
+            refused = Some((i, answer));
+            break;
+        }
+    }
+    let (at, answer) = refused.expect("the daily allowance ran out");
+    assert_eq!(answer["code"], "quota_exceeded");
+    assert_eq!(at, 8, "1 + 51 + 8 = 60: {answer}");
+}

@@ -120,6 +120,17 @@ pub async fn open_dm(
     let mut members = others.clone();
     members.push(me);
     if channels::find_dm(&mut conn, &members).await?.is_none() {
+        if channels::count_opened_direct(&mut conn, me).await?
+            >= lim::CONVERSATIONS_OPENED_PER_USER as i64
+        {
+            return Err(ApiError::new(
+                chatalot_protocol::ErrorCode::QuotaExceeded,
+                format!(
+                    "you have opened the most conversations allowed ({})",
+                    lim::CONVERSATIONS_OPENED_PER_USER
+                ),
+            ));
+        }
         // opening new conversations is bounded per user (reopening one is free), so nobody
         // floods someone's channel list with conversations
         state

@@ -187,6 +187,7 @@ pub async fn create_community(
     )?;
     let vis = vis_str(body.visibility.unwrap_or(Visibility::Private));
     let mut conn = state.db.conn().await?;
+    room_for_one_more(&mut conn, authed.0.user_id).await?;
     let created = communities::insert(
         &mut conn,
         &communities::NewCommunity {
@@ -442,8 +443,25 @@ pub async fn join_community(
     if role.is_none() && community.visibility != "public" {
         return Err(ApiError::not_found());
     }
+    if role.is_none() {
+        room_for_one_more(&mut conn, user).await?;
+    }
     let outcome = communities::join(&mut conn, community.id, user).await?;
     finish_join(&state, &mut conn, outcome, community, role, user).await
+}
+
+/// `quota_exceeded` when `user` belongs to the most communities allowed already.
+async fn room_for_one_more(conn: &mut AsyncPgConnection, user: UserId) -> ApiResult<()> {
+    if communities::count_for_user(conn, user).await? >= lim::MEMBERSHIPS_PER_USER as i64 {
+        return Err(ApiError::new(
+            chatalot_protocol::ErrorCode::QuotaExceeded,
+            format!(
+                "you belong to the most communities allowed ({}); leave one first",
+                lim::MEMBERSHIPS_PER_USER
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// `POST /api/v1/community_joins`: join by invite code. Unknown, revoked, expired and used-up
@@ -460,6 +478,7 @@ pub async fn join_by_invite(
     };
     let user = authed.0.user_id;
     let mut conn = state.db.conn().await?;
+    room_for_one_more(&mut conn, user).await?;
     let (community, outcome) =
         communities::join_by_invite(&mut conn, &codes::hash_code(&code), user).await?;
     let Some(community) = community else {

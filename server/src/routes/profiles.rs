@@ -138,6 +138,17 @@ pub async fn block_user(
     }
     let mut conn = state.db.conn().await?;
     profiles::get(&mut conn, target).await?;
+    if profiles::count_blocks(&mut conn, me).await? >= lim::BLOCKS_PER_USER as i64
+        && !channels::blocked_by_any(&mut conn, &[me], target).await?
+    {
+        return Err(ApiError::new(
+            chatalot_protocol::ErrorCode::QuotaExceeded,
+            format!(
+                "you have blocked the most users allowed ({})",
+                lim::BLOCKS_PER_USER
+            ),
+        ));
+    }
     profiles::block(&mut conn, me, target).await?;
     // the DMs and group DMs they share apply the block at once
     let shared = channels::shared_direct(&mut conn, me, target, SHARED_DIRECT).await?;

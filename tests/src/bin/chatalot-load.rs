@@ -176,6 +176,8 @@ register_ip_burst = 1000000
 register_ip_per_hour = 1000000
 user_burst = 1000000000
 user_per_minute = 1000000000
+messages_per_day = 1000000000
+message_bytes_per_day = 1000000000000
 
 [log]
 level = "warn"
@@ -184,6 +186,7 @@ level = "warn"
 idle_timeout_secs = 600
 max_sessions_per_user = 1000
 outbox_frames = 4096
+outbox_bytes = 67108864
 frames_burst = 100000
 frames_per_sec = 100000
 unauthenticated_per_ip = 1000000
