@@ -52,7 +52,7 @@ fn only_the_setup_token_makes_the_owner_in_any_mode() {
 
 /// The harness's `register` presents the setup token for a server's first account.
 #[test]
-fn first_account_becomes_owner_and_later_ones_members() {
+fn the_first_account_registered_with_the_token_is_owner_and_later_ones_members() {
     let s = TestServer::start();
     let (owner, body) = s.register("alice");
     assert_eq!(body["user"]["role"], "owner");
@@ -181,7 +181,7 @@ fn invite_bounds_are_checked() {
 }
 
 #[test]
-fn closed_mode_refuses_everyone_but_the_first_account() {
+fn closed_mode_refuses_everyone_but_the_owner_with_the_setup_token() {
     let s = TestServer::start_with(|c| {
         c.auth.registration_mode = chatalot_protocol::api::RegistrationMode::Closed
     });
