@@ -9,13 +9,20 @@ import { PrefsStore } from './lib/stores/prefs.svelte';
 import { Keystore } from './lib/e2e/keystore';
 import { E2e } from './lib/e2e/engine.svelte';
 import { ChatStore } from './lib/chat/store.svelte';
+import { takeSetupToken } from './lib/setup';
+import { router } from './lib/stores/router.svelte';
 
 async function start(): Promise<void> {
+  // The setup link of a fresh instance: its token leaves the address bar at once.
+  const setupToken = takeSetupToken();
   const { store } = await openStore();
   const prefs = new PrefsStore(store);
   await prefs.load();
   const api = new ApiClient({ store, deviceName: describeBrowser(navigator.userAgent) });
   const session = new SessionStore(api);
+  session.setupToken = setupToken;
+  // The link opens the registration of the owner account.
+  if (setupToken) router.navigate('/register', true);
   const e2e = new E2e(new Keystore(store), { api, deviceId: () => api.deviceId() });
   const createChat = () => new ChatStore({ api, e2e, me: () => session.me });
   const target = document.getElementById('app');

@@ -84,3 +84,11 @@ export function normaliseTotp(raw: string): string {
   const compact = raw.replace(/\s/g, '');
   return /^\d{6}$/.test(compact) ? compact : raw.trim();
 }
+
+/** The setup token of a fresh instance (optional in the form; the server checks it). */
+export function checkSetupToken(raw: string): FieldError {
+  const t = raw.trim();
+  if (!t) return null;
+  if (byteLength(t) > 64 || /[\u0000-\u001f\u007f]/.test(t)) return 'This is not a valid setup token.';
+  return null;
+}

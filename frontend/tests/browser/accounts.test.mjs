@@ -5,13 +5,15 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { SCREENSHOTS, TotpClock, launchBrowser, startServer, watchedPage } from './harness.mjs';
+import { SCREENSHOTS, SETUP_TOKEN, TotpClock, launchBrowser, startServer, watchedPage } from './harness.mjs';
 
 const DESKTOP = { width: 1280, height: 800 };
 const PHONE = { width: 390, height: 844 };
 const PW1 = 'correct horse battery staple';
 const PW2 = 'a different long passphrase';
 const PW3 = 'recovered with the saved code';
+/** A second directory for the screenshots of the setup and leave screens, when given. */
+const SHOTS2 = process.env.CHATALOT_SHOTS2 ?? null;
 
 let server;
 let browser;
@@ -97,6 +99,7 @@ async function untilSignedOut(page) {
 describe('web app: accounts', { timeout: 600_000 }, () => {
   before(async () => {
     mkdirSync(SCREENSHOTS, { recursive: true });
+    if (SHOTS2) mkdirSync(SHOTS2, { recursive: true });
     server = await startServer();
     base = server.base;
     browser = await launchBrowser();
@@ -139,10 +142,52 @@ describe('web app: accounts', { timeout: 600_000 }, () => {
     await a.page.screenshot({ path: join(SCREENSHOTS, 'login-desktop-light.png') });
   });
 
+  it('a fresh instance asks for its owner: the setup link opens registration, a wrong token is refused', async () => {
+    const { page } = a;
+    assert.equal((await api('GET', '/instance')).body.setup_pending, true);
+    // The link lands on registration with the token filled in, and leaves the address bar.
+    const wrong = 'AAAA-BBBB-CCCC-DDDD-EEEE-FFFF';
+    await page.goto(`${base}/#setup=${wrong}`);
+    await page.waitForURL(`${base}/register`);
+    assert.equal(await page.evaluate(() => location.hash), '');
+    const notice = page.getByTestId('setup-notice');
+    await notice.waitFor();
+    assert.match(await notice.textContent(), /needs its owner account first/);
+    assert.equal(await page.getByLabel('Setup token').inputValue(), wrong);
+    for (const [name, viewport] of [
+      ['desktop', DESKTOP],
+      ['phone', PHONE],
+    ]) {
+      await page.setViewportSize(viewport);
+      if (SHOTS2) await page.screenshot({ path: join(SHOTS2, `register-setup-${name}.png`), fullPage: true });
+      await page.screenshot({ path: join(SCREENSHOTS, `register-setup-${name}-light.png`), fullPage: true });
+      assert.ok((await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)) <= 0, `${name}: too wide`);
+    }
+    await page.setViewportSize(DESKTOP);
+    await page.getByLabel('Username').fill('alice');
+    await page.getByLabel('Password', { exact: true }).fill(PW1);
+    await page.getByLabel('Repeat the password').fill(PW1);
+    await page.getByRole('button', { name: 'Create account' }).click();
+    const error = page.locator('#reg-setup-error');
+    await error.waitFor();
+    assert.match(await error.textContent(), /setup token is wrong/);
+    assert.equal(await page.getByLabel('Setup token').getAttribute('aria-invalid'), 'true');
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'reg-setup');
+    if (SHOTS2) await page.screenshot({ path: join(SHOTS2, 'register-setup-wrong-desktop.png'), fullPage: true });
+    // Nothing was created: the instance still waits for its owner, and alice is free.
+    assert.equal((await api('GET', '/instance')).body.setup_pending, true);
+    assert.equal(await page.getByRole('heading', { name: 'Save your recovery code' }).count(), 0);
+    // The refused registration is a 403 in the console.
+    a.problems.splice(0, a.problems.length, ...a.problems.filter((m) => !m.includes('403')));
+    assertClean(a, 'setup');
+  });
+
   it('registers, shows the recovery code once, and keeps secrets in IndexedDB only', async () => {
     const { page } = a;
-    await page.getByRole('link', { name: 'Create an account' }).click();
+    // The owner registers through the setup link (case and dashes of the token do not matter).
+    await page.goto(`${base}/#setup=${SETUP_TOKEN.toLowerCase()}`);
     await page.waitForURL(`${base}/register`);
+    assert.equal(await page.getByLabel('Setup token').inputValue(), SETUP_TOKEN.toLowerCase());
     // Bad input is explained next to the fields before anything is sent.
     await page.getByRole('button', { name: 'Create account' }).click();
     assert.equal(await page.getByLabel('Username').getAttribute('aria-invalid'), 'true');
@@ -169,6 +214,29 @@ describe('web app: accounts', { timeout: 600_000 }, () => {
     await cont.click();
     await page.waitForURL(`${base}/`);
     assert.equal(await heading(page), 'Welcome, Alice Liddell');
+    // The setup token made her the owner; the instance no longer waits, and the token is spent.
+    assert.equal((await api('GET', '/instance')).body.setup_pending, false);
+    await page.getByRole('link', { name: 'Settings', exact: true }).click();
+    await page.waitForURL(/\/settings(\/account)?$/);
+    await page.locator('dd').filter({ hasText: /^owner$/ }).waitFor();
+    await page.getByRole('link', { name: 'Home' }).click();
+    await page.getByTestId('signed-in').waitFor();
+    const again = await api('POST', '/accounts', { username: 'mallory', password: 'another long password', setup_token: SETUP_TOKEN });
+    assert.equal(again.status, 403);
+    assert.equal(again.body.code, 'invalid_setup_token');
+    // Registration no longer shows the setup notice or the token field.
+    const other = await watchedPage(await browser.newContext({ viewport: DESKTOP }));
+    await other.page.goto(`${base}/#setup=${SETUP_TOKEN}`);
+    await other.page.waitForURL(`${base}/register`);
+    await other.page.getByRole('button', { name: 'Create account' }).waitFor();
+    // The instance information has arrived once the app marks itself ready.
+    await other.page.waitForFunction(() => performance.getEntriesByName('chatalot:ready').length > 0);
+    assert.equal(await other.page.evaluate(() => location.hash), '');
+    assert.equal(await other.page.getByTestId('setup-notice').count(), 0);
+    await other.page.getByTestId('setup-done').filter({ hasText: 'has its owner already' }).waitFor();
+    assert.equal(await other.page.getByLabel('Setup token').count(), 0);
+    assertClean(other, 'after setup');
+    await other.page.context().close();
 
     const session = await idb(page, 'auth', 'session');
     assert.equal(session.username, 'alice');
@@ -492,6 +560,12 @@ describe('web app: accounts', { timeout: 600_000 }, () => {
         display_name: name,
         device_name: name.slice(0, 64),
       });
+      if (/[\u202a-\u202e\u2066-\u2069\u200b]/u.test(name)) {
+        // The server refuses text direction controls and invisible characters in names.
+        assert.equal(reg.status, 400, `${name}: ${JSON.stringify(reg.body)}`);
+        assert.equal(reg.body.code, 'invalid_request');
+        continue;
+      }
       assert.equal(reg.status, 201, `${name}: ${JSON.stringify(reg.body)}`);
       await login(p.page, username, 'hostile long password');
       assert.equal(await p.page.getByTestId('home-display-name').textContent(), name.trim());

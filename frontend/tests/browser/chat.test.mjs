@@ -327,7 +327,7 @@ describe('web app: chat', { timeout: 900_000 }, () => {
     await messageWith(B.page, 'second unread').waitFor();
     assert.equal(await B.page.getByTestId('unread-badge').count(), 0);
     const list = await api('GET', '/channels', undefined, await token('boris'));
-    assert.equal(list.body.find((c) => c.id === ids.general).unread, 0);
+    assert.equal(list.body.channels.find((c) => c.id === ids.general).unread, 0);
   });
 
   it('reloads and reads the history, and scrolls back through older pages', async () => {
@@ -396,7 +396,7 @@ describe('web app: chat', { timeout: 900_000 }, () => {
     assert.match(await B.page.getByTestId('send-blocked').textContent(), /keys are locked.*Nothing is sent unencrypted/);
     assert.equal(await B.page.locator('.composer').count(), 0);
     const list = await api('GET', '/channels', undefined, await token('boris'));
-    const dm = list.body.find((c) => c.id === ids.dm);
+    const dm = list.body.channels.find((c) => c.id === ids.dm);
     assert.equal(dm.kind, 'dm');
     assert.equal(dm.e2e, true, 'DMs are end-to-end encrypted on the server');
 
@@ -489,7 +489,7 @@ describe('web app: chat', { timeout: 900_000 }, () => {
       t,
     );
     assert.equal(hostileChannel.status, 201);
-    const general = (await api('GET', '/channels', undefined, t)).body.find(
+    const general = (await api('GET', '/channels', undefined, t)).body.channels.find(
       (c) => c.community_id === hostileCommunity.body.id && c.name === 'general',
     );
     const res = await rawSend(A.page, t, general.id, corpus.map((text) => ({ kind: 'text', text })));

@@ -14,6 +14,11 @@ const here = dirname(fileURLToPath(import.meta.url));
 export const FRONTEND = resolve(here, '../..');
 export const REPO = resolve(FRONTEND, '..');
 export const SCREENSHOTS = join(here, 'screenshots');
+/**
+ * The setup token every test server starts with (`CHATALOT_SETUP_TOKEN`): the server then prints
+ * no random one, and the account that presents this one becomes the instance owner.
+ */
+export const SETUP_TOKEN = '7K2M-Q9XD-4HPA-ZR1T-8C3V-W5NB';
 
 export const CHROMIUM_ARGS = [
   '--headless',
@@ -76,7 +81,8 @@ function freePort() {
 
 /**
  * Starts the server with the built web app. Limits are raised so that one test run can register
- * a dozen accounts from 127.0.0.1; everything else is the server's default, or as `env` says
+ * a dozen accounts from 127.0.0.1; the instance starts without an owner and with the known
+ * setup token `SETUP_TOKEN`; everything else is the server's default, or as `env` says
  * (`CHATALOT_*` settings).
  */
 export async function startServer({ env = {} } = {}) {
@@ -109,6 +115,7 @@ export async function startServer({ env = {} } = {}) {
       CHATALOT_WEB_ROOT: dist,
       CHATALOT_BIND: `127.0.0.1:${port}`,
       CHATALOT_REGISTRATION_MODE: 'open',
+      CHATALOT_SETUP_TOKEN: SETUP_TOKEN,
       CHATALOT_LOG: 'warn',
       ...env,
     },

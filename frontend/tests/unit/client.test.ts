@@ -1,5 +1,5 @@
 import { beforeEach, describe, expect, it } from 'vitest';
-import { ApiClient, ApiError, type LockFn, type StoredSession } from '../../src/lib/api/client';
+import { ApiClient, ApiError, CHANNEL_PAGES_MAX, loadAllChannels, type LockFn, type StoredSession } from '../../src/lib/api/client';
 import { MemoryStore } from '../../src/lib/storage/kv';
 import { FakeServer, ME, pair } from './fake';
 
@@ -477,5 +477,122 @@ describe('ApiClient: account routes', () => {
     expect(await api.logoutEverywhere()).toEqual({ revoked: 3 });
     expect(await store.get('auth', 'session')).toBeUndefined();
     expect(ended).toEqual(['logout']);
+  });
+});
+
+describe('ApiClient: the paged channel list', () => {
+  beforeEach(async () => {
+    await storeSession();
+    rotatingRefresh();
+  });
+
+  const ch = (id: string, last_seq = 0) => ({
+    id,
+    community_id: null,
+    kind: 'dm',
+    name: '',
+    topic: '',
+    e2e: true,
+    slow_mode_secs: 0,
+    archived: false,
+    last_seq,
+    last_read_seq: 0,
+    unread: 0,
+  });
+
+  it('reads every page at 500 a page, following next_before until it is null', async () => {
+    server
+      .on('GET', '/channels?limit=500', { status: 200, body: { channels: [ch('a'), ch('b')], next_before: 'cur-1' } })
+      .on('GET', '/channels?limit=500&before=cur-1', { status: 200, body: { channels: [ch('c')], next_before: 'cur+2' } })
+      .on('GET', '/channels?limit=500&before=cur%2B2', { status: 200, body: { channels: [ch('d')], next_before: null } });
+    const list = await client().channels();
+    expect(list.complete).toBe(true);
+    expect(list.channels.map((c) => c.id)).toEqual(['a', 'b', 'c', 'd']);
+    expect(server.calls.filter((c) => c.path.startsWith('/channels')).map((c) => c.path)).toEqual([
+      '/channels?limit=500',
+      '/channels?limit=500&before=cur-1',
+      '/channels?limit=500&before=cur%2B2',
+    ]);
+  });
+
+  it('takes a page without next_before as the last one', async () => {
+    server.on('GET', '/channels?limit=500', { status: 200, body: { channels: [ch('x')] } });
+    expect(await client().channels()).toEqual({ channels: [ch('x')], complete: true });
+  });
+
+  it('a page in the middle failing fails the load', async () => {
+    server
+      .on('GET', '/channels?limit=500', { status: 200, body: { channels: [ch('a')], next_before: 'n1' } })
+      .on('GET', '/channels?limit=500&before=n1', { status: 503, body: { code: 'unavailable', message: 'db' } });
+    await expect(client().channels()).rejects.toMatchObject({ code: 'unavailable' });
+  });
+});
+
+describe('loadAllChannels', () => {
+  const ch = (id: string, last_seq = 0) => ({ id, last_seq }) as unknown as import('../../src/lib/api/types').Channel;
+
+  it('lists a channel seen on two pages once, first place, newest state; empty pages in between are followed', async () => {
+    const pages: Record<string, { channels: ReturnType<typeof ch>[]; next_before: string | null }> = {
+      '': { channels: [ch('a', 1), ch('b', 1)], next_before: 'p2' },
+      p2: { channels: [], next_before: 'p3' },
+      p3: { channels: [ch('a', 5), ch('c', 1)], next_before: null },
+    };
+    const asked: (string | undefined)[] = [];
+    const list = await loadAllChannels(async (before) => {
+      asked.push(before);
+      return pages[before ?? '']!;
+    });
+    expect(asked).toEqual([undefined, 'p2', 'p3']);
+    expect(list).toEqual({ channels: [ch('a', 5), ch('b', 1), ch('c', 1)], complete: true });
+  });
+
+  it('stops at the page bound (40 by default) and says the list is incomplete', async () => {
+    let n = 0;
+    const endless = async () => {
+      n += 1;
+      return { channels: [ch(`c${n}`)], next_before: `p${n}` };
+    };
+    const list = await loadAllChannels(endless);
+    expect(CHANNEL_PAGES_MAX).toBe(40);
+    expect(n).toBe(40);
+    expect(list.complete).toBe(false);
+    expect(list.channels).toHaveLength(40);
+    n = 0;
+    expect((await loadAllChannels(endless, 3)).channels.map((c) => c.id)).toEqual(['c1', 'c2', 'c3']);
+    expect(n).toBe(3);
+  });
+
+  it('stops when a cursor does not move', async () => {
+    let n = 0;
+    const list = await loadAllChannels(async () => {
+      n += 1;
+      return { channels: [ch(`c${n}`)], next_before: 'same' };
+    });
+    expect(n).toBe(2);
+    expect(list.complete).toBe(true);
+  });
+});
+
+describe('ApiClient: leaving a DM', () => {
+  beforeEach(async () => {
+    await storeSession();
+    rotatingRefresh();
+  });
+
+  it('deletes /dms/{id}, and reports a 404 as not_found', async () => {
+    server.on('DELETE', '/dms/d1', { status: 204 });
+    const api = client();
+    await expect(api.leaveDm('d1')).resolves.toBeUndefined();
+    expect(server.calls.at(-1)).toMatchObject({ method: 'DELETE', path: '/dms/d1', auth: 'Bearer access-1' });
+    server.on('DELETE', '/dms/d2', { status: 404, body: { code: 'not_found', message: 'no such conversation' } });
+    await expect(api.leaveDm('d2')).rejects.toMatchObject({ code: 'not_found', status: 404 });
+  });
+
+  it('sends the setup token at registration when given', async () => {
+    server.on('POST', '/accounts', (call) => {
+      expect(call.body).toEqual({ username: 'alice', password: 'long password', setup_token: 'abcd-efgh', device_name: 'Test on Node' });
+      return { status: 201, body: { ...pair(9, now), device_id: 'dev-9', device_secret: 's', user: ME, recovery_code: 'R' } };
+    });
+    await client().register({ username: 'alice', password: 'long password', setup_token: 'abcd-efgh' });
   });
 });

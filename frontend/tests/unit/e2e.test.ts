@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryStore } from '../../src/lib/storage/kv';
 import { Keystore, fromBase64, toBase64 } from '../../src/lib/e2e/keystore';
-import { E2eDevice, E2eFailure, E2eSetupError, SIGNED_PREKEY_MAX_AGE_MS, type KeyApi } from '../../src/lib/e2e/device';
+import { E2eDevice, E2eFailure, E2eSetupError, ENVELOPE_RETRIES, SIGNED_PREKEY_MAX_AGE_MS, refusedRecipient, type KeyApi } from '../../src/lib/e2e/device';
 import type { DeviceKeysJson, EnvelopeJson, NewEnvelopeJson } from '../../src/lib/api/types';
 import { DeviceCertificate, OneTimePreKeyPublic, PreKeyBundle, SignedPreKeyPublic, UserKeyPair } from '../../src/lib/crypto/index';
 import { decodeBody, textBody, uuidBytes } from '../../src/lib/e2e/appcodec';
@@ -29,6 +29,13 @@ class Directory {
   queues = new Map<string, EnvelopeJson[]>();
   /** channel → users who can read it */
   channels = new Map<string, Set<string>>();
+  /** Community channels: envelopes there are not refused for blocks. */
+  community = new Set<string>();
+  /** `blocker>blocked`: the blocked user may not claim the blocker's keys nor send them envelopes. */
+  blocks = new Set<string>();
+  /** How often `POST /envelopes` was called, and every acknowledgement. */
+  envelopeCalls = 0;
+  acks: string[][] = [];
   private nextId = 1;
 
   api(user: string, device: string): KeyApi {
@@ -79,7 +86,9 @@ class Directory {
         if (!readers?.has(user)) throw new Error('404 not_found');
         return { devices: listing(readers) };
       },
-      claimBundles: async (u, ids) => ({
+      claimBundles: async (u, ids) => {
+        if (this.blocks.has(`${u}>${user}`)) throw refusal('this user does not accept messages from you');
+        return {
         bundles: ids.map((id) => {
           const r = this.devices.get(id)!;
           const opk = r.opks.shift();
@@ -90,8 +99,18 @@ class Directory {
           );
           return { user_id: u, device_id: id, bundle: toBase64(bundle.toBytes()) };
         }),
-      }),
+        };
+      },
       sendEnvelopes: async (list: NewEnvelopeJson[]) => {
+        this.envelopeCalls++;
+        // All or nothing, as the server: the first recipient whose user blocked the sender
+        // refuses the whole batch, named in the message (community channels excepted).
+        for (const e of list) {
+          const to = this.devices.get(e.recipient_device_id)!.user;
+          if (!(e.channel_id && this.community.has(e.channel_id)) && this.blocks.has(`${to}>${user}`)) {
+            throw refusal(`recipient_device_id ${e.recipient_device_id}: its user does not accept messages from you`);
+          }
+        }
         const ids = list.map((e) => {
           const id = uuid(1_000_000 + this.nextId++);
           const q = this.queues.get(e.recipient_device_id) ?? [];
@@ -115,11 +134,17 @@ class Directory {
       },
       ackEnvelopes: async (id, ids) => {
         own(id);
+        this.acks.push([...ids]);
         this.queues.set(id, (this.queues.get(id) ?? []).filter((e) => !ids.includes(e.id)));
         return {};
       },
     };
   }
+}
+
+/** The API client's error for a 403 `forbidden`. */
+function refusal(message: string): Error {
+  return Object.assign(new Error(message), { code: 'forbidden', status: 403 });
 }
 
 interface Peer {
@@ -320,6 +345,125 @@ describe('E2E device (browser)', () => {
     const c = await peer(dir, 3);
     dir.channels.set(uuid(901), new Set([c.user, b.user]));
     expect(await read(b, stored(uuid(901), c, await c.dev.encryptDirect(uuid(901), textBody('fresh'))))).toBe('fresh');
+  });
+
+  it('leaves the devices of users who refuse envelopes out of a sender-key distribution and sends to the rest', async () => {
+    const dir = new Directory();
+    const a = await peer(dir, 1);
+    const b = await peer(dir, 2);
+    const c = await peer(dir, 3);
+    const d = await peer(dir, 4);
+    // A conversation on sender keys (not a community channel): blocks hold there.
+    const ch = uuid(710);
+    dir.channels.set(ch, new Set([a.user, b.user, c.user, d.user]));
+    // b and c blocked a after a had their sessions (so only the envelopes are refused).
+    const warm = uuid(711);
+    dir.channels.set(warm, new Set([a.user, b.user, c.user]));
+    await a.dev.encryptDirect(warm, textBody('before the blocks'));
+    dir.blocks.add(`${b.user}>${a.user}`);
+    dir.blocks.add(`${c.user}>${a.user}`);
+    dir.envelopeCalls = 0;
+    const m1 = stored(ch, a, await a.dev.encryptChannel(ch, textBody('to those who accept')));
+    // Refused naming b's device, then c's: each dropped, the rest sent again; d has the key.
+    expect(dir.envelopeCalls).toBe(3);
+    expect(dir.queues.get(b.device)?.length ?? 0).toBe(0);
+    expect(dir.queues.get(c.device)?.length ?? 0).toBe(0);
+    expect(dir.queues.get(d.device)?.length).toBe(1);
+    expect(await read(d, m1)).toBe('to those who accept');
+    await expect(b.dev.decrypt(m1)).rejects.toMatchObject({ reason: 'unknown_sender_key' });
+    // The next message does not ask again for a while.
+    const m2 = stored(ch, a, await a.dev.encryptChannel(ch, textBody('again')));
+    expect(dir.envelopeCalls).toBe(3);
+    expect(await read(d, m2)).toBe('again');
+    // Later, with the block lifted, b gets the current key.
+    dir.blocks.delete(`${b.user}>${a.user}`);
+    a.dev.now = () => Date.now() + 6 * 60 * 1000;
+    const m3 = stored(ch, a, await a.dev.encryptChannel(ch, textBody('b is back')));
+    expect(await read(b, m3)).toBe('b is back');
+    expect(dir.queues.get(c.device)?.length ?? 0).toBe(0);
+  });
+
+  it('gives up after a bounded number of refusals, and a refusal that names no listed device is not retried', async () => {
+    const dir = new Directory();
+    const a = await peer(dir, 1);
+    const readers = [a];
+    for (let i = 0; i < ENVELOPE_RETRIES + 2; i++) readers.push(await peer(dir, 10 + i));
+    const ch = uuid(720);
+    dir.channels.set(ch, new Set(readers.map((p) => p.user)));
+    for (const p of readers.slice(1)) dir.blocks.add(`${p.user}>${a.user}`);
+    // Every reader refuses the claim too: give a sessions first, through a direct conversation.
+    const warm = uuid(721);
+    dir.channels.set(warm, new Set(readers.map((p) => p.user)));
+    for (const p of readers.slice(1)) dir.blocks.delete(`${p.user}>${a.user}`);
+    await a.dev.encryptDirect(warm, textBody('sessions'));
+    for (const p of readers.slice(1)) dir.blocks.add(`${p.user}>${a.user}`);
+    dir.envelopeCalls = 0;
+    await expect(a.dev.encryptChannel(ch, textBody('nobody takes it'))).rejects.toMatchObject({ code: 'forbidden' });
+    expect(dir.envelopeCalls).toBe(ENVELOPE_RETRIES + 1);
+    // Another refusal (not naming a device of the batch) is not retried.
+    const other = new Directory();
+    const x = await peer(other, 1);
+    const y = await peer(other, 2);
+    const ch2 = uuid(722);
+    other.channels.set(ch2, new Set([x.user, y.user]));
+    const api = other.api(x.user, x.device);
+    let calls = 0;
+    const failing = { ...api, sendEnvelopes: async () => {
+      calls++;
+      throw refusal('recipient_device_id 0193aaaa-0000-7000-8000-00000000ffff: its user does not accept messages from you');
+    } };
+    const x2 = await E2eDevice.open(failing, x.ks, x.user, x.device);
+    await expect(x2.encryptChannel(ch2, textBody('x'))).rejects.toMatchObject({ code: 'forbidden' });
+    expect(calls).toBe(1);
+    expect(refusedRecipient(refusal('recipient_device_id 0193AAAA-0000-7000-8000-000000000001: its user does not accept messages from you'))).toBe(
+      '0193aaaa-0000-7000-8000-000000000001',
+    );
+    expect(refusedRecipient(Object.assign(new Error('recipient_device_id 0193aaaa-0000-7000-8000-000000000001: queue full'), { code: 'queue_full' }))).toBeNull();
+  });
+
+  it('in a group conversation a member whose keys are refused (a block) gets nothing, the others still read', async () => {
+    const dir = new Directory();
+    const a = await peer(dir, 1);
+    const b = await peer(dir, 2);
+    const c = await peer(dir, 3);
+    const group = uuid(730);
+    dir.channels.set(group, new Set([a.user, b.user, c.user]));
+    dir.blocks.add(`${b.user}>${a.user}`);
+    const m = stored(group, a, await a.dev.encryptDirect(group, textBody('to c only')));
+    expect(await read(c, m)).toBe('to c only');
+    await expect(b.dev.decrypt(m)).rejects.toMatchObject({ reason: 'not_for_this_device' });
+    // In a DM of the two, nobody else is there: refused, in so many words.
+    const dm = uuid(731);
+    dir.channels.set(dm, new Set([a.user, b.user]));
+    await expect(a.dev.encryptDirect(dm, textBody('hello?'))).rejects.toMatchObject({ name: 'E2eFailure', reason: 'refused' });
+  });
+
+  it('applies a live envelope once and acknowledges it like a drained one; a repeat (by id) changes nothing', async () => {
+    const dir = new Directory();
+    const a = await peer(dir, 1);
+    const b = await peer(dir, 2);
+    const ch = uuid(740);
+    dir.channels.set(ch, new Set([a.user, b.user]));
+    dir.community.add(ch);
+    const m = stored(ch, a, await a.dev.encryptChannel(ch, textBody('pushed live')));
+    const live = dir.queues.get(b.device)![0]!;
+    dir.acks = [];
+    // Pushed twice (and still in the queue): one applied, acknowledged before the queue is read.
+    expect(await b.dev.processEnvelopes([live, { ...live }])).toBe(1);
+    expect(dir.acks[0]).toEqual([live.id]);
+    expect(dir.queues.get(b.device)).toEqual([]);
+    expect(dir.acks).toEqual([[live.id]]);
+    // The repeat was dropped by its id, not refused by the ratchet.
+    expect(b.dev.warnings.filter((w) => w.kind === 'rejected')).toEqual([]);
+    // Pushed again after it was applied (no longer queued): nothing changes, it is acknowledged again.
+    dir.acks = [];
+    expect(await b.dev.processEnvelopes([live])).toBe(0);
+    expect(dir.acks).toEqual([[live.id]]);
+    // An envelope for another device is neither applied nor acknowledged here.
+    dir.acks = [];
+    expect(await b.dev.processEnvelopes([{ ...live, id: uuid(741), recipient_device_id: a.device }])).toBe(0);
+    expect(dir.acks).toEqual([]);
+    expect(await read(b, m)).toBe('pushed live');
   });
 
   it('refuses to set up a second browser of an account whose user key lives elsewhere', async () => {

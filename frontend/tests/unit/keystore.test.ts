@@ -134,4 +134,50 @@ describe('E2e engine', () => {
     await expect(e2e.unlock(U, 'wrong one')).rejects.toMatchObject({ code: 'wrong_password' });
     expect(e2e.status).toBe('wrong_password');
   });
+
+  it('decrypts a message asked for twice at once only once; after a failure it tries again', async () => {
+    const { ks } = setup();
+    const e2e = new E2e(ks);
+    await e2e.unlock(U, 'pass phrase one');
+    // A device whose ratchet refuses a second decryption of the same message (as a replay).
+    let calls = 0;
+    let keyArrived = false;
+    const done = new Set<string>();
+    let release: () => void = () => {};
+    const gate = new Promise<void>((r) => (release = r));
+    const dev = {
+      isOwn: () => false,
+      decrypt: async (m: { id: string }) => {
+        calls++;
+        await gate;
+        if (!keyArrived) throw Object.assign(new Error('no sender key'), { name: 'E2eFailure', reason: 'unknown_sender_key' });
+        if (done.has(m.id)) throw Object.assign(new Error('Duplicate'), { name: 'E2eFailure', reason: 'failed' });
+        done.add(m.id);
+        return { kind: 'text', text: `text of ${m.id}` };
+      },
+      keyChanges: [],
+      warnings: [],
+    };
+    Object.assign(e2e as unknown as Record<string, unknown>, { dev });
+    const msg = (id: string) => ({ id, channel_id: V, sender_id: V, content: { kind: 'encrypted' as const, ciphertext: btoa(`x${id}`) } });
+    // Asked again (new keys arrived) while the first is running: one decryption answers both.
+    keyArrived = true;
+    const first = e2e.decrypt(msg('a'));
+    const second = e2e.decrypt(msg('a'));
+    release();
+    expect(await Promise.all([first, second])).toEqual([
+      { ok: true, text: 'text of a' },
+      { ok: true, text: 'text of a' },
+    ]);
+    expect(calls).toBe(1);
+    // The first fails (no key yet); the second, asked once the key came, runs after it and reads.
+    keyArrived = false;
+    const failing = e2e.decrypt(msg('b'));
+    const retried = e2e.decrypt(msg('b'));
+    const r1 = await failing;
+    keyArrived = true;
+    expect(r1).toMatchObject({ ok: false, reason: 'no_key' });
+    expect(await retried).toEqual({ ok: true, text: 'text of b' });
+    expect(calls).toBe(3);
+  });
 });

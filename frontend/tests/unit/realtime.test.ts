@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { MIN_RENEW_GAP_MS, RealtimeSocket, backoff, renewDelay, type SocketOptions } from '../../src/lib/realtime/socket';
 import { parseServerFrame } from '../../src/lib/realtime/frames';
 import { ChatStore, newNonce } from '../../src/lib/chat/store.svelte';
-import type { ApiClient } from '../../src/lib/api/client';
+import { ApiError, type ApiClient } from '../../src/lib/api/client';
 import type { Channel, Message } from '../../src/lib/api/types';
 import { E2e } from '../../src/lib/e2e/engine.svelte';
 import { Keystore } from '../../src/lib/e2e/keystore';
@@ -342,6 +342,22 @@ describe('RealtimeSocket', () => {
     expect(backoff(0, () => 0.999999)).toBe(625);
   });
 
+  it('knows envelope_received: a live envelope is a server frame, a malformed one is not', () => {
+    const envelope = {
+      id: 'e1',
+      sender_user_id: 'u1',
+      sender_device_id: 'd1',
+      recipient_device_id: 'd2',
+      channel_id: 'c1',
+      ciphertext: 'AAEC',
+      created_at: '2026-11-28T10:00:00Z',
+    };
+    expect(parseServerFrame(JSON.stringify({ type: 'envelope_received', envelope }))).toEqual({ type: 'envelope_received', envelope });
+    expect(parseServerFrame(JSON.stringify({ type: 'envelope_received', envelope: { ...envelope, channel_id: null } }))).not.toBeNull();
+    expect(parseServerFrame('{"type":"envelope_received"}')).toBeNull();
+    expect(parseServerFrame(JSON.stringify({ type: 'envelope_received', envelope: { ...envelope, ciphertext: 7 } }))).toBeNull();
+  });
+
   it('ignores frames that are not known server frames', () => {
     expect(parseServerFrame('not json')).toBeNull();
     expect(parseServerFrame('{"type":"evil"}')).toBeNull();
@@ -389,13 +405,14 @@ function message(channelId: string, seq: number, sender = 'other', text = `m${se
 /** The tokens the chat store's socket asked the API client to replace. */
 let renewals: (string | null)[] = [];
 
-async function chatStore(channels: Channel[], pages: Record<string, Message[]> = {}) {
+async function chatStore(channels: Channel[], pages: Record<string, Message[]> = {}, extra: Record<string, unknown> = {}) {
   FakeWs.all = [];
   renewals = [];
   const clock = new Clock();
   const api = {
     communities: async () => [{ id: 'c1', name: 'C', description: '', visibility: 'public', owner_id: 'x', role: 'member', created_at: '' }],
-    channels: async () => channels.map((c) => ({ ...c })),
+    channels: async () => ({ channels: channels.map((c) => ({ ...c })), complete: true }),
+    channelDevices: async () => ({ devices: [] }),
     messages: async (id: string) => ({ messages: pages[id] ?? [], has_more: false }),
     token: async () => 'tok',
     freshToken: async (than: string | null) => {
@@ -403,6 +420,7 @@ async function chatStore(channels: Channel[], pages: Record<string, Message[]> =
       return 'tok-2';
     },
     serverNow: () => Date.parse('2026-11-28T10:00:00Z'),
+    ...extra,
   } as unknown as ApiClient;
   const e2e = new E2e(new Keystore(new MemoryStore()));
   const chat = new ChatStore({
@@ -647,6 +665,131 @@ describe('ChatStore', () => {
     await flush();
     expect(renewals).toEqual(['tok']);
     expect(ws.sent.at(-1)).toEqual({ type: 'authenticate', token: 'tok-2' });
+  });
+
+  it('hands live envelopes to the end-to-end engine', async () => {
+    const { chat, ws } = await chatStore([channel('a')]);
+    const got: unknown[] = [];
+    chat.e2e.envelopeReceived = (e) => void got.push(e);
+    const envelope = { id: 'e1', sender_user_id: 'u1', sender_device_id: 'd1', recipient_device_id: 'd2', channel_id: 'a', ciphertext: 'AAEC', created_at: '' };
+    ws.receive({ type: 'envelope_received', envelope });
+    expect(got).toEqual([envelope]);
+  });
+
+  it('shows community channels by position whatever the list order, DMs most recently active first', async () => {
+    const { chat, ws } = await chatStore([
+      channel('dm-old', { community_id: null, kind: 'dm' }),
+      channel('z', { position: 0 }),
+      channel('dm-new', { community_id: null, kind: 'dm' }),
+      channel('b', { position: 2 }),
+      channel('a', { position: 1 }),
+      channel('c', { position: 1 }),
+    ]);
+    expect(chat.channelsOf('c1').map((c) => c.id)).toEqual(['z', 'a', 'c', 'b']);
+    expect(chat.dms.map((c) => c.id)).toEqual(['dm-old', 'dm-new']);
+    // A new message moves its DM to the top; community channels keep their order.
+    ws.receive({ type: 'message_created', event_seq: 1, message: message('dm-new', 1) });
+    ws.receive({ type: 'message_created', event_seq: 1, message: message('b', 1) });
+    expect(chat.dms.map((c) => c.id)).toEqual(['dm-new', 'dm-old']);
+    expect(chat.channelsOf('c1').map((c) => c.id)).toEqual(['z', 'a', 'c', 'b']);
+    // A new DM is the most recent.
+    ws.receive({ type: 'channel_created', channel: channel('dm-3', { community_id: null, kind: 'group_dm' }) });
+    expect(chat.dms.map((c) => c.id)).toEqual(['dm-3', 'dm-new', 'dm-old']);
+    expect(chat.channelsComplete).toBe(true);
+  });
+
+  it('says when the channel list was longer than the pages read', async () => {
+    const { chat } = await chatStore([], {}, { channels: async () => ({ channels: [channel('a')], complete: false }) });
+    expect(chat.channelsComplete).toBe(false);
+    expect(chat.channels.map((c) => c.id)).toEqual(['a']);
+  });
+
+  it('names DM members it does not know from the devices the channel lists (presence is not known for all)', async () => {
+    const asked: string[] = [];
+    const { chat } = await chatStore(
+      [channel('dm', { community_id: null, kind: 'dm' }), channel('g', { community_id: null, kind: 'group_dm' })],
+      {},
+      {
+        channelDevices: async (id: string) => {
+          asked.push(id);
+          return { devices: [{ user_id: 'me', device_id: 'x' }, { user_id: id === 'dm' ? 'bob' : 'carol', device_id: 'y' }, { user_id: 'dave', device_id: 'z' }] };
+        },
+      },
+    );
+    await flush();
+    expect(asked.sort()).toEqual(['dm', 'g']);
+    expect(chat.dmPeers('dm')).toEqual(['bob', 'dave']);
+    expect(chat.dmPeers('g')).toEqual(['carol', 'dave']);
+  });
+
+  it('leaves a DM: gone from the list, its view dropped; a 404 means it was gone already; other failures keep it', async () => {
+    const left: string[] = [];
+    const { chat, ws } = await chatStore(
+      [channel('d1', { community_id: null, kind: 'dm' }), channel('d2', { community_id: null, kind: 'group_dm' }), channel('d3', { community_id: null, kind: 'dm' }), channel('a')],
+      {},
+      {
+        leaveDm: async (id: string) => {
+          left.push(id);
+          if (id === 'd2') throw new ApiError('not_found', 'no such conversation', 404);
+          if (id === 'd3') throw new ApiError('network', 'The server cannot be reached.');
+        },
+      },
+    );
+    await chat.open('d1');
+    expect(await chat.leaveDm('d1')).toBe('left');
+    expect(chat.channel('d1')).toBeUndefined();
+    expect(chat.views.has('d1')).toBe(false);
+    expect(chat.leftDms.has('d1')).toBe(true);
+    expect(chat.dmNotice).toBe('You left the conversation.');
+    expect(await chat.leaveDm('d2')).toBe('gone');
+    expect(chat.channel('d2')).toBeUndefined();
+    expect(chat.dmNotice).toMatch(/no longer in this conversation/);
+    await expect(chat.leaveDm('d3')).rejects.toMatchObject({ code: 'network' });
+    expect(chat.channel('d3')).toBeDefined();
+    expect(chat.leftDms.has('d3')).toBe(false);
+    expect(left).toEqual(['d1', 'd2', 'd3']);
+    // The server then ends the subscription: its slot is freed; an answer to that needs nothing.
+    const before = ws.sent.length;
+    ws.receive({ type: 'unsubscribed', channel_id: 'd1', reason: 'removed' });
+    expect(ws.sent.slice(before)).toEqual([{ type: 'unsubscribe', channel_id: 'd1' }]);
+    ws.receive({ type: 'unsubscribed', channel_id: 'd1' });
+    expect(ws.sent.length).toBe(before + 1);
+    // Left in another tab: the channel_deleted frame takes it away (and marks it left).
+    ws.receive({ type: 'channel_deleted', channel_id: 'd3', community_id: null });
+    expect(chat.channel('d3')).toBeUndefined();
+    expect(chat.leftDms.has('d3')).toBe(true);
+    expect(chat.channelsOf('c1').map((c) => c.id)).toEqual(['a']);
+  });
+
+  it('in a 1:1 DM a refused send closes the composer with a notice instead of a retry; a group DM just fails it', async () => {
+    const { chat, ws } = await chatStore([
+      channel('dm', { community_id: null, kind: 'dm' }),
+      channel('g', { community_id: null, kind: 'group_dm' }),
+    ]);
+    await chat.open('dm');
+    chat.sendText('dm', 'hello?');
+    const nonce = (ws.sent.at(-1) as { nonce: string }).nonce;
+    ws.receive({ type: 'error', code: 'forbidden', message: 'a block stands between the two of you', frame: 'send_message', nonce });
+    expect(chat.sendBlock('dm')).toBe("You can't send messages in this conversation.");
+    expect(chat.views.get('dm')!.timeline.pending[0]).toMatchObject({ status: 'failed', error: "You can't send messages in this conversation." });
+    const before = ws.sent.length;
+    chat.sendText('dm', 'again');
+    expect(ws.sent.length).toBe(before);
+    await chat.open('g');
+    chat.sendText('g', 'hi all');
+    const n2 = (ws.sent.at(-1) as { nonce: string }).nonce;
+    ws.receive({ type: 'error', code: 'forbidden', message: 'nope', frame: 'send_message', nonce: n2 });
+    expect(chat.sendBlock('g')).toBeNull();
+    // A message from the other person opens the DM again.
+    ws.receive({ type: 'message_created', event_seq: 2, message: message('dm', 2, 'other') });
+    expect(chat.sendBlock('dm')).toBeNull();
+    // Codes that only say "not now" get a sentence; the others keep the server's words.
+    chat.sendText('dm', 'third');
+    const n3 = (ws.sent.at(-1) as { nonce: string }).nonce;
+    ws.receive({ type: 'error', code: 'busy', message: 'the channel is busy; retry with the same nonce', frame: 'send_message', nonce: n3 });
+    expect(chat.views.get('dm')!.timeline.pending.at(-1)).toMatchObject({ error: 'The server is busy right now. Try again in a moment.' });
+    ws.receive({ type: 'error', code: 'storage_full', message: 'disk full', frame: 'edit_message' });
+    expect(chat.notice).toMatch(/storage is full/);
   });
 
   it('makes distinct random nonces', () => {

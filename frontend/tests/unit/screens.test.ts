@@ -11,11 +11,17 @@ import { FakeServer, ME, pair } from './fake';
 
 afterEach(() => cleanup());
 
-async function app(server: FakeServer, path: string, mode = 'open', signedIn = false) {
-  server.on('GET', '/instance', {
+async function app(server: FakeServer, path: string, mode = 'open', signedIn = false, setup: { pending?: boolean | (() => boolean); token?: string } = {}) {
+  server.on('GET', '/instance', () => ({
     status: 200,
-    body: { name: 'Test', version: '0', protocol_version: 1, registration_mode: mode },
-  });
+    body: {
+      name: 'Test',
+      version: '0',
+      protocol_version: 1,
+      registration_mode: mode,
+      setup_pending: typeof setup.pending === 'function' ? setup.pending() : (setup.pending ?? false),
+    },
+  }));
   const store = new MemoryStore();
   if (signedIn) {
     await store.put('auth', 'session', { user_id: ME.id, username: 'alice', session_id: 'session-1', refresh_token: 'refresh-0' });
@@ -24,6 +30,7 @@ async function app(server: FakeServer, path: string, mode = 'open', signedIn = f
   }
   const api = new ApiClient({ store, fetch: server.fetch });
   const session = new SessionStore(api);
+  session.setupToken = setup.token ?? null;
   const prefs = new PrefsStore(store);
   await session.loadInstance();
   await session.resume();
@@ -40,6 +47,76 @@ describe('screens', () => {
     cleanup();
     await app(new FakeServer(), '/register', 'open');
     expect(screen.queryByLabelText('Invite code')).toBeNull();
+  });
+
+  it('register shows the setup notice and the setup token field only while the owner is pending', async () => {
+    await app(new FakeServer(), '/register', 'open', false, { pending: true, token: 'ABCD-EFGH-JKMN-PQRS-TVWX-YZ01' });
+    expect(screen.getByTestId('setup-notice').textContent).toMatch(/needs its owner account first.*setup link you opened/s);
+    expect((screen.getByLabelText('Setup token') as HTMLInputElement).value).toBe('ABCD-EFGH-JKMN-PQRS-TVWX-YZ01');
+    cleanup();
+    // Without a link the field is empty; on an invite-only instance the invite is not needed with the token.
+    await app(new FakeServer(), '/register', 'invite_only', false, { pending: true });
+    expect((screen.getByLabelText('Setup token') as HTMLInputElement).value).toBe('');
+    expect(screen.getByTestId('setup-notice').textContent).not.toMatch(/setup link/);
+    expect(screen.getByText(/not needed with the setup token/)).toBeTruthy();
+    cleanup();
+    await app(new FakeServer(), '/register', 'open', false, { pending: false, token: 'ABCD' });
+    expect(screen.queryByTestId('setup-notice')).toBeNull();
+    expect(screen.queryByLabelText('Setup token')).toBeNull();
+    // A setup link followed once the owner exists says it is no longer needed.
+    expect(screen.getByTestId('setup-done').textContent).toMatch(/has its owner already/);
+    cleanup();
+    await app(new FakeServer(), '/register', 'open', false, { pending: false });
+    expect(screen.queryByTestId('setup-done')).toBeNull();
+  });
+
+  it('register sends the setup token, says when it is wrong, and when the owner exists already', async () => {
+    const server = new FakeServer();
+    let pending = true;
+    const bodies: unknown[] = [];
+    server.on('POST', '/accounts', (call) => {
+      bodies.push(call.body);
+      return { status: 403, body: { code: 'invalid_setup_token', message: 'the setup token is not valid' } };
+    });
+    const session = await app(server, '/register', 'closed', false, { pending: () => pending, token: 'WRONG-TOKEN' });
+    expect(screen.getByTestId('setup-notice').textContent).toMatch(/registration is closed/);
+    await fireEvent.input(screen.getByLabelText('Username'), { target: { value: 'alice' } });
+    await fireEvent.input(screen.getByLabelText('Password'), { target: { value: 'a long enough password' } });
+    await fireEvent.input(screen.getByLabelText('Repeat the password'), { target: { value: 'a long enough password' } });
+    await fireEvent.submit(screen.getByRole('form', { name: 'Create an account' }));
+    await waitFor(() => expect(document.getElementById('reg-setup-error')?.textContent).toMatch(/setup token is wrong/));
+    expect(bodies.at(-1)).toMatchObject({ username: 'alice', setup_token: 'WRONG-TOKEN' });
+    expect(screen.getByLabelText('Setup token').getAttribute('aria-invalid')).toBe('true');
+    await waitFor(() => expect(document.activeElement).toBe(screen.getByLabelText('Setup token')));
+    // Meanwhile someone else became the owner: the token is no longer accepted, the field goes.
+    pending = false;
+    await fireEvent.submit(screen.getByRole('form', { name: 'Create an account' }));
+    const alert = await screen.findByRole('alert');
+    expect(alert.textContent).toMatch(/has its owner already/);
+    expect(screen.queryByLabelText('Setup token')).toBeNull();
+    expect(screen.queryByTestId('setup-notice')).toBeNull();
+    expect(session.setupToken).toBeNull();
+  });
+
+  it('register makes the owner with the setup token and stops showing the notice', async () => {
+    const server = new FakeServer();
+    let pending = true;
+    server.on('POST', '/accounts', (call) => {
+      expect(call.body).toMatchObject({ username: 'alice', setup_token: 'right-token' });
+      expect((call.body as Record<string, unknown>).invite_code).toBeUndefined();
+      pending = false;
+      return {
+        status: 201,
+        body: { ...pair(1, Date.now()), device_id: 'd', device_secret: 's', user: ME, recovery_code: 'AAAA-BBBB-CCCC-DDDD' },
+      };
+    });
+    const session = await app(server, '/register', 'invite_only', false, { pending: () => pending, token: 'right-token' });
+    await fireEvent.input(screen.getByLabelText('Username'), { target: { value: 'alice' } });
+    await fireEvent.input(screen.getByLabelText('Password'), { target: { value: 'a long enough password' } });
+    await fireEvent.input(screen.getByLabelText('Repeat the password'), { target: { value: 'a long enough password' } });
+    await fireEvent.submit(screen.getByRole('form', { name: 'Create an account' }));
+    await screen.findByTestId('recovery-code');
+    await waitFor(() => expect(session.instance?.setup_pending).toBe(false));
   });
 
   it('login asks for the second factor on totp_required, then signs in', async () => {

@@ -15,6 +15,7 @@ import type {
   AuditEvent,
   BackupCodes,
   Channel,
+  ChannelPage,
   Community,
   CommunityInvite,
   CommunityRole,
@@ -96,6 +97,40 @@ export interface ApiOptions {
 const LOCK_NAME = 'chatalot-refresh';
 /** Refresh when less than this is left of the access token (or a fifth of its life, if shorter). */
 const REFRESH_MARGIN_MS = 60_000;
+
+/** The page size asked of `GET /channels` (its most). */
+export const CHANNEL_PAGE_LIMIT = 500;
+/** At most this many pages of `GET /channels` are read: 20,000 channels. */
+export const CHANNEL_PAGES_MAX = 40;
+
+/** The whole channel list, or as much of it as the page bound allows (`complete: false`). */
+export interface ChannelList {
+  channels: Channel[];
+  complete: boolean;
+}
+
+/**
+ * Reads the paged channel list from the first page, following `next_before` until the last
+ * page or `maxPages` pages. A channel seen on two pages (it became active meanwhile) is listed
+ * once, where it was first seen, with its latest state. Past the bound the rest is not read
+ * (`complete: false`): those are the least recently active channels.
+ */
+export async function loadAllChannels(
+  page: (before: string | undefined) => Promise<ChannelPage>,
+  maxPages = CHANNEL_PAGES_MAX,
+): Promise<ChannelList> {
+  const byId = new Map<string, Channel>();
+  let before: string | undefined;
+  for (let n = 0; n < maxPages; n++) {
+    const p = await page(before);
+    for (const c of p.channels) byId.set(c.id, c);
+    const next = p.next_before ?? null;
+    // A cursor that does not move would loop: the list ends there.
+    if (next === null || next === before) return { channels: [...byId.values()], complete: true };
+    before = next;
+  }
+  return { channels: [...byId.values()], complete: false };
+}
 
 /** A lock across tabs when the browser has Web Locks, else a mutex within this page. */
 export function defaultLock(): LockFn {
@@ -454,9 +489,18 @@ export class ApiClient {
     return this.authed('POST', `/communities/${encodeURIComponent(communityId)}/channels`, req);
   }
 
-  /** Every channel the caller can read (community channels and DMs), with unread counts. */
-  channels(): Promise<Channel[]> {
-    return this.authed('GET', '/channels');
+  /** One page of the channels the caller can read, most recently active first, with unread counts. */
+  channelsPage(q: { limit?: number; before?: string } = {}): Promise<ChannelPage> {
+    const params = new URLSearchParams();
+    if (q.limit !== undefined) params.set('limit', String(q.limit));
+    if (q.before !== undefined) params.set('before', q.before);
+    const qs = params.toString();
+    return this.authed('GET', `/channels${qs ? `?${qs}` : ''}`);
+  }
+
+  /** Every channel the caller can read (community channels and DMs): all pages, up to the bound. */
+  channels(): Promise<ChannelList> {
+    return loadAllChannels((before) => this.channelsPage({ limit: CHANNEL_PAGE_LIMIT, before }));
   }
 
   /** A page of history: the newest without cursors, older with `before_seq`, newer with `after_seq`. */
@@ -565,6 +609,11 @@ export class ApiClient {
   /** Opens (or finds) the DM with one user, or the group DM with several. */
   openDm(userIds: string[]): Promise<Channel> {
     return this.authed('POST', '/dms', { user_ids: userIds });
+  }
+
+  /** Leaves a DM or group DM (opening the same people again with `openDm` brings it back). */
+  leaveDm(channelId: string): Promise<void> {
+    return this.authed('DELETE', `/dms/${encodeURIComponent(channelId)}`);
   }
 
   /** The device of the stored session, or null when signed out. */

@@ -24,9 +24,15 @@ export type ErrorCode =
   | 'payload_too_large'
   | 'unsupported_media_type'
   | 'rate_limited'
+  | 'too_many_sessions'
   | 'slow_mode'
   | 'internal'
   | 'unavailable'
+  | 'busy'
+  | 'queue_full'
+  | 'invalid_setup_token'
+  | 'quota_exceeded'
+  | 'storage_full'
   // Client-side codes: the request never got an API answer.
   | 'network'
   | 'bad_response';
@@ -41,6 +47,8 @@ export interface InstanceInfo {
   version: string;
   protocol_version: number;
   registration_mode: RegistrationMode;
+  /** True until the instance's owner account exists (registered with the setup token). */
+  setup_pending?: boolean;
 }
 
 export interface Me {
@@ -72,6 +80,8 @@ export interface RegisterRequest {
   display_name?: string;
   invite_code?: string;
   device_name?: string;
+  /** The setup token the server logs while the instance has no owner: makes this account the owner. */
+  setup_token?: string;
 }
 
 export interface LoginRequest {
@@ -253,6 +263,12 @@ export interface Channel {
   last_read_seq: number;
   /** Messages from others after `last_read_seq` (the server stops counting at 1000). */
   unread: number;
+}
+
+/** A page of `GET /channels`: most recently active first; `next_before` is null on the last page. */
+export interface ChannelPage {
+  channels: Channel[];
+  next_before?: string | null;
 }
 
 export type Content = { kind: 'text'; text: string } | { kind: 'encrypted'; ciphertext: string };

@@ -4,7 +4,7 @@
 // channel's `last_seq` otherwise; on every reconnect the same cursors resume exactly where the
 // client left off. Sends carry a nonce and are resent with it after a reconnect until acked.
 
-import { SvelteMap } from 'svelte/reactivity';
+import { SvelteMap, SvelteSet } from 'svelte/reactivity';
 import { ApiError, type ApiClient } from '../api/client';
 import type {
   Ban,
@@ -25,6 +25,7 @@ import type {
 } from '../api/types';
 import type { E2e } from '../e2e/engine.svelte';
 import { SEND_BLOCK_TEXT } from '../e2e/engine.svelte';
+import { describeError, frameErrorText } from '../errors';
 import type { ClientFrame, Presence, ServerFrame } from '../realtime/frames';
 import { RealtimeSocket, type SocketOptions, type SocketStatus } from '../realtime/socket';
 import { Timeline } from './timeline.svelte';
@@ -40,6 +41,19 @@ const ROLE_RANK: Record<CommunityRole, number> = { member: 0, moderator: 1, admi
 export function roleRank(role: string | null | undefined): number {
   return role && role in ROLE_RANK ? ROLE_RANK[role as CommunityRole] : 0;
 }
+/** Why the composer of a 1:1 DM is closed after the server refused a send there (a block). */
+export const DM_REFUSED_TEXT = "You can't send messages in this conversation.";
+
+/** Community channels in their order: by `position`, then by id (UUIDv7: creation order). */
+export function byPosition(a: Channel, b: Channel): number {
+  return (a.position ?? 0) - (b.position ?? 0) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}
+
+/** True for an end-to-end failure because the other people do not accept messages from this user. */
+function isRefusedEncryption(e: unknown): boolean {
+  return e instanceof Error && e.name === 'E2eFailure' && (e as Error & { reason?: string }).reason === 'refused';
+}
+
 const TYPING_SHOWN_MS = 6_000;
 const TYPING_SEND_EVERY_MS = 3_000;
 
@@ -84,6 +98,14 @@ export class ChatStore {
   channels = $state<Channel[]>([]);
   loaded = $state(false);
   loadError = $state<unknown>(null);
+  /** False when the channel list was longer than the pages read (the least active are not listed). */
+  channelsComplete = $state(true);
+  /** 1:1 DMs where the server refused a send (a block): their composer says so. */
+  readonly refusedDms = new SvelteSet<string>();
+  /** DMs and group DMs this user left (here or elsewhere) during this session. */
+  readonly leftDms = new SvelteSet<string>();
+  /** What became of the last conversation left here, shown above the DM list. */
+  dmNotice = $state<string | null>(null);
   status = $state<SocketStatus>('stopped');
   /** The latest refusal of a frame that is not tied to a send (rate limits, permissions). */
   notice = $state<string | null>(null);
@@ -152,13 +174,18 @@ export class ChatStore {
 
   async refreshLists(): Promise<void> {
     try {
-      const [communities, channels] = await Promise.all([this.api.communities(), this.api.channels()]);
+      const [communities, list] = await Promise.all([this.api.communities(), this.api.channels()]);
       this.communities = communities;
       const known = new Set(this.channels.map((c) => c.id));
-      this.channels = channels;
+      // Most recently active first: the DMs keep that order; community channels are sorted
+      // by position where they are shown.
+      this.channels = list.channels;
+      this.channelsComplete = list.complete;
       this.loadError = null;
-      const added = channels.filter((c) => !known.has(c.id));
+      const added = list.channels.filter((c) => !known.has(c.id));
+      for (const c of added) this.leftDms.delete(c.id);
       if (this.loaded && added.length) this.subscribe(added);
+      void this.learnDmPeers(list.channels);
     } catch (e) {
       this.loadError = e;
     } finally {
@@ -184,12 +211,23 @@ export class ChatStore {
     return id ? this.communities.find((c) => c.id === id) : undefined;
   }
 
+  /** The channels of a community, by position (the list itself is in activity order). */
   channelsOf(communityId: string): Channel[] {
-    return this.channels.filter((c) => c.community_id === communityId);
+    return this.channels.filter((c) => c.community_id === communityId).sort(byPosition);
   }
 
+  /** DMs and group DMs, most recently active first. */
   get dms(): Channel[] {
     return this.channels.filter((c) => c.kind === 'dm' || c.kind === 'group_dm');
+  }
+
+  /** Moves a DM to the top of the list (a new message in it). */
+  private bump(channelId: string): void {
+    const first = this.channels.find((c) => c.community_id === null);
+    if (!first || first.id === channelId) return;
+    const c = this.channel(channelId);
+    if (!c || c.community_id !== null) return;
+    this.channels = [c, ...this.channels.filter((x) => x.id !== channelId)];
   }
 
   unreadIn(communityId: string | null): number {
@@ -286,7 +324,43 @@ export class ChatStore {
     }
   }
 
-  /** Who else is in a DM, as far as this client knows: whom it was opened with, who wrote, who is here. */
+  private peersAsked = new Set<string>();
+
+  /**
+   * Learns who is in the DMs whose members this client does not know (the listing does not
+   * name them, and presence is not known for every member: a DM someone opened does not show
+   * the recipient's presence, nor does a group DM show someone a block keeps apart): the users
+   * of the devices the channel lists. Group DMs are asked once even when some members are
+   * known; DMs when nobody is. At most 20 channels per call, each asked once per session.
+   */
+  private async learnDmPeers(channels: Channel[]): Promise<void> {
+    const todo = channels
+      .filter(
+        (c) =>
+          c.community_id === null &&
+          !this.peersAsked.has(c.id) &&
+          (c.kind === 'group_dm' || this.dmPeers(c.id).length === 0),
+      )
+      .slice(0, 20);
+    for (const c of todo) {
+      this.peersAsked.add(c.id);
+      try {
+        const { devices } = await this.api.channelDevices(c.id);
+        const users = [...new Set(devices.map((d) => d.user_id))].filter((u) => u !== this.myId);
+        const known = this.knownPeers[c.id] ?? [];
+        const all = [...new Set([...known, ...users])];
+        if (all.length > known.length) this.knownPeers = { ...this.knownPeers, [c.id]: all };
+      } catch {
+        // Named by its members' messages, or by its id, instead.
+      }
+    }
+  }
+
+  /**
+   * Who else is in a DM, as far as this client knows: whom it was opened with, whose devices
+   * it lists, who wrote, whose presence shows (presence is not known for every member: a DM
+   * someone opened does not show the recipient's presence until they answer).
+   */
   dmPeers(channelId: string): string[] {
     const set = new Set(this.knownPeers[channelId] ?? []);
     const v = this.views.get(channelId);
@@ -331,6 +405,8 @@ export class ChatStore {
         this.subscribe(this.channels);
         // Live list frames are not replayed: after a reconnect, load the lists again.
         if (this.readies++ > 0) {
+          // A refused DM gets another try after a reconnect (a block may have been lifted).
+          this.refusedDms.clear();
           void this.refreshLists();
           for (const id of Object.keys(this.members)) void this.loadMembers(id);
         }
@@ -367,6 +443,11 @@ export class ChatStore {
         if (isNew && m.sender_id && m.sender_id !== this.myId && m.seq > c.last_read_seq && !m.deleted) {
           c.unread += 1;
           if (v) delete v.typing[m.sender_id];
+        }
+        if (isNew && !m.deleted) {
+          // A message from the other person: nothing stands between the two of them now.
+          if (m.sender_id && m.sender_id !== this.myId) this.refusedDms.delete(m.channel_id);
+          this.bump(m.channel_id);
         }
         break;
       }
@@ -406,18 +487,31 @@ export class ChatStore {
         break;
       }
       case 'unsubscribed':
-        this.scheduleRefresh();
+        // The server ended the subscription (access lost, a DM left): free its slot on this
+        // connection, and load the lists again. An answer to our own unsubscribe needs nothing.
+        if (f.reason === 'removed') {
+          this.send({ type: 'unsubscribe', channel_id: f.channel_id });
+          this.scheduleRefresh();
+        }
         break;
       case 'envelope_received':
         this.e2e.envelopeReceived(f.envelope);
         break;
       case 'error': {
+        const text = frameErrorText(f.code, f.message);
         if (f.nonce) {
-          for (const v of this.views.values()) {
-            if (v.timeline.pending.some((p) => p.nonce === f.nonce)) v.timeline.fail(f.nonce, f.message);
+          for (const [id, v] of this.views) {
+            if (!v.timeline.pending.some((p) => p.nonce === f.nonce)) continue;
+            if (f.code === 'forbidden' && this.channel(id)?.kind === 'dm') {
+              // In a 1:1 DM only a block refuses a send: no retrying, the composer says so.
+              this.refusedDms.add(id);
+              v.timeline.fail(f.nonce, DM_REFUSED_TEXT);
+            } else {
+              v.timeline.fail(f.nonce, text);
+            }
           }
-        } else if (f.frame !== 'start_typing' && f.frame !== 'mark_read') {
-          this.notice = f.message;
+        } else if (f.frame !== 'start_typing' && f.frame !== 'mark_read' && f.frame !== 'unsubscribe') {
+          this.notice = text;
         }
         break;
       }
@@ -441,15 +535,25 @@ export class ChatStore {
         const ch = f.channel;
         if (this.mergeChannel(ch)) break;
         if (!ch.community_id || this.community(ch.community_id)) {
-          this.channels = [...this.channels, { ...ch, last_read_seq: ch.last_read_seq ?? 0, unread: 0 }];
+          const added = { ...ch, last_read_seq: ch.last_read_seq ?? 0, unread: 0 };
+          // A new DM is the most recently active one.
+          this.channels = ch.community_id ? [...this.channels, added] : [added, ...this.channels];
+          this.leftDms.delete(ch.id);
           this.subscribe([ch]);
+          if (!ch.community_id) void this.learnDmPeers([ch]);
         } else {
           this.scheduleRefresh();
         }
         break;
       }
       case 'channel_deleted':
-        this.channels = this.channels.filter((c) => c.id !== f.channel_id);
+        if (f.community_id === null && this.channel(f.channel_id)) {
+          // A DM or group DM this user left (here or in another tab).
+          this.forgetDm(f.channel_id);
+          this.leftDms.add(f.channel_id);
+        } else {
+          this.channels = this.channels.filter((c) => c.id !== f.channel_id);
+        }
         break;
       case 'group_created':
       case 'group_updated':
@@ -528,6 +632,7 @@ export class ChatStore {
   /** Opens a channel: loads its newest page once, remembers where the divider goes. */
   async open(channelId: string): Promise<void> {
     this.activeId = channelId;
+    this.dmNotice = null;
     const c = this.channel(channelId);
     const v = this.view(channelId);
     if (c && v.dividerAfter === null) v.dividerAfter = c.last_read_seq;
@@ -603,6 +708,7 @@ export class ChatStore {
         ? `This is an announcement channel: only ${who} post here.`
         : `You cannot post in this channel: only ${who} do.`;
     }
+    if (this.refusedDms.has(channelId)) return DM_REFUSED_TEXT;
     const block = this.e2e.sendBlock(c);
     return block ? SEND_BLOCK_TEXT[block] : null;
   }
@@ -643,7 +749,12 @@ export class ChatStore {
     try {
       ciphertext = await this.e2e.encrypt(c, body);
     } catch (e) {
-      this.notice = `Not sent: ${e instanceof Error ? e.message : String(e)}`;
+      if (c.kind === 'dm' && isRefusedEncryption(e)) {
+        // The other person does not accept messages from this user: the composer says so.
+        this.refusedDms.add(c.id);
+        return;
+      }
+      this.notice = `Not sent: ${e instanceof ApiError ? describeError(e) : e instanceof Error ? e.message : String(e)}`;
       return;
     }
     this.queueSend(c.id, { kind: 'encrypted', ciphertext }, body, replyTo);
@@ -823,8 +934,41 @@ export class ChatStore {
   async openDm(userIds: string[]): Promise<Channel> {
     const c = await this.api.openDm(userIds);
     this.knownPeers = { ...this.knownPeers, [c.id]: userIds.filter((u) => u !== this.myId) };
+    this.leftDms.delete(c.id);
     await this.refreshLists();
     return c;
+  }
+
+  /**
+   * Leaves a DM or group DM: it goes from the list at once. `gone` when the server no longer
+   * knew this user in it (404: left already, elsewhere); the list is loaded again then. Opening
+   * the same people again brings it back with its whole history.
+   */
+  async leaveDm(channelId: string): Promise<'left' | 'gone'> {
+    let result: 'left' | 'gone' = 'left';
+    try {
+      await this.api.leaveDm(channelId);
+    } catch (e) {
+      if (!isNotFound(e)) throw e;
+      result = 'gone';
+    }
+    this.forgetDm(channelId);
+    this.leftDms.add(channelId);
+    this.dmNotice =
+      result === 'left'
+        ? 'You left the conversation.'
+        : 'You were no longer in this conversation (it was left elsewhere): it is gone from your list.';
+    if (result === 'gone') this.scheduleRefresh();
+    return result;
+  }
+
+  /** Drops a DM from the list with what is held of it (its history is loaded again on return). */
+  private forgetDm(channelId: string): void {
+    this.channels = this.channels.filter((c) => c.id !== channelId);
+    if (this.activeId === channelId) this.activeId = null;
+    this.views.delete(channelId);
+    this.refusedDms.delete(channelId);
+    this.peersAsked.delete(channelId);
   }
 }
 

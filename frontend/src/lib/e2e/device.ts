@@ -78,6 +78,7 @@ export type DecryptFailure =
   | 'channel_mismatch'
   | 'untrusted'
   | 'malformed'
+  | 'refused'
   | 'failed';
 
 export class E2eFailure extends Error {
@@ -106,6 +107,31 @@ const PREKEYS_BATCH = 50;
 const SEEN_ENVELOPES_KEPT = 2000;
 const WARNINGS_KEPT = 100;
 const MAX_DEVICES_PER_CLAIM = 16;
+/** A refused envelope batch is sent again without the refusing recipients at most this often. */
+export const ENVELOPE_RETRIES = 8;
+/** How long a user who refused this device (a claim or envelopes) is not asked again (ms). */
+const REFUSED_FOR_MS = 5 * 60 * 1000;
+const ENVELOPE_BATCH = 50;
+
+/**
+ * The server's refusal to let this user reach another one (403 `forbidden`): the other user
+ * blocked this one, or (outside a channel) they are not related.
+ */
+export function isRefusal(e: unknown): boolean {
+  return !!e && typeof e === 'object' && (e as { code?: unknown }).code === 'forbidden';
+}
+
+/**
+ * The recipient device a refused `POST /envelopes` names ("recipient_device_id <uuid>: its user
+ * does not accept messages from you"), or null when the error is something else.
+ */
+export function refusedRecipient(e: unknown): string | null {
+  if (!isRefusal(e)) return null;
+  const m = /recipient_device_id ([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})/.exec(
+    (e as { message?: unknown }).message as string,
+  );
+  return m ? m[1]!.toLowerCase() : null;
+}
 /** The signed prekey is replaced after a week; the two before it still answer first messages. */
 export const SIGNED_PREKEY_MAX_AGE_MS = 7 * 24 * 3600 * 1000;
 const STATE_SLOT = 'device';
@@ -178,6 +204,11 @@ export class E2eDevice {
   warnings: Warning[] = [];
   /** Called after every change of pinned keys, key changes or verifications. */
   onTrustChange: () => void = () => {};
+  /** `channel/device` → until when (ms) that device is left out of sender-key distributions. */
+  private refusedUntil = new Map<string, number>();
+  /** user → until when (ms) their bundles are not asked for again after a refused claim. */
+  private claimRefusedUntil = new Map<string, number>();
+  now: () => number = () => Date.now();
 
   private constructor(
     private readonly api: KeyApi,
@@ -485,15 +516,32 @@ export class E2eDevice {
     return (await this.verifyListing(d.devices)).filter((x) => x.device !== this.st.deviceId);
   }
 
-  /** Starts sessions with the devices of `user` that have none (bundles that verify only). */
-  private async ensureSessions(user: string, devices: string[]): Promise<void> {
+  /**
+   * Starts sessions with the devices of `user` that have none (bundles that verify only).
+   * False when the server refused the claim because `user` does not accept messages from this
+   * one (a block): their devices without a session get nothing.
+   */
+  private async ensureSessions(user: string, devices: string[]): Promise<boolean> {
     const missing = devices.filter((d) => !this.st.sessions[d]);
-    if (!missing.length) return;
+    if (!missing.length) return true;
+    const refusedUntil = this.claimRefusedUntil.get(user);
+    if (refusedUntil !== undefined && refusedUntil > this.now()) return false;
     const key = await this.trustedKey(user);
     const identity = this.identity;
     const certificate = this.certificate;
     for (let i = 0; i < missing.length; i += MAX_DEVICES_PER_CLAIM) {
-      const claimed = await this.api.claimBundles(user, missing.slice(i, i + MAX_DEVICES_PER_CLAIM));
+      let claimed: Awaited<ReturnType<KeyApi['claimBundles']>>;
+      try {
+        claimed = await this.api.claimBundles(user, missing.slice(i, i + MAX_DEVICES_PER_CLAIM));
+      } catch (e) {
+        if (!isRefusal(e)) {
+          identity.wipe();
+          throw e;
+        }
+        identity.wipe();
+        this.claimRefusedUntil.set(user, this.now() + REFUSED_FOR_MS);
+        return false;
+      }
       for (const b of claimed.bundles) {
         try {
           const bundle = PreKeyBundle.fromBytes(fromBase64(b.bundle));
@@ -509,6 +557,7 @@ export class E2eDevice {
       }
     }
     identity.wipe();
+    return true;
   }
 
   /** Encrypts for one device with its first session. */
@@ -595,7 +644,9 @@ export class E2eDevice {
       const devices = await this.channelDevices(channelId);
       const byUser = new Map<string, string[]>();
       for (const d of devices) byUser.set(d.user, [...(byUser.get(d.user) ?? []), d.device]);
-      for (const [u, ds] of byUser) await this.ensureSessions(u, ds);
+      // A member who blocked this user refuses the claim: the others still get the message.
+      const refused = new Set<string>();
+      for (const [u, ds] of byUser) if (!(await this.ensureSessions(u, ds))) refused.add(u);
       const plain = directPlaintext(channelId, body);
       const items = devices
         .filter((d) => this.st.sessions[d.device])
@@ -604,6 +655,10 @@ export class E2eDevice {
       const others = new Set(items.map((i) => devices.find((d) => d.device === i.device)!.user));
       others.delete(this.st.userId);
       if (!others.size) {
+        const everyone = [...byUser.keys()].filter((u) => u !== this.st.userId);
+        if (everyone.length && everyone.every((u) => refused.has(u))) {
+          throw new E2eFailure('refused', 'The people in this conversation do not accept messages from you.');
+        }
         throw new E2eFailure(
           'untrusted',
           'Nobody else in this conversation has encryption keys this browser trusts yet (they appear when the other person signs in to the web app).',
@@ -647,7 +702,12 @@ export class E2eDevice {
       sender.wipe();
     }
     const out = this.st.outgoing[channelId]!;
-    const todo = devices.filter((d) => !out.recipients.includes(d.device));
+    const now = this.now();
+    const todo = devices.filter((d) => {
+      if (out.recipients.includes(d.device)) return false;
+      const until = this.refusedUntil.get(`${channelId}/${d.device}`);
+      return until === undefined || until <= now;
+    });
     if (!todo.length) return;
     const byUser = new Map<string, string[]>();
     for (const d of todo) byUser.set(d.user, [...(byUser.get(d.user) ?? []), d.device]);
@@ -665,8 +725,42 @@ export class E2eDevice {
     plain.fill(0);
     // The ratchet state that produced the envelopes is stored before they are sent.
     await this.save();
-    for (let i = 0; i < batch.length; i += 50) await this.api.sendEnvelopes(batch.slice(i, i + 50));
-    out.recipients.push(...batch.map((b) => b.recipient_device_id));
+    const userOf = new Map(todo.map((d) => [d.device, d.user]));
+    for (let i = 0; i < batch.length; i += ENVELOPE_BATCH) {
+      const sent = await this.sendEnvelopes(channelId, batch.slice(i, i + ENVELOPE_BATCH), userOf);
+      out.recipients.push(...sent.map((b) => b.recipient_device_id));
+    }
+  }
+
+  /**
+   * Sends one batch of envelopes; the sent ones. The server takes a batch whole or not at all:
+   * when it refuses one because a recipient's user does not accept messages from this one (403
+   * naming the device), that user's devices are dropped from the batch (and left out of this
+   * channel's distributions for a while) and the rest is sent again, at most `ENVELOPE_RETRIES`
+   * times.
+   */
+  private async sendEnvelopes(channelId: string, batch: NewEnvelopeJson[], userOf: Map<string, string>): Promise<NewEnvelopeJson[]> {
+    let left = batch;
+    for (let attempt = 0; left.length; attempt++) {
+      try {
+        await this.api.sendEnvelopes(left);
+        return left;
+      } catch (e) {
+        const device = refusedRecipient(e);
+        if (!device || attempt >= ENVELOPE_RETRIES || !left.some((x) => x.recipient_device_id === device)) throw e;
+        // The other devices of that user would refuse the same way.
+        const user = userOf.get(device);
+        const dropped = new Set(
+          left
+            .map((x) => x.recipient_device_id)
+            .filter((d) => d === device || (user !== undefined && userOf.get(d) === user)),
+        );
+        const until = this.now() + REFUSED_FOR_MS;
+        for (const d of dropped) this.refusedUntil.set(`${channelId}/${d}`, until);
+        left = left.filter((x) => !dropped.has(x.recipient_device_id));
+      }
+    }
+    return left;
   }
 
   // ---- receiving
@@ -678,8 +772,16 @@ export class E2eDevice {
   processEnvelopes(live: EnvelopeJson[] = []): Promise<number> {
     return this.run(async () => {
       let accepted = 0;
-      for (const e of live) accepted += (await this.acceptEnvelope(e)) ? 1 : 0;
+      // Pushed envelopes are applied and acknowledged like drained ones; one seen before (by
+      // id: pushed twice, or pushed and drained) changes nothing and is acknowledged again.
+      const liveIds: string[] = [];
+      for (const e of live) {
+        if (e.recipient_device_id !== this.st.deviceId) continue;
+        accepted += (await this.acceptEnvelope(e)) ? 1 : 0;
+        if (!liveIds.includes(e.id)) liveIds.push(e.id);
+      }
       await this.save();
+      for (let i = 0; i < liveIds.length; i += 500) await this.api.ackEnvelopes(this.st.deviceId, liveIds.slice(i, i + 500));
       for (;;) {
         const page = await this.api.envelopes(this.st.deviceId);
         if (!page.envelopes.length) break;

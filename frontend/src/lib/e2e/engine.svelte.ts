@@ -73,6 +73,8 @@ export class E2e {
   private own = new Map<string, string>();
   private envelopeTimer: ReturnType<typeof setTimeout> | null = null;
   private liveEnvelopes: EnvelopeJson[] = [];
+  /** Decryptions under way, by message id and ciphertext digest: asked twice, done once. */
+  private inflight = new Map<string, Promise<Decrypted>>();
 
   constructor(keystore: Keystore, deps?: E2eDeps) {
     this.keystore = keystore;
@@ -184,6 +186,27 @@ export class E2e {
     if (bytes.length === 0) return { ok: false, reason: 'malformed' };
     if (!this.keystore.unlockedFor) return { ok: false, reason: 'locked' };
     const digest = ciphertextDigest(bytes);
+    // A message is asked for again when new keys may have arrived (an envelope), possibly while
+    // its first decryption is still running. Running both at once would have the second refused
+    // as a replay once the first moved the ratchet, so the second waits for the first: its
+    // success answers both, and only after a failure is the message tried again.
+    const key = `${message.id}/${digest}`;
+    const before = this.inflight.get(key);
+    const p: Promise<Decrypted> = before
+      ? before.then((r) => (r.ok ? r : this.decryptOnce(message, bytes, digest)))
+      : this.decryptOnce(message, bytes, digest);
+    this.inflight.set(key, p);
+    p.finally(() => {
+      if (this.inflight.get(key) === p) this.inflight.delete(key);
+    }).catch(() => {});
+    return p;
+  }
+
+  private async decryptOnce(
+    message: Pick<Message, 'id' | 'channel_id' | 'sender_id'>,
+    bytes: Uint8Array,
+    digest: string,
+  ): Promise<Decrypted> {
     const cached = await this.keystore.cachedMessage(message.id, digest).catch(() => null);
     if (cached !== null) return { ok: true, text: cached };
     const mine = this.own.get(digest);
@@ -202,6 +225,9 @@ export class E2e {
       return { ok: true, text };
     } catch (e) {
       this.syncTrust();
+      // Read meanwhile elsewhere (another tab of this browser), and cached there.
+      const late = await this.keystore.cachedMessage(message.id, digest).catch(() => null);
+      if (late !== null) return { ok: true, text: late };
       if (e instanceof Error && e.name === 'E2eFailure') {
         const reason = (e as Error & { reason: string }).reason;
         if (reason === 'malformed') return { ok: false, reason: 'malformed', detail: e.message };

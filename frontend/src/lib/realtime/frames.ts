@@ -100,6 +100,7 @@ const SERVER_TYPES = new Set([
   'member_joined',
   'member_left',
   'member_role_changed',
+  'envelope_received',
 ]);
 
 /** Parses a text frame; null for anything that is not a known server frame. */
@@ -134,5 +135,19 @@ export function parseServerFrame(data: unknown): ServerFrame | null {
     return null;
   }
   if (t === 'reauthenticated' && typeof o.token_expires_at !== 'string') return null;
+  if (t === 'envelope_received') {
+    const e = o.envelope as Record<string, unknown> | null | undefined;
+    if (
+      !e ||
+      typeof e !== 'object' ||
+      typeof e.id !== 'string' ||
+      typeof e.sender_user_id !== 'string' ||
+      typeof e.sender_device_id !== 'string' ||
+      typeof e.recipient_device_id !== 'string' ||
+      typeof e.ciphertext !== 'string'
+    ) {
+      return null;
+    }
+  }
   return v as ServerFrame;
 }

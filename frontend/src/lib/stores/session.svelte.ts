@@ -15,6 +15,8 @@ export class SessionStore {
   instance = $state<InstanceInfo | null>(null);
   /** Shown on the sign-in screen after the session ended on its own. */
   notice = $state<string | null>(null);
+  /** The setup token of the link this page was opened with (`#setup=…`), for the owner's registration. */
+  setupToken = $state<string | null>(null);
 
   readonly api: ApiClient;
   private channel: BroadcastChannel | null;
