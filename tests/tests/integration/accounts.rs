@@ -1,9 +1,8 @@
 //! Registration in each mode, the first owner, invites (F01, A12).
-mod common;
-use common::{password_of, TestServer};
+use crate::common::{password_of, TestServer};
 use serde_json::json;
 
-fn register(s: &TestServer, username: &str, invite: Option<&str>) -> common::Resp {
+fn register(s: &TestServer, username: &str, invite: Option<&str>) -> crate::common::Resp {
     let mut body = json!({"username": username, "password": password_of(username)});
     if let Some(code) = invite {
         body["invite_code"] = json!(code);
@@ -37,11 +36,11 @@ fn only_the_setup_token_makes_the_owner_in_any_mode() {
             )
         };
         with("guesser", "wrong-setup-token-0000000").assert_error(403, "invalid_setup_token");
-        let r = with("owner", common::SETUP_TOKEN);
+        let r = with("owner", crate::common::SETUP_TOKEN);
         assert_eq!(r.status, 201, "{}", r.text);
         assert_eq!(r.body["user"]["role"], "owner");
         // once used, it is spent
-        with("second", common::SETUP_TOKEN).assert_error(403, "invalid_setup_token");
+        with("second", crate::common::SETUP_TOKEN).assert_error(403, "invalid_setup_token");
         assert_eq!(anon.get("/api/v1/instance").body["setup_pending"], false);
         assert_eq!(
             s.sql("SELECT count(*) FROM users WHERE role = 'owner'"),

@@ -1,5 +1,4 @@
-mod common;
-use common::TestServer;
+use crate::common::TestServer;
 
 #[test]
 fn health_and_ready_answer_ok() {

@@ -1,9 +1,8 @@
 //! The WebSocket gateway: ordered, durable messaging between real clients (F20-F23), resume
 //! without holes or duplicates, revocation reaching live sockets (A3), pre-auth limits (A4),
 //! floods and oversize frames (A5), slow readers (A6) and malformed frames (R4).
-mod common;
-use common::ws::{Ended, Ws};
-use common::{Client, TestServer};
+use crate::common::ws::{Ended, Ws};
+use crate::common::{Client, TestServer};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -265,7 +264,7 @@ fn revocation_closes_live_sockets_within_a_second() {
     let s = TestServer::start();
     let (alice, _) = s.register("alice");
     let mut other = s.client();
-    other.login("alice", &common::password_of("alice"));
+    other.login("alice", &crate::common::password_of("alice"));
     let (mut w1, _) = Ws::open(&s.base, alice.token());
     let (mut w2, _) = Ws::open(&s.base, other.token());
     // logging out the first session closes its socket only
@@ -295,7 +294,7 @@ fn a_socket_closes_when_its_token_expires_unless_renewed() {
     let (mut renewed, _) = Ws::open(&s.base, alice.token());
     // a token of another session does not move this connection to it
     let mut other = s.client();
-    other.login("alice", &common::password_of("alice"));
+    other.login("alice", &crate::common::password_of("alice"));
     renewed.send(&json!({"type": "authenticate", "token": other.token()}));
     let e = renewed.recv_type("error");
     assert_eq!(
@@ -331,12 +330,12 @@ fn password_change_and_suspension_close_sockets() {
     let (owner, _) = s.register("owner");
     let (m, reg) = s.register("member");
     let mut m2 = s.client();
-    m2.login("member", &common::password_of("member"));
+    m2.login("member", &crate::common::password_of("member"));
     let (mut w_keep, _) = Ws::open(&s.base, m.token());
     let (mut w_other, _) = Ws::open(&s.base, m2.token());
     let r = m.put(
         "/api/v1/users/me/password",
-        &json!({"current_password": common::password_of("member"), "new_password": "a brand new passphrase"}),
+        &json!({"current_password": crate::common::password_of("member"), "new_password": "a brand new passphrase"}),
     );
     assert_eq!(r.status, 204);
     assert_eq!(
@@ -972,7 +971,7 @@ fn history_pages_backwards_and_forwards() {
                 .expect("seq"),
         );
     }
-    let texts = |r: &common::Resp| -> Vec<String> {
+    let texts = |r: &crate::common::Resp| -> Vec<String> {
         r.body["messages"]
             .as_array()
             .expect("list")

@@ -3,11 +3,9 @@
 //! and recovers the account with canary values; none of the secrets appears in the captured
 //! output (F83).
 
-mod support;
-
+use crate::support::{command, free_port, Server, TempDir};
 use serde_json::json;
 use std::process::Stdio;
-use support::{command, free_port, Server, TempDir};
 
 fn totp_now(secret: &str) -> String {
     let secret = chatalot_server::totp::base32_decode(secret).expect("base32 secret");

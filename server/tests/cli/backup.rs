@@ -2,12 +2,10 @@
 //! HTTP survive backup -> verify -> restore into a fresh data directory; a damaged copy fails
 //! verification; bad arguments and an occupied target change nothing (F82).
 
-mod support;
-
+use crate::support::{command, free_port, run, Server, TempDir};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use support::{command, free_port, run, Server, TempDir};
 
 fn start(dir: &Path) -> Server {
     let mut cmd = command(dir);

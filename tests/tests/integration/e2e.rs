@@ -1,14 +1,13 @@
 //! End-to-end encryption through the real server: the key directory, envelopes, DMs between
 //! users with two devices each, channels on sender keys, re-keying on removal, and what a
 //! hostile server (a test with direct database access) can and cannot do.
-mod common;
+use crate::common::TestServer;
 use chatalot_crypto::identity::{DeviceIdentity, UserKeyPair};
 use chatalot_crypto::x3dh::{OneTimePreKeySecret, PreKeyBundle, SignedPreKeySecret};
 use chatalot_protocol::bytes::Base64Bytes;
 use chatalot_protocol::ids::{ChannelId, DeviceId, MessageId, UserId};
 use chatalot_protocol::ws::{Content, Message};
 use chatalot_tests::e2e_client::{text_body, Body, ClientError, Device, Received, Warning};
-use common::TestServer;
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -289,11 +288,11 @@ fn each_one_time_prekey_is_served_once_under_concurrent_claims() {
     let path = format!("/api/v1/users/{}/key_bundles", bob.user_id);
     // claims need a shared community (or conversation) with bob
     let (place, _) = community(&bob, &[]);
-    let join = |c: &common::Client| {
+    let join = |c: &crate::common::Client| {
         let r = c.post_empty(&format!("/api/v1/communities/{place}/members"));
         assert_eq!(r.status, 201, "{}", r.text);
     };
-    let claimers: Vec<common::Client> = (0..8)
+    let claimers: Vec<crate::common::Client> = (0..8)
         .map(|i| s.register(&format!("claimer{i}")).0)
         .inspect(join)
         .collect();
@@ -336,7 +335,7 @@ fn bundle_claims_are_rate_limited_per_claimer_and_user() {
     let carol = Device::register(&s.base, "carol").expect("carol");
     let (mallory, _) = s.register("mallory");
     let (place, _) = community(&bob, &[&carol]);
-    let join = |c: &common::Client| {
+    let join = |c: &crate::common::Client| {
         let r = c.post_empty(&format!("/api/v1/communities/{place}/members"));
         assert_eq!(r.status, 201, "{}", r.text);
     };

@@ -1,7 +1,6 @@
 //! TOTP two-factor authentication, backup codes and recovery codes (F04, F05).
-mod common;
+use crate::common::{password_of, Client, TestServer};
 use chatalot_server::totp;
-use common::{password_of, Client, TestServer};
 use serde_json::{json, Value};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -57,7 +56,7 @@ fn enable(c: &Client, step: u64) -> (Vec<u8>, Vec<String>) {
     (secret, backup)
 }
 
-fn login_with(s: &TestServer, user: &str, totp_code: Option<&str>) -> common::Resp {
+fn login_with(s: &TestServer, user: &str, totp_code: Option<&str>) -> crate::common::Resp {
     let mut body = json!({"username": user, "password": password_of(user)});
     if let Some(code) = totp_code {
         body["totp_code"] = Value::from(code);

@@ -1,7 +1,6 @@
 //! Account enumeration (A1), brute force without victim lock-out (A2), registration abuse
 //! (A12), rate limits, forwarding headers and security headers.
-mod common;
-use common::{password_of, TestServer};
+use crate::common::{password_of, TestServer};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -495,7 +494,7 @@ fn a_full_disk_answers_507_keeps_what_it_acknowledged_and_the_server_stays_up() 
         .to_owned();
     let community = r.body["id"].as_str().expect("id").to_owned();
     let disk = SmallDisk::new(&s, 2 * 1024 * 1024, &["messages", "community_invites"]);
-    let (mut ws, _) = common::ws::Ws::open(&s.base, alice.token());
+    let (mut ws, _) = crate::common::ws::Ws::open(&s.base, alice.token());
     ws.subscribe(&channel, None);
     // text that does not compress, so each message takes its size on disk
     let mut seed = 0x2545_f491_4f6c_dd1du64;
@@ -622,7 +621,7 @@ fn per_user_quotas_hold_and_say_which() {
     let channel = s.sql(&format!(
         "SELECT id FROM channels WHERE community_id = '{public}' LIMIT 1"
     ));
-    let (mut ws, _) = common::ws::Ws::open(&s.base, alice.token());
+    let (mut ws, _) = crate::common::ws::Ws::open(&s.base, alice.token());
     ws.subscribe(&channel, None);
     let id = ws.send_text_message(&channel, "first", "v0")["message_id"].clone();
     for i in 1..=51 {

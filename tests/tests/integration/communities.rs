@@ -2,9 +2,8 @@
 //! invites with limits, kicks and bans that cut live sockets off at once, slow mode,
 //! announcement and archived channels, private groups, DMs with blocking, live updates, and
 //! bad input that changes nothing.
-mod common;
-use common::ws::Ws;
-use common::{Client, TestServer};
+use crate::common::ws::Ws;
+use crate::common::{Client, TestServer};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -43,7 +42,7 @@ fn invite(owner: &Client, community: &str, body: Value) -> String {
     r.body["code"].as_str().expect("code").to_owned()
 }
 
-fn join(c: &Client, code: &str) -> common::Resp {
+fn join(c: &Client, code: &str) -> crate::common::Resp {
     c.post("/api/v1/community_joins", &json!({ "code": code }))
 }
 

@@ -3,11 +3,10 @@
 //! a moderator, an admin and the owner, on objects of one private community and one DM.
 //! Invisible objects answer 404; visible ones the caller may not touch answer 403. The test
 //! fails when a route or frame type exists without an entry here.
-mod common;
+use crate::common::ws::Ws;
+use crate::common::{Client, TestServer};
 use chatalot_protocol::ws::ClientFrame;
 use chatalot_server::routes::ROUTES;
-use common::ws::Ws;
-use common::{Client, TestServer};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -159,7 +158,7 @@ impl World {
     }
 }
 
-fn call(c: &Client, method: &str, path: &str, body: Option<&Value>) -> common::Resp {
+fn call(c: &Client, method: &str, path: &str, body: Option<&Value>) -> crate::common::Resp {
     match body {
         Some(b) => c.raw(
             method,

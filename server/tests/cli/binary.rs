@@ -1,13 +1,11 @@
 //! The real binary: starts with no configuration on its embedded PostgreSQL, keeps its data
 //! across restarts, stops cleanly on SIGTERM, and explains what is missing (F80, R5).
 
-mod support;
-
+use crate::support::{agent, free_port, TempDir, BIN};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use support::{agent, free_port, TempDir, BIN};
 
 /// A spawned server, stopped (SIGKILL) if a test ends without stopping it.
 struct Spawned(Child);
@@ -84,7 +82,7 @@ fn wait_ready(port: u16, child: &mut Spawned) -> Duration {
 }
 
 fn terminate(child: &mut Spawned) -> std::process::ExitStatus {
-    support::terminate(&mut child.0)
+    crate::support::terminate(&mut child.0)
 }
 
 fn post(port: u16, path: &str, body: &Value) -> (u16, Value) {

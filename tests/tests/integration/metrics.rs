@@ -1,9 +1,7 @@
 //! `GET /metrics`: Prometheus text with request counts and latency by route pattern, pool
 //! figures and the real-time families; open to loopback only unless a token is configured (F83).
 
-mod common;
-
-use common::TestServer;
+use crate::common::TestServer;
 
 #[test]
 fn metrics_count_requests_by_route_pattern_and_status_class() {

@@ -1,7 +1,6 @@
 //! Login, refresh with rotation and reuse detection, logout, sessions, password change,
 //! suspension and token expiry (F01, F03, A3 on the REST side).
-mod common;
-use common::{password_of, TestServer};
+use crate::common::{password_of, TestServer};
 use serde_json::json;
 use std::time::Duration;
 
@@ -460,12 +459,12 @@ fn attacker_shaped_tokens_are_refused_at_once_and_cost_others_nothing() {
         .assert_error(401, "unauthorized");
     assert!(started.elapsed() < Duration::from_millis(500));
     // the WebSocket refuses them the same way
-    let mut ws = common::ws::Ws::connect(&s.base);
+    let mut ws = crate::common::ws::Ws::connect(&s.base);
     let started = std::time::Instant::now();
     ws.send(&json!({"type": "authenticate", "token": hostile[0]}));
     assert_eq!(
         ws.ended(Duration::from_secs(2)),
-        Some(common::ws::Ended::Closed(4001))
+        Some(crate::common::ws::Ended::Closed(4001))
     );
     assert!(started.elapsed() < Duration::from_millis(500));
 }

@@ -1,6 +1,5 @@
 //! Malformed requests get a clear `{code, message}` error and change nothing (R4 on REST).
-mod common;
-use common::TestServer;
+use crate::common::TestServer;
 use serde_json::json;
 
 fn counts(s: &TestServer) -> String {

@@ -1,9 +1,7 @@
 //! The maintenance commands' surface: usage lists them, and `healthcheck` fails clearly when no
 //! server answers.
 
-mod support;
-
-use support::{free_port, run, TempDir};
+use crate::support::{free_port, run, TempDir};
 
 #[test]
 fn help_lists_the_commands() {
@@ -25,7 +23,7 @@ fn help_lists_the_commands() {
 fn healthcheck_fails_when_nothing_listens() {
     let dir = TempDir::new("healthcheck");
     let port = free_port();
-    let out = support::command(dir.path())
+    let out = crate::support::command(dir.path())
         .env("CHATALOT_BIND", format!("0.0.0.0:{port}"))
         .arg("healthcheck")
         .output()
