@@ -430,7 +430,7 @@ fn every_route_and_frame_type_is_in_the_matrix_and_holds() {
     }
 
     let mut checked = 0;
-    for (method, pattern) in ROUTES {
+    for (method, pattern) in ROUTES.iter() {
         let rule = rule_of(method, pattern).expect("entry");
         let (path, body) = w.request(method, pattern);
         match rule {

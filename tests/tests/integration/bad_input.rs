@@ -230,7 +230,7 @@ fn unknown_routes_methods_and_ids_answer_clearly() {
 fn every_listed_route_exists_and_nothing_else_under_the_api() {
     let s = TestServer::start();
     let c = s.client();
-    for (method, path) in chatalot_server::routes::ROUTES {
+    for (method, path) in chatalot_server::routes::ROUTES.iter() {
         let concrete = path.replace("{id}", &uuid::Uuid::new_v4().to_string());
         let r = c.raw(
             method,
@@ -270,7 +270,7 @@ fn unauthenticated_calls_to_protected_routes_get_401_and_change_nothing() {
         // authenticates in-band, with the first frame
         "/api/v1/ws",
     ];
-    for (method, path) in chatalot_server::routes::ROUTES {
+    for (method, path) in chatalot_server::routes::ROUTES.iter() {
         if public.contains(path)
             || (*path == "/api/v1/instance" && *method == "GET")
             || (*path == "/api/v1/sessions" && *method == "POST")

@@ -840,7 +840,7 @@ fn the_api_describes_itself_in_openapi() {
     let s = TestServer::start();
     let r = s.client().get("/api/v1/openapi.json");
     assert_eq!(r.status, 200, "{}", r.text);
-    for (method, path) in chatalot_server::routes::ROUTES {
+    for (method, path) in chatalot_server::routes::ROUTES.iter() {
         assert!(
             r.body["paths"][path][method.to_lowercase()].is_object(),
             "{method} {path} is in /api/v1/openapi.json"
