@@ -1,10 +1,11 @@
 #!/bin/sh
 # Runs every test of the workspace: the Rust tests, a few seconds of the load generator's smoke
 # (it starts the server binary with its own embedded PostgreSQL, runs every scenario at small
-# sizes and prints `smoke: N passed, N failed`), then the web app's unit tests (vitest) and its
-# browser tests (Chromium against the real server binary). Integration tests start (and
-# share) a throwaway PostgreSQL cluster under target/tmp/pg; it is stopped here when the run
-# ends. Each runner prints its summary; the script fails if any runner failed.
+# sizes and prints `smoke: N passed, N failed`), the contract test of the HTTP API
+# (tests/contract.sh: schemathesis against the served OpenAPI document), then the web app's
+# unit tests (vitest) and its browser tests (Chromium against the real server binary).
+# Integration tests start (and share) a throwaway PostgreSQL cluster under target/tmp/pg; it
+# is stopped here when the run ends. Each runner prints its summary; the script fails if any runner failed.
 set -u
 cd "$(dirname "$0")/.."
 PGROOT="$PWD/target/tmp/pg"
@@ -29,6 +30,13 @@ if cargo build --quiet -p chatalot-server -p chatalot-tests --bins; then
     ./target/debug/chatalot-load smoke --spawn-server ./target/debug/chatalot-server || failed="$failed load-smoke"
 else
     failed="$failed load-build"
+fi
+
+echo "== contract: schemathesis against the OpenAPI document"
+if [ -x ./target/debug/chatalot-server ]; then
+    sh tests/contract.sh ./target/debug/chatalot-server || failed="$failed contract"
+else
+    failed="$failed contract-build"
 fi
 
 echo "== web: install and build"

@@ -61,17 +61,23 @@ pub enum RegistrationMode {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::username))]
     pub username: String,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::new_password))]
     pub password: String,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::name_64))]
     pub display_name: Option<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::invite_code))]
     pub invite_code: Option<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::name_64))]
     pub device_name: Option<String>,
     /// The token the server printed at start while the instance has no owner: the account
     /// that presents it becomes the owner (in any registration mode).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::code))]
     pub setup_token: Option<String>,
 }
 
@@ -80,19 +86,24 @@ pub struct RegisterRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::login_username))]
     pub username: String,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::password))]
     pub password: String,
     /// A TOTP code or a backup code, when the account has 2FA.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::code))]
     pub totp_code: Option<String>,
     /// A device this client logged in with before: keeps the same device (and its keys) and
     /// exempts the login from the account-wide failure throttle.
     #[serde(default)]
     pub device_id: Option<DeviceId>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::device_secret))]
     pub device_secret: Option<String>,
     /// Name for a new device, shown in the sessions list.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::name_64))]
     pub device_name: Option<String>,
 }
 
@@ -143,6 +154,7 @@ pub struct LoginResponse {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::refresh_token))]
     pub refresh_token: String,
 }
 
@@ -180,7 +192,9 @@ pub struct RevokedSessions {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ChangePasswordRequest {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::password))]
     pub current_password: String,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::new_password))]
     pub new_password: String,
 }
 
@@ -199,6 +213,7 @@ pub struct TotpSetup {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TotpConfirmRequest {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::totp_code))]
     pub code: String,
 }
 
@@ -207,7 +222,9 @@ pub struct TotpConfirmRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PasswordAndCodeRequest {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::password))]
     pub password: String,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::code))]
     pub code: String,
 }
 
@@ -223,6 +240,7 @@ pub struct BackupCodes {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PasswordRequest {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::password))]
     pub password: String,
 }
 
@@ -238,8 +256,11 @@ pub struct RecoveryCode {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RecoverRequest {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::login_username))]
     pub username: String,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::code))]
     pub recovery_code: String,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::new_password))]
     pub new_password: String,
 }
 
@@ -249,10 +270,12 @@ pub struct RecoverRequest {
 #[serde(deny_unknown_fields)]
 pub struct CreateInviteRequest {
     /// Unlimited when absent.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::int::opt")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::max_uses))]
     pub max_uses: Option<u32>,
     /// Never expires when absent.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::int::opt")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::expires_in_secs))]
     pub expires_in_secs: Option<u64>,
 }
 
@@ -292,6 +315,7 @@ pub struct InstanceInfo {
 #[serde(deny_unknown_fields)]
 pub struct UpdateInstanceRequest {
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::name_64))]
     pub name: Option<String>,
     #[serde(default)]
     pub registration_mode: Option<RegistrationMode>,
@@ -318,6 +342,10 @@ pub struct AuditEvent {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UpdateRoleRequest {
+    #[cfg_attr(
+        feature = "openapi",
+        schema(schema_with = crate::openapi::assignable_instance_role)
+    )]
     pub role: InstanceRole,
 }
 
@@ -378,8 +406,10 @@ pub mod community_limits {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateCommunityRequest {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::name_100))]
     pub name: String,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::text_1000))]
     pub description: Option<String>,
     /// Private when absent.
     #[serde(default)]
@@ -395,8 +425,10 @@ pub struct CreateCommunityRequest {
 #[serde(deny_unknown_fields)]
 pub struct UpdateCommunityRequest {
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::name_100))]
     pub name: Option<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::text_1000))]
     pub description: Option<String>,
     #[serde(default)]
     pub visibility: Option<Visibility>,
@@ -404,18 +436,21 @@ pub struct UpdateCommunityRequest {
     #[serde(default)]
     pub discoverable: Option<bool>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::text_1000))]
     pub welcome_message: Option<String>,
     #[serde(
         default,
         deserialize_with = "present",
         skip_serializing_if = "Option::is_none"
     )]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::file_ref))]
     pub icon_ref: Option<Option<String>>,
     #[serde(
         default,
         deserialize_with = "present",
         skip_serializing_if = "Option::is_none"
     )]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::file_ref))]
     pub banner_ref: Option<Option<String>>,
 }
 
@@ -474,10 +509,12 @@ pub struct SetMemberRoleRequest {
 #[serde(deny_unknown_fields)]
 pub struct CreateCommunityInviteRequest {
     /// Unlimited when absent.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::int::opt")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::max_uses))]
     pub max_uses: Option<u32>,
     /// Never expires when absent.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::int::opt")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::expires_in_secs))]
     pub expires_in_secs: Option<u64>,
 }
 
@@ -507,6 +544,7 @@ pub struct CommunityInvite {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct JoinCommunityRequest {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::invite_code))]
     pub code: String,
 }
 
@@ -516,6 +554,7 @@ pub struct JoinCommunityRequest {
 #[serde(deny_unknown_fields)]
 pub struct BanRequest {
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::reason))]
     pub reason: Option<String>,
 }
 
@@ -550,6 +589,7 @@ pub struct Group {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateGroupRequest {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::name_100))]
     pub name: String,
     /// `public` when absent.
     #[serde(default)]
@@ -557,7 +597,8 @@ pub struct CreateGroupRequest {
     /// Required for personal groups: the member it is assigned to.
     #[serde(default)]
     pub assigned_to: Option<UserId>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::int::opt")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::position))]
     pub position: Option<i32>,
 }
 
@@ -567,8 +608,10 @@ pub struct CreateGroupRequest {
 #[serde(deny_unknown_fields)]
 pub struct UpdateGroupRequest {
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::name_100))]
     pub name: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::int::opt")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::position))]
     pub position: Option<i32>,
 }
 
@@ -590,11 +633,17 @@ pub enum ChannelKind {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateChannelRequest {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::name_100))]
     pub name: String,
     /// `text` when absent.
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(schema_with = crate::openapi::community_channel_kind)
+    )]
     pub kind: Option<ChannelKind>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::topic))]
     pub topic: Option<String>,
     /// End-to-end encrypted when absent.
     #[serde(default)]
@@ -607,10 +656,12 @@ pub struct CreateChannelRequest {
     /// Least role that may post: `member`, or `moderator` for announcement channels.
     #[serde(default)]
     pub post_role: Option<CommunityRole>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::int::opt")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::position))]
     pub position: Option<i32>,
     /// 0 (off) or 5 to 600 seconds.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::int::opt")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::slow_mode))]
     pub slow_mode_secs: Option<i32>,
 }
 
@@ -622,14 +673,18 @@ pub struct CreateChannelRequest {
 #[serde(deny_unknown_fields)]
 pub struct UpdateChannelRequest {
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::name_100))]
     pub name: Option<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::topic))]
     pub topic: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::int::opt")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::slow_mode))]
     pub slow_mode_secs: Option<i32>,
     #[serde(default)]
     pub archived: Option<bool>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::int::opt")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::position))]
     pub position: Option<i32>,
     #[serde(
         default,
@@ -697,24 +752,30 @@ pub struct Profile {
 #[serde(deny_unknown_fields)]
 pub struct UpdateProfileRequest {
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::name_64))]
     pub display_name: Option<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::text_1000))]
     pub bio: Option<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::pronouns))]
     pub pronouns: Option<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::custom_status))]
     pub custom_status: Option<String>,
     #[serde(
         default,
         deserialize_with = "present",
         skip_serializing_if = "Option::is_none"
     )]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::file_ref))]
     pub avatar_ref: Option<Option<String>>,
     #[serde(
         default,
         deserialize_with = "present",
         skip_serializing_if = "Option::is_none"
     )]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::file_ref))]
     pub banner_ref: Option<Option<String>>,
 }
 
@@ -724,6 +785,7 @@ pub struct UpdateProfileRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct OpenDmRequest {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::dm_users))]
     pub user_ids: Vec<UserId>,
 }
 

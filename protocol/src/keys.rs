@@ -13,6 +13,12 @@ use time::OffsetDateTime;
 
 /// Bounds of the key directory and the envelope queue.
 pub mod limits {
+    /// Tag and length of a device certificate encoding.
+    pub const CERTIFICATE_ENCODING: (u8, usize) = (0x01, 193);
+    /// Tag and length of a signed prekey encoding.
+    pub const SIGNED_PREKEY_ENCODING: (u8, usize) = (0x02, 101);
+    /// Tag and length of a one-time prekey encoding.
+    pub const ONE_TIME_PREKEY_ENCODING: (u8, usize) = (0x03, 37);
     /// Most one-time prekeys in one upload.
     pub const MAX_ONE_TIME_PREKEYS_PER_UPLOAD: usize = 100;
     /// Most unclaimed one-time prekeys stored per device.
@@ -48,11 +54,14 @@ pub mod limits {
 #[serde(deny_unknown_fields)]
 pub struct PublishKeysRequest {
     /// DeviceCertificate (tag 0x01) signed by the user key.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::certificate_encoding))]
     pub certificate: Base64Bytes,
     /// SignedPreKeyPublic (tag 0x02) signed by the device key.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::signed_prekey_encoding))]
     pub signed_prekey: Base64Bytes,
     /// OneTimePreKeyPublic encodings (tag 0x03).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::one_time_prekeys_0))]
     pub one_time_prekeys: Vec<Base64Bytes>,
 }
 
@@ -61,6 +70,7 @@ pub struct PublishKeysRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RotateSignedPreKeyRequest {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::signed_prekey_encoding))]
     pub signed_prekey: Base64Bytes,
 }
 
@@ -69,6 +79,7 @@ pub struct RotateSignedPreKeyRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UploadOneTimePreKeysRequest {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::one_time_prekeys_1))]
     pub one_time_prekeys: Vec<Base64Bytes>,
 }
 
@@ -121,6 +132,7 @@ pub struct ChannelDevices {
 pub struct ClaimBundlesRequest {
     /// The devices to claim for; absent: every device of the user with published keys.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::claim_devices))]
     pub device_ids: Option<Vec<DeviceId>>,
 }
 
@@ -151,6 +163,7 @@ pub struct NewEnvelope {
     /// and the recipient must be able to read it. Clients bind it inside the ciphertext too.
     #[serde(default)]
     pub channel_id: Option<ChannelId>,
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::envelope_ciphertext))]
     pub ciphertext: Base64Bytes,
 }
 
@@ -159,6 +172,7 @@ pub struct NewEnvelope {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SendEnvelopesRequest {
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 100))]
     pub envelopes: Vec<NewEnvelope>,
 }
 
@@ -198,6 +212,7 @@ pub struct EnvelopePage {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AckEnvelopesRequest {
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::ack_ids))]
     pub ids: Vec<EnvelopeId>,
 }
 

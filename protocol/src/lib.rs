@@ -8,6 +8,7 @@ pub mod api;
 pub mod bytes;
 pub mod error;
 pub mod ids;
+mod int;
 pub mod keys;
 #[cfg(feature = "openapi")]
 pub mod openapi;

@@ -6,8 +6,9 @@ use crate::tokens::{Claims, TokenError};
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
-use std::future::{ready, Ready};
+use std::future::{ready, Future, Ready};
 use std::net::{IpAddr, Ipv4Addr};
+use std::pin::Pin;
 
 /// The verified caller: a valid, unexpired, unrevoked access token.
 #[derive(Debug, Clone, Copy)]
@@ -120,5 +121,42 @@ mod tests {
         );
         let v4: IpAddr = "203.0.113.7".parse().expect("ip");
         assert_eq!(limit_key(v4), v4);
+    }
+}
+
+/// A JSON request body that must be an object: `T` is read from it (arrays, numbers and other
+/// values answer 400 even where every field of `T` is optional). Size limits and content type
+/// are those of actix's `Json` (`JsonConfig` in the route table).
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<T> std::ops::Deref for JsonBody<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> JsonBody<T> {
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T: serde::de::DeserializeOwned + 'static> FromRequest for JsonBody<T> {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, actix_web::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let value = web::Json::<serde_json::Value>::from_request(req, payload);
+        Box::pin(async move {
+            let value = value.await?.into_inner();
+            if !value.is_object() {
+                return Err(ApiError::invalid("the request body must be a JSON object").into());
+            }
+            serde_json::from_value::<T>(value)
+                .map(JsonBody)
+                .map_err(|e| ApiError::invalid(format!("invalid request body: {e}")).into())
+        })
     }
 }

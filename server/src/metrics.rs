@@ -121,7 +121,9 @@ fn method_label(method: &Method) -> &'static str {
 fn observe(pattern: Option<&str>, method: &Method, status: StatusCode, elapsed: Duration) {
     let stats = http_stats();
     let m = method_label(method);
-    let slot = pattern
+    let plain = pattern.map(crate::routes::plain_pattern);
+    let slot = plain
+        .as_deref()
         .and_then(|p| stats.index.get(&(m, p)))
         .or_else(|| stats.index.get(&(m, OTHER)));
     if let Some(&i) = slot {

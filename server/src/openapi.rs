@@ -46,6 +46,52 @@ pub(crate) fn list<T: ToSchema>() -> Option<Body> {
     })
 }
 
+/// Schemas of query parameters.
+pub(crate) mod params {
+    use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+    use utoipa::openapi::RefOr;
+
+    fn int(min: i64, max: i64) -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(min))
+            .maximum(Some(max))
+            .into()
+    }
+    pub fn limit_100() -> RefOr<Schema> {
+        int(1, 100)
+    }
+    pub fn limit_200() -> RefOr<Schema> {
+        int(1, 200)
+    }
+    pub fn limit_500() -> RefOr<Schema> {
+        int(1, 500)
+    }
+    /// A sequence number: 0 or more.
+    pub fn seq() -> RefOr<Schema> {
+        int(0, 9_007_199_254_740_991)
+    }
+    pub fn uuid() -> RefOr<Schema> {
+        chatalot_protocol::openapi::uuid_schema()
+    }
+    pub fn username() -> RefOr<Schema> {
+        chatalot_protocol::openapi::login_username()
+    }
+    /// What a directory search looks for.
+    pub fn search() -> RefOr<Schema> {
+        chatalot_protocol::openapi::name_100()
+    }
+    /// The `next_before` of an earlier page of the channel list.
+    pub fn channel_cursor() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(
+                "^[0-9]{1,17}\\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+            ))
+            .into()
+    }
+}
+
 fn method_of(m: &str) -> HttpMethod {
     match m {
         "GET" => HttpMethod::Get,
@@ -88,8 +134,16 @@ pub fn build() -> OpenApi {
         if let Some(b) = &o.response {
             ok = ok.content("application/json", json_content(b));
         }
-        let responses = ResponsesBuilder::new()
-            .response(o.status.to_string(), ok.build())
+        let mut responses = ResponsesBuilder::new().response(o.status.to_string(), ok.build());
+        for (status, body) in &o.also {
+            let mut r = ResponseBuilder::new().description(o.summary);
+            if let Some(b) = body {
+                (b.collect)(&mut schemas);
+                r = r.content("application/json", json_content(b));
+            }
+            responses = responses.response(status.to_string(), r.build());
+        }
+        let responses = responses
             .response(
                 "default",
                 ResponseBuilder::new()
@@ -118,6 +172,19 @@ pub fn build() -> OpenApi {
                         .schema(Some(chatalot_protocol::openapi::uuid_schema())),
                 );
             }
+        }
+        for q in &o.query {
+            operation = operation.parameter(
+                ParameterBuilder::new()
+                    .name(q.name)
+                    .parameter_in(ParameterIn::Query)
+                    .required(if q.required {
+                        Required::True
+                    } else {
+                        Required::False
+                    })
+                    .schema(Some((q.schema)())),
+            );
         }
         if let Some(b) = &o.request {
             operation = operation.request_body(Some(
@@ -161,7 +228,33 @@ pub fn build() -> OpenApi {
 /// The document as JSON, built once.
 pub fn json() -> &'static str {
     static DOC: OnceLock<String> = OnceLock::new();
-    DOC.get_or_init(|| build().to_json().unwrap_or_else(|_| "{}".into()))
+    DOC.get_or_init(|| {
+        let mut doc = serde_json::to_value(build()).unwrap_or_default();
+        conditional_rules(&mut doc);
+        doc.to_string()
+    })
+}
+
+/// Rules between fields, which the schema derive cannot write (JSON Schema `if`/`then`/`else`).
+fn conditional_rules(doc: &mut serde_json::Value) {
+    use serde_json::json;
+    let group = &mut doc["components"]["schemas"]["CreateGroupRequest"];
+    if let Some(group) = group.as_object_mut() {
+        // a personal group is assigned to a member; other groups to nobody
+        group.insert(
+            "if".into(),
+            json!({"properties": {"kind": {"const": "personal"}}, "required": ["kind"]}),
+        );
+        group.insert(
+            "then".into(),
+            json!({"required": ["assigned_to"],
+                   "properties": {"assigned_to": {"type": "string", "format": "uuid"}}}),
+        );
+        group.insert(
+            "else".into(),
+            json!({"properties": {"assigned_to": {"type": "null"}}}),
+        );
+    }
 }
 
 #[cfg(test)]
@@ -169,6 +262,30 @@ mod tests {
     use super::*;
     use crate::routes::ROUTES;
     use std::collections::BTreeSet;
+
+    #[test]
+    fn key_encodings_in_the_document_are_the_crypto_crates() {
+        use chatalot_crypto::encoding::tag;
+        use chatalot_crypto::identity::DEVICE_CERTIFICATE_LEN;
+        use chatalot_crypto::limits::{KEY_LEN, SIGNATURE_LEN};
+        use chatalot_protocol::keys::limits as wire;
+        assert_eq!(
+            wire::CERTIFICATE_ENCODING,
+            (tag::DEVICE_CERTIFICATE, DEVICE_CERTIFICATE_LEN)
+        );
+        assert_eq!(
+            wire::SIGNED_PREKEY_ENCODING,
+            (tag::SIGNED_PREKEY, 1 + 4 + KEY_LEN + SIGNATURE_LEN)
+        );
+        assert_eq!(
+            wire::ONE_TIME_PREKEY_ENCODING,
+            (tag::ONE_TIME_PREKEY, 1 + 4 + KEY_LEN)
+        );
+        let doc: serde_json::Value = serde_json::from_str(json()).expect("json");
+        let cert = &doc["components"]["schemas"]["PublishKeysRequest"]["properties"]["certificate"];
+        assert_eq!(cert["minLength"], 260, "{cert}");
+        assert_eq!(cert["pattern"], "^A[Q-Za-f][A-Za-z0-9+/]{256}==$");
+    }
 
     #[test]
     fn every_route_is_listed_once() {
@@ -191,5 +308,6 @@ mod tests {
             assert!(schemas[name].is_object(), "schema {name} is defined");
         }
         assert!(schemas["Channel"]["properties"]["e2e"].is_object());
+        assert!(schemas["CreateGroupRequest"]["then"]["required"].is_array());
     }
 }

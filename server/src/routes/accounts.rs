@@ -3,10 +3,10 @@
 use crate::auth;
 use crate::codes;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::ClientInfo;
+use crate::extract::{ClientInfo, JsonBody};
 use crate::state::AppState;
 use crate::validate;
-use actix_web::web::{Data, Json};
+use actix_web::web::Data;
 use actix_web::HttpResponse;
 use chatalot_protocol::api::{RegisterRequest, RegistrationMode};
 use chatalot_protocol::ids::{SessionId, UserId};
@@ -17,7 +17,7 @@ use chatalot_storage::accounts::{self, Refusal, Registration};
 pub async fn create_account(
     state: Data<AppState>,
     client: ClientInfo,
-    body: Json<RegisterRequest>,
+    body: JsonBody<RegisterRequest>,
 ) -> ApiResult<HttpResponse> {
     state
         .limits

@@ -1,7 +1,7 @@
 //! Channels the caller can read, DMs, and message history.
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::Authed;
+use crate::extract::{Authed, JsonBody};
 use crate::live;
 use crate::routes::communities::{channel_to_api, line, require, slow_mode, text};
 use crate::routes::no_content;
@@ -83,7 +83,7 @@ pub async fn list_channels(
 pub async fn open_dm(
     state: Data<AppState>,
     authed: Authed,
-    body: Json<OpenDmRequest>,
+    body: JsonBody<OpenDmRequest>,
 ) -> ApiResult<HttpResponse> {
     let me = authed.0.user_id;
     let mut others: Vec<UserId> = body.user_ids.iter().copied().filter(|u| *u != me).collect();
@@ -183,7 +183,7 @@ pub async fn update_channel(
     state: Data<AppState>,
     authed: Authed,
     id: Path<ChannelId>,
-    body: Json<UpdateChannelRequest>,
+    body: JsonBody<UpdateChannelRequest>,
 ) -> ApiResult<Json<Channel>> {
     let me = authed.0.user_id;
     let body = body.into_inner();
@@ -219,7 +219,8 @@ pub async fn update_channel(
         match groups::get(&mut conn, g).await {
             Ok(group) if group.community_id == community => {}
             _ => {
-                return Err(ApiError::invalid(
+                return Err(ApiError::new(
+                    chatalot_protocol::ErrorCode::NotFound,
                     "group_id: no such group in this community",
                 ))
             }

@@ -4,7 +4,7 @@
 use crate::auth;
 use crate::codes;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Authed, ClientInfo};
+use crate::extract::{Authed, ClientInfo, JsonBody};
 use crate::live;
 use crate::routes::no_content;
 use crate::state::AppState;
@@ -176,7 +176,7 @@ async fn authorize(
 pub async fn create_community(
     state: Data<AppState>,
     authed: Authed,
-    body: Json<CreateCommunityRequest>,
+    body: JsonBody<CreateCommunityRequest>,
 ) -> ApiResult<HttpResponse> {
     let name = line(&body.name, "name", 1, lim::NAME_MAX)?;
     let description = text(
@@ -238,7 +238,7 @@ pub async fn update_community(
     state: Data<AppState>,
     authed: Authed,
     id: Path<CommunityId>,
-    body: Json<UpdateCommunityRequest>,
+    body: JsonBody<UpdateCommunityRequest>,
 ) -> ApiResult<Json<Community>> {
     let body = body.into_inner();
     let mut conn = state.db.conn().await?;
@@ -277,7 +277,8 @@ pub async fn update_community(
     let vis = body.visibility.map(vis_str);
     let public_after = vis.unwrap_or(community.visibility.as_str()) == "public";
     if body.discoverable == Some(true) && !public_after {
-        return Err(ApiError::invalid(
+        return Err(ApiError::new(
+            chatalot_protocol::ErrorCode::Conflict,
             "discoverable: only public communities can be listed in the directory",
         ));
     }
@@ -469,7 +470,7 @@ async fn room_for_one_more(conn: &mut AsyncPgConnection, user: UserId) -> ApiRes
 pub async fn join_by_invite(
     state: Data<AppState>,
     authed: Authed,
-    body: Json<JoinCommunityRequest>,
+    body: JsonBody<JoinCommunityRequest>,
 ) -> ApiResult<HttpResponse> {
     let Some(code) = codes::canonical_invite(&body.code) else {
         return Err(ApiError::invalid(
@@ -574,7 +575,7 @@ pub async fn set_member_role(
     authed: Authed,
     client: ClientInfo,
     path: Path<(CommunityId, UserId)>,
-    body: Json<SetMemberRoleRequest>,
+    body: JsonBody<SetMemberRoleRequest>,
 ) -> ApiResult<Json<Member>> {
     let (id, target) = path.into_inner();
     let me = authed.0.user_id;
@@ -655,7 +656,7 @@ pub async fn ban_member(
     authed: Authed,
     client: ClientInfo,
     path: Path<(CommunityId, UserId)>,
-    body: Json<BanRequest>,
+    body: JsonBody<BanRequest>,
 ) -> ApiResult<HttpResponse> {
     let (id, target) = path.into_inner();
     let me = authed.0.user_id;
@@ -759,7 +760,7 @@ pub async fn create_invite(
     state: Data<AppState>,
     authed: Authed,
     id: Path<CommunityId>,
-    body: Json<CreateCommunityInviteRequest>,
+    body: JsonBody<CreateCommunityInviteRequest>,
 ) -> ApiResult<HttpResponse> {
     crate::routes::invites::check_limits(body.max_uses, body.expires_in_secs)?;
     let me = authed.0.user_id;
@@ -811,7 +812,7 @@ pub async fn create_channel(
     state: Data<AppState>,
     authed: Authed,
     id: Path<CommunityId>,
-    body: Json<CreateChannelRequest>,
+    body: JsonBody<CreateChannelRequest>,
 ) -> ApiResult<HttpResponse> {
     let me = authed.0.user_id;
     let mut conn = state.db.conn().await?;
@@ -838,7 +839,8 @@ pub async fn create_channel(
         match groups::get(&mut conn, g).await {
             Ok(group) if group.community_id == community.id => {}
             _ => {
-                return Err(ApiError::invalid(
+                return Err(ApiError::new(
+                    chatalot_protocol::ErrorCode::NotFound,
                     "group_id: no such group in this community",
                 ))
             }

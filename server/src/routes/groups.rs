@@ -1,7 +1,7 @@
 //! Groups of channels inside a community, and who is in them.
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::Authed;
+use crate::extract::{Authed, JsonBody};
 use crate::live;
 use crate::routes::communities::{line, load, require};
 use crate::routes::no_content;
@@ -162,7 +162,7 @@ pub async fn create_group(
     state: Data<AppState>,
     authed: Authed,
     id: Path<CommunityId>,
-    body: Json<CreateGroupRequest>,
+    body: JsonBody<CreateGroupRequest>,
 ) -> ApiResult<HttpResponse> {
     let me = authed.0.user_id;
     let kind = body.kind.unwrap_or(GroupKind::Public);
@@ -181,7 +181,8 @@ pub async fn create_group(
                 .await?
                 .is_none()
             {
-                return Err(ApiError::invalid(
+                return Err(ApiError::new(
+                    chatalot_protocol::ErrorCode::NotFound,
                     "assigned_to: not a member of this community",
                 ));
             }
@@ -230,7 +231,7 @@ pub async fn update_group(
     state: Data<AppState>,
     authed: Authed,
     id: Path<GroupId>,
-    body: Json<UpdateGroupRequest>,
+    body: JsonBody<UpdateGroupRequest>,
 ) -> ApiResult<Json<Group>> {
     let mut conn = state.db.conn().await?;
     let (g, role, _) = visible(&mut conn, id.into_inner(), authed.0.user_id).await?;
@@ -316,7 +317,10 @@ pub async fn add_group_member(
     let added = match groups::add_member(&mut conn, &g, target).await {
         Ok(added) => added,
         Err(chatalot_storage::StorageError::NotFound) => {
-            return Err(ApiError::invalid("user_id: not a member of this community"))
+            return Err(ApiError::new(
+                chatalot_protocol::ErrorCode::NotFound,
+                "user_id: not a member of this community",
+            ))
         }
         Err(e) => return Err(e.into()),
     };

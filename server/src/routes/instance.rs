@@ -2,7 +2,7 @@
 
 use crate::auth::{self, SETTING_INSTANCE_NAME, SETTING_REGISTRATION_MODE};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Authed, ClientInfo};
+use crate::extract::{Authed, ClientInfo, JsonBody};
 use crate::state::AppState;
 use actix_web::web::{Data, Json};
 use chatalot_protocol::api::{limits, InstanceInfo, RegistrationMode, UpdateInstanceRequest};
@@ -26,7 +26,7 @@ pub async fn update_instance(
     state: Data<AppState>,
     authed: Authed,
     client: ClientInfo,
-    body: Json<UpdateInstanceRequest>,
+    body: JsonBody<UpdateInstanceRequest>,
 ) -> ApiResult<Json<InstanceInfo>> {
     let body = body.into_inner();
     let name = match &body.name {

@@ -3,7 +3,7 @@
 use crate::auth;
 use crate::codes;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Authed, ClientInfo};
+use crate::extract::{Authed, ClientInfo, JsonBody};
 use crate::routes::no_content;
 use crate::state::AppState;
 use actix_web::web::{Data, Json, Path};
@@ -66,7 +66,7 @@ pub async fn create_invite(
     state: Data<AppState>,
     authed: Authed,
     client: ClientInfo,
-    body: Json<CreateInviteRequest>,
+    body: JsonBody<CreateInviteRequest>,
 ) -> ApiResult<HttpResponse> {
     let mut conn = state.db.conn().await?;
     let user = require_admin(&mut conn, authed).await?;

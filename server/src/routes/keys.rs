@@ -10,7 +10,7 @@
 //! pinned: nothing here is trusted by them.
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::Authed;
+use crate::extract::{Authed, JsonBody};
 use crate::state::AppState;
 use actix_web::web::{Data, Json, Path, Query};
 use actix_web::HttpResponse;
@@ -130,7 +130,7 @@ pub async fn publish_device_keys(
     state: Data<AppState>,
     authed: Authed,
     id: Path<DeviceId>,
-    body: Json<PublishKeysRequest>,
+    body: JsonBody<PublishKeysRequest>,
 ) -> ApiResult<HttpResponse> {
     let device = own_device(&authed, id.into_inner())?;
     let cert = DeviceCertificate::from_bytes(&body.certificate.0).map_err(|e| {
@@ -187,7 +187,7 @@ pub async fn update_signed_prekey(
     state: Data<AppState>,
     authed: Authed,
     id: Path<DeviceId>,
-    body: Json<RotateSignedPreKeyRequest>,
+    body: JsonBody<RotateSignedPreKeyRequest>,
 ) -> ApiResult<HttpResponse> {
     let device = own_device(&authed, id.into_inner())?;
     let mut conn = state.db.conn().await?;
@@ -205,7 +205,7 @@ pub async fn create_one_time_prekeys(
     state: Data<AppState>,
     authed: Authed,
     id: Path<DeviceId>,
-    body: Json<UploadOneTimePreKeysRequest>,
+    body: JsonBody<UploadOneTimePreKeysRequest>,
 ) -> ApiResult<HttpResponse> {
     let device = own_device(&authed, id.into_inner())?;
     let opks = one_time_prekeys(&body.one_time_prekeys)?;
@@ -287,7 +287,7 @@ pub async fn claim_key_bundles(
     state: Data<AppState>,
     authed: Authed,
     id: Path<UserId>,
-    body: Json<ClaimBundlesRequest>,
+    body: JsonBody<ClaimBundlesRequest>,
 ) -> ApiResult<Json<ClaimedBundles>> {
     let user = id.into_inner();
     if let Some(ids) = &body.device_ids {
@@ -391,7 +391,7 @@ fn envelope_to_api(e: envelopes::Envelope) -> Envelope {
 pub async fn create_envelopes(
     state: Data<AppState>,
     authed: Authed,
-    body: Json<SendEnvelopesRequest>,
+    body: JsonBody<SendEnvelopesRequest>,
 ) -> ApiResult<HttpResponse> {
     let list = &body.envelopes;
     if list.is_empty() || list.len() > limits::MAX_ENVELOPES_PER_SEND {
@@ -599,7 +599,7 @@ pub async fn create_envelope_acks(
     state: Data<AppState>,
     authed: Authed,
     id: Path<DeviceId>,
-    body: Json<AckEnvelopesRequest>,
+    body: JsonBody<AckEnvelopesRequest>,
 ) -> ApiResult<Json<AckedEnvelopes>> {
     let device = own_device(&authed, id.into_inner())?;
     if body.ids.is_empty() || body.ids.len() > limits::MAX_ACK_IDS {

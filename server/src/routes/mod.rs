@@ -24,7 +24,7 @@ use actix_web::web::{self as w, ServiceConfig};
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use chatalot_protocol::ErrorCode;
 
-pub use table::{table, Route, ROUTES};
+pub use table::{plain_pattern, table, Route, ROUTES};
 
 /// Registers the API under `/api/v1`, with JSON, path and query errors rendered as `ApiError`.
 pub fn configure(cfg: &mut ServiceConfig, json_limit: usize) {
@@ -51,9 +51,17 @@ pub fn configure(cfg: &mut ServiceConfig, json_limit: usize) {
 }
 
 async fn api_not_found(req: HttpRequest) -> HttpResponse {
-    let allowed: Vec<&str> = ROUTES
+    // the routes of the pattern that matches most literally: `/users/me/profile` is its own
+    // resource, not one more `/users/{id}/profile`
+    let matching: Vec<&(&str, &str)> = ROUTES
         .iter()
         .filter(|(_, p)| path_matches(p, req.path()))
+        .collect();
+    let params = |p: &str| p.matches('{').count();
+    let fewest = matching.iter().map(|(_, p)| params(p)).min();
+    let allowed: Vec<&str> = matching
+        .iter()
+        .filter(|(_, p)| Some(params(p)) == fewest)
         .map(|(m, _)| *m)
         .collect();
     if allowed.is_empty() {
@@ -70,14 +78,18 @@ async fn api_not_found(req: HttpRequest) -> HttpResponse {
     res
 }
 
-/// Does a concrete path match a route pattern with `{param}` segments?
+/// Does a concrete path match a route pattern with `{param}` segments (each a UUID)?
 fn path_matches(pattern: &str, path: &str) -> bool {
     let a: Vec<&str> = pattern.split('/').collect();
     let b: Vec<&str> = path.split('/').collect();
     a.len() == b.len()
         && a.iter()
             .zip(&b)
-            .all(|(p, s)| (p.starts_with('{') && !s.is_empty()) || p == s)
+            .all(|(p, s)| (p.starts_with('{') && is_uuid(s)) || p == s)
+}
+
+fn is_uuid(s: &str) -> bool {
+    s.len() == 36 && uuid::Uuid::parse_str(s).is_ok()
 }
 
 fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
@@ -129,6 +141,10 @@ mod tests {
     #[test]
     fn patterns_match_paths() {
         assert!(path_matches(
+            "/api/v1/sessions/{id}",
+            "/api/v1/sessions/01a24e5d-5c9e-7356-894f-a2f01dd1b836"
+        ));
+        assert!(!path_matches(
             "/api/v1/sessions/{id}",
             "/api/v1/sessions/abc"
         ));

@@ -1,7 +1,7 @@
 //! Public profiles, the caller's own profile, and blocks.
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::Authed;
+use crate::extract::{Authed, JsonBody};
 use crate::live;
 use crate::routes::communities::{file_ref, line, text};
 use crate::routes::no_content;
@@ -77,7 +77,7 @@ fn opt_ref(v: &Option<Option<String>>, field: &str) -> ApiResult<Option<Option<S
 pub async fn update_profile(
     state: Data<AppState>,
     authed: Authed,
-    body: Json<UpdateProfileRequest>,
+    body: JsonBody<UpdateProfileRequest>,
 ) -> ApiResult<Json<Profile>> {
     let display_name = body
         .display_name

@@ -3,7 +3,7 @@
 use crate::auth;
 use crate::codes;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::ClientInfo;
+use crate::extract::{ClientInfo, JsonBody};
 use crate::state::AppState;
 use crate::validate;
 use actix_web::web::{Data, Json};
@@ -19,7 +19,7 @@ use chatalot_storage::{accounts, users};
 pub async fn create_recovery(
     state: Data<AppState>,
     client: ClientInfo,
-    body: Json<RecoverRequest>,
+    body: JsonBody<RecoverRequest>,
 ) -> ApiResult<Json<RecoveryCode>> {
     let limits = &state.limits;
     limits

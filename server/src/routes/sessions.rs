@@ -3,7 +3,7 @@
 use crate::auth;
 use crate::codes;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Authed, ClientInfo};
+use crate::extract::{Authed, ClientInfo, JsonBody};
 use crate::routes::no_content;
 use crate::state::AppState;
 use crate::validate;
@@ -33,7 +33,7 @@ fn invalid_credentials() -> ApiError {
 pub async fn create_session(
     state: Data<AppState>,
     client: ClientInfo,
-    body: Json<LoginRequest>,
+    body: JsonBody<LoginRequest>,
 ) -> ApiResult<HttpResponse> {
     let limits = &state.limits;
     limits
@@ -193,7 +193,7 @@ pub async fn create_session(
 pub async fn refresh_session(
     state: Data<AppState>,
     client: ClientInfo,
-    body: Json<RefreshRequest>,
+    body: JsonBody<RefreshRequest>,
 ) -> ApiResult<Json<TokenPair>> {
     state
         .limits

@@ -4,7 +4,7 @@
 //! the metrics and the tests) and the OpenAPI document (`crate::openapi`) are all made from it.
 
 use super::*;
-use crate::openapi::{list, one, Body};
+use crate::openapi::{list, one, params as q, Body};
 use actix_web::http::Method;
 use actix_web::web::{self as w, ServiceConfig};
 use chatalot_protocol::api::*;
@@ -23,8 +23,20 @@ pub struct Route {
     /// The success status and body (None: no body).
     pub status: u16,
     pub response: Option<Body>,
+    /// Other success answers (say, 200 when the thing asked for exists already).
+    pub also: Vec<(u16, Option<Body>)>,
+    /// Query parameters: name, required, schema.
+    pub query: Vec<Param>,
     /// Registers the handler inside the `/api/v1` scope.
     pub mount: fn(&mut ServiceConfig),
+}
+
+/// A query parameter.
+#[derive(Clone, Copy)]
+pub struct Param {
+    pub name: &'static str,
+    pub required: bool,
+    pub schema: fn() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
 }
 
 impl Route {
@@ -41,6 +53,23 @@ impl Route {
         self.response = body;
         self
     }
+    fn also(mut self, status: u16, body: Option<Body>) -> Self {
+        self.also.push((status, body));
+        self
+    }
+    fn query(
+        mut self,
+        name: &'static str,
+        required: bool,
+        schema: fn() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+    ) -> Self {
+        self.query.push(Param {
+            name,
+            required,
+            schema,
+        });
+        self
+    }
 }
 
 /// `route!(METHOD "/path" => handler, "summary")`: a route answering 204 without a body to
@@ -55,11 +84,63 @@ macro_rules! route {
             request: None,
             status: 204,
             response: None,
+            also: Vec::new(),
+            query: Vec::new(),
             mount: |cfg: &mut ServiceConfig| {
-                cfg.route($path, w::route().method(Method::$method).to($handler));
+                cfg.route(
+                    &uuid_params($path),
+                    w::route().method(Method::$method).to($handler),
+                );
             },
         }
     };
+}
+
+/// A UUID in any case, as a path segment pattern.
+pub const UUID_SEGMENT: &str =
+    "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}";
+
+/// `path` with every `{param}` segment matching only a UUID (every path parameter is an id):
+/// `/sessions/refresh` is then never taken for `/sessions/{id}`.
+fn uuid_params(path: &str) -> String {
+    path.split('/')
+        .map(
+            |seg| match seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                Some(name) => format!("{{{name}:{UUID_SEGMENT}}}"),
+                None => seg.to_owned(),
+            },
+        )
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// A matched pattern as the table writes it: `{id:<regex>}` back to `{id}`.
+pub fn plain_pattern(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len());
+    let mut depth = 0usize;
+    let mut skipping = false;
+    for c in pattern.chars() {
+        match c {
+            '{' => {
+                depth += 1;
+                if depth == 1 {
+                    out.push(c);
+                }
+            }
+            '}' => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    skipping = false;
+                    out.push(c);
+                }
+            }
+            ':' if depth == 1 => skipping = true,
+            _ if depth >= 1 && skipping => {}
+            _ if depth > 1 => {}
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 /// Every route, in the order they are registered (more specific paths first where two
@@ -123,7 +204,8 @@ pub fn table() -> &'static [Route] {
                 .req(one::<PasswordRequest>())
                 .res(200, one::<RecoveryCode>()),
             route!(GET "/users/me/audit_events" => audit::list_my_audit_events, "The caller's security events")
-                .res(200, list::<AuditEvent>()),
+                .res(200, list::<AuditEvent>())
+                .query("limit", false, q::limit_200),
             route!(PUT "/users/{id}/role" => users::update_role, "Make an account an admin or a member (instance owner)")
                 .req(one::<UpdateRoleRequest>()),
             route!(PUT "/users/{id}/suspension" => users::create_suspension, "Suspend an account (admins)"),
@@ -135,12 +217,15 @@ pub fn table() -> &'static [Route] {
                 .res(201, one::<Invite>()),
             route!(DELETE "/invites/{id}" => invites::delete_invite, "Revoke a registration invite (admins)"),
             route!(GET "/audit_events" => audit::list_audit_events, "The audit log (admins)")
-                .res(200, list::<AuditEvent>()),
+                .res(200, list::<AuditEvent>())
+                .query("limit", false, q::limit_200)
+                .query("user_id", false, q::uuid),
             route!(GET "/ws" => crate::ws::get_ws, "WebSocket gateway (see docs/protocol.md)")
                 .public()
                 .res(101, None),
             route!(GET "/users" => profiles::lookup_user, "Find a user by exact username (?username=)")
-                .res(200, one::<Profile>()),
+                .res(200, one::<Profile>())
+                .query("username", true, q::username),
             route!(GET "/users/{id}/profile" => profiles::get_profile, "A user's public profile")
                 .res(200, one::<Profile>()),
             route!(PATCH "/users/me/profile" => profiles::update_profile, "Change the caller's profile")
@@ -156,10 +241,13 @@ pub fn table() -> &'static [Route] {
             route!(GET "/communities" => communities::list_communities, "The caller's communities")
                 .res(200, list::<Community>()),
             route!(GET "/directory" => communities::list_directory, "Public, listed communities (?q=&limit=)")
-                .res(200, list::<DirectoryEntry>()),
+                .res(200, list::<DirectoryEntry>())
+                .query("q", false, q::search)
+                .query("limit", false, q::limit_100),
             route!(POST "/community_joins" => communities::join_by_invite, "Join by invite code (200 when already a member)")
                 .req(one::<JoinCommunityRequest>())
-                .res(201, one::<Community>()),
+                .res(201, one::<Community>())
+                .also(200, one::<Community>()),
             route!(GET "/communities/{id}" => communities::get_community, "A community")
                 .res(200, one::<Community>()),
             route!(PATCH "/communities/{id}" => communities::update_community, "Change a community (admins)")
@@ -169,7 +257,8 @@ pub fn table() -> &'static [Route] {
             route!(GET "/communities/{id}/members" => communities::list_members, "Members with roles")
                 .res(200, list::<Member>()),
             route!(POST "/communities/{id}/members" => communities::join_community, "Join a public community")
-                .res(201, one::<Community>()),
+                .res(201, one::<Community>())
+                .also(200, one::<Community>()),
             route!(DELETE "/communities/{id}/members/{user_id}" => communities::remove_member, "Leave, or kick a member (moderators)"),
             route!(PUT "/communities/{id}/members/{user_id}/role" => communities::set_member_role, "Change a member's role (admins)")
                 .req(one::<SetMemberRoleRequest>())
@@ -200,7 +289,9 @@ pub fn table() -> &'static [Route] {
                 .req(one::<CreateChannelRequest>())
                 .res(201, one::<Channel>()),
             route!(GET "/channels" => channels::list_channels, "The channels the caller can read, most recently active first, a page at a time (?limit=&before=)")
-                .res(200, one::<ChannelPage>()),
+                .res(200, one::<ChannelPage>())
+                .query("limit", false, q::limit_500)
+                .query("before", false, q::channel_cursor),
             route!(GET "/channels/{id}" => channels::get_channel, "A channel")
                 .res(200, one::<Channel>()),
             route!(PATCH "/channels/{id}" => channels::update_channel, "Change a channel (moderators: topic, slow mode, archive; admins: all)")
@@ -208,7 +299,10 @@ pub fn table() -> &'static [Route] {
                 .res(200, one::<Channel>()),
             route!(DELETE "/channels/{id}" => channels::delete_channel, "Delete a channel (admins)"),
             route!(GET "/channels/{id}/messages" => channels::list_messages, "A page of history (?before_seq=&after_seq=&limit=)")
-                .res(200, one::<MessagePage>()),
+                .res(200, one::<MessagePage>())
+                .query("before_seq", false, q::seq)
+                .query("after_seq", false, q::seq)
+                .query("limit", false, q::limit_100),
             route!(POST "/dms" => channels::open_dm, "Open the DM or group DM with these users")
                 .req(one::<OpenDmRequest>())
                 .res(200, one::<Channel>()),
@@ -225,7 +319,8 @@ pub fn table() -> &'static [Route] {
                 .req(one::<UploadOneTimePreKeysRequest>())
                 .res(200, one::<DeviceKeyStatus>()),
             route!(GET "/devices/{id}/envelopes" => keys::list_envelopes, "Envelopes queued for the caller's device")
-                .res(200, one::<EnvelopePage>()),
+                .res(200, one::<EnvelopePage>())
+                .query("limit", false, q::limit_100),
             route!(POST "/devices/{id}/envelope_acks" => keys::create_envelope_acks, "Acknowledge (delete) queued envelopes")
                 .req(one::<AckEnvelopesRequest>())
                 .res(200, one::<AckedEnvelopes>()),
@@ -247,3 +342,16 @@ pub fn table() -> &'static [Route] {
 /// Every route as (method, path).
 pub static ROUTES: LazyLock<Vec<(&'static str, &'static str)>> =
     LazyLock::new(|| table().iter().map(|r| (r.method, r.path)).collect());
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_with_uuid_segments_read_back_plain() {
+        let p = uuid_params("/api/v1/groups/{id}/members/{user_id}");
+        assert!(p.contains("{id:[0-9a-fA-F]{8}-"));
+        assert_eq!(plain_pattern(&p), "/api/v1/groups/{id}/members/{user_id}");
+        assert_eq!(plain_pattern("/api/v1/health"), "/api/v1/health");
+    }
+}

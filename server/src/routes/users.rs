@@ -4,7 +4,7 @@
 use crate::auth;
 use crate::codes;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Authed, ClientInfo};
+use crate::extract::{Authed, ClientInfo, JsonBody};
 use crate::routes::no_content;
 use crate::state::AppState;
 use crate::totp;
@@ -43,7 +43,7 @@ pub async fn update_password(
     state: Data<AppState>,
     authed: Authed,
     client: ClientInfo,
-    body: Json<ChangePasswordRequest>,
+    body: JsonBody<ChangePasswordRequest>,
 ) -> ApiResult<HttpResponse> {
     let mut conn = state.db.conn().await?;
     let user = users::get(&mut conn, authed.0.user_id).await?;
@@ -68,7 +68,7 @@ pub async fn update_password(
 pub async fn create_totp(
     state: Data<AppState>,
     authed: Authed,
-    body: Json<PasswordRequest>,
+    body: JsonBody<PasswordRequest>,
 ) -> ApiResult<Json<TotpSetup>> {
     let mut conn = state.db.conn().await?;
     let user = users::get(&mut conn, authed.0.user_id).await?;
@@ -97,7 +97,7 @@ pub async fn confirm_totp(
     state: Data<AppState>,
     authed: Authed,
     client: ClientInfo,
-    body: Json<TotpConfirmRequest>,
+    body: JsonBody<TotpConfirmRequest>,
 ) -> ApiResult<Json<BackupCodes>> {
     validate::code(&body.code, "code")?;
     if body.code.trim().len() != 6 {
@@ -128,7 +128,7 @@ pub async fn delete_totp(
     state: Data<AppState>,
     authed: Authed,
     client: ClientInfo,
-    body: Json<PasswordAndCodeRequest>,
+    body: JsonBody<PasswordAndCodeRequest>,
 ) -> ApiResult<HttpResponse> {
     validate::code(&body.code, "code")?;
     let mut conn = state.db.conn().await?;
@@ -149,7 +149,7 @@ pub async fn create_backup_codes(
     state: Data<AppState>,
     authed: Authed,
     client: ClientInfo,
-    body: Json<PasswordAndCodeRequest>,
+    body: JsonBody<PasswordAndCodeRequest>,
 ) -> ApiResult<Json<BackupCodes>> {
     validate::code(&body.code, "code")?;
     let mut conn = state.db.conn().await?;
@@ -176,7 +176,7 @@ pub async fn create_recovery_code(
     state: Data<AppState>,
     authed: Authed,
     client: ClientInfo,
-    body: Json<PasswordRequest>,
+    body: JsonBody<PasswordRequest>,
 ) -> ApiResult<Json<RecoveryCode>> {
     let mut conn = state.db.conn().await?;
     let user = users::get(&mut conn, authed.0.user_id).await?;
@@ -212,7 +212,7 @@ pub async fn update_role(
     authed: Authed,
     client: ClientInfo,
     id: Path<UserId>,
-    body: Json<UpdateRoleRequest>,
+    body: JsonBody<UpdateRoleRequest>,
 ) -> ApiResult<HttpResponse> {
     let mut conn = state.db.conn().await?;
     let actor = admin(&mut conn, authed).await?;

@@ -141,12 +141,25 @@ fn malformed_bodies_are_refused_without_effect() {
             br#"{"expires_in_secs": -5}"#.to_vec(),
             "invalid_request",
         ),
-        // serde_json reports a number where an enum name belongs as a syntax error
+        // valid JSON of the wrong type is a request error, not a JSON one
         (
             "PATCH",
             "/api/v1/instance",
             br#"{"registration_mode": 1}"#.to_vec(),
-            "invalid_json",
+            "invalid_request",
+        ),
+        // a body that is JSON but not an object, even where every field is optional
+        (
+            "PATCH",
+            "/api/v1/instance",
+            br#"[null, null]"#.to_vec(),
+            "invalid_request",
+        ),
+        (
+            "POST",
+            "/api/v1/invites",
+            br#"[]"#.to_vec(),
+            "invalid_request",
         ),
         (
             "PATCH",
@@ -231,7 +244,7 @@ fn every_listed_route_exists_and_nothing_else_under_the_api() {
     let s = TestServer::start();
     let c = s.client();
     for (method, path) in chatalot_server::routes::ROUTES.iter() {
-        let concrete = path.replace("{id}", &uuid::Uuid::new_v4().to_string());
+        let concrete = with_ids(path);
         let r = c.raw(
             method,
             &concrete,
@@ -277,7 +290,7 @@ fn unauthenticated_calls_to_protected_routes_get_401_and_change_nothing() {
         {
             continue;
         }
-        let concrete = path.replace("{id}", &uuid::Uuid::new_v4().to_string());
+        let concrete = with_ids(path);
         let r = c.raw(
             method,
             &concrete,
@@ -320,4 +333,19 @@ fn names_with_direction_overrides_or_invisible_characters_are_refused() {
         &json!({"display_name": "Ali 👩\u{200D}💻"}),
     );
     assert_eq!(ok.status, 200, "{}", ok.text);
+}
+
+/// A route pattern with a fresh UUID for each `{param}`.
+fn with_ids(pattern: &str) -> String {
+    pattern
+        .split('/')
+        .map(|seg| {
+            if seg.starts_with('{') {
+                uuid::Uuid::new_v4().to_string()
+            } else {
+                seg.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }

@@ -1,0 +1,59 @@
+"""Checks of tests/contract.sh beyond schemathesis' own.
+
+`positive_data_acceptance` fails a request the document calls valid that is answered with a
+4xx other than 401/403/404/409. A few rules depend on more than the shape of one request and
+cannot be written in a schema: a password against the account's username, a path naming the
+caller, and the cryptography of published keys (points on the curve, signatures, key ids).
+For those operations exactly the errors matched below are accepted answers; any other
+rejection still fails the built-in rule.
+"""
+
+import re
+
+import schemathesis
+from schemathesis.specs.openapi.checks import positive_data_acceptance
+
+PASSWORD = re.compile(
+    r"password: must not (contain the username|repeat a single character)"
+)
+KEYS = re.compile(
+    r"(certificate|signed_prekey|one_time_prekeys\[\d+\]): ("
+    r"not a [a-z -]+ encoding \(tag 0x0[1-3], \d+ bytes\): (invalid public key|invalid field: [a-z _-]+)"
+    r"|the user key's signature does not verify"
+    r"|the signature does not verify under the device key"
+    r"|must name the calling user and device"
+    r"|key id \d+ appears twice)"
+    r"|one_time_prekeys: a device keeps at most \d+ unclaimed one-time prekeys"
+)
+
+BEYOND_SCHEMA = {
+    ("POST", "/api/v1/accounts"): ("weak_password", PASSWORD),
+    ("POST", "/api/v1/recoveries"): ("weak_password", PASSWORD),
+    ("PUT", "/api/v1/users/me/password"): ("weak_password", PASSWORD),
+    ("PUT", "/api/v1/users/me/blocks/{id}"): (
+        "invalid_request",
+        re.compile(r"you cannot block yourself"),
+    ),
+    ("PUT", "/api/v1/devices/{id}/keys"): ("invalid_request", KEYS),
+    ("PUT", "/api/v1/devices/{id}/signed_prekey"): ("invalid_request", KEYS),
+    ("POST", "/api/v1/devices/{id}/one_time_prekeys"): ("invalid_request", KEYS),
+}
+
+
+@schemathesis.check
+def positive_data_acceptance_with_rules(ctx, response, case):
+    rule = BEYOND_SCHEMA.get((case.method.upper(), case.path))
+    if rule and response.status_code == 400:
+        try:
+            body = response.json()
+        except Exception:
+            body = None
+        code, message = rule
+        if (
+            isinstance(body, dict)
+            and body.get("code") == code
+            and isinstance(body.get("message"), str)
+            and message.fullmatch(body["message"])
+        ):
+            return None
+    return positive_data_acceptance(ctx, response, case)
