@@ -2,7 +2,7 @@
 #   make run    build everything and serve http://localhost:8080 with the embedded database
 #   make test   run the whole test suite against a real PostgreSQL (started by the tests)
 
-.PHONY: run test web
+.PHONY: run test web openapi
 
 run:
 	@sh tests/ensure-tools.sh run
@@ -18,3 +18,10 @@ web:
 test:
 	@sh tests/ensure-tools.sh test
 	sh tests/run.sh
+
+# After a change of a wire type: rewrites docs/openapi.json (the served document) and the web
+# app's types generated from it (frontend/src/lib/api/schema.gen.ts). Tests fail until both
+# are current.
+openapi:
+	CHATALOT_WRITE_OPENAPI=1 cargo test -q -p chatalot-server --lib openapi::tests::the_committed_document_is_the_served_one
+	cd frontend && npm run gen:types

@@ -12,7 +12,7 @@ use actix::prelude::*;
 use bytestring::ByteString;
 use chatalot_protocol::ids::{ChannelId, CommunityId, DeviceId, MessageId, UserId};
 use chatalot_protocol::perms::{self, ChannelFacts, Decision};
-use chatalot_protocol::ws::{limits, Content, Presence, ServerFrame};
+use chatalot_protocol::ws::{limits, Content, Presence, ServerFrame, UnsubscribeReason};
 use chatalot_protocol::ErrorCode;
 use chatalot_storage::channels::{self, Channel};
 use chatalot_storage::messages::{self, Change, Inserted, NewMessage};
@@ -1122,7 +1122,7 @@ impl ChannelActor {
             if let Some(sub) = self.subs.remove(&conn) {
                 let _ = sub.outbox.push(frames::encode(&ServerFrame::Unsubscribed {
                     channel_id: self.id,
-                    reason: Some("removed".into()),
+                    reason: Some(UnsubscribeReason::Removed),
                 }));
             }
         }

@@ -58,6 +58,7 @@ pub enum Presence {
 
 /// Where a client left a channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Cursor {
     pub channel_id: ChannelId,
@@ -68,6 +69,7 @@ pub struct Cursor {
 
 /// Frames a client sends.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ClientFrame {
     /// Must be the first frame, within 10 seconds of connecting. Sent again on an
@@ -195,8 +197,28 @@ pub struct Message {
     pub reactions: Vec<Reaction>,
 }
 
+/// Why the server ended a subscription.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum UnsubscribeReason {
+    /// The user can no longer read the channel (removed, kicked, banned, or it changed).
+    Removed,
+}
+
+/// Why a member is no longer in a community.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum LeaveReason {
+    Left,
+    Kicked,
+    Banned,
+}
+
 /// Frames the server sends.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerFrame {
     /// Authentication succeeded.
@@ -209,11 +231,13 @@ pub enum ServerFrame {
         /// When the access token expires: the server closes the connection (4001) then,
         /// unless the client has sent `authenticate` with a newer token of the session first.
         #[serde(with = "time::serde::rfc3339")]
+        #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
         token_expires_at: OffsetDateTime,
     },
     /// A newer token of the session was accepted; the connection lasts until its expiry.
     Reauthenticated {
         #[serde(with = "time::serde::rfc3339")]
+        #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
         token_expires_at: OffsetDateTime,
     },
     Pong,
@@ -226,8 +250,8 @@ pub enum ServerFrame {
     },
     Unsubscribed {
         channel_id: ChannelId,
-        /// Why, when the server ended the subscription: `removed` (the user lost access).
-        reason: Option<String>,
+        /// Set when the server ended the subscription; absent when the client asked.
+        reason: Option<UnsubscribeReason>,
     },
     /// The caller's message is stored.
     MessageAcked {
@@ -320,12 +344,12 @@ pub enum ServerFrame {
         community_id: CommunityId,
         member: Member,
     },
-    /// A member left or was removed; `reason` is `left`, `kicked` or `banned`. A user who is
-    /// removed receives this about themselves, and then nothing more of the community.
+    /// A member left or was removed. A user who is removed receives this about themselves,
+    /// and then nothing more of the community.
     MemberLeft {
         community_id: CommunityId,
         user_id: UserId,
-        reason: String,
+        reason: LeaveReason,
     },
     MemberRoleChanged {
         community_id: CommunityId,

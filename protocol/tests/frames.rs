@@ -9,7 +9,8 @@ use chatalot_protocol::ids::{
 use chatalot_protocol::keys::Envelope;
 use chatalot_protocol::perms::{CommunityRole, GroupKind};
 use chatalot_protocol::ws::{
-    ClientFrame, Content, Cursor, Message, Presence, Reaction, ServerFrame,
+    ClientFrame, Content, Cursor, LeaveReason, Message, Presence, Reaction, ServerFrame,
+    UnsubscribeReason,
 };
 use chatalot_protocol::ErrorCode;
 use time::macros::datetime;
@@ -171,7 +172,7 @@ fn server_frames() -> Vec<(&'static str, ServerFrame)> {
             "unsubscribed",
             ServerFrame::Unsubscribed {
                 channel_id: channel,
-                reason: Some("removed".into()),
+                reason: Some(UnsubscribeReason::Removed),
             },
         ),
         (
@@ -323,7 +324,7 @@ fn server_frames() -> Vec<(&'static str, ServerFrame)> {
             ServerFrame::MemberLeft {
                 community_id: CommunityId(id(6)),
                 user_id: UserId(id(5)),
-                reason: "kicked".into(),
+                reason: LeaveReason::Kicked,
             },
         ),
         (

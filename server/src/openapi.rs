@@ -4,7 +4,7 @@
 //! entries of the route table (`crate::routes::table`), which names each route's request and
 //! response types.
 
-use chatalot_protocol::ws::Message;
+use chatalot_protocol::ws::{ClientFrame, Message, ServerFrame};
 use chatalot_protocol::ErrorBody;
 use std::sync::OnceLock;
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
@@ -120,6 +120,9 @@ pub fn build() -> OpenApi {
     let mut schemas: Vec<(String, RefOr<Schema>)> = Vec::new();
     collect::<ErrorBody>(&mut schemas);
     collect::<Message>(&mut schemas);
+    // the frames of the WebSocket gateway (GET /api/v1/ws), for clients generating their types
+    collect::<ClientFrame>(&mut schemas);
+    collect::<ServerFrame>(&mut schemas);
     let error = Body {
         name: || ErrorBody::name().into_owned(),
         collect: collect::<ErrorBody>,
@@ -285,6 +288,25 @@ mod tests {
         let cert = &doc["components"]["schemas"]["PublishKeysRequest"]["properties"]["certificate"];
         assert_eq!(cert["minLength"], 260, "{cert}");
         assert_eq!(cert["pattern"], "^A[Q-Za-f][A-Za-z0-9+/]{256}==$");
+    }
+
+    /// `docs/openapi.json` is the document as served; the web app's wire types are generated
+    /// from it (`frontend/src/lib/api/schema.gen.ts`), so a change of a wire type must reach
+    /// both. `CHATALOT_WRITE_OPENAPI=1` rewrites the file (`make openapi`).
+    #[test]
+    fn the_committed_document_is_the_served_one() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/openapi.json");
+        let doc: serde_json::Value = serde_json::from_str(json()).expect("json");
+        let now = serde_json::to_string_pretty(&doc).expect("json") + "\n";
+        if std::env::var_os("CHATALOT_WRITE_OPENAPI").is_some() {
+            std::fs::write(path, &now).expect("write docs/openapi.json");
+            return;
+        }
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            committed == now,
+            "docs/openapi.json differs from the served document: run `make openapi` and commit it"
+        );
     }
 
     #[test]

@@ -17,7 +17,7 @@ use chatalot_protocol::api::{
 };
 use chatalot_protocol::ids::{ChannelId, CommunityId, InviteId, UserId};
 use chatalot_protocol::perms::{self, Action, ChannelFacts, CommunityRole, Decision};
-use chatalot_protocol::ws::ServerFrame;
+use chatalot_protocol::ws::{LeaveReason, ServerFrame};
 use chatalot_storage::communities::JoinOutcome;
 use chatalot_storage::AsyncPgConnection;
 use chatalot_storage::{channels, communities, groups};
@@ -510,7 +510,7 @@ async fn remove(
     community: CommunityId,
     target: UserId,
     ban: Option<(UserId, &str)>,
-    reason: &str,
+    reason: LeaveReason,
 ) -> ApiResult<bool> {
     let before = live::user_channels(conn, community, target).await?;
     let was_member = communities::remove_member(conn, community, target, ban).await?;
@@ -523,7 +523,7 @@ async fn remove(
             ServerFrame::MemberLeft {
                 community_id: community,
                 user_id: target,
-                reason: reason.into(),
+                reason,
             },
         )
         .await?;
@@ -548,7 +548,7 @@ pub async fn remove_member(
     let (community, role) = load(&mut conn, id, me).await?;
     if target == me {
         require(perms::community(role, Action::Leave))?;
-        remove(&state, &mut conn, community.id, me, None, "left").await?;
+        remove(&state, &mut conn, community.id, me, None, LeaveReason::Left).await?;
         return Ok(no_content());
     }
     require(perms::community(role, Action::View))?;
@@ -557,7 +557,15 @@ pub async fn remove_member(
         return Err(ApiError::not_found());
     }
     require(perms::on_member(role, Action::Kick, target_role))?;
-    remove(&state, &mut conn, community.id, target, None, "kicked").await?;
+    remove(
+        &state,
+        &mut conn,
+        community.id,
+        target,
+        None,
+        LeaveReason::Kicked,
+    )
+    .await?;
     auth::record_on(
         &mut conn,
         Some(me),
@@ -682,7 +690,7 @@ pub async fn ban_member(
         community.id,
         target,
         Some((me, &reason)),
-        "banned",
+        LeaveReason::Banned,
     )
     .await?;
     auth::record_on(
