@@ -3,12 +3,12 @@ import './app.css';
 import App from './App.svelte';
 import { ApiClient } from './lib/api/client';
 import { openStore } from './lib/storage/kv';
-import { describeBrowser } from './lib/device';
+import { describeBrowser } from './lib/browserName';
 import { SessionStore } from './lib/stores/session.svelte';
 import { PrefsStore } from './lib/stores/prefs.svelte';
 import { Keystore } from './lib/e2e/keystore';
 import { E2e } from './lib/e2e/engine.svelte';
-import { ChatStore } from './lib/chat/store.svelte';
+import { createChatStores } from './lib/chat/stores';
 import { takeSetupToken } from './lib/setup';
 import { router } from './lib/stores/router.svelte';
 
@@ -24,7 +24,7 @@ async function start(): Promise<void> {
   // The link opens the registration of the owner account.
   if (setupToken) router.navigate('/register', true);
   const e2e = new E2e(new Keystore(store), { api, deviceId: () => api.deviceId() });
-  const createChat = () => new ChatStore({ api, e2e, me: () => session.me });
+  const createChat = () => createChatStores({ api, e2e, me: () => session.me });
   const target = document.getElementById('app');
   if (!target) throw new Error('no #app element');
   mount(App, { target, props: { session, prefs, e2e, createChat } });

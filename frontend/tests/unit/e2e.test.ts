@@ -1,151 +1,14 @@
 // The browser's end-to-end device against an in-memory key directory that keeps the server's
-// rules (docs/e2e.md, sections 15 and 16): user keys fixed by the first device, certificates
-// checked on publication, one-time prekeys served once, envelopes queued per device until
-// acknowledged. The real server is exercised by the browser tests.
+// rules (tests/unit/keydir.ts). The real server is exercised by the browser tests.
 import { describe, expect, it } from 'vitest';
 import { MemoryStore } from '../../src/lib/storage/kv';
 import { Keystore, fromBase64, toBase64 } from '../../src/lib/e2e/keystore';
-import { E2eDevice, E2eFailure, E2eSetupError, ENVELOPE_RETRIES, SIGNED_PREKEY_MAX_AGE_MS, refusedRecipient, type KeyApi } from '../../src/lib/e2e/device';
-import type { DeviceKeysJson, EnvelopeJson, NewEnvelopeJson } from '../../src/lib/api/types';
-import { DeviceCertificate, OneTimePreKeyPublic, PreKeyBundle, SignedPreKeyPublic, UserKeyPair } from '../../src/lib/crypto/index';
+import { E2eDevice, E2eFailure, E2eSetupError, ENVELOPE_RETRIES, SIGNED_PREKEY_MAX_AGE_MS, refusedRecipient } from '../../src/lib/e2e/device';
+import { SignedPreKeyPublic, UserKeyPair } from '../../src/lib/crypto/index';
 import { decodeBody, textBody, uuidBytes } from '../../src/lib/e2e/appcodec';
+import { Directory, refusal, uuid } from './keydir';
 
 const KDF = { alg: 'argon2id' as const, m: 64, t: 1, p: 1 };
-
-function uuid(n: number): string {
-  return `0193aaaa-0000-7000-8000-${n.toString(16).padStart(12, '0')}`;
-}
-
-interface DeviceRow {
-  user: string;
-  cert: string;
-  spk: string;
-  opks: string[];
-}
-
-class Directory {
-  userKeys = new Map<string, string>();
-  devices = new Map<string, DeviceRow>();
-  queues = new Map<string, EnvelopeJson[]>();
-  /** channel → users who can read it */
-  channels = new Map<string, Set<string>>();
-  /** Community channels: envelopes there are not refused for blocks. */
-  community = new Set<string>();
-  /** `blocker>blocked`: the blocked user may not claim the blocker's keys nor send them envelopes. */
-  blocks = new Set<string>();
-  /** How often `POST /envelopes` was called, and every acknowledgement. */
-  envelopeCalls = 0;
-  acks: string[][] = [];
-  private nextId = 1;
-
-  api(user: string, device: string): KeyApi {
-    const own = (id: string) => {
-      if (id !== device) throw new Error('403 forbidden');
-    };
-    const listing = (users: Iterable<string>): DeviceKeysJson[] => {
-      const set = new Set(users);
-      return [...this.devices.entries()]
-        .filter(([, r]) => set.has(r.user))
-        .map(([id, r]) => ({ user_id: r.user, device_id: id, certificate: r.cert }));
-    };
-    return {
-      publishKeys: async (id, body) => {
-        own(id);
-        const cert = DeviceCertificate.fromBytes(fromBase64(body.certificate));
-        cert.verify(cert.userKey);
-        const key = toBase64(cert.userKey);
-        const fixed = this.userKeys.get(user);
-        if (fixed && fixed !== key) throw new Error('409 conflict');
-        SignedPreKeyPublic.fromBytes(fromBase64(body.signed_prekey)).verify(cert.deviceSigningKey, cert.deviceId);
-        this.userKeys.set(user, key);
-        const row = this.devices.get(id);
-        if (row && row.cert !== body.certificate) throw new Error('409 conflict');
-        this.devices.set(id, { user, cert: body.certificate, spk: body.signed_prekey, opks: [...(row?.opks ?? []), ...body.one_time_prekeys] });
-        return {};
-      },
-      uploadPrekeys: async (id, keys) => {
-        own(id);
-        this.devices.get(id)!.opks.push(...keys);
-        return {};
-      },
-      rotateSignedPreKey: async (id, spk) => {
-        own(id);
-        const row = this.devices.get(id)!;
-        const cert = DeviceCertificate.fromBytes(fromBase64(row.cert));
-        SignedPreKeyPublic.fromBytes(fromBase64(spk)).verify(cert.deviceSigningKey, cert.deviceId);
-        row.spk = spk;
-        return {};
-      },
-      keyStatus: async (id) => {
-        own(id);
-        return { one_time_prekeys: this.devices.get(id)!.opks.length };
-      },
-      userDevices: async (u) => ({ user_key: this.userKeys.get(u) ?? null, devices: listing([u]) }),
-      channelDevices: async (c) => {
-        const readers = this.channels.get(c);
-        if (!readers?.has(user)) throw new Error('404 not_found');
-        return { devices: listing(readers) };
-      },
-      claimBundles: async (u, ids) => {
-        if (this.blocks.has(`${u}>${user}`)) throw refusal('this user does not accept messages from you');
-        return {
-        bundles: ids.map((id) => {
-          const r = this.devices.get(id)!;
-          const opk = r.opks.shift();
-          const bundle = new PreKeyBundle(
-            DeviceCertificate.fromBytes(fromBase64(r.cert)),
-            SignedPreKeyPublic.fromBytes(fromBase64(r.spk)),
-            opk ? OneTimePreKeyPublic.fromBytes(fromBase64(opk)) : null,
-          );
-          return { user_id: u, device_id: id, bundle: toBase64(bundle.toBytes()) };
-        }),
-        };
-      },
-      sendEnvelopes: async (list: NewEnvelopeJson[]) => {
-        this.envelopeCalls++;
-        // All or nothing, as the server: the first recipient whose user blocked the sender
-        // refuses the whole batch, named in the message (community channels excepted).
-        for (const e of list) {
-          const to = this.devices.get(e.recipient_device_id)!.user;
-          if (!(e.channel_id && this.community.has(e.channel_id)) && this.blocks.has(`${to}>${user}`)) {
-            throw refusal(`recipient_device_id ${e.recipient_device_id}: its user does not accept messages from you`);
-          }
-        }
-        const ids = list.map((e) => {
-          const id = uuid(1_000_000 + this.nextId++);
-          const q = this.queues.get(e.recipient_device_id) ?? [];
-          q.push({
-            id,
-            sender_user_id: user,
-            sender_device_id: device,
-            recipient_device_id: e.recipient_device_id,
-            channel_id: e.channel_id ?? null,
-            ciphertext: e.ciphertext,
-          });
-          this.queues.set(e.recipient_device_id, q);
-          return id;
-        });
-        return { ids };
-      },
-      envelopes: async (id) => {
-        own(id);
-        const q = this.queues.get(id) ?? [];
-        return { envelopes: q.slice(0, 100), has_more: q.length > 100 };
-      },
-      ackEnvelopes: async (id, ids) => {
-        own(id);
-        this.acks.push([...ids]);
-        this.queues.set(id, (this.queues.get(id) ?? []).filter((e) => !ids.includes(e.id)));
-        return {};
-      },
-    };
-  }
-}
-
-/** The API client's error for a 403 `forbidden`. */
-function refusal(message: string): Error {
-  return Object.assign(new Error(message), { code: 'forbidden', status: 403 });
-}
 
 interface Peer {
   user: string;
@@ -159,7 +22,7 @@ async function peer(dir: Directory, n: number): Promise<Peer> {
   const device = uuid(100 + n);
   const ks = new Keystore(new MemoryStore(), { kdf: KDF });
   await ks.unlock(user, 'password');
-  const dev = await E2eDevice.open(dir.api(user, device), ks, user, device);
+  const dev = await E2eDevice.openOrCreate(dir.api(user, device), ks, user, device);
   return { user, device, ks, dev };
 }
 
@@ -185,7 +48,7 @@ describe('E2E device (browser)', () => {
     expect(dir.userKeys.get(a.user)).toBe(toBase64(a.dev.myUserKey));
     // Reopening from the keystore publishes nothing new; a low stock is replenished.
     row.opks.splice(0, 45);
-    const again = await E2eDevice.open(dir.api(a.user, a.device), a.ks, a.user, a.device);
+    const again = await E2eDevice.openOrCreate(dir.api(a.user, a.device), a.ks, a.user, a.device);
     expect(again.deviceId).toBe(a.device);
     expect(dir.devices.get(a.device)!.cert).toBe(row.cert);
     expect(dir.devices.get(a.device)!.opks.length).toBe(55);
@@ -229,7 +92,7 @@ describe('E2E device (browser)', () => {
     expect(await read(b, stored(dm, a, await a.dev.encryptDirect(dm, textBody('one'))))).toBe('one');
     b.ks.lock();
     await b.ks.unlock(b.user, 'password');
-    const b2 = await E2eDevice.open(dir.api(b.user, b.device), b.ks, b.user, b.device);
+    const b2 = await E2eDevice.openOrCreate(dir.api(b.user, b.device), b.ks, b.user, b.device);
     const m = stored(dm, a, await a.dev.encryptDirect(dm, textBody('two')));
     const body = await b2.decrypt(m);
     expect(body).toEqual({ kind: 'text', text: 'two' });
@@ -243,7 +106,7 @@ describe('E2E device (browser)', () => {
     const dm = uuid(900);
     dir.channels.set(dm, new Set([a.user, b.user]));
     // A second tab opens the same device from the same keystore.
-    const b2 = await E2eDevice.open(dir.api(b.user, b.device), b.ks, b.user, b.device);
+    const b2 = await E2eDevice.openOrCreate(dir.api(b.user, b.device), b.ks, b.user, b.device);
     const texts = ['one', 'two', 'three', 'four'];
     for (let i = 0; i < texts.length; i++) {
       const m = stored(dm, a, await a.dev.encryptDirect(dm, textBody(texts[i]!)));
@@ -412,7 +275,7 @@ describe('E2E device (browser)', () => {
       calls++;
       throw refusal('recipient_device_id 0193aaaa-0000-7000-8000-00000000ffff: its user does not accept messages from you');
     } };
-    const x2 = await E2eDevice.open(failing, x.ks, x.user, x.device);
+    const x2 = await E2eDevice.openOrCreate(failing, x.ks, x.user, x.device);
     await expect(x2.encryptChannel(ch2, textBody('x'))).rejects.toMatchObject({ code: 'forbidden' });
     expect(calls).toBe(1);
     expect(refusedRecipient(refusal('recipient_device_id 0193AAAA-0000-7000-8000-000000000001: its user does not accept messages from you'))).toBe(
@@ -472,7 +335,7 @@ describe('E2E device (browser)', () => {
     const ks = new Keystore(new MemoryStore(), { kdf: KDF });
     await ks.unlock(a.user, 'password');
     const other = uuid(555);
-    await expect(E2eDevice.open(dir.api(a.user, other), ks, a.user, other)).rejects.toBeInstanceOf(E2eSetupError);
+    await expect(E2eDevice.openOrCreate(dir.api(a.user, other), ks, a.user, other)).rejects.toBeInstanceOf(E2eSetupError);
     expect(dir.devices.has(other)).toBe(false);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseRoute, isPublic } from '../../src/lib/stores/router.svelte';
-import { describeBrowser } from '../../src/lib/device';
+import { describeBrowser } from '../../src/lib/browserName';
 import { describeCode, describeError, frameErrorText } from '../../src/lib/errors';
 import { takeSetupToken } from '../../src/lib/setup';
 import { ApiError } from '../../src/lib/api/client';

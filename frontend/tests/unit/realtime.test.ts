@@ -1,82 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { MIN_RENEW_GAP_MS, RealtimeSocket, backoff, renewDelay, type SocketOptions } from '../../src/lib/realtime/socket';
 import { parseServerFrame } from '../../src/lib/realtime/frames';
-import { ChatStore, newNonce } from '../../src/lib/chat/store.svelte';
-import { ApiError, type ApiClient } from '../../src/lib/api/client';
-import type { Channel, Message } from '../../src/lib/api/types';
-import { E2e } from '../../src/lib/e2e/engine.svelte';
-import { Keystore } from '../../src/lib/e2e/keystore';
-import { MemoryStore } from '../../src/lib/storage/kv';
-
-/** A WebSocket stand-in: records what is sent, lets the test open, answer and close it. */
-class FakeWs {
-  static all: FakeWs[] = [];
-  readyState: 0 | 1 | 2 | 3 = 0;
-  sent: Record<string, unknown>[] = [];
-  onopen: ((ev: Event) => unknown) | null = null;
-  onmessage: ((ev: MessageEvent) => unknown) | null = null;
-  onclose: ((ev: CloseEvent) => unknown) | null = null;
-  onerror: ((ev: Event) => unknown) | null = null;
-  closedWith: number | null = null;
-  constructor(readonly url: string) {
-    FakeWs.all.push(this);
-  }
-  send(data: string) {
-    this.sent.push(JSON.parse(data));
-  }
-  close(code = 1000) {
-    this.closedWith = code;
-    this.readyState = 3;
-  }
-  open() {
-    this.readyState = 1;
-    this.onopen?.(new Event('open'));
-  }
-  receive(frame: unknown) {
-    this.onmessage?.({ data: JSON.stringify(frame) } as MessageEvent);
-  }
-  drop(code = 1006) {
-    this.readyState = 3;
-    this.onclose?.({ code } as CloseEvent);
-  }
-  types() {
-    return this.sent.map((f) => f.type);
-  }
-}
-
-/** Timers run by hand. */
-class Clock {
-  timers = new Map<number, { fn: () => void; ms: number }>();
-  next = 1;
-  set = (fn: () => void, ms: number) => {
-    const id = this.next++;
-    this.timers.set(id, { fn, ms });
-    return id;
-  };
-  clear = (id: unknown) => {
-    this.timers.delete(id as number);
-  };
-  runAll() {
-    const list = [...this.timers.entries()];
-    this.timers.clear();
-    for (const [, t] of list) t.fn();
-  }
-  /** The delays of the pending timers other than the heartbeat (30 s in these tests). */
-  others() {
-    return [...this.timers.values()].filter((t) => t.ms !== 30_000).map((t) => t.ms);
-  }
-  /** Runs the one pending timer of this delay. */
-  run(ms: number) {
-    const found = [...this.timers.entries()].filter(([, t]) => t.ms === ms);
-    expect(found).toHaveLength(1);
-    const [id, t] = found[0]!;
-    this.timers.delete(id);
-    t.fn();
-  }
-}
-
-const flush = () => new Promise((r) => setTimeout(r, 0));
-const READY = { type: 'ready', protocol_version: 1, user_id: 'me', session_id: 's', heartbeat_secs: 30 };
+import { newNonce } from '../../src/lib/chat/store.svelte';
+import { ApiError } from '../../src/lib/api/client';
+import { Clock, FakeWs, READY, flush } from './fakews';
+import { channel, chatStore, message, renewals } from './chatharness';
 
 function socket(token: () => Promise<string> = async () => 'tok', extra: Partial<SocketOptions> = {}) {
   FakeWs.all = [];
@@ -367,79 +295,9 @@ describe('RealtimeSocket', () => {
   });
 });
 
-// ---- the chat store over a fake API and socket
-
-function channel(id: string, over: Partial<Channel> = {}): Channel {
-  return {
-    id,
-    community_id: 'c1',
-    kind: 'text',
-    name: id,
-    topic: '',
-    e2e: false,
-    slow_mode_secs: 0,
-    archived: false,
-    last_seq: 0,
-    last_read_seq: 0,
-    unread: 0,
-    ...over,
-  };
-}
-
-function message(channelId: string, seq: number, sender = 'other', text = `m${seq}`): Message {
-  return {
-    id: `${channelId}-${seq}`,
-    channel_id: channelId,
-    seq,
-    updated_seq: seq,
-    sender_id: sender,
-    content: { kind: 'text', text },
-    reply_to: null,
-    created_at: '2026-11-28T10:00:00Z',
-    edited_at: null,
-    deleted: false,
-    reactions: [],
-  };
-}
-
-/** The tokens the chat store's socket asked the API client to replace. */
-let renewals: (string | null)[] = [];
-
-async function chatStore(channels: Channel[], pages: Record<string, Message[]> = {}, extra: Record<string, unknown> = {}) {
-  FakeWs.all = [];
-  renewals = [];
-  const clock = new Clock();
-  const api = {
-    communities: async () => [{ id: 'c1', name: 'C', description: '', visibility: 'public', owner_id: 'x', role: 'member', created_at: '' }],
-    channels: async () => ({ channels: channels.map((c) => ({ ...c })), complete: true }),
-    channelDevices: async () => ({ devices: [] }),
-    messages: async (id: string) => ({ messages: pages[id] ?? [], has_more: false }),
-    token: async () => 'tok',
-    freshToken: async (than: string | null) => {
-      renewals.push(than);
-      return 'tok-2';
-    },
-    serverNow: () => Date.parse('2026-11-28T10:00:00Z'),
-    ...extra,
-  } as unknown as ApiClient;
-  const e2e = new E2e(new Keystore(new MemoryStore()));
-  const chat = new ChatStore({
-    api,
-    e2e,
-    me: () => ({ id: 'me', display_name: 'Me' }),
-    socket: { createSocket: (url) => new FakeWs(url), setTimer: clock.set, clearTimer: clock.clear, random: () => 0.5 },
-  });
-  await chat.start();
-  const ws = FakeWs.all[0]!;
-  ws.open();
-  await flush();
-  ws.receive(READY);
-  return { chat, ws, clock };
-}
-
 describe('ChatStore', () => {
   it('applies live list frames: channels, community changes, joins, role changes and removal', async () => {
-    const { chat, ws } = await chatStore([channel('a', { last_seq: 3, unread: 2, last_read_seq: 1 })]);
+    const { chat, people, ws } = await chatStore([channel('a', { last_seq: 3, unread: 2, last_read_seq: 1 })]);
     ws.receive({ type: 'channel_created', channel: { ...channel('b'), last_seq: 4 } });
     expect(chat.channelsOf('c1').map((c) => c.id)).toEqual(['a', 'b']);
     expect(ws.sent.at(-1)).toEqual({ type: 'subscribe', channels: [{ channel_id: 'b', after_seq: 4 }] });
@@ -453,7 +311,7 @@ describe('ChatStore', () => {
     ws.receive({ type: 'community_updated', community: { ...chat.community('c1')!, name: 'New', role: null } });
     expect(chat.community('c1')).toMatchObject({ name: 'New', role: 'member' });
     ws.receive({ type: 'member_joined', community_id: 'c1', member: { user_id: 'u2', username: 'bob', display_name: 'Bob', role: 'member', joined_at: '' } });
-    expect(chat.nameOf('u2')).toBe('Bob');
+    expect(people.nameOf('u2')).toBe('Bob');
     ws.receive({ type: 'member_role_changed', community_id: 'c1', user_id: 'me', role: 'moderator' });
     expect(chat.community('c1')!.role).toBe('moderator');
     ws.receive({ type: 'member_left', community_id: 'c1', user_id: 'me', reason: 'kicked' });
@@ -481,7 +339,7 @@ describe('ChatStore', () => {
     ws.receive({ type: 'message_created', event_seq: 5, message: message('a', 5) });
     expect(chat.channel('a')!.unread).toBe(2);
     expect(chat.channel('a')!.last_seq).toBe(5);
-    await chat.open('a');
+    await chat.openChannel('a');
     expect(chat.views.get('a')!.dividerAfter).toBe(2);
     chat.markRead('a');
     expect(ws.sent.at(-1)).toEqual({ type: 'mark_read', channel_id: 'a', seq: 5 });
@@ -492,7 +350,7 @@ describe('ChatStore', () => {
     const { chat, ws } = await chatStore([channel('a', { last_seq: 2, unread: 1, last_read_seq: 1 })], {
       a: [message('a', 1), message('a', 2)],
     });
-    await chat.open('a');
+    await chat.openChannel('a');
     const t = chat.views.get('a')!.timeline;
     expect(t.messages.map((m) => m.seq)).toEqual([1, 2]);
     // after loading, the channel is subscribed again from the page's cursor
@@ -512,7 +370,7 @@ describe('ChatStore', () => {
 
   it('sends with a nonce, resends the same nonce after a reconnect, and settles on the ack', async () => {
     const { chat, ws, clock } = await chatStore([channel('a')]);
-    await chat.open('a');
+    await chat.openChannel('a');
     chat.sendText('a', '  hello  ', null);
     const sent = ws.sent.at(-1) as { nonce: string };
     expect(sent).toMatchObject({ type: 'send_message', channel_id: 'a', content: { kind: 'text', text: 'hello' } });
@@ -536,13 +394,13 @@ describe('ChatStore', () => {
 
   it('fails a send the server refuses, and never sends in an end-to-end channel while the keys are locked', async () => {
     const { chat, ws } = await chatStore([channel('a'), channel('s', { e2e: true })]);
-    await chat.open('a');
+    await chat.openChannel('a');
     chat.sendText('a', 'too fast');
     const nonce = (ws.sent.at(-1) as { nonce: string }).nonce;
     ws.receive({ type: 'error', code: 'slow_mode', message: 'slow mode: wait 5 s', frame: 'send_message', nonce });
     expect(chat.views.get('a')!.timeline.pending[0]).toMatchObject({ status: 'failed', error: 'slow mode: wait 5 s' });
     const before = ws.sent.length;
-    await chat.open('s');
+    await chat.openChannel('s');
     chat.sendText('s', 'secret');
     expect(chat.edit('s', 'x', 'secret')).toBe(false);
     expect(ws.sent.slice(before).filter((f) => f.type === 'send_message' || f.type === 'edit_message')).toEqual([]);
@@ -582,7 +440,7 @@ describe('ChatStore', () => {
     const { chat, ws, clock } = await chatStore([channel('a', { last_seq: 4 }), channel('b', { last_seq: 2 })], {
       a: [message('a', 3), message('a', 4, 'me')],
     });
-    await chat.open('a');
+    await chat.openChannel('a');
     const t = chat.views.get('a')!.timeline;
     const delta = (event_seq: number, user_id: string, emoji: string, present: boolean, count: number) =>
       ws.receive({ type: 'reaction_changed', channel_id: 'a', message_id: 'a-3', event_seq, user_id, emoji, present, count });
@@ -648,7 +506,7 @@ describe('ChatStore', () => {
   it('applies reaction deltas in end-to-end channels without touching the ciphertext', async () => {
     const sealed = { ...message('s', 1), content: { kind: 'encrypted' as const, ciphertext: 'AAECAwQ=' } };
     const { chat, ws } = await chatStore([channel('s', { e2e: true, last_seq: 1 })], { s: [sealed] });
-    await chat.open('s');
+    await chat.openChannel('s');
     const t = chat.views.get('s')!.timeline;
     const content = t.get('s-1')!.content;
     ws.receive({ type: 'reaction_changed', channel_id: 's', message_id: 's-1', event_seq: 2, user_id: 'other', emoji: '🎉', present: true, count: 1 });
@@ -735,7 +593,7 @@ describe('ChatStore', () => {
         },
       },
     );
-    await chat.open('d1');
+    await chat.openChannel('d1');
     expect(await chat.leaveDm('d1')).toBe('left');
     expect(chat.channel('d1')).toBeUndefined();
     expect(chat.views.has('d1')).toBe(false);
@@ -766,7 +624,7 @@ describe('ChatStore', () => {
       channel('dm', { community_id: null, kind: 'dm' }),
       channel('g', { community_id: null, kind: 'group_dm' }),
     ]);
-    await chat.open('dm');
+    await chat.openChannel('dm');
     chat.sendText('dm', 'hello?');
     const nonce = (ws.sent.at(-1) as { nonce: string }).nonce;
     ws.receive({ type: 'error', code: 'forbidden', message: 'a block stands between the two of you', frame: 'send_message', nonce });
@@ -775,7 +633,7 @@ describe('ChatStore', () => {
     const before = ws.sent.length;
     chat.sendText('dm', 'again');
     expect(ws.sent.length).toBe(before);
-    await chat.open('g');
+    await chat.openChannel('g');
     chat.sendText('g', 'hi all');
     const n2 = (ws.sent.at(-1) as { nonce: string }).nonce;
     ws.receive({ type: 'error', code: 'forbidden', message: 'nope', frame: 'send_message', nonce: n2 });

@@ -1,28 +1,14 @@
-// The chat state of the signed-in user: communities, channels with read state, and one
+// The live chat state of the signed-in user: communities, channels with read state, and one
 // timeline per opened channel, kept current over the WebSocket. Every channel is subscribed
 // (so unread counts move live) with its cursor: the timeline's for opened channels, the
 // channel's `last_seq` otherwise; on every reconnect the same cursors resume exactly where the
 // client left off. Sends carry a nonce and are resent with it after a reconnect until acked.
+// Names of people are in `PeopleStore` (people.svelte.ts), member lists, groups and community
+// administration in `CommunityAdmin` (admin.svelte.ts), which follows this store's frames.
 
 import { SvelteMap, SvelteSet } from 'svelte/reactivity';
 import { ApiError, type ApiClient } from '../api/client';
-import type {
-  Ban,
-  Channel,
-  Community,
-  CommunityInvite,
-  CommunityRole,
-  Content,
-  CreateChannelRequest,
-  CreateCommunityRequest,
-  DirectoryEntry,
-  Group,
-  GroupKind,
-  Member,
-  Message,
-  Profile,
-  UpdateCommunityRequest,
-} from '../api/types';
+import type { Channel, Community, Content, CreateCommunityRequest, Message } from '../api/types';
 import type { E2e } from '../e2e/engine.svelte';
 import { SEND_BLOCK_TEXT } from '../e2e/engine.svelte';
 import { describeError, frameErrorText } from '../errors';
@@ -35,12 +21,6 @@ export const PAGE_SIZE = 50;
 /** The forms the chat layout shows in place of a channel. */
 export type ChatForm = 'create-community' | 'join' | 'create-channel' | 'new-dm' | 'community-settings' | 'directory' | null;
 
-const ROLE_RANK: Record<CommunityRole, number> = { member: 0, moderator: 1, admin: 2, owner: 3 };
-
-/** The rank of a community role (member 0 … owner 3); unknown roles rank as members. */
-export function roleRank(role: string | null | undefined): number {
-  return role && role in ROLE_RANK ? ROLE_RANK[role as CommunityRole] : 0;
-}
 /** Why the composer of a 1:1 DM is closed after the server refused a send there (a block). */
 export const DM_REFUSED_TEXT = "You can't send messages in this conversation.";
 
@@ -78,11 +58,6 @@ export function newNonce(): string {
   const b = new Uint8Array(16);
   crypto.getRandomValues(b);
   return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
-}
-
-/** A short, readable tag for a user id (UUID v7 ids share their leading, time-based digits). */
-export function shortId(id: string): string {
-  return id.replace(/-/g, '').slice(-6);
 }
 
 export interface ChatOptions {
@@ -123,14 +98,9 @@ export class ChatStore {
   private readies = 0;
   /** The other members of DMs opened here (the channel listing does not name them). */
   private knownPeers = $state<Record<string, string[]>>({});
-  /** user id → display name and username, from member lists and profiles. */
-  profiles = $state<Record<string, { display_name: string; username: string }>>({});
-  /** community id → its members (loaded when the community is opened, then kept live). */
-  members = $state<Record<string, Member[]>>({});
-  /** community id → the groups the user may see (loaded with the members, kept live). */
-  groups = $state<Record<string, Group[]>>({});
-  private profileWanted = new Set<string>();
-  private profileTimer: ReturnType<typeof setTimeout> | null = null;
+  private peersAsked = new Set<string>();
+  /** Told every frame after this store applied it (the administration store). */
+  private listeners: ((f: ServerFrame) => void)[] = [];
 
   constructor(opts: ChatOptions) {
     this.api = opts.api;
@@ -246,87 +216,6 @@ export class ChatStore {
   }
 
   /**
-   * A name for a user: the display name, from the member lists or the profile cache. An
-   * unknown user shows a short tag of the id while their profile is fetched (in a batch, after
-   * the render that asked for it).
-   */
-  nameOf(userId: string | null | undefined): string {
-    if (!userId) return 'Deleted user';
-    const me = this.me();
-    if (me && userId === me.id) return me.display_name;
-    const p = this.profiles[userId];
-    if (p) return p.display_name || p.username;
-    this.wantProfile(userId);
-    return `user·${shortId(userId)}`;
-  }
-
-  /** A user's whole profile (pronouns, status, about), fetched now. */
-  async fullProfile(userId: string): Promise<Profile> {
-    const p = await this.api.profile(userId);
-    this.remember(p);
-    return p;
-  }
-
-  /** The username of a known user, or null. */
-  usernameOf(userId: string): string | null {
-    return this.profiles[userId]?.username ?? null;
-  }
-
-  private wantProfile(userId: string): void {
-    if (this.profileWanted.has(userId)) return;
-    this.profileWanted.add(userId);
-    if (this.profileTimer) return;
-    this.profileTimer = setTimeout(() => {
-      this.profileTimer = null;
-      void this.fetchProfiles();
-    }, 0);
-  }
-
-  private async fetchProfiles(): Promise<void> {
-    const ids = [...this.profileWanted].filter((u) => !this.profiles[u]).slice(0, 50);
-    await Promise.all(
-      ids.map(async (u) => {
-        try {
-          this.remember(await this.api.profile(u));
-        } catch {
-          // Deleted or unreachable: keep the short tag (and do not ask again).
-        }
-      }),
-    );
-  }
-
-  private remember(p: Pick<Profile, 'id' | 'username' | 'display_name'>): void {
-    const cur = this.profiles[p.id];
-    if (cur && cur.display_name === p.display_name && cur.username === p.username) return;
-    this.profiles = { ...this.profiles, [p.id]: { display_name: p.display_name, username: p.username } };
-  }
-
-  /** Loads the members of a community (and learns their names), and its groups. */
-  async loadMembers(communityId: string): Promise<void> {
-    void this.loadGroups(communityId);
-    try {
-      const list = await this.api.members(communityId);
-      this.members = { ...this.members, [communityId]: list };
-      const next = { ...this.profiles };
-      for (const m of list) next[m.user_id] = { display_name: m.display_name, username: m.username };
-      this.profiles = next;
-    } catch {
-      // Not a member (any more): the lists will drop the community.
-    }
-  }
-
-  async loadGroups(communityId: string): Promise<void> {
-    try {
-      const list = await this.api.groups(communityId);
-      this.groups = { ...this.groups, [communityId]: list };
-    } catch {
-      // Not a member (any more).
-    }
-  }
-
-  private peersAsked = new Set<string>();
-
-  /**
    * Learns who is in the DMs whose members this client does not know (the listing does not
    * name them, and presence is not known for every member: a DM someone opened does not show
    * the recipient's presence, nor does a group DM show someone a block keeps apart): the users
@@ -383,6 +272,14 @@ export class ChatStore {
 
   // ---- WebSocket
 
+  /** Calls `fn` with every server frame, after this store applied it; returns the unsubscribe. */
+  listen(fn: (f: ServerFrame) => void): () => void {
+    this.listeners.push(fn);
+    return () => {
+      this.listeners = this.listeners.filter((x) => x !== fn);
+    };
+  }
+
   private send(frame: ClientFrame): boolean {
     return this.socket.send(frame);
   }
@@ -400,6 +297,11 @@ export class ChatStore {
   }
 
   private onFrame(f: ServerFrame): void {
+    this.apply(f);
+    for (const fn of this.listeners) fn(f);
+  }
+
+  private apply(f: ServerFrame): void {
     switch (f.type) {
       case 'ready': {
         this.subscribe(this.channels);
@@ -408,7 +310,6 @@ export class ChatStore {
           // A refused DM gets another try after a reconnect (a block may have been lifted).
           this.refusedDms.clear();
           void this.refreshLists();
-          for (const id of Object.keys(this.members)) void this.loadMembers(id);
         }
         if (this.myPresence !== 'online') this.send({ type: 'set_presence', presence: this.myPresence });
         // Envelopes queued while this device was away (the socket pushes only new ones).
@@ -555,61 +456,33 @@ export class ChatStore {
           this.channels = this.channels.filter((c) => c.id !== f.channel_id);
         }
         break;
-      case 'group_created':
-      case 'group_updated':
-        if (f.group.community_id in this.groups) void this.loadGroups(f.group.community_id);
+      case 'member_joined':
+        // This user is in a community not listed here yet (joined elsewhere): load the lists.
+        // Member lists and names follow these frames in CommunityAdmin and PeopleStore.
+        if (f.member.user_id === this.myId && !this.community(f.community_id)) this.scheduleRefresh();
         break;
-      case 'group_deleted':
-        if (f.community_id in this.groups) {
-          this.groups = { ...this.groups, [f.community_id]: this.groups[f.community_id]!.filter((g) => g.id !== f.group_id) };
-        }
+      case 'member_left':
+        if (f.user_id === this.myId) this.dropCommunity(f.community_id);
         break;
-      case 'member_joined': {
-        const m = f.member;
-        this.remember({ id: m.user_id, username: m.username, display_name: m.display_name });
-        const list = this.members[f.community_id];
-        if (list && !list.some((x) => x.user_id === m.user_id)) {
-          this.members = { ...this.members, [f.community_id]: [...list, m] };
-        }
-        if (m.user_id === this.myId && !this.community(f.community_id)) this.scheduleRefresh();
-        break;
-      }
-      case 'member_left': {
-        if (f.user_id === this.myId) {
-          this.dropCommunity(f.community_id);
-          break;
-        }
-        const list = this.members[f.community_id];
-        if (list) this.members = { ...this.members, [f.community_id]: list.filter((x) => x.user_id !== f.user_id) };
-        break;
-      }
-      case 'member_role_changed': {
-        const list = this.members[f.community_id];
-        if (list) {
-          this.members = {
-            ...this.members,
-            [f.community_id]: list.map((x) => (x.user_id === f.user_id ? { ...x, role: f.role } : x)),
-          };
-        }
+      case 'member_role_changed':
         if (f.user_id === this.myId) {
           const c = this.community(f.community_id);
           if (c) c.role = f.role;
         }
         break;
-      }
       default:
         break;
     }
   }
 
   /** Takes a community's new state (from a frame or an answer), keeping the caller's role. */
-  private mergeCommunity(c: Community): void {
+  mergeCommunity(c: Community): void {
     const i = this.communities.findIndex((x) => x.id === c.id);
     if (i >= 0) this.communities[i] = { ...c, role: this.communities[i]!.role };
   }
 
   /** Takes a known channel's new state, keeping this client's read state; false when unknown. */
-  private mergeChannel(ch: Channel): boolean {
+  mergeChannel(ch: Channel): boolean {
     const cur = this.channel(ch.id);
     if (!cur) return false;
     Object.assign(cur, { ...ch, last_seq: Math.max(cur.last_seq, ch.last_seq), last_read_seq: cur.last_read_seq, unread: cur.unread });
@@ -617,20 +490,15 @@ export class ChatStore {
   }
 
   /** Forgets a community the user left, was removed from, or that was deleted. */
-  private dropCommunity(id: string): void {
+  dropCommunity(id: string): void {
     this.communities = this.communities.filter((c) => c.id !== id);
     this.channels = this.channels.filter((c) => c.community_id !== id);
-    if (id in this.members) {
-      const next = { ...this.members };
-      delete next[id];
-      this.members = next;
-    }
   }
 
   // ---- opening and history
 
-  /** Opens a channel: loads its newest page once, remembers where the divider goes. */
-  async open(channelId: string): Promise<void> {
+  /** Opens a channel's view: loads its newest page once, remembers where the divider goes. */
+  async openChannel(channelId: string): Promise<void> {
     this.activeId = channelId;
     this.dmNotice = null;
     const c = this.channel(channelId);
@@ -650,7 +518,8 @@ export class ChatStore {
     }
   }
 
-  close(channelId: string): void {
+  /** Closes a channel's view (it stays subscribed; the divider goes). */
+  closeChannel(channelId: string): void {
     if (this.activeId === channelId) this.activeId = null;
     const v = this.views.get(channelId);
     if (v) v.dividerAfter = null;
@@ -831,104 +700,6 @@ export class ChatStore {
     const c = await this.api.joinByCode(code);
     await this.refreshLists();
     return c;
-  }
-
-  /** A new invite code of a community, unlimited and without expiry (moderators and above). */
-  async createInvite(communityId: string): Promise<string> {
-    const inv = await this.api.createCommunityInvite(communityId, {});
-    return inv.code ?? '';
-  }
-
-  async createChannel(communityId: string, req: CreateChannelRequest): Promise<Channel> {
-    const c = await this.api.createChannel(communityId, req);
-    await this.refreshLists();
-    return c;
-  }
-
-  // ---- community administration (each change also arrives as a live frame)
-
-  directory(q: string): Promise<DirectoryEntry[]> {
-    return this.api.directory(q);
-  }
-
-  async updateCommunity(id: string, req: UpdateCommunityRequest): Promise<Community> {
-    const c = await this.api.updateCommunity(id, req);
-    this.mergeCommunity(c);
-    return c;
-  }
-
-  async deleteCommunity(id: string): Promise<void> {
-    await this.api.deleteCommunity(id);
-    this.dropCommunity(id);
-  }
-
-  async leaveCommunity(id: string): Promise<void> {
-    await this.api.removeMember(id, this.myId);
-    this.dropCommunity(id);
-  }
-
-  kick(communityId: string, userId: string): Promise<void> {
-    return this.api.removeMember(communityId, userId);
-  }
-
-  setRole(communityId: string, userId: string, role: CommunityRole): Promise<Member> {
-    return this.api.setMemberRole(communityId, userId, role);
-  }
-
-  bans(communityId: string): Promise<Ban[]> {
-    return this.api.bans(communityId);
-  }
-
-  ban(communityId: string, userId: string, reason: string): Promise<void> {
-    return this.api.ban(communityId, userId, reason);
-  }
-
-  unban(communityId: string, userId: string): Promise<void> {
-    return this.api.unban(communityId, userId);
-  }
-
-  invites(communityId: string): Promise<CommunityInvite[]> {
-    return this.api.communityInvites(communityId);
-  }
-
-  revokeInvite(communityId: string, inviteId: string): Promise<void> {
-    return this.api.revokeInvite(communityId, inviteId);
-  }
-
-  async createGroup(communityId: string, name: string, kind: GroupKind): Promise<Group> {
-    const g = await this.api.createGroup(communityId, { name, kind });
-    await this.loadGroups(communityId);
-    return g;
-  }
-
-  async renameGroup(communityId: string, groupId: string, name: string): Promise<void> {
-    await this.api.renameGroup(groupId, name);
-    await this.loadGroups(communityId);
-  }
-
-  async deleteGroup(communityId: string, groupId: string): Promise<void> {
-    await this.api.deleteGroup(groupId);
-    await this.loadGroups(communityId);
-  }
-
-  /** Moves a channel into a group (`null`: out of any group). */
-  moveChannel(channelId: string, groupId: string | null): Promise<void> {
-    return this.updateChannel(channelId, { group_id: groupId });
-  }
-
-  /** Changes a channel's name (admins), topic, slow mode or archive state (moderators), or group. */
-  async updateChannel(
-    channelId: string,
-    req: { name?: string; topic?: string; slow_mode_secs?: number; archived?: boolean; group_id?: string | null },
-  ): Promise<void> {
-    this.mergeChannel(await this.api.updateChannel(channelId, req));
-  }
-
-  /** Finds an account by its exact username (for a new DM). */
-  async findUser(username: string): Promise<Profile> {
-    const p = await this.api.userByName(username);
-    this.remember(p);
-    return p;
   }
 
   async openDm(userIds: string[]): Promise<Channel> {

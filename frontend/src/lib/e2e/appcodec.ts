@@ -45,8 +45,8 @@ export function uuidString(b: Uint8Array): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
-/** A strict reader (every failure is a `MalformedError`). */
-export class In {
+/** A strict reader of the application-layer encodings (every failure is a `MalformedError`). */
+export class AppReader {
   private pos = 0;
   constructor(private readonly buf: Uint8Array) {}
 
@@ -109,7 +109,7 @@ export function textBody(text: string): Uint8Array {
 }
 
 export function decodeBody(body: Uint8Array): Body {
-  const r = new In(body);
+  const r = new AppReader(body);
   switch (r.u8()) {
     case AppTag.BODY_TEXT:
       return { kind: 'text', text: decodeUtf8(r.rest()) };
@@ -134,7 +134,7 @@ export function directPlaintext(channelId: string, body: Uint8Array): Uint8Array
 }
 
 export function decodeDirectPlaintext(plain: Uint8Array): { channelId: string; body: Uint8Array } {
-  const r = new In(plain);
+  const r = new AppReader(plain);
   if (r.u8() !== AppTag.DIRECT_PLAINTEXT) throw new MalformedError('direct plaintext tag');
   const channelId = r.id();
   const body = r.var(MAX_BODY).slice();
@@ -161,7 +161,7 @@ export type Payload =
 
 /** Splits a message body; for a DM, keeps only the ciphertext addressed to `myDevice`. */
 export function decodePayload(bytes: Uint8Array, myDevice: string): Payload {
-  const r = new In(bytes);
+  const r = new AppReader(bytes);
   const tag = r.u8();
   const senderDevice = r.id();
   if (tag === AppTag.DIRECT_PAYLOAD) {
@@ -189,7 +189,7 @@ export function envelopePlaintext(kind: number, channelId: string | null, body: 
 }
 
 export function decodeEnvelopePlaintext(plain: Uint8Array): { kind: number; channelId: string | null; body: Uint8Array } {
-  const r = new In(plain);
+  const r = new AppReader(plain);
   if (r.u8() !== AppTag.ENVELOPE_PLAINTEXT) throw new MalformedError('envelope plaintext tag');
   const kind = r.u8();
   const flag = r.u8();

@@ -126,7 +126,7 @@ export class E2e {
       const deviceId = await this.deps.deviceId();
       if (!deviceId) throw new Error('This browser has no device of this account.');
       const { E2eDevice } = await import('./device');
-      const d = await E2eDevice.open(this.deps.api, this.keystore, user, deviceId);
+      const d = await E2eDevice.openOrCreate(this.deps.api, this.keystore, user, deviceId);
       d.onTrustChange = () => this.syncTrust();
       this.dev = d;
       this.device = 'ready';

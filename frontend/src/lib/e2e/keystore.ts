@@ -120,7 +120,7 @@ export class Keystore {
     return { nonce: toBase64(nonce), ct: toBase64(ct) };
   }
 
-  private static open(key: Uint8Array, userId: string, slot: string, s: Sealed): Uint8Array | null {
+  private static unseal(key: Uint8Array, userId: string, slot: string, s: Sealed): Uint8Array | null {
     try {
       const nonce = fromBase64(s.nonce);
       if (nonce.length !== NONCE_LEN) return null;
@@ -169,7 +169,7 @@ export class Keystore {
       throw new KeystoreError('corrupt', 'The stored keystore has an unknown format.');
     }
     const pk = await Keystore.passwordKey(password, meta.kdf);
-    const dek = Keystore.open(pk, userId, 'dek', meta.dek);
+    const dek = Keystore.unseal(pk, userId, 'dek', meta.dek);
     pk.fill(0);
     if (!dek || dek.length !== KEY_LEN) {
       throw new KeystoreError('wrong_password', 'The password does not open the encryption keys kept on this browser.');
@@ -220,7 +220,7 @@ export class Keystore {
   async getSecret(name: string): Promise<Uint8Array | null> {
     const { dek, user } = this.need();
     const s = await this.store.get<Sealed>('keys', `${user}/${name}`);
-    return s ? Keystore.open(dek, user, `secret/${name}`, s) : null;
+    return s ? Keystore.unseal(dek, user, `secret/${name}`, s) : null;
   }
 
   /** Keeps the plaintext of a message decrypted from the ciphertext named by `digest`. */
@@ -238,7 +238,7 @@ export class Keystore {
     const { dek, user } = this.need();
     const rec = await this.store.get<CachedRecord>('msgcache', `${user}/${messageId}`);
     if (!rec || rec.digest !== digest) return null;
-    const plain = Keystore.open(dek, user, `msg/${messageId}/${digest}`, rec.sealed);
+    const plain = Keystore.unseal(dek, user, `msg/${messageId}/${digest}`, rec.sealed);
     if (!plain) return null;
     try {
       return dec.decode(plain);

@@ -1,0 +1,228 @@
+// Sender keys of channels: this device's key in each channel, distributed in envelopes (sealed
+// in the pairwise sessions) to every listed device that lacks it and replaced when a device
+// that had it is no longer listed; the keys other devices sent here (applied from envelopes,
+// pushed live or drained from the server's queue, then acknowledged); and channel messages
+// encrypted and decrypted with them. Works on the device record inside its operations
+// (`DeviceRecord.run`).
+
+import { SenderKeyDistribution, SenderKeyMessage, SenderKeyReceiver, SenderKeySender } from '../crypto/index';
+import { AppTag, MalformedError, channelPayload, decodeEnvelopePlaintext, envelopePlaintext, uuidBytes, uuidString } from './appcodec';
+import {
+  E2eFailure,
+  REFUSED_FOR_MS,
+  describe,
+  refusedRecipient,
+  type EnvelopeJson,
+  type KeyApi,
+  type NewEnvelopeJson,
+  type Warnings,
+} from './deviceCommon';
+import type { DeviceRecord, DeviceState } from './deviceRecord';
+import { fromBase64, toBase64 } from './keystore';
+import type { PairwiseSessions } from './sessions';
+import type { Trust } from './trust';
+
+export const SENDER_KEY_ROTATE_AFTER = 10_000;
+/** A refused envelope batch is sent again without the refusing recipients at most this often. */
+export const ENVELOPE_RETRIES = 8;
+const ENVELOPE_BATCH = 50;
+const SEEN_ENVELOPES_KEPT = 2000;
+
+function incomingKey(channel: string, device: string, keyId: number): string {
+  return `${channel}/${device}/${keyId}`;
+}
+
+export class SenderKeys {
+  /** `channel/device` → until when (ms) that device is left out of sender-key distributions. */
+  private refusedUntil = new Map<string, number>();
+
+  constructor(
+    private readonly rec: DeviceRecord,
+    private readonly api: KeyApi,
+    private readonly trust: Trust,
+    private readonly sessions: PairwiseSessions,
+    private readonly warnings: Warnings,
+    private readonly now: () => number,
+  ) {}
+
+  // ---- sending
+
+  /** The channel payload of `body`, after the sender key reached every current member device. */
+  async encrypt(channelId: string, body: Uint8Array): Promise<Uint8Array> {
+    await this.prepare(channelId);
+    const st = this.rec.st;
+    const o = st.outgoing[channelId];
+    if (!o) throw new E2eFailure('failed', 'no sender key');
+    const sender = SenderKeySender.fromBytes(fromBase64(o.sender));
+    const ct = sender.encrypt(body);
+    o.sender = toBase64(sender.toBytes());
+    o.sent += 1;
+    sender.wipe();
+    await this.rec.save();
+    return channelPayload(st.deviceId, ct);
+  }
+
+  private async prepare(channelId: string): Promise<void> {
+    const st = this.rec.st;
+    const devices = await this.trust.channelDevices(channelId);
+    const readers = new Set(devices.map((d) => d.user));
+    const known = st.rosters[channelId];
+    if (known) {
+      for (const u of readers) if (!known.includes(u)) this.warnings.add({ kind: 'member_added', channel: channelId, user: u });
+    }
+    st.rosters[channelId] = [...new Set([...(known ?? []), ...readers])];
+    const current = new Set(devices.map((d) => d.device));
+    const o = st.outgoing[channelId];
+    const rotate = !o || o.recipients.some((d) => !current.has(d)) || o.sent >= SENDER_KEY_ROTATE_AFTER;
+    if (rotate) {
+      const sender = SenderKeySender.generate(uuidBytes(channelId), uuidBytes(st.deviceId));
+      st.outgoing[channelId] = { sender: toBase64(sender.toBytes()), recipients: [], sent: 0 };
+      sender.wipe();
+    }
+    const out = st.outgoing[channelId]!;
+    const now = this.now();
+    const todo = devices.filter((d) => {
+      if (out.recipients.includes(d.device)) return false;
+      const until = this.refusedUntil.get(`${channelId}/${d.device}`);
+      return until === undefined || until <= now;
+    });
+    if (!todo.length) return;
+    const byUser = new Map<string, string[]>();
+    for (const d of todo) byUser.set(d.user, [...(byUser.get(d.user) ?? []), d.device]);
+    for (const [u, ds] of byUser) await this.sessions.ensure(u, ds);
+    const sender = SenderKeySender.fromBytes(fromBase64(out.sender));
+    const dist = sender.distribution();
+    sender.wipe();
+    const plain = envelopePlaintext(AppTag.KIND_SENDER_KEY, channelId, dist.toBytes());
+    dist.wipe();
+    const batch: NewEnvelopeJson[] = [];
+    for (const d of todo) {
+      if (!this.sessions.has(d.device)) continue;
+      batch.push({ recipient_device_id: d.device, channel_id: channelId, ciphertext: toBase64(this.sessions.seal(d.device, plain)) });
+    }
+    plain.fill(0);
+    // The ratchet state that produced the envelopes is stored before they are sent.
+    await this.rec.save();
+    const userOf = new Map(todo.map((d) => [d.device, d.user]));
+    for (let i = 0; i < batch.length; i += ENVELOPE_BATCH) {
+      const sent = await this.sendEnvelopes(channelId, batch.slice(i, i + ENVELOPE_BATCH), userOf);
+      out.recipients.push(...sent.map((b) => b.recipient_device_id));
+    }
+  }
+
+  /**
+   * Sends one batch of envelopes; the sent ones. The server takes a batch whole or not at all:
+   * when it refuses one because a recipient's user does not accept messages from this one (403
+   * naming the device), that user's devices are dropped from the batch (and left out of this
+   * channel's distributions for a while) and the rest is sent again, at most `ENVELOPE_RETRIES`
+   * times.
+   */
+  private async sendEnvelopes(channelId: string, batch: NewEnvelopeJson[], userOf: Map<string, string>): Promise<NewEnvelopeJson[]> {
+    let left = batch;
+    for (let attempt = 0; left.length; attempt++) {
+      try {
+        await this.api.sendEnvelopes(left);
+        return left;
+      } catch (e) {
+        const device = refusedRecipient(e);
+        if (!device || attempt >= ENVELOPE_RETRIES || !left.some((x) => x.recipient_device_id === device)) throw e;
+        // The other devices of that user would refuse the same way.
+        const user = userOf.get(device);
+        const dropped = new Set(
+          left
+            .map((x) => x.recipient_device_id)
+            .filter((d) => d === device || (user !== undefined && userOf.get(d) === user)),
+        );
+        const until = this.now() + REFUSED_FOR_MS;
+        for (const d of dropped) this.refusedUntil.set(`${channelId}/${d}`, until);
+        left = left.filter((x) => !dropped.has(x.recipient_device_id));
+      }
+    }
+    return left;
+  }
+
+  // ---- receiving
+
+  /**
+   * Applies envelopes (pushed live or from the queue), then drains the server queue and
+   * acknowledges what was applied or refused, each batch after the state holding it is stored.
+   * Returns how many were accepted.
+   */
+  async processEnvelopes(live: EnvelopeJson[]): Promise<number> {
+    const st = this.rec.st;
+    let accepted = 0;
+    // Pushed envelopes are applied and acknowledged like drained ones; one seen before (by
+    // id: pushed twice, or pushed and drained) changes nothing and is acknowledged again.
+    const liveIds: string[] = [];
+    for (const e of live) {
+      if (e.recipient_device_id !== st.deviceId) continue;
+      accepted += (await this.acceptEnvelope(e)) ? 1 : 0;
+      if (!liveIds.includes(e.id)) liveIds.push(e.id);
+    }
+    await this.rec.save();
+    for (let i = 0; i < liveIds.length; i += 500) await this.api.ackEnvelopes(st.deviceId, liveIds.slice(i, i + 500));
+    for (;;) {
+      const page = await this.api.envelopes(st.deviceId);
+      if (!page.envelopes.length) break;
+      for (const e of page.envelopes) accepted += (await this.acceptEnvelope(e)) ? 1 : 0;
+      await this.rec.save();
+      await this.api.ackEnvelopes(st.deviceId, page.envelopes.map((e) => e.id));
+      if (!page.has_more) break;
+    }
+    return accepted;
+  }
+
+  private async acceptEnvelope(e: EnvelopeJson): Promise<boolean> {
+    const st = this.rec.st;
+    if (e.recipient_device_id !== st.deviceId || st.seenEnvelopes.includes(e.id)) return false;
+    st.seenEnvelopes.push(e.id);
+    if (st.seenEnvelopes.length > SEEN_ENVELOPES_KEPT) st.seenEnvelopes.splice(0, st.seenEnvelopes.length - SEEN_ENVELOPES_KEPT);
+    const before = JSON.stringify({ s: st.sessions, i: st.incoming, o: st.opks });
+    try {
+      await this.openEnvelope(e);
+      return true;
+    } catch (err) {
+      const restored = JSON.parse(before) as { s: DeviceState['sessions']; i: DeviceState['incoming']; o: DeviceState['opks'] };
+      st.sessions = restored.s;
+      st.incoming = restored.i;
+      st.opks = restored.o;
+      this.warnings.add({ kind: 'rejected', what: `envelope ${e.id}`, reason: describe(err) });
+      return false;
+    }
+  }
+
+  /** Takes the sender key an envelope carries (sealed in the pairwise session with its sender). */
+  private async openEnvelope(e: EnvelopeJson): Promise<void> {
+    const plain = await this.sessions.openMessage(e.sender_user_id, e.sender_device_id, fromBase64(e.ciphertext));
+    const env = decodeEnvelopePlaintext(plain);
+    plain.fill(0);
+    if (env.channelId !== (e.channel_id ?? null)) throw new E2eFailure('channel_mismatch', 'envelope bound to another channel');
+    if (env.kind !== AppTag.KIND_SENDER_KEY) throw new MalformedError('envelope kind');
+    if (!env.channelId) throw new MalformedError('distribution without channel');
+    const d = SenderKeyDistribution.fromBytes(env.body);
+    if (uuidString(d.channelId) !== env.channelId) throw new E2eFailure('channel_mismatch', 'distribution for another channel');
+    const receiver = SenderKeyReceiver.fromDistribution(d, uuidBytes(e.sender_device_id));
+    this.rec.st.incoming[incomingKey(env.channelId, e.sender_device_id, d.keyId)] = {
+      user: e.sender_user_id,
+      receiver: toBase64(receiver.toBytes()),
+    };
+    receiver.wipe();
+    d.wipe();
+  }
+
+  /** The body of a channel message `sender` wrote on `senderDevice` under their sender key. */
+  decrypt(channelId: string, sender: string, senderDevice: string, message: Uint8Array): Uint8Array {
+    const keyId = SenderKeyMessage.fromBytes(message).keyId;
+    const entry = this.rec.st.incoming[incomingKey(channelId, senderDevice, keyId)];
+    if (!entry) throw new E2eFailure('unknown_sender_key', 'no sender key for this message');
+    if (entry.user !== sender) throw new E2eFailure('wrong_sender', 'the sender key came from another user');
+    const r = SenderKeyReceiver.fromBytes(fromBase64(entry.receiver));
+    try {
+      const body = r.decrypt(uuidBytes(channelId), uuidBytes(senderDevice), message);
+      entry.receiver = toBase64(r.toBytes());
+      return body;
+    } finally {
+      r.wipe();
+    }
+  }
+}
