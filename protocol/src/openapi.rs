@@ -70,7 +70,8 @@ fn nullable(s: RefOr<Schema>) -> RefOr<Schema> {
         .into()
 }
 
-fn integer(min: i64, max: i64) -> RefOr<Schema> {
+/// An integer from `min` to `max`.
+pub fn integer(min: i64, max: i64) -> RefOr<Schema> {
     ObjectBuilder::new()
         .schema_type(Type::Integer)
         .minimum(Some(min))

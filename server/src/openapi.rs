@@ -48,16 +48,10 @@ pub(crate) fn list<T: ToSchema>() -> Option<Body> {
 
 /// Schemas of query parameters.
 pub(crate) mod params {
+    use chatalot_protocol::openapi::integer as int;
     use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
     use utoipa::openapi::RefOr;
 
-    fn int(min: i64, max: i64) -> RefOr<Schema> {
-        ObjectBuilder::new()
-            .schema_type(Type::Integer)
-            .minimum(Some(min))
-            .maximum(Some(max))
-            .into()
-    }
     pub fn limit_100() -> RefOr<Schema> {
         int(1, 100)
     }
