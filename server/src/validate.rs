@@ -24,11 +24,13 @@ pub fn username(raw: &str) -> Result<String, ApiError> {
     }
 }
 
-/// Checks that a login or recovery username is at least plausibly sized (the rest is left to the
-/// lookup so that malformed and unknown names answer alike).
+/// Checks that a login or recovery username is at least plausibly sized and free of control
+/// characters (the rest is left to the lookup so that malformed and unknown names answer alike).
 pub fn login_username(raw: &str) -> Result<String, ApiError> {
-    if raw.is_empty() || raw.len() > 64 {
-        return Err(ApiError::invalid("username: 1 to 64 characters"));
+    if raw.is_empty() || raw.len() > 64 || raw.chars().any(char::is_control) {
+        return Err(ApiError::invalid(
+            "username: 1 to 64 characters, no control characters",
+        ));
     }
     Ok(raw.trim().to_ascii_lowercase())
 }
@@ -139,10 +141,12 @@ pub fn device_name(raw: Option<&str>, user_agent: Option<&str>) -> Result<String
     })
 }
 
-/// A typed code (TOTP, backup, recovery, invite): bounded in size.
+/// A typed code (TOTP, backup, recovery, invite): bounded in size, no control characters.
 pub fn code(raw: &str, field: &'static str) -> Result<(), ApiError> {
-    if raw.is_empty() || raw.len() > 64 {
-        return Err(ApiError::invalid(format!("{field}: 1 to 64 characters")));
+    if raw.is_empty() || raw.len() > 64 || raw.chars().any(char::is_control) {
+        return Err(ApiError::invalid(format!(
+            "{field}: 1 to 64 characters, no control characters"
+        )));
     }
     Ok(())
 }
@@ -157,6 +161,16 @@ mod tests {
         for bad in ["ab", "_alice", "al ice", "alïce", &"a".repeat(33)] {
             assert!(username(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn typed_names_and_codes_refuse_control_characters() {
+        // PostgreSQL text cannot hold NUL: these must be refused before any lookup
+        assert_eq!(login_username(" Bob ").expect("ok"), "bob");
+        assert!(login_username("b\u{0}ob").is_err());
+        assert!(login_username("bob\n").is_err());
+        assert!(code("ABCD-1234", "code").is_ok());
+        assert!(code("AB\u{0}", "code").is_err());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! announcement and archived channels, private groups, DMs with blocking, live updates, and
 //! bad input that changes nothing.
 use crate::common::ws::Ws;
-use crate::common::{Client, TestServer};
+use crate::common::{password_of, Client, TestServer};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -628,6 +628,21 @@ fn dms_are_private_and_blocking_stops_new_ones() {
     assert_eq!(found.body["id"], alice_id.as_str());
     bob.get("/api/v1/users?username=nobody")
         .assert_error(404, "not_found");
+    // text PostgreSQL cannot hold is refused up front, not a server error
+    bob.get("/api/v1/users?username=al%00ice")
+        .assert_error(400, "invalid_request");
+    s.client()
+        .post(
+            "/api/v1/sessions",
+            &json!({"username": "al\u{0}ice", "password": password_of("alice")}),
+        )
+        .assert_error(400, "invalid_request");
+    s.client()
+        .post(
+            "/api/v1/accounts",
+            &json!({"username": "carol", "password": password_of("carol"), "invite_code": "x\u{0}"}),
+        )
+        .assert_error(400, "invalid_request");
     let dm = bob.post("/api/v1/dms", &json!({ "user_ids": [alice_id] }));
     assert_eq!(dm.status, 200);
     let again = alice.post("/api/v1/dms", &json!({ "user_ids": [id_of(&bob)] }));
