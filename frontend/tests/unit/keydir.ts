@@ -42,7 +42,7 @@ export class Directory {
       const set = new Set(users);
       return [...this.devices.entries()]
         .filter(([, r]) => set.has(r.user))
-        .map(([id, r]) => ({ user_id: r.user, device_id: id, certificate: r.cert }));
+        .map(([id, r]) => ({ user_id: r.user, device_id: id, certificate: r.cert, created_at: '2026-11-28T10:00:00Z' }));
     };
     return {
       publishKeys: async (id, body) => {
@@ -117,6 +117,7 @@ export class Directory {
             recipient_device_id: e.recipient_device_id,
             channel_id: e.channel_id ?? null,
             ciphertext: e.ciphertext,
+            created_at: new Date().toISOString(),
           });
           this.queues.set(e.recipient_device_id, q);
           return id;

@@ -218,7 +218,7 @@ export class E2e {
     if (!dev) return { ok: false, reason: this.device === 'opening' ? 'locked' : 'no_key' };
     if (dev.isOwn(bytes)) return { ok: false, reason: 'no_key' };
     try {
-      const body = await dev.decrypt({ id: message.id, channel_id: message.channel_id, sender_id: message.sender_id, ciphertext: bytes });
+      const body = await dev.decrypt({ id: message.id, channel_id: message.channel_id, sender_id: message.sender_id ?? null, ciphertext: bytes });
       const text = bodyText(body);
       await this.keystore.cacheMessage(message.id, digest, text).catch(() => {});
       this.syncTrust();
