@@ -12,7 +12,7 @@ use actix::prelude::*;
 use bytestring::ByteString;
 use chatalot_protocol::ids::{ChannelId, CommunityId, DeviceId, MessageId, UserId};
 use chatalot_protocol::perms::{self, ChannelFacts, Decision};
-use chatalot_protocol::ws::{limits, Content, Presence, ServerFrame, UnsubscribeReason};
+use chatalot_protocol::ws::{CloseReason, Content, Presence, ServerFrame, UnsubscribeReason};
 use chatalot_protocol::ErrorCode;
 use chatalot_storage::channels::{self, Channel};
 use chatalot_storage::messages::{self, Change, Inserted, NewMessage};
@@ -28,8 +28,6 @@ const BACKLOG_CHUNK: i64 = 250;
 const MAX_BUFFERED_WHILE_CATCHING_UP: usize = 4096;
 /// One typing notice per user per this interval.
 const TYPING_INTERVAL: Duration = Duration::from_secs(3);
-/// WebSocket close code sent to a reader too slow to keep up.
-pub const CLOSE_LAGGED: u16 = 4008;
 
 struct Sub {
     user: UserId,
@@ -729,8 +727,7 @@ impl ChannelActor {
     fn drop_lagging(&mut self, conn: ConnId) {
         if let Some(sub) = self.subs.remove(&conn) {
             Stats::add(&stats().queue_drops, 1);
-            sub.outbox
-                .close(CLOSE_LAGGED, "too slow: reconnect and resubscribe");
+            sub.outbox.close(CloseReason::Lagged);
         }
     }
 
@@ -1247,24 +1244,4 @@ fn not_stored(e: &chatalot_storage::StorageError) -> (ErrorCode, &'static str) {
             "not stored; retry (with the same nonce for a message)",
         ),
     }
-}
-
-/// Limits a message body to the protocol's bounds.
-pub fn check_content(content: &Content) -> Result<(), &'static str> {
-    match content {
-        Content::Text { text } => {
-            if text.trim().is_empty() {
-                return Err("content.text: must not be empty");
-            }
-            if text.chars().count() > limits::MAX_TEXT_CHARS {
-                return Err("content.text: at most 4000 characters");
-            }
-        }
-        Content::Encrypted { ciphertext } => {
-            if ciphertext.0.is_empty() || ciphertext.0.len() > limits::MAX_CIPHERTEXT_BYTES {
-                return Err("content.ciphertext: 1 to 65536 bytes");
-            }
-        }
-    }
-    Ok(())
 }

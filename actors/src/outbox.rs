@@ -7,6 +7,7 @@
 //! always gets through.
 
 use bytestring::ByteString;
+use chatalot_protocol::ws::CloseReason;
 use futures_util::task::AtomicWaker;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -63,7 +64,7 @@ struct Shared {
     /// Signalled whenever the transport takes frames (a backlog sender waits on it).
     drained: Notify,
     /// The close the session asked for: code and reason. Set once.
-    close: Mutex<Option<(u16, String)>>,
+    close: Mutex<Option<CloseReason>>,
     closing: AtomicBool,
     /// The transport's task, woken by a close request.
     waker: AtomicWaker,
@@ -90,7 +91,7 @@ pub enum Next {
     Frame(ByteString),
     Control(Control),
     /// Close with this code and reason; everything queued before has been handed out.
-    Close(u16, String),
+    Close(CloseReason),
     /// The session is gone without asking for a close.
     Ended,
 }
@@ -179,13 +180,13 @@ impl Outbox {
 
     /// Asks the transport to close the connection after the frames already queued; later
     /// pushes are refused. Only the first request counts.
-    pub fn close(&self, code: u16, reason: &str) {
+    pub fn close(&self, why: CloseReason) {
         {
             let mut close = self.shared.close.lock().unwrap_or_else(|e| e.into_inner());
             if close.is_some() {
                 return;
             }
-            *close = Some((code, reason.to_owned()));
+            *close = Some(why);
         }
         self.shared.closing.store(true, Ordering::Release);
         self.shared.waker.wake();
@@ -236,8 +237,7 @@ impl OutboxReceiver {
                 return Poll::Ready(Next::Frame(frame));
             }
             let close = self.shared.close.lock().unwrap_or_else(|e| e.into_inner());
-            let (code, reason) = close.clone().unwrap_or((1000, String::new()));
-            return Poll::Ready(Next::Close(code, reason));
+            return Poll::Ready(Next::Close(close.unwrap_or(CloseReason::Normal)));
         }
         match self.frames.poll_recv(cx) {
             Poll::Ready(Some(frame)) => {
@@ -291,8 +291,8 @@ mod tests {
         for _ in 0..20 {
             tx.pong(vec![1]);
         }
-        tx.close(4008, "slow");
-        tx.close(1000, "ignored: only the first close counts");
+        tx.close(CloseReason::Lagged);
+        tx.close(CloseReason::Normal); // ignored: only the first close counts
         let mut got = Vec::new();
         while let Poll::Ready(n) = next(&mut rx) {
             let last = matches!(n, Next::Close(..));
@@ -304,7 +304,7 @@ mod tests {
         let pongs = got.iter().filter(|n| matches!(n, Next::Control(_))).count();
         assert_eq!(pongs, CONTROL_QUEUE);
         assert_eq!(got[got.len() - 2], Next::Frame("one".into()));
-        assert_eq!(got[got.len() - 1], Next::Close(4008, "slow".into()));
+        assert_eq!(got[got.len() - 1], Next::Close(CloseReason::Lagged));
         assert!(tx.is_closing());
     }
 

@@ -285,7 +285,6 @@ impl Handler<ReleaseChannel> for RegistryActor {
 pub struct RevokeSessions {
     pub user_id: UserId,
     pub sessions: Option<Vec<SessionId>>,
-    pub reason: &'static str,
 }
 
 impl Handler<RevokeSessions> for RegistryActor {
@@ -295,7 +294,6 @@ impl Handler<RevokeSessions> for RegistryActor {
         if let Some(user) = self.users.get(&msg.user_id) {
             user.do_send(user::Revoke {
                 sessions: msg.sessions,
-                reason: msg.reason,
             });
         }
     }
@@ -356,9 +354,9 @@ impl Handler<Shutdown> for RegistryActor {
             let mut closed = 0;
             for u in users {
                 closed += u
-                    .send(user::CloseAll {
-                        reason: "server shutting down",
-                    })
+                    .send(user::CloseAll(
+                        chatalot_protocol::ws::CloseReason::ShuttingDown,
+                    ))
                     .await
                     .unwrap_or(0);
             }

@@ -9,31 +9,67 @@ use crate::outbox::{Inbound, Outbox};
 use crate::registry::{Connect, ConnectError, GetChannels};
 use crate::user::{self, UserActor};
 use actix::prelude::*;
-use chatalot_protocol::ids::ChannelId;
+use chatalot_protocol::ids::{ChannelId, MessageId};
 use chatalot_protocol::perms::ChannelFacts;
-use chatalot_protocol::ws::{limits, ClientFrame, Content, Cursor, Presence, ServerFrame};
+use chatalot_protocol::ws::{
+    limits, ClientFrame, CloseReason, Content, Cursor, Presence, ServerFrame,
+};
 use chatalot_protocol::{ErrorCode, PROTOCOL_VERSION};
 use chatalot_storage::channels;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-/// Close codes this server uses besides the standard ones.
-pub mod close {
-    /// Not authenticated in time, bad token, or the session was revoked.
-    pub const UNAUTHORIZED: u16 = 4001;
-    /// The user has too many sessions.
-    pub const TOO_MANY_SESSIONS: u16 = 4029;
-    /// Policy violation (flooding, frames before authentication).
-    pub const POLICY: u16 = 1008;
-    /// A frame was larger than the limit.
-    pub const TOO_LARGE: u16 = 1009;
-}
-
 /// Report activity to the user actor at most this often.
 const ACTIVITY_REPORT: Duration = Duration::from_secs(30);
 /// Rate-limit violations tolerated before the connection is closed.
 const MAX_VIOLATIONS: u32 = 50;
+
+/// Where the answers to one client frame go: the frame's type and, for a send whose nonce is
+/// valid, the nonce, so that every error names the frame (and the send) it answers.
+#[derive(Debug, Clone)]
+struct Reply {
+    kind: &'static str,
+    nonce: Option<String>,
+}
+
+impl Reply {
+    fn to(frame: &ClientFrame) -> Reply {
+        Reply {
+            kind: frame.kind(),
+            nonce: frame
+                .nonce()
+                .filter(|n| chatalot_protocol::ws::check_nonce(n).is_ok())
+                .map(str::to_owned),
+        }
+    }
+
+    /// For a frame that did not decode: its type (when it is one of the protocol's) and
+    /// nonce, read from the JSON object alone, so the client learns which send failed.
+    fn peek(text: &str) -> Option<Reply> {
+        #[derive(serde::Deserialize)]
+        struct Peek<'a> {
+            #[serde(rename = "type", borrow)]
+            kind: Option<std::borrow::Cow<'a, str>>,
+            #[serde(borrow)]
+            nonce: Option<std::borrow::Cow<'a, str>>,
+        }
+        let peek: Peek = serde_json::from_str(text).ok()?;
+        let kind = peek.kind?;
+        let kind = *ClientFrame::KINDS.iter().find(|k| **k == kind)?;
+        let nonce = peek
+            .nonce
+            .filter(|n| chatalot_protocol::ws::check_nonce(n).is_ok())
+            .filter(|_| kind == "send_message")
+            .map(|n| n.into_owned());
+        Some(Reply { kind, nonce })
+    }
+
+    const AUTHENTICATE: Reply = Reply {
+        kind: "authenticate",
+        nonce: None,
+    };
+}
 
 /// The actor of one WebSocket connection.
 pub struct SessionActor {
@@ -94,21 +130,32 @@ impl SessionActor {
         let _ = self.outbox.push(frames::encode(frame));
     }
 
-    fn error(&self, code: ErrorCode, message: &str, frame: Option<&str>, nonce: Option<&str>) {
-        let _ = self.outbox.push(frames::error(code, message, frame, nonce));
+    /// An error about no frame in particular (one that could not be read, or rate limiting).
+    fn error(&self, code: ErrorCode, message: &str) {
+        let _ = self.outbox.push(frames::error(code, message, None, None));
+    }
+
+    /// An error answering the frame `reply` was made for.
+    fn refuse(&self, reply: &Reply, code: ErrorCode, message: &str) {
+        let _ = self.outbox.push(frames::error(
+            code,
+            message,
+            Some(reply.kind),
+            reply.nonce.as_deref(),
+        ));
     }
 
     /// Tells the client why, asks the transport to close, and leaves every channel. The actor
     /// itself stays (and keeps counting towards its user's connections) until the socket is
     /// gone: the transport then ends the incoming stream.
-    fn close(&mut self, ctx: &mut Context<Self>, code: u16, reason: &str) {
+    fn close(&mut self, ctx: &mut Context<Self>, why: CloseReason) {
         if self.closing {
             return;
         }
         self.push(&ServerFrame::Closing {
-            reason: reason.to_owned(),
+            reason: why.text().to_owned(),
         });
-        self.outbox.close(code, reason);
+        self.outbox.close(why);
         self.wind_down(ctx);
     }
 
@@ -153,14 +200,9 @@ impl SessionActor {
         if !self.allow_frame() {
             self.violations += 1;
             if self.violations > MAX_VIOLATIONS {
-                return self.close(ctx, close::POLICY, "too many frames");
+                return self.close(ctx, CloseReason::Flooding);
             }
-            return self.error(
-                ErrorCode::RateLimited,
-                "too many frames; slow down",
-                None,
-                None,
-            );
+            return self.error(ErrorCode::RateLimited, "too many frames; slow down");
         }
         let frame: ClientFrame = match serde_json::from_str(text) {
             Ok(f) => f,
@@ -170,7 +212,11 @@ impl SessionActor {
                 } else {
                     ErrorCode::InvalidJson
                 };
-                return self.error(code, &format!("invalid frame: {e}"), None, None);
+                let message = format!("invalid frame: {e}");
+                return match Reply::peek(text) {
+                    Some(reply) => self.refuse(&reply, code, &message),
+                    None => self.error(code, &message),
+                };
             }
         };
         let Some(claims) = self.claims else {
@@ -178,13 +224,12 @@ impl SessionActor {
                 ClientFrame::Authenticate { token } if !self.authenticating => {
                     self.authenticate(token, ctx)
                 }
-                ClientFrame::Authenticate { .. } => self.error(
+                ClientFrame::Authenticate { .. } => self.refuse(
+                    &Reply::AUTHENTICATE,
                     ErrorCode::InvalidRequest,
                     "authentication is in progress",
-                    Some("authenticate"),
-                    None,
                 ),
-                _ => self.close(ctx, close::UNAUTHORIZED, "authenticate first"),
+                _ => self.close(ctx, CloseReason::AuthenticateFirst),
             };
         };
         if !matches!(frame, ClientFrame::Ping {}) && self.last_report.elapsed() >= ACTIVITY_REPORT {
@@ -193,18 +238,21 @@ impl SessionActor {
                 user.do_send(user::Active);
             }
         }
-        self.dispatch(frame, claims, ctx);
+        let reply = Reply::to(&frame);
+        if let Err(why) = frame.check() {
+            return self.refuse(&reply, ErrorCode::InvalidRequest, &why);
+        }
+        self.dispatch(frame, reply, claims, ctx);
     }
 
     /// An invalid, expired or revoked token: an error, then close 4001.
     fn refuse_token(&mut self, ctx: &mut Context<Self>) {
-        self.error(
+        self.refuse(
+            &Reply::AUTHENTICATE,
             ErrorCode::Unauthorized,
             "the access token is not valid",
-            Some("authenticate"),
-            None,
         );
-        self.close(ctx, close::UNAUTHORIZED, "unauthorized");
+        self.close(ctx, CloseReason::Unauthorized);
     }
 
     fn authenticate(&mut self, token: String, ctx: &mut Context<Self>) {
@@ -231,7 +279,7 @@ impl SessionActor {
                             user.do_send(user::Left {
                                 conn: act.outbox.conn(),
                             });
-                            return act.close(ctx, close::UNAUTHORIZED, "session revoked");
+                            return act.close(ctx, CloseReason::SessionRevoked);
                         }
                         act.claims = Some(claims);
                         act.expire_at(claims.expires_at, ctx);
@@ -249,22 +297,16 @@ impl SessionActor {
                         });
                     }
                     Ok(Err(ConnectError::TooManySessions)) => {
-                        act.error(
+                        act.refuse(
+                            &Reply::AUTHENTICATE,
                             ErrorCode::TooManySessions,
                             "this account has the most connections allowed",
-                            Some("authenticate"),
-                            None,
                         );
-                        act.close(ctx, close::TOO_MANY_SESSIONS, "too many sessions");
+                        act.close(ctx, CloseReason::TooManySessions);
                     }
                     Ok(Err(ConnectError::Unavailable)) | Err(_) => {
-                        act.error(
-                            ErrorCode::Unavailable,
-                            "try again",
-                            Some("authenticate"),
-                            None,
-                        );
-                        act.close(ctx, 1011, "unavailable");
+                        act.refuse(&Reply::AUTHENTICATE, ErrorCode::Unavailable, "try again");
+                        act.close(ctx, CloseReason::Unavailable);
                     }
                 }
             })
@@ -280,7 +322,7 @@ impl SessionActor {
         let left = Duration::try_from(left).unwrap_or(Duration::ZERO);
         self.expiry = Some(ctx.run_later(left, |act, ctx| {
             act.expiry = None;
-            act.close(ctx, close::UNAUTHORIZED, "access token expired");
+            act.close(ctx, CloseReason::TokenExpired);
         }));
     }
 
@@ -290,11 +332,10 @@ impl SessionActor {
             return self.refuse_token(ctx);
         };
         if fresh.user_id != claims.user_id || fresh.session_id != claims.session_id {
-            return self.error(
+            return self.refuse(
+                &Reply::AUTHENTICATE,
                 ErrorCode::InvalidRequest,
                 "a connection keeps its session: send a token of the same session, or reconnect",
-                Some("authenticate"),
-                None,
             );
         }
         let expires_at = fresh.expires_at.max(claims.expires_at);
@@ -308,204 +349,161 @@ impl SessionActor {
         });
     }
 
-    fn dispatch(&mut self, frame: ClientFrame, claims: Claims, ctx: &mut Context<Self>) {
-        let conn = self.outbox.conn();
+    /// One handler per frame type; the frame has passed `ClientFrame::check`.
+    fn dispatch(
+        &mut self,
+        frame: ClientFrame,
+        reply: Reply,
+        claims: Claims,
+        ctx: &mut Context<Self>,
+    ) {
         match frame {
             ClientFrame::Authenticate { token } => self.reauthenticate(&token, claims, ctx),
             ClientFrame::Ping {} => self.push(&ServerFrame::Pong),
-            ClientFrame::Subscribe { channels } => self.subscribe(channels, claims, ctx),
-            ClientFrame::Unsubscribe { channel_id } => {
-                if let Some(addr) = self.subs.remove(&channel_id) {
-                    addr.do_send(channel::Unsubscribe { conn });
-                    if let Some(user) = &self.user {
-                        user.do_send(user::ChannelsChanged {
-                            conn,
-                            joined: None,
-                            left: Some(channel_id),
-                            checked_at: None,
-                        });
-                    }
-                }
-                self.push(&ServerFrame::Unsubscribed {
-                    channel_id,
-                    reason: None,
-                });
-            }
+            ClientFrame::Subscribe { channels } => self.subscribe(channels, &reply, claims, ctx),
+            ClientFrame::Unsubscribe { channel_id } => self.unsubscribe(channel_id),
             ClientFrame::SendMessage {
                 channel_id,
                 nonce,
                 content,
                 reply_to,
-            } => {
-                let n = Some(nonce.as_str());
-                if nonce.is_empty()
-                    || nonce.len() > limits::MAX_NONCE_BYTES
-                    || nonce.chars().any(char::is_control)
-                {
-                    return self.error(
-                        ErrorCode::InvalidRequest,
-                        "nonce: 1 to 64 bytes without control characters",
-                        Some("send_message"),
-                        None,
-                    );
-                }
-                if let Err(why) = channel::check_content(&content) {
-                    return self.error(ErrorCode::InvalidRequest, why, Some("send_message"), n);
-                }
-                let Some(addr) = self.channel(channel_id, "send_message", n) else {
-                    return;
-                };
-                if let Err(why) = self.within_quota(claims, &content) {
-                    return self.error(ErrorCode::QuotaExceeded, &why, Some("send_message"), n);
-                }
-                let msg = channel::Publish {
-                    outbox: self.outbox.clone(),
-                    device_id: claims.device_id,
-                    nonce: nonce.clone(),
-                    content,
-                    reply_to,
-                };
-                if addr.try_send(msg).is_err() {
-                    self.error(
-                        ErrorCode::Busy,
-                        "the channel is busy; retry with the same nonce",
-                        Some("send_message"),
-                        Some(&nonce),
-                    );
-                }
-            }
+            } => self.send_message(&reply, claims, channel_id, nonce, content, reply_to),
             ClientFrame::EditMessage {
                 channel_id,
                 message_id,
                 content,
-            } => {
-                if let Err(why) = channel::check_content(&content) {
-                    return self.error(ErrorCode::InvalidRequest, why, Some("edit_message"), None);
-                }
-                if let Some(addr) = self.channel(channel_id, "edit_message", None) {
-                    if let Err(why) = self.within_quota(claims, &content) {
-                        return self.error(
-                            ErrorCode::QuotaExceeded,
-                            &why,
-                            Some("edit_message"),
-                            None,
-                        );
-                    }
-                    self.deliver(
-                        &addr,
-                        channel::Edit {
-                            outbox: self.outbox.clone(),
-                            message_id,
-                            content,
-                        },
-                        "edit_message",
-                    );
-                }
-            }
+            } => self.edit_message(&reply, claims, channel_id, message_id, content),
             ClientFrame::DeleteMessage {
                 channel_id,
                 message_id,
             } => {
-                if let Some(addr) = self.channel(channel_id, "delete_message", None) {
-                    self.deliver(
-                        &addr,
-                        channel::Delete {
-                            outbox: self.outbox.clone(),
-                            message_id,
-                        },
-                        "delete_message",
-                    );
-                }
+                let outbox = self.outbox.clone();
+                self.to_channel(&reply, channel_id, channel::Delete { outbox, message_id });
             }
             ClientFrame::AddReaction {
                 channel_id,
                 message_id,
                 emoji,
-            }
-            | ClientFrame::RemoveReaction {
-                channel_id,
-                message_id,
-                emoji,
-            } if !valid_emoji(&emoji) => {
-                let _ = (channel_id, message_id);
-                self.error(
-                    ErrorCode::InvalidRequest,
-                    "emoji: 1 to 64 bytes, no spaces or control characters",
-                    Some("add_reaction"),
-                    None,
-                );
-            }
-            ClientFrame::AddReaction {
-                channel_id,
-                message_id,
-                emoji,
-            } => {
-                if let Some(addr) = self.channel(channel_id, "add_reaction", None) {
-                    let msg = channel::React {
-                        outbox: self.outbox.clone(),
-                        message_id,
-                        emoji,
-                        present: true,
-                    };
-                    self.deliver(&addr, msg, "add_reaction");
-                }
-            }
+            } => self.react(&reply, channel_id, message_id, emoji, true),
             ClientFrame::RemoveReaction {
                 channel_id,
                 message_id,
                 emoji,
-            } => {
-                if let Some(addr) = self.channel(channel_id, "remove_reaction", None) {
-                    let msg = channel::React {
-                        outbox: self.outbox.clone(),
-                        message_id,
-                        emoji,
-                        present: false,
-                    };
-                    self.deliver(&addr, msg, "remove_reaction");
-                }
-            }
+            } => self.react(&reply, channel_id, message_id, emoji, false),
             ClientFrame::StartTyping { channel_id } => {
-                if let Some(addr) = self.channel(channel_id, "start_typing", None) {
+                // typing is best effort: a busy channel drops it without an error
+                if let Some(addr) = self.channel(&reply, channel_id) {
                     let _ = addr.try_send(channel::Typing {
                         outbox: self.outbox.clone(),
                     });
                 }
             }
             ClientFrame::SetPresence { presence } => {
-                if presence == Presence::Offline {
-                    return self.error(
-                        ErrorCode::InvalidRequest,
-                        "presence: online, idle, dnd or invisible",
-                        Some("set_presence"),
-                        None,
-                    );
-                }
                 if let Some(user) = &self.user {
                     user.do_send(user::SetPresence { presence });
                 }
             }
             ClientFrame::MarkRead { channel_id, seq } => {
-                if let Some(addr) = self.channel(channel_id, "mark_read", None) {
-                    let msg = channel::MarkRead {
-                        outbox: self.outbox.clone(),
-                        seq,
-                    };
-                    self.deliver(&addr, msg, "mark_read");
-                }
+                let outbox = self.outbox.clone();
+                self.to_channel(&reply, channel_id, channel::MarkRead { outbox, seq });
             }
         }
     }
 
+    fn unsubscribe(&mut self, channel_id: ChannelId) {
+        let conn = self.outbox.conn();
+        if let Some(addr) = self.subs.remove(&channel_id) {
+            addr.do_send(channel::Unsubscribe { conn });
+            if let Some(user) = &self.user {
+                user.do_send(user::ChannelsChanged {
+                    conn,
+                    joined: None,
+                    left: Some(channel_id),
+                    checked_at: None,
+                });
+            }
+        }
+        self.push(&ServerFrame::Unsubscribed {
+            channel_id,
+            reason: None,
+        });
+    }
+
+    fn send_message(
+        &mut self,
+        reply: &Reply,
+        claims: Claims,
+        channel_id: ChannelId,
+        nonce: String,
+        content: Content,
+        reply_to: Option<MessageId>,
+    ) {
+        let Some(addr) = self.channel(reply, channel_id) else {
+            return;
+        };
+        if let Err(why) = self.within_quota(claims, &content) {
+            return self.refuse(reply, ErrorCode::QuotaExceeded, &why);
+        }
+        let msg = channel::Publish {
+            outbox: self.outbox.clone(),
+            device_id: claims.device_id,
+            nonce,
+            content,
+            reply_to,
+        };
+        if addr.try_send(msg).is_err() {
+            self.refuse(
+                reply,
+                ErrorCode::Busy,
+                "the channel is busy; retry with the same nonce",
+            );
+        }
+    }
+
+    fn edit_message(
+        &mut self,
+        reply: &Reply,
+        claims: Claims,
+        channel_id: ChannelId,
+        message_id: MessageId,
+        content: Content,
+    ) {
+        let Some(addr) = self.channel(reply, channel_id) else {
+            return;
+        };
+        if let Err(why) = self.within_quota(claims, &content) {
+            return self.refuse(reply, ErrorCode::QuotaExceeded, &why);
+        }
+        let msg = channel::Edit {
+            outbox: self.outbox.clone(),
+            message_id,
+            content,
+        };
+        self.deliver(reply, &addr, msg);
+    }
+
+    fn react(
+        &mut self,
+        reply: &Reply,
+        channel_id: ChannelId,
+        message_id: MessageId,
+        emoji: String,
+        present: bool,
+    ) {
+        let msg = channel::React {
+            outbox: self.outbox.clone(),
+            message_id,
+            emoji,
+            present,
+        };
+        self.to_channel(reply, channel_id, msg);
+    }
+
     /// Counts a message or an edit against the user's daily allowance.
     fn within_quota(&self, claims: Claims, content: &Content) -> Result<(), String> {
-        let bytes = match content {
-            Content::Text { text } => text.len(),
-            Content::Encrypted { ciphertext } => ciphertext.0.len(),
-        } as u64;
         self.hub
             .quota
-            .take(claims.user_id, bytes)
+            .take(claims.user_id, content.len() as u64)
             .map_err(|e| match e {
                 crate::quota::Exceeded::Messages(n) => {
                     format!("you have sent the most messages allowed today ({n}); try tomorrow")
@@ -516,67 +514,68 @@ impl SessionActor {
             })
     }
 
-    fn deliver<M>(&self, addr: &Addr<ChannelActor>, msg: M, kind: &str)
+    /// Hands `msg` to a subscribed channel's actor, or answers why not.
+    fn to_channel<M>(&self, reply: &Reply, channel_id: ChannelId, msg: M)
+    where
+        M: Message + Send + 'static,
+        M::Result: Send,
+        ChannelActor: Handler<M>,
+    {
+        if let Some(addr) = self.channel(reply, channel_id) {
+            self.deliver(reply, &addr, msg);
+        }
+    }
+
+    fn deliver<M>(&self, reply: &Reply, addr: &Addr<ChannelActor>, msg: M)
     where
         M: Message + Send + 'static,
         M::Result: Send,
         ChannelActor: Handler<M>,
     {
         if addr.try_send(msg).is_err() {
-            self.error(
-                ErrorCode::Busy,
-                "the channel is busy; retry",
-                Some(kind),
-                None,
-            );
+            self.refuse(reply, ErrorCode::Busy, "the channel is busy; retry");
         }
     }
 
     /// The actor of a subscribed channel, or an error frame.
-    fn channel(
-        &self,
-        id: ChannelId,
-        kind: &str,
-        nonce: Option<&str>,
-    ) -> Option<Addr<ChannelActor>> {
+    fn channel(&self, reply: &Reply, id: ChannelId) -> Option<Addr<ChannelActor>> {
         let found = self.subs.get(&id).cloned();
         if found.is_none() {
-            self.error(
+            self.refuse(
+                reply,
                 ErrorCode::NotFound,
                 "no such channel among this connection's subscriptions (subscribe first)",
-                Some(kind),
-                nonce,
             );
         }
         found
     }
 
-    /// Subscribes to the listed channels: each at most once per frame, at most
-    /// `MAX_SUBSCRIPTIONS` in all, their access checked together in one query.
-    fn subscribe(&mut self, cursors: Vec<Cursor>, claims: Claims, ctx: &mut Context<Self>) {
-        let mut ids: Vec<ChannelId> = cursors.iter().map(|c| c.channel_id).collect();
-        ids.sort();
-        ids.dedup();
-        if ids.len() != cursors.len() {
-            return self.error(
-                ErrorCode::InvalidRequest,
-                "channels: each channel at most once",
-                Some("subscribe"),
-                None,
-            );
-        }
+    /// Subscribes to the listed channels (each at most once per frame, checked by the
+    /// protocol), at most `MAX_SUBSCRIPTIONS` in all, their access checked together in one
+    /// query.
+    fn subscribe(
+        &mut self,
+        cursors: Vec<Cursor>,
+        reply: &Reply,
+        claims: Claims,
+        ctx: &mut Context<Self>,
+    ) {
+        let ids: Vec<ChannelId> = cursors.iter().map(|c| c.channel_id).collect();
         let fresh = ids.iter().filter(|id| !self.subs.contains_key(id)).count();
-        if cursors.is_empty() || self.subs.len() + fresh > limits::MAX_SUBSCRIPTIONS {
-            return self.error(
+        if self.subs.len() + fresh > limits::MAX_SUBSCRIPTIONS {
+            return self.refuse(
+                reply,
                 ErrorCode::InvalidRequest,
-                "channels: 1 or more, at most 500 subscriptions per connection",
-                Some("subscribe"),
-                None,
+                &format!(
+                    "channels: 1 or more, at most {} subscriptions per connection",
+                    limits::MAX_SUBSCRIPTIONS
+                ),
             );
         }
         let Some(user) = self.user.clone() else {
             return;
         };
+        let reply = reply.clone();
         let registry = self.hub.registry.clone();
         let db = self.hub.db.clone();
         let outbox = self.outbox.clone();
@@ -638,16 +637,15 @@ impl SessionActor {
             Ok::<_, ()>((joined, missing))
         }
         .into_actor(self)
-        .map(|res, act, _| {
+        .map(move |res, act, _| {
             let Ok((joined, missing)) = res else {
-                return act.error(ErrorCode::Unavailable, "try again", Some("subscribe"), None);
+                return act.refuse(&reply, ErrorCode::Unavailable, "try again");
             };
             for id in missing {
-                act.error(
+                act.refuse(
+                    &reply,
                     ErrorCode::NotFound,
                     &format!("channel {id}: no such channel"),
-                    Some("subscribe"),
-                    None,
                 );
             }
             let conn = act.outbox.conn();
@@ -663,12 +661,6 @@ impl SessionActor {
     }
 }
 
-fn valid_emoji(e: &str) -> bool {
-    !e.is_empty()
-        && e.len() <= limits::MAX_EMOJI_BYTES
-        && !e.chars().any(|c| c.is_control() || c.is_whitespace())
-}
-
 impl Actor for SessionActor {
     type Context = Context<Self>;
 
@@ -680,7 +672,7 @@ impl Actor for SessionActor {
         let cfg = self.hub.config.clone();
         ctx.run_later(cfg.auth_timeout, |act, ctx| {
             if act.claims.is_none() {
-                act.close(ctx, close::UNAUTHORIZED, "not authenticated in time");
+                act.close(ctx, CloseReason::AuthTimeout);
             }
         });
         ctx.run_interval(cfg.heartbeat, move |act, ctx| {
@@ -688,7 +680,7 @@ impl Actor for SessionActor {
                 return;
             }
             if act.last_seen.elapsed() >= cfg.idle_timeout {
-                return act.close(ctx, 1001, "idle timeout");
+                return act.close(ctx, CloseReason::IdleTimeout);
             }
             act.outbox.ping();
         });
@@ -703,11 +695,7 @@ impl Actor for SessionActor {
                 act.wind_down(ctx);
             } else if act.outbox.stalled(limit) {
                 crate::stats::Stats::add(&crate::stats::stats().queue_drops, 1);
-                act.close(
-                    ctx,
-                    crate::channel::CLOSE_LAGGED,
-                    "too slow: reconnect and resubscribe",
-                );
+                act.close(ctx, CloseReason::Lagged);
             }
         });
     }
@@ -723,7 +711,7 @@ impl Actor for SessionActor {
             stats.sessions.fetch_sub(1, Ordering::Relaxed);
             user.do_send(user::Left { conn });
         }
-        self.outbox.close(1000, "");
+        self.outbox.close(CloseReason::Normal);
     }
 }
 
@@ -742,12 +730,10 @@ impl StreamHandler<Inbound> for SessionActor {
             Inbound::Binary => self.error(
                 ErrorCode::InvalidRequest,
                 "binary frames are not part of the protocol; send JSON text",
-                None,
-                None,
             ),
             Inbound::Ping(data) => self.outbox.pong(data),
             Inbound::Heartbeat => {}
-            Inbound::TooLarge => self.close(ctx, close::TOO_LARGE, "frame too large"),
+            Inbound::TooLarge => self.close(ctx, CloseReason::TooLarge),
             Inbound::Closed => ctx.stop(),
         }
     }
@@ -760,16 +746,13 @@ impl StreamHandler<Inbound> for SessionActor {
 /// Close this connection (revocation, shutdown).
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Close {
-    pub code: u16,
-    pub reason: &'static str,
-}
+pub struct Close(pub CloseReason);
 
 impl Handler<Close> for SessionActor {
     type Result = ();
 
     fn handle(&mut self, msg: Close, ctx: &mut Context<Self>) {
-        self.close(ctx, msg.code, msg.reason);
+        self.close(ctx, msg.0);
     }
 }
 
@@ -791,10 +774,7 @@ impl Handler<Deliver> for SessionActor {
         }
         if self.outbox.push(msg.frame).is_err() {
             crate::stats::Stats::add(&crate::stats::stats().queue_drops, 1);
-            self.outbox.close(
-                crate::channel::CLOSE_LAGGED,
-                "too slow: reconnect and resubscribe",
-            );
+            self.outbox.close(CloseReason::Lagged);
             self.wind_down(ctx);
         }
     }

@@ -10,7 +10,7 @@ use crate::session::{self, SessionActor};
 use actix::prelude::*;
 use bytestring::ByteString;
 use chatalot_protocol::ids::{ChannelId, CommunityId, DeviceId, SessionId, UserId};
-use chatalot_protocol::ws::Presence;
+use chatalot_protocol::ws::{CloseReason, Presence};
 use std::collections::HashMap;
 use std::time::Instant;
 
@@ -278,10 +278,7 @@ impl Handler<Push> for UserActor {
     fn handle(&mut self, msg: Push, _: &mut Context<Self>) {
         for entry in self.sessions.values() {
             if entry.outbox.push(msg.frame.clone()).is_err() {
-                entry.outbox.close(
-                    crate::channel::CLOSE_LAGGED,
-                    "too slow: reconnect and resubscribe",
-                );
+                entry.outbox.close(CloseReason::Lagged);
             }
         }
     }
@@ -343,7 +340,6 @@ impl Handler<GetPresence> for UserActor {
 #[rtype(result = "()")]
 pub struct Revoke {
     pub sessions: Option<Vec<SessionId>>,
-    pub reason: &'static str,
 }
 
 impl Handler<Revoke> for UserActor {
@@ -356,10 +352,9 @@ impl Handler<Revoke> for UserActor {
                 Some(list) => list.contains(&entry.session_id),
             };
             if hit {
-                entry.addr.do_send(session::Close {
-                    code: 4001,
-                    reason: msg.reason,
-                });
+                entry
+                    .addr
+                    .do_send(session::Close(CloseReason::SessionRevoked));
             }
         }
     }
@@ -368,19 +363,14 @@ impl Handler<Revoke> for UserActor {
 /// Close every connection of this user; returns how many.
 #[derive(Message)]
 #[rtype(result = "usize")]
-pub struct CloseAll {
-    pub reason: &'static str,
-}
+pub struct CloseAll(pub CloseReason);
 
 impl Handler<CloseAll> for UserActor {
     type Result = usize;
 
     fn handle(&mut self, msg: CloseAll, _: &mut Context<Self>) -> usize {
         for entry in self.sessions.values() {
-            entry.addr.do_send(session::Close {
-                code: 1001,
-                reason: msg.reason,
-            });
+            entry.addr.do_send(session::Close(msg.0));
         }
         self.sessions.len()
     }

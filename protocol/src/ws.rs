@@ -40,8 +40,14 @@ pub mod limits {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Content {
-    Text { text: String },
-    Encrypted { ciphertext: Base64Bytes },
+    Text {
+        /// 1 to `MAX_TEXT_CHARS` characters, not only whitespace.
+        #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 4000))]
+        text: String,
+    },
+    Encrypted {
+        ciphertext: Base64Bytes,
+    },
 }
 
 /// Presence states a user can choose. `Invisible` appears as offline to others.
@@ -147,6 +153,40 @@ impl ClientFrame {
         }
     }
 
+    /// The nonce of a send, when the frame carries one.
+    pub fn nonce(&self) -> Option<&str> {
+        match self {
+            ClientFrame::SendMessage { nonce, .. } => Some(nonce),
+            _ => None,
+        }
+    }
+
+    /// The rules a frame must meet on its own, before any state is consulted: the text of a
+    /// refusal names the field and its bound.
+    pub fn check(&self) -> Result<(), String> {
+        match self {
+            ClientFrame::Subscribe { channels } => check_cursors(channels),
+            ClientFrame::SendMessage { nonce, content, .. } => {
+                check_nonce(nonce)?;
+                content.check()
+            }
+            ClientFrame::EditMessage { content, .. } => content.check(),
+            ClientFrame::AddReaction { emoji, .. } | ClientFrame::RemoveReaction { emoji, .. } => {
+                check_emoji(emoji)
+            }
+            ClientFrame::SetPresence {
+                presence: Presence::Offline,
+            } => Err("presence: online, idle, dnd or invisible".to_owned()),
+            ClientFrame::Authenticate { .. }
+            | ClientFrame::Ping {}
+            | ClientFrame::Unsubscribe { .. }
+            | ClientFrame::DeleteMessage { .. }
+            | ClientFrame::StartTyping { .. }
+            | ClientFrame::SetPresence { .. }
+            | ClientFrame::MarkRead { .. } => Ok(()),
+        }
+    }
+
     /// Every frame type, for tests that must cover them all.
     pub const KINDS: &'static [&'static str] = &[
         "authenticate",
@@ -162,6 +202,181 @@ impl ClientFrame {
         "set_presence",
         "mark_read",
     ];
+}
+
+impl Content {
+    /// A body within the protocol's bounds: text not blank and at most `MAX_TEXT_CHARS`
+    /// characters, ciphertext 1 to `MAX_CIPHERTEXT_BYTES` bytes.
+    pub fn check(&self) -> Result<(), String> {
+        match self {
+            Content::Text { text } => {
+                if text.trim().is_empty() {
+                    return Err("content.text: must not be empty".to_owned());
+                }
+                if text.chars().count() > limits::MAX_TEXT_CHARS {
+                    return Err(format!(
+                        "content.text: at most {} characters",
+                        limits::MAX_TEXT_CHARS
+                    ));
+                }
+            }
+            Content::Encrypted { ciphertext } => {
+                if ciphertext.0.is_empty() || ciphertext.0.len() > limits::MAX_CIPHERTEXT_BYTES {
+                    return Err(format!(
+                        "content.ciphertext: 1 to {} bytes",
+                        limits::MAX_CIPHERTEXT_BYTES
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The size a body counts for in quotas: text bytes or ciphertext bytes.
+    pub fn len(&self) -> usize {
+        match self {
+            Content::Text { text } => text.len(),
+            Content::Encrypted { ciphertext } => ciphertext.0.len(),
+        }
+    }
+
+    /// True for an empty body (which `check` refuses).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A send's nonce: 1 to `MAX_NONCE_BYTES` bytes without control characters.
+pub fn check_nonce(nonce: &str) -> Result<(), String> {
+    if nonce.is_empty()
+        || nonce.len() > limits::MAX_NONCE_BYTES
+        || nonce.chars().any(char::is_control)
+    {
+        return Err(format!(
+            "nonce: 1 to {} bytes without control characters",
+            limits::MAX_NONCE_BYTES
+        ));
+    }
+    Ok(())
+}
+
+/// A reaction: 1 to `MAX_EMOJI_BYTES` bytes, no whitespace or control characters.
+pub fn check_emoji(emoji: &str) -> Result<(), String> {
+    if emoji.is_empty()
+        || emoji.len() > limits::MAX_EMOJI_BYTES
+        || emoji.chars().any(|c| c.is_control() || c.is_whitespace())
+    {
+        return Err(format!(
+            "emoji: 1 to {} bytes, no spaces or control characters",
+            limits::MAX_EMOJI_BYTES
+        ));
+    }
+    Ok(())
+}
+
+/// The channels of one `subscribe`: 1 to `MAX_SUBSCRIPTIONS`, each at most once.
+fn check_cursors(cursors: &[Cursor]) -> Result<(), String> {
+    if cursors.is_empty() || cursors.len() > limits::MAX_SUBSCRIPTIONS {
+        return Err(format!(
+            "channels: 1 or more, at most {} subscriptions per connection",
+            limits::MAX_SUBSCRIPTIONS
+        ));
+    }
+    let mut ids: Vec<ChannelId> = cursors.iter().map(|c| c.channel_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.len() != cursors.len() {
+        return Err("channels: each channel at most once".to_owned());
+    }
+    Ok(())
+}
+
+/// Why the server closes a connection: the close code, and the reason sent with it and in the
+/// `closing` frame before it. The one list of the protocol's closes (docs/protocol.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CloseReason {
+    /// The connection ended in the normal way (1000).
+    Normal,
+    /// No `authenticate` within the time allowed (4001).
+    AuthTimeout,
+    /// Another frame came before `authenticate` (4001).
+    AuthenticateFirst,
+    /// The access token is not valid (4001).
+    Unauthorized,
+    /// The session was revoked: logout, password change, suspension, refresh-token reuse (4001).
+    SessionRevoked,
+    /// The access token expired without being renewed (4001).
+    TokenExpired,
+    /// The user has the most connections allowed (4029).
+    TooManySessions,
+    /// Joining failed inside the server (1011).
+    Unavailable,
+    /// Nothing came for the idle timeout (1001).
+    IdleTimeout,
+    /// The server is shutting down (1001).
+    ShuttingDown,
+    /// The connection kept sending after rate-limit errors (1008).
+    Flooding,
+    /// A frame larger than `MAX_FRAME_BYTES` (1009).
+    TooLarge,
+    /// A slow reader: the outbound queue was full or untaken too long (4008).
+    Lagged,
+}
+
+impl CloseReason {
+    /// Every close, for tests and documentation that must cover them all.
+    pub const ALL: &'static [CloseReason] = &[
+        CloseReason::Normal,
+        CloseReason::AuthTimeout,
+        CloseReason::AuthenticateFirst,
+        CloseReason::Unauthorized,
+        CloseReason::SessionRevoked,
+        CloseReason::TokenExpired,
+        CloseReason::TooManySessions,
+        CloseReason::Unavailable,
+        CloseReason::IdleTimeout,
+        CloseReason::ShuttingDown,
+        CloseReason::Flooding,
+        CloseReason::TooLarge,
+        CloseReason::Lagged,
+    ];
+
+    /// The WebSocket close code.
+    pub const fn code(self) -> u16 {
+        match self {
+            CloseReason::Normal => 1000,
+            CloseReason::IdleTimeout | CloseReason::ShuttingDown => 1001,
+            CloseReason::Flooding => 1008,
+            CloseReason::TooLarge => 1009,
+            CloseReason::Unavailable => 1011,
+            CloseReason::AuthTimeout
+            | CloseReason::AuthenticateFirst
+            | CloseReason::Unauthorized
+            | CloseReason::SessionRevoked
+            | CloseReason::TokenExpired => 4001,
+            CloseReason::Lagged => 4008,
+            CloseReason::TooManySessions => 4029,
+        }
+    }
+
+    /// The reason text (at most 123 bytes, as a close frame allows).
+    pub const fn text(self) -> &'static str {
+        match self {
+            CloseReason::Normal => "",
+            CloseReason::AuthTimeout => "not authenticated in time",
+            CloseReason::AuthenticateFirst => "authenticate first",
+            CloseReason::Unauthorized => "unauthorized",
+            CloseReason::SessionRevoked => "session revoked",
+            CloseReason::TokenExpired => "access token expired",
+            CloseReason::TooManySessions => "too many sessions",
+            CloseReason::Unavailable => "unavailable",
+            CloseReason::IdleTimeout => "idle timeout",
+            CloseReason::ShuttingDown => "server shutting down",
+            CloseReason::Flooding => "too many frames",
+            CloseReason::TooLarge => "frame too large",
+            CloseReason::Lagged => "too slow: reconnect and resubscribe",
+        }
+    }
 }
 
 /// Users who reacted with one emoji.
@@ -393,4 +608,85 @@ impl ServerFrame {
         "member_role_changed",
         "envelope_received",
     ];
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(t: &str) -> Content {
+        Content::Text { text: t.to_owned() }
+    }
+
+    fn send(nonce: &str, content: Content) -> ClientFrame {
+        ClientFrame::SendMessage {
+            channel_id: ChannelId(uuid::Uuid::nil()),
+            nonce: nonce.to_owned(),
+            content,
+            reply_to: None,
+        }
+    }
+
+    #[test]
+    fn frames_are_checked_against_the_named_bounds() {
+        assert_eq!(send("n1", text("hi")).check(), Ok(()));
+        let bad_nonce = send(&"n".repeat(limits::MAX_NONCE_BYTES + 1), text("hi")).check();
+        assert!(bad_nonce.unwrap_err().starts_with("nonce: 1 to 64 bytes"));
+        assert!(send("a\u{0}", text("hi")).check().is_err());
+        assert_eq!(
+            send("n", text(" \n")).check().unwrap_err(),
+            "content.text: must not be empty"
+        );
+        let long = "é".repeat(limits::MAX_TEXT_CHARS);
+        assert_eq!(
+            send("n", text(&long)).check(),
+            Ok(()),
+            "characters, not bytes"
+        );
+        assert_eq!(
+            send("n", text(&format!("{long}x"))).check().unwrap_err(),
+            "content.text: at most 4000 characters"
+        );
+        let big = Content::Encrypted {
+            ciphertext: Base64Bytes(vec![0; limits::MAX_CIPHERTEXT_BYTES + 1]),
+        };
+        assert_eq!(
+            send("n", big).check().unwrap_err(),
+            "content.ciphertext: 1 to 65536 bytes"
+        );
+        let react = |emoji: &str| ClientFrame::RemoveReaction {
+            channel_id: ChannelId(uuid::Uuid::nil()),
+            message_id: MessageId(uuid::Uuid::nil()),
+            emoji: emoji.to_owned(),
+        };
+        assert_eq!(react("👍").check(), Ok(()));
+        for bad in ["", "a b", "\t", &"x".repeat(65)] {
+            assert!(react(bad).check().is_err(), "{bad:?}");
+        }
+        let cursor = |n: u128| Cursor {
+            channel_id: ChannelId(uuid::Uuid::from_u128(n)),
+            after_seq: None,
+        };
+        let sub = |channels| ClientFrame::Subscribe { channels };
+        assert!(sub(vec![]).check().is_err());
+        assert!(sub(vec![cursor(1), cursor(1)]).check().is_err());
+        assert_eq!(sub(vec![cursor(1), cursor(2)]).check(), Ok(()));
+        assert!(sub((0..=500).map(cursor).collect()).check().is_err());
+        let offline = ClientFrame::SetPresence {
+            presence: Presence::Offline,
+        };
+        assert!(offline.check().is_err());
+    }
+
+    #[test]
+    fn every_close_has_one_code_and_a_short_distinct_reason() {
+        let mut texts: Vec<&str> = CloseReason::ALL.iter().map(|c| c.text()).collect();
+        assert!(texts.iter().all(|t| t.len() <= 123));
+        texts.sort_unstable();
+        texts.dedup();
+        assert_eq!(texts.len(), CloseReason::ALL.len());
+        assert!(CloseReason::ALL
+            .iter()
+            .all(|c| matches!(c.code(), 1000 | 1001 | 1008 | 1009 | 1011 | 4001..=4999)));
+    }
 }

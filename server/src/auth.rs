@@ -214,7 +214,6 @@ pub fn forget_sessions(state: &AppState, user: UserId, revoked: Vec<SessionId>) 
         .do_send(chatalot_actors::registry::RevokeSessions {
             user_id: user,
             sessions: Some(revoked),
-            reason: "session revoked",
         });
     n
 }

@@ -138,11 +138,11 @@ impl futures_util::Stream for Outbound {
                 Poll::Ready(Next::Frame(text)) => Message::Text(text),
                 Poll::Ready(Next::Control(Control::Ping)) => Message::Ping(Bytes::new()),
                 Poll::Ready(Next::Control(Control::Pong(data))) => Message::Pong(data.into()),
-                Poll::Ready(Next::Close(code, reason)) => {
+                Poll::Ready(Next::Close(why)) => {
                     this.done = true;
                     Message::Close(Some(CloseReason {
-                        code: CloseCode::from(code),
-                        description: (!reason.is_empty()).then_some(reason),
+                        code: CloseCode::from(why.code()),
+                        description: (!why.text().is_empty()).then(|| why.text().to_owned()),
                     }))
                 }
                 Poll::Ready(Next::Ended) => {

@@ -6,14 +6,14 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { LIMITS } from '../../src/lib/api/types';
+import { LIMITS, WS_LIMITS } from '../../src/lib/api/types';
 
 const root = resolve(__dirname, '../..');
 const documentPath = resolve(root, '../docs/openapi.json');
 
 type Json = Record<string, unknown>;
 const doc = JSON.parse(readFileSync(documentPath, 'utf8')) as {
-  components: { schemas: Record<string, { properties?: Record<string, Json> }> };
+  components: { schemas: Record<string, { properties?: Record<string, Json>; oneOf?: Json[] }> };
 };
 
 function field(schema: string, name: string): Json {
@@ -46,5 +46,9 @@ describe('wire types', () => {
     expect([password.minLength, password.maxLength]).toEqual([LIMITS.PASSWORD_MIN, LIMITS.PASSWORD_MAX]);
     expect(field('RegisterRequest', 'display_name').maxLength).toBe(LIMITS.DISPLAY_NAME_MAX);
     expect(field('RegisterRequest', 'device_name').maxLength).toBe(LIMITS.DEVICE_NAME_MAX);
+    const text = (doc.components.schemas.Content?.oneOf ?? []).find(
+      (v) => (v.properties as Record<string, Json> | undefined)?.text,
+    )?.properties as Record<string, Json> | undefined;
+    expect(text?.text?.maxLength).toBe(WS_LIMITS.TEXT_MAX_CHARS);
   });
 });

@@ -416,6 +416,11 @@ fn malformed_frames_get_errors_and_change_nothing() {
         json!({"type": "send_message", "channel_id": channel, "nonce": "n5", "content": {"kind": "text", "text": "x"}, "reply_to": uuid::Uuid::new_v4()}),
         json!({"type": "add_reaction", "channel_id": channel, "message_id": uuid::Uuid::new_v4(), "emoji": ""}),
         json!({"type": "add_reaction", "channel_id": channel, "message_id": uuid::Uuid::new_v4(), "emoji": "ok"}),
+        json!({"type": "remove_reaction", "channel_id": channel, "message_id": uuid::Uuid::new_v4(), "emoji": "a b"}),
+        json!({"type": "remove_reaction", "channel_id": uuid::Uuid::new_v4(), "message_id": uuid::Uuid::new_v4(), "emoji": "ok"}),
+        json!({"type": "edit_message", "channel_id": channel, "message_id": uuid::Uuid::new_v4(), "content": {"kind": "text", "text": ""}}),
+        json!({"type": "delete_message", "channel_id": uuid::Uuid::new_v4(), "message_id": uuid::Uuid::new_v4()}),
+        json!({"type": "start_typing", "channel_id": uuid::Uuid::new_v4()}),
         json!({"type": "mark_read", "channel_id": channel, "seq": 999}),
         json!({"type": "set_presence", "presence": "offline"}),
         json!({"type": "subscribe", "channels": []}),
@@ -427,6 +432,12 @@ fn malformed_frames_get_errors_and_change_nothing() {
             f["message"].as_str().is_some_and(|m| !m.is_empty()),
             "{frame}: {f}"
         );
+        // every error names the frame it answers, and a send its nonce when that is valid
+        assert_eq!(f["frame"], frame["type"], "{frame}: {f}");
+        let nonce = frame["nonce"]
+            .as_str()
+            .filter(|n| (1..=64).contains(&n.len()));
+        assert_eq!(f["nonce"].as_str(), nonce, "{frame}: {f}");
     }
     // still alive and nothing stored
     a.send(&json!({"type": "ping"}));

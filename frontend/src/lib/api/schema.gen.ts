@@ -1215,6 +1215,7 @@ export interface components {
         Content: {
             /** @enum {string} */
             kind: "text";
+            /** @description 1 to `MAX_TEXT_CHARS` characters, not only whitespace. */
             text: string;
         } | {
             ciphertext: components["schemas"]["Base64Bytes"];
