@@ -367,6 +367,23 @@ pub enum Visibility {
     Private,
 }
 
+impl Visibility {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Visibility::Public => "public",
+            Visibility::Private => "private",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Visibility> {
+        [Visibility::Public, Visibility::Private]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+    }
+}
+
 /// Reads a field that may be absent (leave as is), `null` (clear) or a value (set).
 fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
 where
@@ -626,6 +643,32 @@ pub enum ChannelKind {
     Announcement,
     Dm,
     GroupDm,
+}
+
+impl ChannelKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChannelKind::Text => "text",
+            ChannelKind::Voice => "voice",
+            ChannelKind::Announcement => "announcement",
+            ChannelKind::Dm => "dm",
+            ChannelKind::GroupDm => "group_dm",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<ChannelKind> {
+        [
+            ChannelKind::Text,
+            ChannelKind::Voice,
+            ChannelKind::Announcement,
+            ChannelKind::Dm,
+            ChannelKind::GroupDm,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
 }
 
 /// `POST /api/v1/communities/{id}/channels` (admins)

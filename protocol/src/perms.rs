@@ -209,6 +209,16 @@ pub fn view_group(role: Option<CommunityRole>, kind: GroupKind, in_group: bool) 
     }
 }
 
+/// May someone with `role` put a member into a group of this kind, or take them out
+/// (`oneself`: the member is the caller)? Anyone joins and leaves public groups; everything
+/// else is for moderators and above.
+pub fn group_membership(role: Option<CommunityRole>, kind: GroupKind, oneself: bool) -> Decision {
+    if oneself && kind == GroupKind::Public && role.is_some() {
+        return Decision::Allow;
+    }
+    community(role, Action::ManageGroupMembers)
+}
+
 /// What the permission rules need to know about a channel and the caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChannelFacts {
@@ -401,5 +411,10 @@ mod tests {
         assert!(view_group(Some(Member), GroupKind::Personal, true));
         assert!(view_group(Some(Moderator), GroupKind::Personal, false));
         assert!(!view_group(None, GroupKind::Public, true));
+        assert!(group_membership(Some(Member), GroupKind::Public, true).is_allowed());
+        assert!(!group_membership(Some(Member), GroupKind::Public, false).is_allowed());
+        assert!(!group_membership(Some(Member), GroupKind::Private, true).is_allowed());
+        assert!(group_membership(Some(Moderator), GroupKind::Private, false).is_allowed());
+        assert!(!group_membership(None, GroupKind::Public, true).is_allowed());
     }
 }

@@ -4,10 +4,12 @@
 //! embedded database, and tests call `run` directly on a port-0 listener.
 #![forbid(unsafe_code)]
 
+mod access;
 mod auth;
 pub mod backup;
 mod codes;
 pub mod config;
+mod convert;
 pub mod embedded_pg;
 mod error;
 mod extract;
@@ -162,7 +164,7 @@ pub async fn run(
     let registry = realtime.registry.clone();
     let state = web::Data::new(AppState {
         hub: realtime.hub.clone(),
-        pre_auth: ws::PreAuthCounter::default(),
+        pre_auth: limits::PreAuthCounter::default(),
         client_ip: limits::ClientIpResolver::new(&config.server.trusted_proxies)
             .map_err(ServerError::Setup)?,
         limits: Limiters::new(&config.limits),
@@ -189,7 +191,7 @@ pub async fn run(
             .wrap(actix_web::middleware::Logger::new("%r %s %Dms").log_target("chatalot::http"))
             .wrap(actix_web::middleware::from_fn(metrics::record))
             .route("/metrics", web::get().to(metrics::get_metrics))
-            .configure(|cfg| routes::configure(cfg, json_limit))
+            .configure(|cfg| routes::configure(cfg, json_limit, openapi::json()))
             .configure(|cfg| routes::web::configure(cfg, web_root.clone()))
     })
     .workers(workers)

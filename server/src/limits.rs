@@ -4,7 +4,7 @@ use crate::config::parse_cidr;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Most keys one limiter remembers; past it, full (idle) buckets are forgotten first.
@@ -191,6 +191,47 @@ fn in_network(ip: IpAddr, net: IpAddr, prefix: u8) -> bool {
             u128::from(a) & mask == u128::from(n) & mask
         }
         _ => false,
+    }
+}
+
+/// Counts unauthenticated WebSockets per client address (`realtime.unauthenticated_per_ip`);
+/// an address is remembered only while it holds one.
+#[derive(Clone, Default)]
+pub struct PreAuthCounter {
+    inner: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+/// One unauthenticated socket; released when dropped (on authentication or close).
+pub struct PreAuthSlot {
+    counter: PreAuthCounter,
+    ip: IpAddr,
+}
+
+impl PreAuthCounter {
+    /// A slot for `ip`, unless it already holds `cap`.
+    pub fn acquire(&self, ip: IpAddr, cap: usize) -> Option<PreAuthSlot> {
+        let mut map = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let n = map.entry(ip).or_insert(0);
+        if *n >= cap {
+            return None;
+        }
+        *n += 1;
+        Some(PreAuthSlot {
+            counter: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for PreAuthSlot {
+    fn drop(&mut self) {
+        let mut map = self.counter.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = map.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.ip);
+            }
+        }
     }
 }
 

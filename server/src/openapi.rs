@@ -4,6 +4,7 @@
 //! entries of the route table (`crate::routes::table`), which names each route's request and
 //! response types.
 
+use crate::routes::describe::{collect, Body};
 use chatalot_protocol::ws::{ClientFrame, Message, ServerFrame};
 use chatalot_protocol::ErrorBody;
 use std::sync::OnceLock;
@@ -16,75 +17,6 @@ use utoipa::openapi::{
     ResponseBuilder, ResponsesBuilder,
 };
 use utoipa::ToSchema;
-
-/// A body type: its schema name and how to collect its schema and those it refers to.
-#[derive(Clone, Copy)]
-pub struct Body {
-    name: fn() -> String,
-    collect: fn(&mut Vec<(String, RefOr<Schema>)>),
-    list: bool,
-}
-
-fn collect<T: ToSchema>(out: &mut Vec<(String, RefOr<Schema>)>) {
-    out.push((T::name().into_owned(), T::schema()));
-    T::schemas(out);
-}
-
-pub(crate) fn one<T: ToSchema>() -> Option<Body> {
-    Some(Body {
-        name: || T::name().into_owned(),
-        collect: collect::<T>,
-        list: false,
-    })
-}
-
-pub(crate) fn list<T: ToSchema>() -> Option<Body> {
-    Some(Body {
-        name: || T::name().into_owned(),
-        collect: collect::<T>,
-        list: true,
-    })
-}
-
-/// Schemas of query parameters.
-pub(crate) mod params {
-    use chatalot_protocol::openapi::integer as int;
-    use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
-    use utoipa::openapi::RefOr;
-
-    pub fn limit_100() -> RefOr<Schema> {
-        int(1, 100)
-    }
-    pub fn limit_200() -> RefOr<Schema> {
-        int(1, 200)
-    }
-    pub fn limit_500() -> RefOr<Schema> {
-        int(1, 500)
-    }
-    /// A sequence number: 0 or more.
-    pub fn seq() -> RefOr<Schema> {
-        int(0, 9_007_199_254_740_991)
-    }
-    pub fn uuid() -> RefOr<Schema> {
-        chatalot_protocol::openapi::uuid_schema()
-    }
-    pub fn username() -> RefOr<Schema> {
-        chatalot_protocol::openapi::login_username()
-    }
-    /// What a directory search looks for.
-    pub fn search() -> RefOr<Schema> {
-        chatalot_protocol::openapi::name_100()
-    }
-    /// The `next_before` of an earlier page of the channel list.
-    pub fn channel_cursor() -> RefOr<Schema> {
-        ObjectBuilder::new()
-            .schema_type(Type::String)
-            .pattern(Some(
-                "^[0-9]{1,17}\\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
-            ))
-            .into()
-    }
-}
 
 fn method_of(m: &str) -> HttpMethod {
     match m {

@@ -1,7 +1,7 @@
 //! Shared state handed to every handler.
 
 use crate::config::Config;
-use crate::limits::{ClientIpResolver, RateLimiter};
+use crate::limits::{ClientIpResolver, PreAuthCounter, RateLimiter};
 use crate::password::Passwords;
 use crate::tokens::Tokens;
 use crate::totp::Sealer;
@@ -22,7 +22,7 @@ pub struct AppState {
     /// The real-time gateway: registry, database, token check, limits.
     pub hub: chatalot_actors::Hub,
     /// Unauthenticated WebSockets per client address.
-    pub pre_auth: crate::ws::PreAuthCounter,
+    pub pre_auth: PreAuthCounter,
 }
 
 /// The token buckets.

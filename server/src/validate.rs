@@ -1,7 +1,7 @@
-//! Input rules shared by the account routes. Each failure names the field and the rule.
+//! Input rules shared by the routes. Each failure names the field and the rule.
 
-use crate::error::ApiError;
-use chatalot_protocol::api::limits;
+use crate::error::{ApiError, ApiResult};
+use chatalot_protocol::api::{community_limits, limits};
 use chatalot_protocol::ErrorCode;
 
 /// Lower-cases and checks a username: 3-32 of `a-z 0-9 _ . -`, starting with a letter or digit.
@@ -146,6 +146,77 @@ pub fn code(raw: &str, field: &'static str) -> Result<(), ApiError> {
     if raw.is_empty() || raw.len() > 64 || raw.chars().any(char::is_control) {
         return Err(ApiError::invalid(format!(
             "{field}: 1 to 64 characters, no control characters"
+        )));
+    }
+    Ok(())
+}
+
+/// A trimmed text field of `min..=max` characters without control characters (newlines are
+/// allowed).
+pub fn text(raw: &str, field: &str, min: usize, max: usize) -> ApiResult<String> {
+    let t = raw.trim();
+    let n = t.chars().count();
+    if n < min || n > max || t.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(ApiError::invalid(format!(
+            "{field}: {min} to {max} characters without control characters"
+        )));
+    }
+    Ok(t.to_owned())
+}
+
+/// A one-line text field (names, statuses): as `text`, without line breaks or characters that
+/// could mislead.
+pub fn line(raw: &str, field: &str, min: usize, max: usize) -> ApiResult<String> {
+    let t = text(raw, field, min, max)?;
+    if t.contains('\n') {
+        return Err(ApiError::invalid(format!("{field}: one line")));
+    }
+    if let Some(why) = deceptive(&t) {
+        return Err(ApiError::invalid(format!("{field}: {why}")));
+    }
+    Ok(t)
+}
+
+/// A reference to a stored file (an image id or path): 1 to `REF_MAX` visible ASCII characters.
+pub fn file_ref(raw: &str, field: &str) -> ApiResult<String> {
+    if raw.is_empty()
+        || raw.len() > community_limits::REF_MAX
+        || !raw.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return Err(ApiError::invalid(format!(
+            "{field}: 1 to {} visible ASCII characters, or null",
+            community_limits::REF_MAX
+        )));
+    }
+    Ok(raw.to_owned())
+}
+
+/// A channel's slow mode: 0 (off) or `SLOW_MODE_MIN_SECS` to `SLOW_MODE_MAX_SECS`.
+pub fn slow_mode(secs: i32) -> ApiResult<i32> {
+    let range = community_limits::SLOW_MODE_MIN_SECS..=community_limits::SLOW_MODE_MAX_SECS;
+    if secs == 0 || range.contains(&secs) {
+        Ok(secs)
+    } else {
+        Err(ApiError::invalid(format!(
+            "slow_mode_secs: 0 (off) or {} to {} seconds",
+            range.start(),
+            range.end()
+        )))
+    }
+}
+
+/// The bounds of an invite, for registration and community invites alike.
+pub fn invite_limits(max_uses: Option<u32>, expires_in_secs: Option<u64>) -> ApiResult<()> {
+    if max_uses.is_some_and(|n| n == 0 || n > limits::INVITE_MAX_USES) {
+        return Err(ApiError::invalid(format!(
+            "max_uses: 1 to {}, or absent for unlimited",
+            limits::INVITE_MAX_USES
+        )));
+    }
+    if expires_in_secs.is_some_and(|s| !(60..=limits::INVITE_MAX_LIFETIME_SECS).contains(&s)) {
+        return Err(ApiError::invalid(format!(
+            "expires_in_secs: 60 to {} (one year), or absent for no expiry",
+            limits::INVITE_MAX_LIFETIME_SECS
         )));
     }
     Ok(())

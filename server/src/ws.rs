@@ -21,54 +21,11 @@ use chatalot_actors::outbox::{Next, OutboxReceiver};
 use chatalot_actors::{Control, Inbound, Outbox, SessionActor};
 use chatalot_protocol::ws::limits::MAX_FRAME_BYTES;
 use futures_util::StreamExt;
-use std::collections::HashMap;
-use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 /// Bytes encoded into one chunk of the response body at most.
 const CHUNK: usize = 64 * 1024;
-
-/// Counts unauthenticated sockets per client address.
-#[derive(Clone, Default)]
-pub struct PreAuthCounter {
-    inner: Arc<Mutex<HashMap<IpAddr, usize>>>,
-}
-
-/// One unauthenticated socket; released when dropped (on authentication or close).
-pub struct PreAuthSlot {
-    counter: PreAuthCounter,
-    ip: IpAddr,
-}
-
-impl PreAuthCounter {
-    /// A slot for `ip`, unless it already holds `cap`.
-    pub fn acquire(&self, ip: IpAddr, cap: usize) -> Option<PreAuthSlot> {
-        let mut map = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let n = map.entry(ip).or_insert(0);
-        if *n >= cap {
-            return None;
-        }
-        *n += 1;
-        Some(PreAuthSlot {
-            counter: self.clone(),
-            ip,
-        })
-    }
-}
-
-impl Drop for PreAuthSlot {
-    fn drop(&mut self) {
-        let mut map = self.counter.inner.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = map.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
-                map.remove(&self.ip);
-            }
-        }
-    }
-}
 
 /// `GET /api/v1/ws`: upgrades to a WebSocket speaking the protocol of `docs/protocol.md`.
 pub async fn get_ws(

@@ -2,6 +2,7 @@
 
 use crate::error::{Result, StorageError};
 use crate::schema::{channel_members, channels, groups, read_markers, user_blocks};
+use chatalot_protocol::api::ChannelKind;
 use chatalot_protocol::ids::{ChannelId, CommunityId, GroupId, UserId};
 use chatalot_protocol::perms::{self, ChannelFacts, CommunityRole, GroupKind};
 use diesel::prelude::*;
@@ -15,7 +16,7 @@ use uuid::Uuid;
 pub struct Channel {
     pub id: ChannelId,
     pub community_id: Option<CommunityId>,
-    pub kind: String,
+    pub kind: ChannelKind,
     pub name: String,
     pub topic: String,
     pub e2e: bool,
@@ -56,7 +57,8 @@ impl From<ChannelRow> for Channel {
         Channel {
             id: ChannelId(r.id),
             community_id: r.community_id.map(CommunityId),
-            kind: r.kind,
+            // the column's CHECK admits only the kinds there are
+            kind: ChannelKind::parse(&r.kind).unwrap_or(ChannelKind::Text),
             name: r.name,
             topic: r.topic,
             e2e: r.e2e,
@@ -76,7 +78,7 @@ impl From<ChannelRow> for Channel {
 pub struct NewChannel<'a> {
     pub id: ChannelId,
     pub community_id: CommunityId,
-    pub kind: &'a str,
+    pub kind: ChannelKind,
     pub name: &'a str,
     pub topic: &'a str,
     pub e2e: bool,
@@ -94,7 +96,7 @@ pub async fn insert(conn: &mut AsyncPgConnection, new: &NewChannel<'_>) -> Resul
         .values((
             channels::id.eq(new.id.0),
             channels::community_id.eq(Some(new.community_id.0)),
-            channels::kind.eq(new.kind),
+            channels::kind.eq(new.kind.as_str()),
             channels::name.eq(new.name),
             channels::topic.eq(new.topic),
             channels::e2e.eq(new.e2e),
@@ -584,7 +586,12 @@ pub async fn open_dm(
     ids.sort();
     ids.dedup();
     let key = dm_key(&ids);
-    let kind = if ids.len() == 2 { "dm" } else { "group_dm" };
+    let kind = if ids.len() == 2 {
+        ChannelKind::Dm
+    } else {
+        ChannelKind::GroupDm
+    }
+    .as_str();
     conn.transaction::<_, StorageError, _>(async |conn| {
         if let Some(found) = channels::table
             .filter(channels::dm_key.eq(&key))

@@ -5,6 +5,7 @@ use crate::schema::{
     channels, communities, community_bans, community_invites, community_members, group_members,
     groups, users,
 };
+use chatalot_protocol::api::{ChannelKind, Visibility};
 use chatalot_protocol::ids::{ChannelId, CommunityId, InviteId, UserId};
 use chatalot_protocol::perms::CommunityRole;
 use diesel::prelude::*;
@@ -18,7 +19,7 @@ pub struct Community {
     pub id: CommunityId,
     pub name: String,
     pub description: String,
-    pub visibility: String,
+    pub visibility: Visibility,
     pub owner_id: UserId,
     pub icon_ref: Option<String>,
     pub banner_ref: Option<String>,
@@ -49,7 +50,8 @@ impl From<CommunityRow> for Community {
             id: CommunityId(r.id),
             name: r.name,
             description: r.description,
-            visibility: r.visibility,
+            // the column's CHECK admits only the two there are
+            visibility: Visibility::parse(&r.visibility).unwrap_or(Visibility::Private),
             owner_id: UserId(r.owner_id),
             icon_ref: r.icon_ref,
             banner_ref: r.banner_ref,
@@ -65,7 +67,7 @@ pub struct NewCommunity<'a> {
     pub id: CommunityId,
     pub name: &'a str,
     pub description: &'a str,
-    pub visibility: &'a str,
+    pub visibility: Visibility,
     pub owner: UserId,
     pub first_channel: ChannelId,
     pub first_channel_name: &'a str,
@@ -81,7 +83,7 @@ pub async fn insert(conn: &mut AsyncPgConnection, new: &NewCommunity<'_>) -> Res
                 communities::id.eq(new.id.0),
                 communities::name.eq(new.name),
                 communities::description.eq(new.description),
-                communities::visibility.eq(new.visibility),
+                communities::visibility.eq(new.visibility.as_str()),
                 communities::owner_id.eq(new.owner.0),
             ))
             .returning(CommunityRow::as_returning())
@@ -99,7 +101,7 @@ pub async fn insert(conn: &mut AsyncPgConnection, new: &NewCommunity<'_>) -> Res
             .values((
                 channels::id.eq(new.first_channel.0),
                 channels::community_id.eq(Some(new.id.0)),
-                channels::kind.eq("text"),
+                channels::kind.eq(ChannelKind::Text.as_str()),
                 channels::name.eq(new.first_channel_name),
                 channels::e2e.eq(new.e2e),
                 channels::created_by.eq(Some(new.owner.0)),
@@ -278,7 +280,7 @@ pub async fn list_discoverable(
 ) -> Result<Vec<(Community, i64)>> {
     let mut q = communities::table
         .filter(communities::discoverable.eq(true))
-        .filter(communities::visibility.eq("public"))
+        .filter(communities::visibility.eq(Visibility::Public.as_str()))
         .into_boxed();
     if let Some(text) = query {
         let pattern = format!(
@@ -319,7 +321,7 @@ pub async fn list_discoverable(
 pub struct CommunityChanges<'a> {
     pub name: Option<&'a str>,
     pub description: Option<&'a str>,
-    pub visibility: Option<&'a str>,
+    pub visibility: Option<Visibility>,
     pub icon_ref: Option<Option<&'a str>>,
     pub banner_ref: Option<Option<&'a str>>,
     pub welcome_message: Option<&'a str>,
@@ -349,7 +351,7 @@ pub async fn update(
         .set(CommunityChangeset {
             name: c.name,
             description: c.description,
-            visibility: c.visibility,
+            visibility: c.visibility.map(Visibility::as_str),
             icon_ref: c.icon_ref,
             banner_ref: c.banner_ref,
             welcome_message: c.welcome_message,
@@ -359,7 +361,7 @@ pub async fn update(
         .returning(CommunityRow::as_returning())
         .get_result(conn)
         .await?;
-    if row.visibility != "public" && row.discoverable {
+    if row.visibility != Visibility::Public.as_str() && row.discoverable {
         diesel::update(communities::table.find(id.0))
             .set(communities::discoverable.eq(false))
             .execute(conn)

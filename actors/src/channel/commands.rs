@@ -5,6 +5,7 @@ use super::{ChannelActor, Op};
 use crate::frames;
 use crate::outbox::Outbox;
 use actix::prelude::*;
+use chatalot_protocol::api::ChannelKind;
 use chatalot_protocol::ids::{DeviceId, MessageId};
 use chatalot_protocol::perms::{self, Decision};
 use chatalot_protocol::ws::{Content, ServerFrame};
@@ -59,7 +60,7 @@ impl Handler<Publish> for ChannelActor {
                 )
             }
         }
-        if info.kind == "dm" && !self.apart_from(user).is_empty() {
+        if info.kind == ChannelKind::Dm && !self.apart_from(user).is_empty() {
             return Self::reject(
                 &outbox,
                 ErrorCode::Forbidden,

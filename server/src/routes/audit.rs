@@ -1,5 +1,6 @@
 //! The audit log: the caller's own events, and all events for instance admins.
 
+use crate::convert;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Authed;
 use crate::state::AppState;
@@ -25,18 +26,6 @@ fn limit(q: &AuditQuery) -> ApiResult<i64> {
     }
 }
 
-fn to_api(e: audit::AuditEvent) -> AuditEvent {
-    AuditEvent {
-        id: e.id,
-        user_id: e.user_id,
-        action: e.action,
-        subject_id: e.subject_id,
-        ip: e.ip,
-        user_agent: e.user_agent,
-        created_at: e.created_at,
-    }
-}
-
 /// `GET /api/v1/users/me/audit_events`
 pub async fn list_my_audit_events(
     state: Data<AppState>,
@@ -49,7 +38,7 @@ pub async fn list_my_audit_events(
     let limit = limit(&q)?;
     let mut conn = state.db.conn().await?;
     let list = audit::list(&mut conn, Some(authed.0.user_id), limit).await?;
-    Ok(Json(list.into_iter().map(to_api).collect()))
+    Ok(Json(list.into_iter().map(convert::audit_event).collect()))
 }
 
 /// `GET /api/v1/audit_events` (owner and admins)
@@ -65,5 +54,5 @@ pub async fn list_audit_events(
     }
     let limit = limit(&q)?;
     let list = audit::list(&mut conn, q.user_id, limit).await?;
-    Ok(Json(list.into_iter().map(to_api).collect()))
+    Ok(Json(list.into_iter().map(convert::audit_event).collect()))
 }

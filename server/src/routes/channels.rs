@@ -1,11 +1,13 @@
 //! Channels the caller can read, DMs, and message history.
 
+use crate::access;
+use crate::convert;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Authed, JsonBody};
 use crate::live;
-use crate::routes::communities::{channel_to_api, line, require, slow_mode, text};
 use crate::routes::no_content;
 use crate::state::AppState;
+use crate::validate;
 use actix_web::web::{Data, Json, Path, Query};
 use actix_web::HttpResponse;
 use chatalot_protocol::api::{
@@ -73,7 +75,7 @@ pub async fn list_channels(
     Ok(Json(ChannelPage {
         channels: list
             .into_iter()
-            .map(|s| channel_to_api(s.channel, &s.facts, s.last_read_seq, s.unread))
+            .map(|s| convert::channel(s.channel, &s.facts, s.last_read_seq, s.unread))
             .collect(),
         next_before: next.map(encode_cursor),
     }))
@@ -154,14 +156,14 @@ pub async fn open_dm(
                 (
                     *u,
                     ServerFrame::ChannelCreated {
-                        channel: channel_to_api(channel.clone(), &f, 0, 0),
+                        channel: convert::channel(channel.clone(), &f, 0, 0),
                     },
                 )
             })
             .collect();
         live::push(&state, frames);
     }
-    Ok(HttpResponse::Ok().json(channel_to_api(channel, &facts, 0, 0)))
+    Ok(HttpResponse::Ok().json(convert::channel(channel, &facts, 0, 0)))
 }
 
 /// `GET /api/v1/channels/{id}`: one channel the caller can read.
@@ -174,7 +176,7 @@ pub async fn get_channel(
     let (channel, facts) = channels::find_visible(&mut conn, id.into_inner(), authed.0.user_id)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    Ok(Json(channel_to_api(channel, &facts, 0, 0)))
+    Ok(Json(convert::channel(channel, &facts, 0, 0)))
 }
 
 /// `PATCH /api/v1/channels/{id}`: moderators set the topic, slow mode and archived flag;
@@ -200,21 +202,21 @@ pub async fn update_channel(
         || body.view_role.is_some()
         || body.post_role.is_some()
         || body.e2e.is_some();
-    require(perms::community(facts.role, Action::ModerateChannel))?;
+    access::require(perms::community(facts.role, Action::ModerateChannel))?;
     if admin_fields {
-        require(perms::community(facts.role, Action::ManageChannels))?;
+        access::require(perms::community(facts.role, Action::ManageChannels))?;
     }
     let name = body
         .name
         .as_deref()
-        .map(|n| line(n, "name", 1, lim::NAME_MAX))
+        .map(|n| validate::line(n, "name", 1, lim::NAME_MAX))
         .transpose()?;
     let topic = body
         .topic
         .as_deref()
-        .map(|t| text(t, "topic", 0, lim::TOPIC_MAX))
+        .map(|t| validate::text(t, "topic", 0, lim::TOPIC_MAX))
         .transpose()?;
-    let slow = body.slow_mode_secs.map(slow_mode).transpose()?;
+    let slow = body.slow_mode_secs.map(validate::slow_mode).transpose()?;
     if let Some(Some(g)) = body.group_id {
         match groups::get(&mut conn, g).await {
             Ok(group) if group.community_id == community => {}
@@ -253,7 +255,7 @@ pub async fn update_channel(
     let (channel, facts) = channels::access(&mut conn, channel.id, me)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    Ok(Json(channel_to_api(channel, &facts, 0, 0)))
+    Ok(Json(convert::channel(channel, &facts, 0, 0)))
 }
 
 /// `DELETE /api/v1/channels/{id}` (admins): with its messages.
@@ -269,7 +271,7 @@ pub async fn delete_channel(
     let Some(community) = channel.community_id else {
         return Err(ApiError::forbidden("direct messages cannot be deleted"));
     };
-    require(perms::community(facts.role, Action::ManageChannels))?;
+    access::require(perms::community(facts.role, Action::ManageChannels))?;
     let before = live::readers(&mut conn, channel.id, community).await?;
     channels::delete(&mut conn, channel.id).await?;
     live::channel_changed(&state, &mut conn, channel.id, community, &before).await?;

@@ -9,6 +9,7 @@
 //! never serves a broken one), but clients trust only what verifies under the user keys they
 //! pinned: nothing here is trusted by them.
 
+use crate::convert;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Authed, JsonBody};
 use crate::state::AppState;
@@ -21,9 +22,9 @@ use chatalot_protocol::bytes::Base64Bytes;
 use chatalot_protocol::ids::{ChannelId, DeviceId, UserId};
 use chatalot_protocol::keys::{
     limits, AckEnvelopesRequest, AckedEnvelopes, ChannelDevices, ClaimBundlesRequest,
-    ClaimedBundles, DeviceKeyStatus, DeviceKeys, Envelope, EnvelopePage, KeyBundle,
-    PublishKeysRequest, RotateSignedPreKeyRequest, SendEnvelopesRequest, SentEnvelopes,
-    UploadOneTimePreKeysRequest, UserDevices,
+    ClaimedBundles, DeviceKeyStatus, EnvelopePage, KeyBundle, PublishKeysRequest,
+    RotateSignedPreKeyRequest, SendEnvelopesRequest, SentEnvelopes, UploadOneTimePreKeysRequest,
+    UserDevices,
 };
 use chatalot_protocol::ws::ServerFrame;
 use chatalot_protocol::ErrorCode;
@@ -227,15 +228,6 @@ pub async fn create_one_time_prekeys(
     stored_outcome(device, spk_id, stored)
 }
 
-fn device_keys_to_api(k: keys::DeviceKeys) -> DeviceKeys {
-    DeviceKeys {
-        user_id: k.user_id,
-        device_id: k.device_id,
-        certificate: Base64Bytes(k.certificate),
-        created_at: k.created_at,
-    }
-}
-
 /// `GET /api/v1/users/{id}/devices`: a user's devices with published keys and the user key.
 pub async fn list_user_devices(
     state: Data<AppState>,
@@ -250,7 +242,7 @@ pub async fn list_user_devices(
     Ok(Json(UserDevices {
         user_id: user,
         user_key: user_key.map(Base64Bytes),
-        devices: devices.into_iter().map(device_keys_to_api).collect(),
+        devices: devices.into_iter().map(convert::device_keys).collect(),
     }))
 }
 
@@ -276,7 +268,7 @@ pub async fn list_channel_devices(
         keys::list_for_users(&mut conn, &readers, limits::MAX_DEVICES_PER_CHANNEL as i64).await?;
     Ok(Json(ChannelDevices {
         channel_id: channel.id,
-        devices: devices.into_iter().map(device_keys_to_api).collect(),
+        devices: devices.into_iter().map(convert::device_keys).collect(),
     }))
 }
 
@@ -372,18 +364,6 @@ pub async fn claim_key_bundles(
         });
     }
     Ok(Json(ClaimedBundles { bundles }))
-}
-
-fn envelope_to_api(e: envelopes::Envelope) -> Envelope {
-    Envelope {
-        id: e.id,
-        sender_user_id: e.sender_user_id,
-        sender_device_id: e.sender_device_id,
-        recipient_device_id: e.recipient_device_id,
-        channel_id: e.channel_id,
-        ciphertext: Base64Bytes(e.ciphertext),
-        created_at: e.created_at,
-    }
 }
 
 /// `POST /api/v1/envelopes`: queues envelopes from the calling device, all or nothing, and
@@ -549,7 +529,7 @@ pub async fn create_envelopes(
         if let Some(user_id) = user_id {
             let device_id = e.recipient_device_id;
             let frame = chatalot_actors::frames::encode(&ServerFrame::EnvelopeReceived {
-                envelope: envelope_to_api(e),
+                envelope: convert::envelope(e),
             });
             state.hub.registry.do_send(DeliverToDevice {
                 user_id,
@@ -589,7 +569,7 @@ pub async fn list_envelopes(
     let has_more = list.len() > limit as usize;
     list.truncate(limit as usize);
     Ok(Json(EnvelopePage {
-        envelopes: list.into_iter().map(envelope_to_api).collect(),
+        envelopes: list.into_iter().map(convert::envelope).collect(),
         has_more,
     }))
 }

@@ -3,11 +3,12 @@
 mod accounts;
 mod audit;
 mod channels;
-pub mod communities;
+mod communities;
+pub(crate) mod describe;
 mod groups;
 mod health;
 mod instance;
-pub(crate) mod invites;
+mod invites;
 mod keys;
 mod profiles;
 mod recoveries;
@@ -27,27 +28,29 @@ use chatalot_protocol::ErrorCode;
 pub use table::{plain_pattern, table, Route, ROUTES};
 
 /// Registers the API under `/api/v1`, with JSON, path and query errors rendered as `ApiError`.
-pub fn configure(cfg: &mut ServiceConfig, json_limit: usize) {
-    cfg.app_data(
-        w::JsonConfig::default()
-            .limit(json_limit)
-            .error_handler(json_error),
-    )
-    .app_data(w::PathConfig::default().error_handler(path_error))
-    .app_data(w::QueryConfig::default().error_handler(query_error))
-    .service(
-        w::scope("/api/v1")
-            // answers carry tokens and codes: never cached
-            .wrap(DefaultHeaders::new().add((header::CACHE_CONTROL, "no-store")))
-            .configure(|scope| {
-                for route in table() {
-                    (route.mount)(scope);
-                }
-            })
-            .default_service(w::to(api_not_found)),
-    )
-    // anything else under /api is an unknown API route, not a page of the web app
-    .service(w::scope("/api").default_service(w::to(api_not_found)));
+/// `document` is the OpenAPI description served at `/api/v1/openapi.json`.
+pub fn configure(cfg: &mut ServiceConfig, json_limit: usize, document: &'static str) {
+    cfg.app_data(w::Data::new(ApiDocument(document)))
+        .app_data(
+            w::JsonConfig::default()
+                .limit(json_limit)
+                .error_handler(json_error),
+        )
+        .app_data(w::PathConfig::default().error_handler(path_error))
+        .app_data(w::QueryConfig::default().error_handler(query_error))
+        .service(
+            w::scope("/api/v1")
+                // answers carry tokens and codes: never cached
+                .wrap(DefaultHeaders::new().add((header::CACHE_CONTROL, "no-store")))
+                .configure(|scope| {
+                    for route in table() {
+                        (route.mount)(scope);
+                    }
+                })
+                .default_service(w::to(api_not_found)),
+        )
+        // anything else under /api is an unknown API route, not a page of the web app
+        .service(w::scope("/api").default_service(w::to(api_not_found)));
 }
 
 async fn api_not_found(req: HttpRequest) -> HttpResponse {
@@ -123,11 +126,14 @@ fn query_error(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
 }
 
 /// `GET /api/v1/openapi.json`: the OpenAPI description of this API.
-async fn openapi_json() -> HttpResponse {
+async fn openapi_json(document: w::Data<ApiDocument>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
-        .body(crate::openapi::json())
+        .body(document.0)
 }
+
+/// The OpenAPI description the server serves (built by `crate::openapi` from the route table).
+struct ApiDocument(&'static str);
 
 /// `204 No Content`.
 pub fn no_content() -> HttpResponse {

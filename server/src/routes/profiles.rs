@@ -1,9 +1,9 @@
 //! Public profiles, the caller's own profile, and blocks.
 
+use crate::convert;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Authed, JsonBody};
 use crate::live;
-use crate::routes::communities::{file_ref, line, text};
 use crate::routes::no_content;
 use crate::state::AppState;
 use crate::validate;
@@ -18,20 +18,6 @@ const BLOCKS_LISTED: i64 = 1000;
 /// DMs and group DMs two users share that a block re-checks at once (a user is in at most
 /// this many conversations with one other person for all practical purposes).
 const SHARED_DIRECT: i64 = 1000;
-
-fn to_api(p: profiles::Profile) -> Profile {
-    Profile {
-        id: p.id,
-        username: p.username,
-        display_name: p.display_name,
-        bio: p.bio,
-        pronouns: p.pronouns,
-        custom_status: p.custom_status,
-        avatar_ref: p.avatar_ref,
-        banner_ref: p.banner_ref,
-        created_at: p.created_at,
-    }
-}
 
 /// `?username=`
 #[derive(Debug, Deserialize)]
@@ -48,7 +34,7 @@ pub async fn lookup_user(
 ) -> ApiResult<Json<Profile>> {
     let name = validate::login_username(&q.username)?;
     let mut conn = state.db.conn().await?;
-    Ok(Json(to_api(
+    Ok(Json(convert::profile(
         profiles::find_by_username(&mut conn, &name).await?,
     )))
 }
@@ -60,14 +46,14 @@ pub async fn get_profile(
     id: Path<UserId>,
 ) -> ApiResult<Json<Profile>> {
     let mut conn = state.db.conn().await?;
-    Ok(Json(to_api(
+    Ok(Json(convert::profile(
         profiles::get(&mut conn, id.into_inner()).await?,
     )))
 }
 
 fn opt_ref(v: &Option<Option<String>>, field: &str) -> ApiResult<Option<Option<String>>> {
     Ok(match v {
-        Some(Some(r)) => Some(Some(file_ref(r, field)?)),
+        Some(Some(r)) => Some(Some(validate::file_ref(r, field)?)),
         Some(None) => Some(None),
         None => None,
     })
@@ -87,17 +73,17 @@ pub async fn update_profile(
     let bio = body
         .bio
         .as_deref()
-        .map(|b| text(b, "bio", 0, lim::BIO_MAX))
+        .map(|b| validate::text(b, "bio", 0, lim::BIO_MAX))
         .transpose()?;
     let pronouns = body
         .pronouns
         .as_deref()
-        .map(|p| line(p, "pronouns", 0, lim::PRONOUNS_MAX))
+        .map(|p| validate::line(p, "pronouns", 0, lim::PRONOUNS_MAX))
         .transpose()?;
     let custom_status = body
         .custom_status
         .as_deref()
-        .map(|s| line(s, "custom_status", 0, lim::CUSTOM_STATUS_MAX))
+        .map(|s| validate::line(s, "custom_status", 0, lim::CUSTOM_STATUS_MAX))
         .transpose()?;
     let avatar = opt_ref(&body.avatar_ref, "avatar_ref")?;
     let banner = opt_ref(&body.banner_ref, "banner_ref")?;
@@ -115,14 +101,14 @@ pub async fn update_profile(
         },
     )
     .await?;
-    Ok(Json(to_api(p)))
+    Ok(Json(convert::profile(p)))
 }
 
 /// `GET /api/v1/users/me/blocks`
 pub async fn list_blocks(state: Data<AppState>, authed: Authed) -> ApiResult<Json<Vec<Profile>>> {
     let mut conn = state.db.conn().await?;
     let list = profiles::blocked(&mut conn, authed.0.user_id, BLOCKS_LISTED).await?;
-    Ok(Json(list.into_iter().map(to_api).collect()))
+    Ok(Json(list.into_iter().map(convert::profile).collect()))
 }
 
 /// `PUT /api/v1/users/me/blocks/{user_id}`: they can no longer open DMs with the caller.

@@ -4,7 +4,7 @@
 //! the metrics and the tests) and the OpenAPI document (`crate::openapi`) are all made from it.
 
 use super::*;
-use crate::openapi::{list, one, params as q, Body};
+use crate::routes::describe::{list, one, params as q, Body};
 use actix_web::http::Method;
 use actix_web::web::{self as w, ServiceConfig};
 use chatalot_protocol::api::*;

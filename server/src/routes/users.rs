@@ -1,6 +1,7 @@
 //! The caller's own account: profile, password, two-factor authentication, recovery code; and
 //! the instance roles and suspension of accounts, managed by instance admins.
 
+use crate::access;
 use crate::auth;
 use crate::codes;
 use crate::error::{ApiError, ApiResult};
@@ -193,19 +194,6 @@ pub async fn create_recovery_code(
     Ok(Json(RecoveryCode { recovery_code }))
 }
 
-/// The caller, if an instance admin; everyone else gets 404 (the admin surface is invisible).
-async fn admin(
-    conn: &mut chatalot_storage::AsyncPgConnection,
-    authed: Authed,
-) -> ApiResult<users::User> {
-    let actor = users::get(conn, authed.0.user_id).await?;
-    if actor.role.is_admin() {
-        Ok(actor)
-    } else {
-        Err(ApiError::not_found())
-    }
-}
-
 /// `PUT /api/v1/users/{id}/role`: the instance owner makes an account an admin or a member.
 pub async fn update_role(
     state: Data<AppState>,
@@ -215,7 +203,7 @@ pub async fn update_role(
     body: JsonBody<UpdateRoleRequest>,
 ) -> ApiResult<HttpResponse> {
     let mut conn = state.db.conn().await?;
-    let actor = admin(&mut conn, authed).await?;
+    let actor = access::instance_admin(&mut conn, authed).await?;
     if actor.role != InstanceRole::Owner {
         return Err(ApiError::forbidden("only the instance owner assigns roles"));
     }
@@ -274,7 +262,7 @@ async fn set_suspension(
     suspend: bool,
 ) -> ApiResult<HttpResponse> {
     let mut conn = state.db.conn().await?;
-    let actor = admin(&mut conn, authed).await?;
+    let actor = access::instance_admin(&mut conn, authed).await?;
     let target = users::get(&mut conn, target).await?;
     if target.id == actor.id || target.role == InstanceRole::Owner {
         return Err(ApiError::forbidden(
