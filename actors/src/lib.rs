@@ -3,9 +3,16 @@
 //!
 //! The crate knows nothing of HTTP or tokens: the server hands each session a stream of
 //! `Inbound` frames, an `Outbox` to write to, and an `Authenticator` to check tokens with.
-//! Messages are named structs in the receiving actor's module; requests go down the hierarchy
-//! with `send().await`, notifications up are fire-and-forget, and fan-out uses `try_send` on
-//! bounded outboxes so that a slow reader is dropped instead of buffered without bound.
+//! Messages are named structs in the receiving actor's module, so two actors that talk both
+//! ways name each other's module (the registry starts user and channel actors, which ask it to
+//! let them go). Most messages are fire-and-forget (`do_send`, or `try_send` where a full
+//! mailbox must be answered with `busy`); an actor waits for an answer (`send().await`) only
+//! where it needs one, and never on an actor that may be waiting on it: sessions ask the
+//! registry (joining, channel lookups) and their user (presence), user and channel actors ask
+//! the registry to release them, and the registry waits on user actors only at shutdown.
+//! Fan-out pushes onto bounded outboxes, so a slow reader is dropped instead of buffered
+//! without bound. The registry supervises: an actor that goes without being released is
+//! restarted (see `registry`).
 #![forbid(unsafe_code)]
 
 pub mod channel;

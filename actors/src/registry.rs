@@ -1,5 +1,13 @@
 //! `RegistryActor`: the supervisor. It spawns and indexes the `UserActor`s and `ChannelActor`s,
-//! spreading them over a pool of arbiters, and lets idle ones go.
+//! spreading them over a pool of arbiters, lets idle ones go, and restarts the ones that stop
+//! without being let go.
+//!
+//! Supervision: every user and channel actor is started with a generation number. When one
+//! goes without having been released (a panic in a handler unwinds and drops it, or it stops
+//! unexpectedly), its `Drop` closes the connections that depended on it with
+//! `CloseReason::Restarted` (they reconnect and resubscribe from their cursors, so nothing
+//! acknowledged is missed) and sends `ChildGone`; the registry forgets that generation and
+//! starts a fresh actor, which loads its state from storage as any new actor does.
 
 use crate::channel::ChannelActor;
 use crate::config::RealtimeConfig;
@@ -23,6 +31,12 @@ pub struct RegistryActor {
     /// When the last access re-check was asked for: a channel actor started later takes it as
     /// its own last re-check, so a subscription checked before it is checked again.
     last_access_change: std::time::Instant,
+    /// The generation of each running actor (see `ChildGone`), and the next one to hand out.
+    user_generations: HashMap<UserId, u64>,
+    channel_generations: HashMap<ChannelId, u64>,
+    next_generation: u64,
+    /// Set by `Shutdown`: actors going now are not restarted.
+    stopping: bool,
 }
 
 /// Keeps the registry's threads alive; dropping it stops them.
@@ -60,6 +74,10 @@ impl Realtime {
             channels: HashMap::new(),
             arbiters: handles,
             last_access_change: std::time::Instant::now(),
+            user_generations: HashMap::new(),
+            channel_generations: HashMap::new(),
+            next_generation: 0,
+            stopping: false,
         });
         let hub = Hub {
             registry: registry.clone(),
@@ -103,12 +121,22 @@ impl RegistryActor {
             if a.connected() {
                 return a.clone();
             }
+            // gone without being released (its `ChildGone` is still on the way)
+            restarted(Child::User(id));
         }
         let hub = self.hub.clone();
-        let addr =
-            UserActor::start_in_arbiter(&self.arbiter_for(&id.0), move |_| UserActor::new(id, hub));
+        let generation = self.generation();
+        let addr = UserActor::start_in_arbiter(&self.arbiter_for(&id.0), move |_| {
+            UserActor::new(id, hub, generation)
+        });
         self.users.insert(id, addr.clone());
+        self.user_generations.insert(id, generation);
         addr
+    }
+
+    fn generation(&mut self) -> u64 {
+        self.next_generation += 1;
+        self.next_generation
     }
 
     fn channel(&mut self, id: ChannelId) -> Addr<ChannelActor> {
@@ -116,14 +144,99 @@ impl RegistryActor {
             if a.connected() {
                 return a.clone();
             }
+            restarted(Child::Channel(id));
         }
         let hub = self.hub.clone();
         let since = self.last_access_change;
+        let generation = self.generation();
         let addr = ChannelActor::start_in_arbiter(&self.arbiter_for(&id.0), move |_| {
-            ChannelActor::new(id, hub, since)
+            ChannelActor::new(id, hub, since, generation)
         });
         self.channels.insert(id, addr.clone());
+        self.channel_generations.insert(id, generation);
         addr
+    }
+}
+
+/// A user or channel actor the registry started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Child {
+    User(UserId),
+    Channel(ChannelId),
+}
+
+/// A child actor went without having been released (sent from its `Drop`). When it is the
+/// running generation, the registry forgets it and starts a fresh one.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ChildGone {
+    pub child: Child,
+    pub generation: u64,
+}
+
+impl Handler<ChildGone> for RegistryActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: ChildGone, _: &mut Context<Self>) {
+        if self.stopping {
+            return;
+        }
+        let current = match msg.child {
+            Child::User(id) => self.user_generations.get(&id),
+            Child::Channel(id) => self.channel_generations.get(&id),
+        };
+        if current != Some(&msg.generation) {
+            return; // an actor already replaced or released
+        }
+        restarted(msg.child);
+        match msg.child {
+            Child::User(id) => {
+                self.users.remove(&id);
+                self.user(id);
+            }
+            Child::Channel(id) => {
+                self.channels.remove(&id);
+                self.channel(id);
+            }
+        }
+    }
+}
+
+/// Logs and counts the restart of an actor that went without being released.
+fn restarted(child: Child) {
+    crate::stats::Stats::add(&crate::stats::stats().actor_restarts, 1);
+    match child {
+        Child::User(id) => tracing::warn!(user = %id, "user actor stopped unexpectedly; restarted"),
+        Child::Channel(id) => {
+            tracing::warn!(channel = %id, "channel actor stopped unexpectedly; restarted")
+        }
+    }
+}
+
+/// Makes the running actor of `child` panic, to show supervision at work (tests only: no
+/// input of the protocol or the API reaches it).
+#[cfg(feature = "fault-injection")]
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct InjectFault(pub Child);
+
+#[cfg(feature = "fault-injection")]
+impl Handler<InjectFault> for RegistryActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: InjectFault, _: &mut Context<Self>) {
+        match msg.0 {
+            Child::User(id) => {
+                if let Some(a) = self.users.get(&id) {
+                    a.do_send(user::Crash);
+                }
+            }
+            Child::Channel(id) => {
+                if let Some(a) = self.channels.get(&id) {
+                    a.do_send(crate::channel::Crash);
+                }
+            }
+        }
     }
 }
 
@@ -250,6 +363,7 @@ impl Handler<ReleaseUser> for RegistryActor {
     fn handle(&mut self, msg: ReleaseUser, _: &mut Context<Self>) -> bool {
         if self.users.get(&msg.user_id) == Some(&msg.addr) {
             self.users.remove(&msg.user_id);
+            self.user_generations.remove(&msg.user_id);
             true
         } else {
             false
@@ -271,6 +385,7 @@ impl Handler<ReleaseChannel> for RegistryActor {
     fn handle(&mut self, msg: ReleaseChannel, _: &mut Context<Self>) -> bool {
         if self.channels.get(&msg.channel_id) == Some(&msg.addr) {
             self.channels.remove(&msg.channel_id);
+            self.channel_generations.remove(&msg.channel_id);
             true
         } else {
             false
@@ -349,6 +464,7 @@ impl Handler<Shutdown> for RegistryActor {
     type Result = ResponseFuture<usize>;
 
     fn handle(&mut self, _: Shutdown, _: &mut Context<Self>) -> Self::Result {
+        self.stopping = true;
         let users: Vec<Addr<UserActor>> = self.users.values().cloned().collect();
         Box::pin(async move {
             let mut closed = 0;

@@ -779,3 +779,183 @@ impl Handler<Deliver> for SessionActor {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! What a session decides before any database or other actor is involved, with a queue in
+    //! place of the socket: the frames it writes are read back from the outbox.
+    use super::*;
+    use crate::hub::Authenticator;
+    use crate::outbox::{Next, OutboxReceiver};
+    use crate::registry::Realtime;
+    use chatalot_protocol::ids::SessionId;
+
+    /// Refuses every token.
+    struct NoTokens;
+
+    impl Authenticator for NoTokens {
+        fn verify(&self, _: &str) -> Option<Claims> {
+            None
+        }
+        fn is_revoked(&self, _: SessionId) -> bool {
+            false
+        }
+    }
+
+    struct Socket {
+        to_server: tokio::sync::mpsc::UnboundedSender<Inbound>,
+        from_server: OutboxReceiver,
+    }
+
+    impl Socket {
+        fn open(rt: &Realtime) -> Socket {
+            let (outbox, from_server) = Outbox::new(64, 64 * 1024);
+            let (to_server, inbound) = tokio::sync::mpsc::unbounded_channel();
+            let stream = futures_util::stream::unfold(inbound, |mut rx| async move {
+                rx.recv().await.map(|item| (item, rx))
+            });
+            SessionActor::start(rt.hub.clone(), outbox, stream, None);
+            Socket {
+                to_server,
+                from_server,
+            }
+        }
+
+        fn send(&self, text: &str) {
+            let _ = self.to_server.send(Inbound::Text(text.to_owned().into()));
+        }
+
+        async fn next(&mut self) -> Next {
+            let rx = &mut self.from_server;
+            tokio::time::timeout(
+                Duration::from_secs(5),
+                std::future::poll_fn(|cx| rx.poll_next(cx)),
+            )
+            .await
+            .expect("an answer within 5 s")
+        }
+
+        /// Everything written until the close, as JSON values, and the close.
+        async fn until_close(&mut self) -> (Vec<serde_json::Value>, CloseReason) {
+            let mut frames = Vec::new();
+            loop {
+                match self.next().await {
+                    Next::Frame(f) => frames.push(serde_json::from_str(&f).expect("JSON")),
+                    Next::Close(why) => return (frames, why),
+                    Next::Control(_) => {}
+                    Next::Ended => panic!("ended without a close"),
+                }
+            }
+        }
+
+        async fn frame(&mut self) -> serde_json::Value {
+            match self.next().await {
+                Next::Frame(f) => serde_json::from_str(&f).expect("JSON"),
+                other => panic!("{other:?} instead of a frame"),
+            }
+        }
+    }
+
+    /// Runs `test` against a gateway whose database is never reached.
+    fn gateway<F>(config: crate::RealtimeConfig, test: impl FnOnce(Realtime) -> F)
+    where
+        F: std::future::Future<Output = ()>,
+    {
+        actix::System::new().block_on(async move {
+            let db = chatalot_storage::Db::new(
+                "host=/nonexistent dbname=none",
+                1,
+                Duration::from_millis(100),
+            )
+            .expect("a lazy pool");
+            test(Realtime::start(db, std::sync::Arc::new(NoTokens), config)).await;
+        });
+    }
+
+    #[test]
+    fn frames_before_authentication_close_the_connection_with_4001() {
+        gateway(Default::default(), |rt| async move {
+            let mut s = Socket::open(&rt);
+            s.send("{not json");
+            let err = s.frame().await;
+            assert_eq!(
+                (err["type"].as_str(), err["code"].as_str()),
+                (Some("error"), Some("invalid_json"))
+            );
+            s.send(r#"{"type": "ping"}"#);
+            let (frames, why) = s.until_close().await;
+            assert_eq!(why, CloseReason::AuthenticateFirst);
+            assert_eq!(why.code(), 4001);
+            assert_eq!(frames.last().expect("closing")["reason"], why.text());
+        });
+    }
+
+    #[test]
+    fn a_refused_token_is_answered_for_authenticate_then_closed() {
+        gateway(Default::default(), |rt| async move {
+            let mut s = Socket::open(&rt);
+            s.send(r#"{"type": "authenticate", "token": "forged"}"#);
+            let (frames, why) = s.until_close().await;
+            assert_eq!(why, CloseReason::Unauthorized);
+            assert_eq!(frames[0]["code"], "unauthorized");
+            assert_eq!(frames[0]["frame"], "authenticate");
+            assert_eq!(frames[1]["type"], "closing");
+        });
+    }
+
+    #[test]
+    fn silence_after_connecting_closes_when_the_time_to_authenticate_is_up() {
+        let config = crate::RealtimeConfig {
+            auth_timeout: Duration::from_millis(200),
+            ..Default::default()
+        };
+        gateway(config, |rt| async move {
+            let mut s = Socket::open(&rt);
+            let started = Instant::now();
+            let (_, why) = s.until_close().await;
+            assert_eq!(why, CloseReason::AuthTimeout);
+            assert!(started.elapsed() >= Duration::from_millis(150));
+        });
+    }
+
+    #[test]
+    fn a_flood_gets_rate_limit_errors_then_a_policy_close() {
+        let config = crate::RealtimeConfig {
+            frames_burst: 5,
+            frames_per_sec: 1,
+            ..Default::default()
+        };
+        gateway(config, |rt| async move {
+            let mut s = Socket::open(&rt);
+            for _ in 0..(5 + MAX_VIOLATIONS + 1) {
+                s.send("{not json");
+            }
+            let (frames, why) = s.until_close().await;
+            assert_eq!(why, CloseReason::Flooding);
+            let limited = frames
+                .iter()
+                .filter(|f| f["code"] == "rate_limited")
+                .count();
+            assert_eq!(limited, MAX_VIOLATIONS as usize);
+            assert_eq!(
+                frames
+                    .iter()
+                    .filter(|f| f["code"] == "invalid_json")
+                    .count(),
+                5
+            );
+        });
+    }
+
+    #[test]
+    fn an_oversized_frame_closes_with_1009_and_binary_frames_are_refused() {
+        gateway(Default::default(), |rt| async move {
+            let mut s = Socket::open(&rt);
+            let _ = s.to_server.send(Inbound::Binary);
+            assert_eq!(s.frame().await["code"], "invalid_request");
+            let _ = s.to_server.send(Inbound::TooLarge);
+            let (_, why) = s.until_close().await;
+            assert_eq!((why, why.code()), (CloseReason::TooLarge, 1009));
+        });
+    }
+}

@@ -10,6 +10,8 @@ pub struct Stats {
     pub messages_stored: AtomicU64,
     pub messages_delivered: AtomicU64,
     pub queue_drops: AtomicU64,
+    /// User and channel actors that stopped without being released, and were restarted.
+    pub actor_restarts: AtomicU64,
 }
 
 static STATS: Stats = Stats {
@@ -18,6 +20,7 @@ static STATS: Stats = Stats {
     messages_stored: AtomicU64::new(0),
     messages_delivered: AtomicU64::new(0),
     queue_drops: AtomicU64::new(0),
+    actor_restarts: AtomicU64::new(0),
 };
 
 /// The counters.

@@ -5,7 +5,7 @@
 use crate::channel::{self, ChannelActor};
 use crate::hub::Hub;
 use crate::outbox::{ConnId, Outbox};
-use crate::registry::ReleaseUser;
+use crate::registry::{Child, ChildGone, ReleaseUser};
 use crate::session::{self, SessionActor};
 use actix::prelude::*;
 use bytestring::ByteString;
@@ -40,13 +40,16 @@ pub struct UserActor {
     announced: Presence,
     announced_at: Option<Instant>,
     announce_pending: bool,
+    /// Which start of this user's actor this is (see the registry's supervision).
+    generation: u64,
 }
 
 /// A user's presence is announced to their channels at most this often.
 pub const PRESENCE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl UserActor {
-    pub fn new(id: UserId, hub: Hub) -> Self {
+    /// The actor of user `id`; `generation`: the registry's number for this start.
+    pub fn new(id: UserId, hub: Hub, generation: u64) -> Self {
         UserActor {
             id,
             hub,
@@ -60,6 +63,7 @@ impl UserActor {
             announced: Presence::Offline,
             announced_at: None,
             announce_pending: false,
+            generation,
         }
     }
 
@@ -422,5 +426,38 @@ impl Handler<RecheckUser> for UserActor {
                 }
             }
         }
+    }
+}
+
+/// As for channel actors: an actor dropped without having been released went because of a
+/// fault; the user's connections are closed so they reconnect (and resubscribe), and the
+/// registry starts a fresh actor.
+impl Drop for UserActor {
+    fn drop(&mut self) {
+        if self.released {
+            return;
+        }
+        self.hub.registry.do_send(ChildGone {
+            child: Child::User(self.id),
+            generation: self.generation,
+        });
+        for entry in self.sessions.values() {
+            entry.outbox.close(CloseReason::Restarted);
+        }
+    }
+}
+
+/// Makes the actor panic, to show that supervision restarts it (tests only).
+#[cfg(feature = "fault-injection")]
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Crash;
+
+#[cfg(feature = "fault-injection")]
+impl Handler<Crash> for UserActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Crash, _: &mut Context<Self>) {
+        panic!("injected fault in the actor of user {}", self.id);
     }
 }

@@ -321,6 +321,9 @@ pub enum CloseReason {
     TooLarge,
     /// A slow reader: the outbound queue was full or untaken too long (4008).
     Lagged,
+    /// A part of the server this connection used stopped after a fault and was restarted:
+    /// reconnect and resubscribe with the cursors held (4012).
+    Restarted,
 }
 
 impl CloseReason {
@@ -339,6 +342,7 @@ impl CloseReason {
         CloseReason::Flooding,
         CloseReason::TooLarge,
         CloseReason::Lagged,
+        CloseReason::Restarted,
     ];
 
     /// The WebSocket close code.
@@ -355,6 +359,7 @@ impl CloseReason {
             | CloseReason::SessionRevoked
             | CloseReason::TokenExpired => 4001,
             CloseReason::Lagged => 4008,
+            CloseReason::Restarted => 4012,
             CloseReason::TooManySessions => 4029,
         }
     }
@@ -375,6 +380,7 @@ impl CloseReason {
             CloseReason::Flooding => "too many frames",
             CloseReason::TooLarge => "frame too large",
             CloseReason::Lagged => "too slow: reconnect and resubscribe",
+            CloseReason::Restarted => "restarted after a fault: reconnect and resubscribe",
         }
     }
 }

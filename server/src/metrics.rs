@@ -253,7 +253,7 @@ pub fn render(pool: PoolFigures) -> String {
         let _ = writeln!(out, "{name} {value}");
     }
 
-    let counters: [(&str, &str, u64); 3] = [
+    let counters: [(&str, &str, u64); 4] = [
         (
             "chatalot_messages_stored_total",
             "Messages committed to the database.",
@@ -268,6 +268,11 @@ pub fn render(pool: PoolFigures) -> String {
             "chatalot_ws_queue_drops_total",
             "Sessions dropped because their outbound queue was full.",
             realtime.queue_drops.load(Ordering::Relaxed),
+        ),
+        (
+            "chatalot_actor_restarts_total",
+            "User and channel actors restarted after stopping unexpectedly.",
+            realtime.actor_restarts.load(Ordering::Relaxed),
         ),
     ];
     for (name, help, value) in counters {
@@ -422,6 +427,7 @@ mod tests {
             "chatalot_messages_stored_total",
             "chatalot_messages_delivered_total",
             "chatalot_ws_queue_drops_total",
+            "chatalot_actor_restarts_total",
             "process_start_time_seconds",
         ] {
             assert!(text.contains(name), "{name} missing from:\n{text}");

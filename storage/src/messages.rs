@@ -168,6 +168,15 @@ pub async fn insert_batch(
     batch: &[NewMessage],
 ) -> Result<Vec<Inserted>> {
     conn.transaction::<_, StorageError, _>(async |conn| {
+        // the channel's row first: batches of one channel are stored one after another, so
+        // the nonces read next include every batch committed before (one writer per channel
+        // is the rule, but a race must not store a nonce twice or refuse a batch)
+        channels::table
+            .find(channel.0)
+            .select(channels::last_seq)
+            .for_update()
+            .first::<i64>(conn)
+            .await?;
         // earlier sends with the same (sender, nonce): answered with what was stored then
         // (channel, sender, nonce) is indexed: narrowing by both keeps this lookup independent
         // of the channel's size

@@ -11,13 +11,13 @@
 use crate::frames;
 use crate::hub::Hub;
 use crate::outbox::{ConnId, Outbox};
-use crate::registry::{ReleaseChannel, ToChannel};
+use crate::registry::{Child, ChildGone, ReleaseChannel, ToChannel};
 use crate::stats::{stats, Stats};
 use actix::prelude::*;
 use bytestring::ByteString;
 use chatalot_protocol::ids::{ChannelId, UserId};
 use chatalot_protocol::perms::ChannelFacts;
-use chatalot_protocol::ws::Presence;
+use chatalot_protocol::ws::{CloseReason, Presence};
 use chatalot_protocol::ErrorCode;
 use chatalot_storage::channels::{self, Channel};
 use std::collections::{HashMap, VecDeque};
@@ -88,11 +88,14 @@ pub struct ChannelActor {
     last_recheck: Instant,
     /// For a DM or group DM: who accepted it and the blocks between its members.
     direct: Option<Direct>,
+    /// Which start of this channel's actor this is (see the registry's supervision).
+    generation: u64,
 }
 
 impl ChannelActor {
-    /// The actor of channel `id`; `last_recheck`: when access was last re-checked anywhere.
-    pub fn new(id: ChannelId, hub: Hub, last_recheck: Instant) -> Self {
+    /// The actor of channel `id`; `last_recheck`: when access was last re-checked anywhere;
+    /// `generation`: the registry's number for this start.
+    pub fn new(id: ChannelId, hub: Hub, last_recheck: Instant, generation: u64) -> Self {
         ChannelActor {
             id,
             hub,
@@ -108,6 +111,7 @@ impl ChannelActor {
             released: false,
             last_recheck,
             direct: None,
+            generation,
         }
     }
 
@@ -239,5 +243,41 @@ impl Actor for ChannelActor {
         .wait(ctx);
         let every = (self.hub.config.actor_idle / 2).max(Duration::from_millis(100));
         ctx.run_interval(every, |act, ctx| act.check_idle(ctx));
+    }
+}
+
+/// An actor dropped without having been released went because of a fault (a handler panicked
+/// and unwound, or it stopped unexpectedly): its subscribers' connections are closed so they
+/// resubscribe from their cursors, and the registry starts a fresh actor. A released actor,
+/// and any at shutdown, has nothing to tell.
+impl Drop for ChannelActor {
+    fn drop(&mut self) {
+        if self.released {
+            return;
+        }
+        // the registry first, so that whoever reconnects finds the fresh actor
+        self.hub.registry.do_send(ChildGone {
+            child: Child::Channel(self.id),
+            generation: self.generation,
+        });
+        for sub in self.subs.values() {
+            sub.outbox.close(CloseReason::Restarted);
+        }
+    }
+}
+
+/// Makes the actor panic, to show that supervision restarts it (tests only: no input of the
+/// protocol or the API reaches it).
+#[cfg(feature = "fault-injection")]
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Crash;
+
+#[cfg(feature = "fault-injection")]
+impl Handler<Crash> for ChannelActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Crash, _: &mut Context<Self>) {
+        panic!("injected fault in the actor of channel {}", self.id);
     }
 }

@@ -1,5 +1,7 @@
-//! The integration suite, one binary: every test goes through the public HTTP and WebSocket
-//! surface of a real server over a real PostgreSQL (see `common`). Run it with
+//! The integration suite, one binary: the tests go through the public HTTP and WebSocket
+//! surface of a real server over a real PostgreSQL (see `common`), except `supervision` and
+//! `storage_messages`, which drive the actors and the storage crate directly over the test
+//! server's database (what no public input can provoke: a crashing actor, racing inserts). Run it with
 //! `cargo nextest run`, which gives each test a process of its own (some tests read the
 //! process-wide gateway counters).
 
@@ -15,4 +17,6 @@ mod metrics;
 mod realtime;
 mod sessions;
 mod smoke;
+mod storage_messages;
+mod supervision;
 mod two_factor;
