@@ -24,6 +24,8 @@ pub mod quota;
 pub mod registry;
 pub mod session;
 pub mod stats;
+#[cfg(any(test, feature = "fault-injection"))]
+pub mod testing;
 pub mod user;
 
 pub use config::RealtimeConfig;

@@ -782,12 +782,12 @@ impl Handler<Deliver> for SessionActor {
 
 #[cfg(test)]
 mod tests {
-    //! What a session decides before any database or other actor is involved, with a queue in
-    //! place of the socket: the frames it writes are read back from the outbox.
+    //! What a session decides before any database or other actor is involved, over a
+    //! `QueueSocket`.
     use super::*;
     use crate::hub::Authenticator;
-    use crate::outbox::{Next, OutboxReceiver};
     use crate::registry::Realtime;
+    use crate::testing::QueueSocket;
     use chatalot_protocol::ids::SessionId;
 
     /// Refuses every token.
@@ -799,60 +799,6 @@ mod tests {
         }
         fn is_revoked(&self, _: SessionId) -> bool {
             false
-        }
-    }
-
-    struct Socket {
-        to_server: tokio::sync::mpsc::UnboundedSender<Inbound>,
-        from_server: OutboxReceiver,
-    }
-
-    impl Socket {
-        fn open(rt: &Realtime) -> Socket {
-            let (outbox, from_server) = Outbox::new(64, 64 * 1024);
-            let (to_server, inbound) = tokio::sync::mpsc::unbounded_channel();
-            let stream = futures_util::stream::unfold(inbound, |mut rx| async move {
-                rx.recv().await.map(|item| (item, rx))
-            });
-            SessionActor::start(rt.hub.clone(), outbox, stream, None);
-            Socket {
-                to_server,
-                from_server,
-            }
-        }
-
-        fn send(&self, text: &str) {
-            let _ = self.to_server.send(Inbound::Text(text.to_owned().into()));
-        }
-
-        async fn next(&mut self) -> Next {
-            let rx = &mut self.from_server;
-            tokio::time::timeout(
-                Duration::from_secs(5),
-                std::future::poll_fn(|cx| rx.poll_next(cx)),
-            )
-            .await
-            .expect("an answer within 5 s")
-        }
-
-        /// Everything written until the close, as JSON values, and the close.
-        async fn until_close(&mut self) -> (Vec<serde_json::Value>, CloseReason) {
-            let mut frames = Vec::new();
-            loop {
-                match self.next().await {
-                    Next::Frame(f) => frames.push(serde_json::from_str(&f).expect("JSON")),
-                    Next::Close(why) => return (frames, why),
-                    Next::Control(_) => {}
-                    Next::Ended => panic!("ended without a close"),
-                }
-            }
-        }
-
-        async fn frame(&mut self) -> serde_json::Value {
-            match self.next().await {
-                Next::Frame(f) => serde_json::from_str(&f).expect("JSON"),
-                other => panic!("{other:?} instead of a frame"),
-            }
         }
     }
 
@@ -875,14 +821,14 @@ mod tests {
     #[test]
     fn frames_before_authentication_close_the_connection_with_4001() {
         gateway(Default::default(), |rt| async move {
-            let mut s = Socket::open(&rt);
-            s.send("{not json");
+            let mut s = QueueSocket::open(&rt.hub);
+            s.send_text("{not json");
             let err = s.frame().await;
             assert_eq!(
                 (err["type"].as_str(), err["code"].as_str()),
                 (Some("error"), Some("invalid_json"))
             );
-            s.send(r#"{"type": "ping"}"#);
+            s.send_text(r#"{"type": "ping"}"#);
             let (frames, why) = s.until_close().await;
             assert_eq!(why, CloseReason::AuthenticateFirst);
             assert_eq!(why.code(), 4001);
@@ -893,8 +839,8 @@ mod tests {
     #[test]
     fn a_refused_token_is_answered_for_authenticate_then_closed() {
         gateway(Default::default(), |rt| async move {
-            let mut s = Socket::open(&rt);
-            s.send(r#"{"type": "authenticate", "token": "forged"}"#);
+            let mut s = QueueSocket::open(&rt.hub);
+            s.send_text(r#"{"type": "authenticate", "token": "forged"}"#);
             let (frames, why) = s.until_close().await;
             assert_eq!(why, CloseReason::Unauthorized);
             assert_eq!(frames[0]["code"], "unauthorized");
@@ -910,7 +856,7 @@ mod tests {
             ..Default::default()
         };
         gateway(config, |rt| async move {
-            let mut s = Socket::open(&rt);
+            let mut s = QueueSocket::open(&rt.hub);
             let started = Instant::now();
             let (_, why) = s.until_close().await;
             assert_eq!(why, CloseReason::AuthTimeout);
@@ -926,9 +872,9 @@ mod tests {
             ..Default::default()
         };
         gateway(config, |rt| async move {
-            let mut s = Socket::open(&rt);
+            let mut s = QueueSocket::open(&rt.hub);
             for _ in 0..(5 + MAX_VIOLATIONS + 1) {
-                s.send("{not json");
+                s.send_text("{not json");
             }
             let (frames, why) = s.until_close().await;
             assert_eq!(why, CloseReason::Flooding);
@@ -950,10 +896,10 @@ mod tests {
     #[test]
     fn an_oversized_frame_closes_with_1009_and_binary_frames_are_refused() {
         gateway(Default::default(), |rt| async move {
-            let mut s = Socket::open(&rt);
-            let _ = s.to_server.send(Inbound::Binary);
+            let mut s = QueueSocket::open(&rt.hub);
+            s.push(Inbound::Binary);
             assert_eq!(s.frame().await["code"], "invalid_request");
-            let _ = s.to_server.send(Inbound::TooLarge);
+            s.push(Inbound::TooLarge);
             let (_, why) = s.until_close().await;
             assert_eq!((why, why.code()), (CloseReason::TooLarge, 1009));
         });

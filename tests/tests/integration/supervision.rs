@@ -3,12 +3,12 @@
 //! (close 4012) and find everything acknowledged. The actors run here over the test server's
 //! database, driven by sessions whose socket is a pair of queues.
 use crate::common::TestServer;
-use chatalot_actors::outbox::{Next, OutboxReceiver};
 use chatalot_actors::registry::{Child, GetChannels, InjectFault, Realtime};
-use chatalot_actors::{Authenticator, Claims, Inbound, Outbox, RealtimeConfig, SessionActor};
+use chatalot_actors::testing::QueueSocket;
+use chatalot_actors::{Authenticator, Claims, RealtimeConfig};
 use chatalot_protocol::ids::{ChannelId, DeviceId, SessionId, UserId};
 use chatalot_protocol::ws::CloseReason;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,72 +22,6 @@ impl Authenticator for OneToken {
     }
     fn is_revoked(&self, _: SessionId) -> bool {
         false
-    }
-}
-
-/// A session actor with queues in place of a socket.
-struct Conn {
-    to_server: tokio::sync::mpsc::UnboundedSender<Inbound>,
-    from_server: OutboxReceiver,
-}
-
-impl Conn {
-    fn open(rt: &Realtime) -> Conn {
-        let (outbox, from_server) = Outbox::new(512, 1 << 20);
-        let (to_server, inbound) = tokio::sync::mpsc::unbounded_channel();
-        let stream = futures_util::stream::unfold(inbound, |mut rx| async move {
-            rx.recv().await.map(|item| (item, rx))
-        });
-        SessionActor::start(rt.hub.clone(), outbox, stream, None);
-        let conn = Conn {
-            to_server,
-            from_server,
-        };
-        conn.send(json!({"type": "authenticate", "token": "token"}));
-        conn
-    }
-
-    fn send(&self, frame: Value) {
-        self.to_server
-            .send(Inbound::Text(frame.to_string().into()))
-            .expect("the session is running");
-    }
-
-    async fn next(&mut self) -> Next {
-        let rx = &mut self.from_server;
-        tokio::time::timeout(
-            Duration::from_secs(5),
-            std::future::poll_fn(|cx| rx.poll_next(cx)),
-        )
-        .await
-        .expect("the server answers within 5 s")
-    }
-
-    /// The next frame of type `kind`, skipping others.
-    async fn frame(&mut self, kind: &str) -> Value {
-        loop {
-            match self.next().await {
-                Next::Frame(text) => {
-                    let v: Value = serde_json::from_str(&text).expect("JSON");
-                    if v["type"] == kind {
-                        return v;
-                    }
-                }
-                Next::Control(_) => {}
-                other => panic!("{other:?} while waiting for {kind}"),
-            }
-        }
-    }
-
-    /// How the server closed this connection, skipping the frames before.
-    async fn closed(&mut self) -> CloseReason {
-        loop {
-            match self.next().await {
-                Next::Close(why) => return why,
-                Next::Ended => panic!("the session ended without a close"),
-                _ => {}
-            }
-        }
     }
 }
 
@@ -118,17 +52,18 @@ fn crashed_channel_and_user_actors_are_restarted_and_their_connections_resync() 
         let db = chatalot_storage::Db::new(&url, 4, Duration::from_secs(5)).expect("pool");
         let rt = Realtime::start(db, Arc::new(OneToken(claims)), RealtimeConfig::default());
         let restarts = || chatalot_actors::stats::stats().actor_restarts.load(Ordering::Relaxed);
-        let subscribe = |c: &Conn, after: Option<i64>| {
+        let subscribe = |c: &QueueSocket, after: Option<i64>| {
             c.send(json!({"type": "subscribe", "channels": [{"channel_id": channel, "after_seq": after}]}))
         };
 
-        let mut a = Conn::open(&rt);
-        a.frame("ready").await;
+        let mut a = QueueSocket::open(&rt.hub);
+        a.send(json!({"type": "authenticate", "token": "token"}));
+        a.frame_of("ready").await;
         subscribe(&a, None);
-        a.frame("subscribed").await;
+        a.frame_of("subscribed").await;
         a.send(json!({"type": "send_message", "channel_id": channel, "nonce": "n1",
             "content": {"kind": "text", "text": "before the fault"}}));
-        assert_eq!(a.frame("message_acked").await["seq"], 1);
+        assert_eq!(a.frame_of("message_acked").await["seq"], 1);
 
         // the channel's actor panics: its subscriber is told to resubscribe, and a fresh actor
         // with the channel's state from storage takes its place
@@ -139,7 +74,7 @@ fn crashed_channel_and_user_actors_are_restarted_and_their_connections_resync() 
             .expect("registry")
             .remove(0);
         rt.registry.do_send(InjectFault(Child::Channel(channel)));
-        assert_eq!(a.closed().await, CloseReason::Restarted);
+        assert_eq!(a.until_close().await.1, CloseReason::Restarted);
         assert_eq!(CloseReason::Restarted.code(), 4012);
         // the registry's restart is queued behind the fault report: ask until it is in
         let mut new = old.clone();
@@ -160,26 +95,28 @@ fn crashed_channel_and_user_actors_are_restarted_and_their_connections_resync() 
 
         // resubscribing from the cursor held finds what was acknowledged, and the sequence
         // goes on where it was
-        let mut b = Conn::open(&rt);
-        b.frame("ready").await;
+        let mut b = QueueSocket::open(&rt.hub);
+        b.send(json!({"type": "authenticate", "token": "token"}));
+        b.frame_of("ready").await;
         subscribe(&b, Some(0));
-        let created = b.frame("message_created").await;
+        let created = b.frame_of("message_created").await;
         assert_eq!(created["message"]["seq"], 1);
         assert_eq!(created["message"]["content"]["text"], "before the fault");
-        assert_eq!(b.frame("subscribed").await["last_seq"], 1);
+        assert_eq!(b.frame_of("subscribed").await["last_seq"], 1);
         b.send(json!({"type": "send_message", "channel_id": channel, "nonce": "n2",
             "content": {"kind": "text", "text": "after the fault"}}));
-        assert_eq!(b.frame("message_acked").await["seq"], 2);
+        assert_eq!(b.frame_of("message_acked").await["seq"], 2);
 
         // the user's actor panics: the user's connections are closed the same way, and the
         // next connection joins a fresh actor
         rt.registry.do_send(InjectFault(Child::User(claims.user_id)));
-        assert_eq!(b.closed().await, CloseReason::Restarted);
-        let mut c = Conn::open(&rt);
-        let ready = c.frame("ready").await;
+        assert_eq!(b.until_close().await.1, CloseReason::Restarted);
+        let mut c = QueueSocket::open(&rt.hub);
+        c.send(json!({"type": "authenticate", "token": "token"}));
+        let ready = c.frame_of("ready").await;
         assert_eq!(ready["user_id"], json!(claims.user_id));
         subscribe(&c, Some(1));
-        let created = c.frame("message_created").await;
+        let created = c.frame_of("message_created").await;
         assert_eq!(created["message"]["content"]["text"], "after the fault");
         assert_eq!(restarts(), 2);
         rt.stop();
