@@ -43,6 +43,19 @@ pub mod tag {
     pub const SENDER_KEY_SENDER_STATE: u8 = 0x25;
     /// `SenderKeyReceiver` state storage v1.
     pub const SENDER_KEY_RECEIVER_STATE: u8 = 0x26;
+
+    /// Application layer ([`crate::app`]): `DirectPayload` v1, a DM message body.
+    pub const DIRECT_PAYLOAD: u8 = 0x40;
+    /// Application layer: `ChannelPayload` v1, a community-channel message body.
+    pub const CHANNEL_PAYLOAD: u8 = 0x41;
+    /// Application layer: `DirectPlaintext` v1, inside each pairwise ciphertext of a DM.
+    pub const DIRECT_PLAINTEXT: u8 = 0x42;
+    /// Application layer: `EnvelopePlaintext` v1, inside an envelope's pairwise ciphertext.
+    pub const ENVELOPE_PLAINTEXT: u8 = 0x43;
+    /// Application layer: text body v1.
+    pub const BODY_TEXT: u8 = 0x50;
+    /// Application layer: attachment body v1.
+    pub const BODY_ATTACHMENT: u8 = 0x51;
 }
 
 /// Strict cursor over an input slice.
@@ -52,9 +65,15 @@ pub(crate) struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
+    /// Starts reading `buf` at its first byte (for encodings with several possible tags:
+    /// the caller reads the tag with [`Reader::u8`]).
+    pub(crate) fn new(buf: &'a [u8]) -> Self {
+        Reader { buf, pos: 0 }
+    }
+
     /// Starts reading `buf`, requiring its first byte to be `expected_tag`.
     pub(crate) fn with_tag(buf: &'a [u8], expected_tag: u8) -> Result<Self> {
-        let mut r = Reader { buf, pos: 0 };
+        let mut r = Reader::new(buf);
         let t = r.u8()?;
         if t != expected_tag {
             return Err(CryptoError::WrongTag(t));
@@ -83,6 +102,10 @@ impl<'a> Reader<'a> {
         Ok(self.array::<1>()?[0])
     }
 
+    pub(crate) fn u16(&mut self) -> Result<u16> {
+        Ok(u16::from_be_bytes(self.array()?))
+    }
+
     pub(crate) fn u32(&mut self) -> Result<u32> {
         Ok(u32::from_be_bytes(self.array()?))
     }
@@ -107,6 +130,13 @@ impl<'a> Reader<'a> {
             return Err(CryptoError::LimitExceeded(what));
         }
         self.bytes(len)
+    }
+
+    /// Everything not read yet (for a last field that runs to the end of the input).
+    pub(crate) fn rest(&mut self) -> &'a [u8] {
+        let s = &self.buf[self.pos..];
+        self.pos = self.buf.len();
+        s
     }
 
     /// Ends decoding: any unread byte is an error.
@@ -154,5 +184,13 @@ mod tests {
             r.var_bytes(usize::MAX, "x").err(),
             Some(CryptoError::Truncated)
         );
+        let mut r = Reader::new(&[1, 2]);
+        assert_eq!(r.u16(), Ok(0x0102));
+        assert_eq!(r.u16().err(), Some(CryptoError::Truncated));
+        let mut r = Reader::new(&[7, 8, 9]);
+        assert_eq!(r.u8(), Ok(7));
+        assert_eq!(r.rest(), &[8, 9]);
+        assert_eq!(r.rest(), &[] as &[u8]);
+        assert_eq!(r.finish(), Ok(()));
     }
 }

@@ -1,13 +1,14 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 //! Chatalot end-to-end encryption: device identities and cross-signing, X3DH,
-//! the Double Ratchet, Sender Keys for channels, chunked attachment encryption and
-//! safety numbers.
+//! the Double Ratchet, Sender Keys for channels, chunked attachment encryption,
+//! safety numbers, and the application-layer encodings of message bodies and envelopes.
 //!
 //! Pure and synchronous; randomness is injected (`rand_core::CryptoRng`); secrets are
 //! zeroized on drop and never printed; every encoding is a tagged, versioned binary
 //! format decoded strictly. The design, byte layouts and KDF labels are in `docs/e2e.md`.
 
+pub mod app;
 pub mod attachment;
 pub mod encoding;
 pub mod error;

@@ -42,3 +42,19 @@ pub const MAX_ATTACHMENT_SIZE: u64 = 4 * 1024 * 1024 * 1024;
 
 /// Fingerprints: number of SHA-512 iterations.
 pub const FINGERPRINT_ITERATIONS: u32 = 5200;
+
+/// Application layer ([`crate::app`]): largest body inside a `DirectPlaintext` or an
+/// `EnvelopePlaintext` (the same figure as [`MAX_PLAINTEXT_LEN`], fixed here for the wire).
+pub const MAX_BODY_LEN: usize = 256 * 1024;
+/// Application layer: largest pairwise message (tag 0x05 or 0x06) per recipient of a
+/// `DirectPayload`.
+pub const MAX_PAIRWISE_MESSAGE_LEN: usize = MAX_BODY_LEN + 1024;
+/// Application layer: most recipients of a `DirectPayload` (its count is a u16).
+pub const MAX_DIRECT_RECIPIENTS: usize = u16::MAX as usize;
+/// Application layer: largest file name (UTF-8 bytes) of an attachment body.
+pub const MAX_FILE_NAME_LEN: usize = 1024;
+/// Application layer: largest MIME type (UTF-8 bytes) of an attachment body.
+pub const MAX_MIME_TYPE_LEN: usize = 256;
+/// Application layer: a sender key is replaced after this many messages even without a
+/// membership change.
+pub const SENDER_KEY_ROTATE_AFTER: u32 = 10_000;

@@ -4,6 +4,10 @@
 #[path = "../src/test_rng.rs"]
 mod test_rng;
 
+use chatalot_crypto::app::{
+    text_body, AttachmentBody, Body, ChannelPayload, DirectPayload, DirectPlaintext,
+    DirectRecipient, EnvelopePlaintext, Payload, ENVELOPE_KIND_SENDER_KEY,
+};
 use chatalot_crypto::attachment::{
     decrypt_attachment, encrypt_attachment_with_key, AttachmentDecryptor, AttachmentPointer,
 };
@@ -75,6 +79,12 @@ fn decode_all(b: &[u8]) {
     let _ = SenderKeySender::from_bytes(b);
     let _ = SenderKeyReceiver::from_bytes(b);
     let _ = AttachmentPointer::from_bytes(b);
+    let _ = Body::decode(b);
+    let _ = DirectPlaintext::decode(b);
+    let _ = DirectPayload::decode(b);
+    let _ = ChannelPayload::decode(b);
+    let _ = Payload::decode(b);
+    let _ = EnvelopePlaintext::decode(b);
 }
 
 #[test]
@@ -181,12 +191,78 @@ fn random_bytes_never_panic() {
         if let Some(first) = v.first_mut() {
             // Bias towards valid tags so the decoders get past the first byte.
             if rng.below(2) == 0 {
-                *first = [
+                const TAGS: [u8; 22] = [
                     0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x0A, 0x20, 0x21, 0x22, 0x23,
-                    0x24, 0x25, 0x26,
-                ][rng.below(16) as usize];
+                    0x24, 0x25, 0x26, 0x40, 0x41, 0x42, 0x43, 0x50, 0x51,
+                ];
+                *first = TAGS[rng.below(TAGS.len() as u64) as usize];
             }
         }
         decode_all(&v);
+    }
+}
+
+/// The application-layer decoders on mutated valid encodings: whatever they accept encodes
+/// back to exactly the input (one encoding per value).
+#[test]
+fn accepted_application_encodings_are_canonical() {
+    let pointer = AttachmentPointer {
+        key: Zeroizing::new([0x61; 32]),
+        digest: [0x62; 32],
+        size: 1234,
+    };
+    let attachment = Body::Attachment(AttachmentBody {
+        blob_message_id: [7; 16],
+        pointer,
+        name: "a.txt".into(),
+        mime: "text/plain".into(),
+    });
+    let direct = DirectPayload {
+        sender_device_id: [1; 16],
+        recipients: (0..2u8)
+            .map(|i| DirectRecipient {
+                device_id: [i + 2; 16],
+                message: vec![0x06; 3],
+            })
+            .collect(),
+    };
+    let envelope = EnvelopePlaintext {
+        kind: ENVELOPE_KIND_SENDER_KEY,
+        channel_id: Some([9; 16]),
+        body: Zeroizing::new(vec![0x07; 8]),
+    };
+    let seeds: Vec<Vec<u8>> = vec![
+        text_body("hello").to_vec(),
+        attachment.encode().expect("encode").to_vec(),
+        DirectPlaintext {
+            channel_id: [3; 16],
+            body: Zeroizing::new(b"\x50hi".to_vec()),
+        }
+        .encode()
+        .expect("encode")
+        .to_vec(),
+        direct.encode().expect("encode"),
+        ChannelPayload {
+            sender_device_id: [4; 16],
+            message: vec![0x08; 6],
+        }
+        .encode(),
+        envelope.encode().expect("encode").to_vec(),
+    ];
+    let mut rng = TestRng::new(0xa9);
+    for round in 0..ROUNDS {
+        let v = mutate(&mut rng, &seeds[round % seeds.len()]);
+        if let Ok(b) = Body::decode(&v) {
+            assert_eq!(&b.encode().expect("re-encode")[..], &v[..]);
+        }
+        if let Ok(p) = DirectPlaintext::decode(&v) {
+            assert_eq!(&p.encode().expect("re-encode")[..], &v[..]);
+        }
+        if let Ok(p) = Payload::decode(&v) {
+            assert_eq!(p.encode().expect("re-encode"), v);
+        }
+        if let Ok(p) = EnvelopePlaintext::decode(&v) {
+            assert_eq!(&p.encode().expect("re-encode")[..], &v[..]);
+        }
     }
 }

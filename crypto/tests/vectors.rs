@@ -12,6 +12,10 @@ mod vectors;
 use std::collections::VecDeque;
 use std::convert::Infallible;
 
+use chatalot_crypto::app::{
+    AttachmentBody, Body, ChannelPayload, DirectPayload, DirectPlaintext, DirectRecipient,
+    EnvelopePlaintext, Payload,
+};
 use chatalot_crypto::attachment::{
     decrypt_attachment, encrypt_attachment_with_key, AttachmentPointer,
 };
@@ -413,5 +417,117 @@ fn fingerprint_vectors_verify() {
             &arr(&ub["user_id"]),
         );
         assert_eq!(direct, sn);
+    }
+}
+
+fn utf8(v: &Value) -> String {
+    String::from_utf8(bytes(v)).expect("UTF-8")
+}
+
+fn cases<'a>(v: &'a Value, key: &str) -> &'a Vec<Value> {
+    v[key].as_array().expect(key)
+}
+
+#[test]
+fn app_vectors_verify() {
+    let v = load("app.json");
+    let limits = &v["limits"];
+    let limit = |k: &str| limits[k].as_u64().expect(k) as usize;
+    use chatalot_crypto::limits as l;
+    assert_eq!(limit("max_body_len"), l::MAX_BODY_LEN);
+    assert_eq!(
+        limit("max_pairwise_message_len"),
+        l::MAX_PAIRWISE_MESSAGE_LEN
+    );
+    assert_eq!(limit("max_direct_recipients"), l::MAX_DIRECT_RECIPIENTS);
+    assert_eq!(limit("max_file_name_len"), l::MAX_FILE_NAME_LEN);
+    assert_eq!(limit("max_mime_type_len"), l::MAX_MIME_TYPE_LEN);
+    assert_eq!(
+        limit("sender_key_rotate_after"),
+        l::SENDER_KEY_ROTATE_AFTER as usize
+    );
+
+    for c in cases(&v, "bodies") {
+        let body = match c["kind"].as_str().expect("kind") {
+            "text" => Body::Text(utf8(&c["text"])),
+            "attachment" => Body::Attachment(AttachmentBody {
+                blob_message_id: arr(&c["blob_message_id"]),
+                pointer: AttachmentPointer::from_bytes(&bytes(&c["pointer"])).expect("pointer"),
+                name: utf8(&c["name"]),
+                mime: utf8(&c["mime"]),
+            }),
+            other => panic!("unknown body kind {other}"),
+        };
+        let encoding = bytes(&c["encoding"]);
+        assert_eq!(body.encode().expect("encode").to_vec(), encoding);
+        assert_eq!(Body::decode(&encoding).expect("decode"), body);
+    }
+    for c in cases(&v, "direct_plaintexts") {
+        let p = DirectPlaintext {
+            channel_id: arr(&c["channel_id"]),
+            body: Zeroizing::new(bytes(&c["body"])),
+        };
+        let encoding = bytes(&c["encoding"]);
+        assert_eq!(p.encode().expect("encode").to_vec(), encoding);
+        assert_eq!(DirectPlaintext::decode(&encoding).expect("decode"), p);
+    }
+    for c in cases(&v, "direct_payloads") {
+        let p = DirectPayload {
+            sender_device_id: arr(&c["sender_device_id"]),
+            recipients: cases(c, "recipients")
+                .iter()
+                .map(|r| DirectRecipient {
+                    device_id: arr(&r["device_id"]),
+                    message: bytes(&r["message"]),
+                })
+                .collect(),
+        };
+        let encoding = bytes(&c["encoding"]);
+        assert_eq!(p.encode().expect("encode"), encoding);
+        assert_eq!(
+            Payload::decode(&encoding).expect("decode"),
+            Payload::Direct(p.clone())
+        );
+        for r in &p.recipients {
+            assert_eq!(p.message_for(&r.device_id), Some(r.message.as_slice()));
+        }
+    }
+    for c in cases(&v, "channel_payloads") {
+        let p = ChannelPayload {
+            sender_device_id: arr(&c["sender_device_id"]),
+            message: bytes(&c["message"]),
+        };
+        let encoding = bytes(&c["encoding"]);
+        assert_eq!(p.encode(), encoding);
+        assert_eq!(
+            Payload::decode(&encoding).expect("decode"),
+            Payload::Channel(p)
+        );
+    }
+    for c in cases(&v, "envelope_plaintexts") {
+        let p = EnvelopePlaintext {
+            kind: u8::try_from(c["kind"].as_u64().expect("kind")).expect("u8"),
+            channel_id: (!c["channel_id"].is_null()).then(|| arr(&c["channel_id"])),
+            body: Zeroizing::new(bytes(&c["body"])),
+        };
+        let encoding = bytes(&c["encoding"]);
+        assert_eq!(p.encode().expect("encode").to_vec(), encoding);
+        assert_eq!(EnvelopePlaintext::decode(&encoding).expect("decode"), p);
+    }
+    for c in cases(&v, "invalid") {
+        let encoding = bytes(&c["encoding"]);
+        let res = match c["decoder"].as_str().expect("decoder") {
+            "body" => Body::decode(&encoding).map(drop),
+            "direct_plaintext" => DirectPlaintext::decode(&encoding).map(drop),
+            "payload" => Payload::decode(&encoding).map(drop),
+            "envelope_plaintext" => EnvelopePlaintext::decode(&encoding).map(drop),
+            other => panic!("unknown decoder {other}"),
+        };
+        assert_eq!(
+            res.expect_err("must fail").code(),
+            c["error"].as_str().expect("error"),
+            "{}",
+            c["description"]
+        );
     }
 }

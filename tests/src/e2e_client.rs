@@ -5,11 +5,16 @@
 //! pairwise Double Ratchet sessions with other devices, sender keys for channels, and the user
 //! keys it pinned (trust on first use, or pinned explicitly as after comparing safety numbers).
 //! The application-layer encodings it puts into message bodies and envelopes are specified in
-//! `docs/e2e.md` ("Application layer").
+//! `docs/e2e.md` ("Application layer") and implemented by `chatalot_crypto::app`.
 //!
 //! Everything is blocking and single-threaded: one device, one caller.
 
-use chatalot_crypto::attachment::{decrypt_attachment, encrypt_attachment, AttachmentPointer};
+use chatalot_crypto::app::{
+    self, AttachmentBody, ChannelPayload, DirectPayload, DirectPlaintext, DirectRecipient,
+    EnvelopePlaintext, Payload, ENVELOPE_KIND_SENDER_KEY,
+};
+use chatalot_crypto::attachment::{decrypt_attachment, encrypt_attachment};
+use chatalot_crypto::encoding::tag;
 use chatalot_crypto::identity::{DeviceCertificate, DeviceIdentity, UserKeyPair};
 use chatalot_crypto::ratchet::{IncomingMessage, Session};
 use chatalot_crypto::sender_key::{
@@ -32,28 +37,8 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-/// Application-layer tags (docs/e2e.md, "Application layer").
-pub mod tag {
-    /// Message body in a DM or group DM: one pairwise ciphertext per recipient device.
-    pub const DIRECT_PAYLOAD: u8 = 0x40;
-    /// Message body in an end-to-end community channel: one sender-key message.
-    pub const CHANNEL_PAYLOAD: u8 = 0x41;
-    /// Plaintext inside each pairwise ciphertext of a DM payload.
-    pub const DIRECT_PLAINTEXT: u8 = 0x42;
-    /// Plaintext inside an envelope's pairwise ciphertext.
-    pub const ENVELOPE_PLAINTEXT: u8 = 0x43;
-    /// Envelope kind: a sender-key distribution for the envelope's channel.
-    pub const KIND_SENDER_KEY: u8 = 0x01;
-    /// Body kinds (the decrypted content of a DM or channel message).
-    pub const BODY_TEXT: u8 = 0x50;
-    /// An attachment reference: blob message id, pointer, file name, MIME type.
-    pub const BODY_ATTACHMENT: u8 = 0x51;
-    /// The crypto crate's attachment blob header tag (a blob stored as a message body).
-    pub const ATTACHMENT_BLOB: u8 = 0x09;
-}
-
 /// A sender key is replaced after this many messages even without membership changes.
-pub const SENDER_KEY_ROTATE_AFTER: u32 = 10_000;
+pub use chatalot_crypto::limits::SENDER_KEY_ROTATE_AFTER;
 /// Old signed prekeys kept for messages still in flight.
 pub const OLD_SIGNED_PREKEYS_KEPT: usize = 2;
 
@@ -68,7 +53,8 @@ pub enum ClientError {
     },
     /// Transport failure.
     Io(String),
-    /// The crypto crate refused (bad signature, replay, tampering...).
+    /// The crypto crate refused (bad signature, replay, tampering, a malformed encoding of
+    /// the crypto or the application layer...).
     Crypto(CryptoError),
     /// A certificate does not verify under the pinned user key: not trusted.
     UntrustedDevice(DeviceId),
@@ -84,7 +70,8 @@ pub enum ClientError {
     NotForThisDevice,
     /// A first message names a prekey this device does not hold.
     UnknownPreKey,
-    /// An application-layer encoding is malformed.
+    /// Something well-formed the client cannot use: an unknown envelope kind, a distribution
+    /// without channel, a missing attachment blob, sender key or user key...
     Malformed(&'static str),
 }
 
@@ -147,62 +134,8 @@ pub enum Body {
 
 /// Encodes a text body for encryption (attachments are sent with `send_attachment`).
 pub fn text_body(text: &str) -> Vec<u8> {
-    let mut out = vec![tag::BODY_TEXT];
-    out.extend_from_slice(text.as_bytes());
-    out
+    app::text_body(text).to_vec()
 }
-
-fn put_var(out: &mut Vec<u8>, b: &[u8]) {
-    out.extend_from_slice(&(b.len() as u32).to_be_bytes());
-    out.extend_from_slice(b);
-}
-
-/// A strict reader for the application-layer encodings.
-struct Reader<'a> {
-    buf: &'a [u8],
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        if self.buf.len() < n {
-            return Err(ClientError::Malformed("truncated"));
-        }
-        let (a, b) = self.buf.split_at(n);
-        self.buf = b;
-        Ok(a)
-    }
-    fn u8(&mut self) -> Result<u8> {
-        Ok(self.take(1)?[0])
-    }
-    fn u16(&mut self) -> Result<u16> {
-        let b = self.take(2)?;
-        Ok(u16::from_be_bytes([b[0], b[1]]))
-    }
-    fn id(&mut self) -> Result<Uuid> {
-        let b = self.take(16)?;
-        Uuid::from_slice(b).map_err(|_| ClientError::Malformed("id"))
-    }
-    fn var(&mut self, max: usize) -> Result<&'a [u8]> {
-        let b = self.take(4)?;
-        let n = u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize;
-        if n > max {
-            return Err(ClientError::Malformed("length above limit"));
-        }
-        self.take(n)
-    }
-    fn rest(self) -> &'a [u8] {
-        self.buf
-    }
-    fn finish(self) -> Result<()> {
-        if self.buf.is_empty() {
-            Ok(())
-        } else {
-            Err(ClientError::Malformed("trailing bytes"))
-        }
-    }
-}
-
-const MAX_BODY: usize = 256 * 1024;
 
 /// HTTP with a bearer token.
 #[derive(Clone)]
@@ -915,18 +848,23 @@ impl Device {
         devices: &[DeviceId],
         body: &[u8],
     ) -> Result<Vec<u8>> {
-        let mut inner = vec![tag::DIRECT_PLAINTEXT];
-        inner.extend_from_slice(channel.0.as_bytes());
-        put_var(&mut inner, body);
-        let mut out = vec![tag::DIRECT_PAYLOAD];
-        out.extend_from_slice(self.device_id.0.as_bytes());
-        out.extend_from_slice(&(devices.len() as u16).to_be_bytes());
-        for d in devices {
-            let ct = self.seal(*d, &inner)?;
-            out.extend_from_slice(d.0.as_bytes());
-            put_var(&mut out, &ct);
+        let inner = DirectPlaintext {
+            channel_id: *channel.0.as_bytes(),
+            body: Zeroizing::new(body.to_vec()),
         }
-        Ok(out)
+        .encode()?;
+        let mut recipients = Vec::with_capacity(devices.len());
+        for d in devices {
+            recipients.push(DirectRecipient {
+                device_id: *d.0.as_bytes(),
+                message: self.seal(*d, &inner)?,
+            });
+        }
+        Ok(DirectPayload {
+            sender_device_id: *self.device_id.0.as_bytes(),
+            recipients,
+        }
+        .encode()?)
     }
 
     /// Sends a text in a DM or group DM.
@@ -993,11 +931,12 @@ impl Device {
             .get(&channel)
             .map(|o| o.sender.distribution())
             .ok_or(ClientError::Malformed("no sender key"))?;
-        let plain = envelope_plaintext(
-            tag::KIND_SENDER_KEY,
-            Some(channel),
-            &distribution.to_bytes(),
-        );
+        let plain = EnvelopePlaintext {
+            kind: ENVELOPE_KIND_SENDER_KEY,
+            channel_id: Some(*channel.0.as_bytes()),
+            body: distribution.to_bytes(),
+        }
+        .encode()?;
         let mut batch = Vec::new();
         let mut reached = Vec::new();
         for (_, d) in todo {
@@ -1035,12 +974,13 @@ impl Device {
             .outgoing
             .get_mut(&channel)
             .ok_or(ClientError::Malformed("no sender key"))?;
-        let ct = o.sender.encrypt(&mut rand::rng(), body)?;
+        let message = o.sender.encrypt(&mut rand::rng(), body)?;
         o.sent += 1;
-        let mut out = vec![tag::CHANNEL_PAYLOAD];
-        out.extend_from_slice(self.device_id.0.as_bytes());
-        out.extend_from_slice(&ct);
-        Ok(out)
+        Ok(ChannelPayload {
+            sender_device_id: *self.device_id.0.as_bytes(),
+            message,
+        }
+        .encode())
     }
 
     /// Sends a text in an end-to-end community channel.
@@ -1063,11 +1003,13 @@ impl Device {
     ) -> Result<MessageId> {
         let (pointer, blob) = encrypt_attachment(&mut rand::rng(), data)?;
         let blob_id = self.post_ciphertext(channel, blob)?;
-        let mut body = vec![tag::BODY_ATTACHMENT];
-        body.extend_from_slice(blob_id.0.as_bytes());
-        body.extend_from_slice(&pointer.to_bytes());
-        put_var(&mut body, name.as_bytes());
-        put_var(&mut body, mime.as_bytes());
+        let body = app::Body::Attachment(AttachmentBody {
+            blob_message_id: *blob_id.0.as_bytes(),
+            pointer,
+            name: name.to_owned(),
+            mime: mime.to_owned(),
+        })
+        .encode()?;
         let payload = if direct {
             self.encrypt_direct(channel, &body)?
         } else {
@@ -1141,27 +1083,17 @@ impl Device {
     /// Decrypts and applies one envelope (a sender-key distribution).
     pub fn open_envelope(&mut self, e: &Envelope) -> Result<()> {
         let plain = self.open(e.sender_user_id, e.sender_device_id, &e.ciphertext.0)?;
-        let mut r = Reader { buf: &plain };
-        if r.u8()? != tag::ENVELOPE_PLAINTEXT {
-            return Err(ClientError::Malformed("envelope plaintext tag"));
-        }
-        let kind = r.u8()?;
-        let channel = match r.u8()? {
-            0 => None,
-            1 => Some(ChannelId(r.id()?)),
-            _ => return Err(ClientError::Malformed("flag")),
-        };
-        let body = r.var(MAX_BODY)?;
-        r.finish()?;
+        let envelope = EnvelopePlaintext::decode(&plain)?;
+        let channel = envelope.channel_id.map(|c| ChannelId(Uuid::from_bytes(c)));
         // bound to its channel: the server cannot move it to another one
         if channel != e.channel_id {
             return Err(ClientError::ChannelMismatch);
         }
-        match kind {
-            tag::KIND_SENDER_KEY => {
+        match envelope.kind {
+            ENVELOPE_KIND_SENDER_KEY => {
                 let channel =
                     channel.ok_or(ClientError::Malformed("distribution without channel"))?;
-                let d = SenderKeyDistribution::from_bytes(body)?;
+                let d = SenderKeyDistribution::from_bytes(&envelope.body)?;
                 if d.channel_id != *channel.0.as_bytes() {
                     return Err(ClientError::ChannelMismatch);
                 }
@@ -1251,37 +1183,22 @@ impl Device {
             return Err(ClientError::Malformed("not ciphertext"));
         };
         let sender = m.sender_id.ok_or(ClientError::WrongSender)?;
-        let mut r = Reader { buf: &ciphertext.0 };
-        let kind = r.u8()?;
-        let sender_device = DeviceId(r.id()?);
-        let body = match kind {
-            tag::DIRECT_PAYLOAD => {
-                let n = r.u16()?;
-                let mut mine = None;
-                for _ in 0..n {
-                    let d = DeviceId(r.id()?);
-                    let ct = r.var(MAX_BODY + 1024)?;
-                    if d == self.device_id {
-                        mine = Some(ct);
-                    }
-                }
-                r.finish()?;
-                let ct = mine.ok_or(ClientError::NotForThisDevice)?;
+        let payload = Payload::decode(&ciphertext.0)?;
+        let sender_device = DeviceId(Uuid::from_bytes(payload.sender_device_id()));
+        let body = match payload {
+            Payload::Direct(p) => {
+                let ct = p
+                    .message_for(self.device_id.0.as_bytes())
+                    .ok_or(ClientError::NotForThisDevice)?;
                 let plain = self.open(sender, sender_device, ct)?;
-                let mut p = Reader { buf: &plain };
-                if p.u8()? != tag::DIRECT_PLAINTEXT {
-                    return Err(ClientError::Malformed("direct plaintext tag"));
-                }
-                if ChannelId(p.id()?) != m.channel_id {
+                let inner = DirectPlaintext::decode(&plain)?;
+                if ChannelId(Uuid::from_bytes(inner.channel_id)) != m.channel_id {
                     return Err(ClientError::ChannelMismatch);
                 }
-                let body = p.var(MAX_BODY)?.to_vec();
-                p.finish()?;
-                body
+                inner.body
             }
-            tag::CHANNEL_PAYLOAD => {
-                let bytes = r.rest();
-                let key_id = SenderKeyMessage::from_bytes(bytes)?.key_id;
+            Payload::Channel(p) => {
+                let key_id = SenderKeyMessage::from_bytes(&p.message)?.key_id;
                 let entry = self
                     .incoming
                     .get_mut(&(m.channel_id, sender_device, key_id))
@@ -1289,12 +1206,12 @@ impl Device {
                 if entry.user != sender {
                     return Err(ClientError::WrongSender);
                 }
-                entry
-                    .receiver
-                    .decrypt(m.channel_id.0.as_bytes(), sender_device.0.as_bytes(), bytes)?
-                    .to_vec()
+                entry.receiver.decrypt(
+                    m.channel_id.0.as_bytes(),
+                    sender_device.0.as_bytes(),
+                    &p.message,
+                )?
             }
-            _ => return Err(ClientError::Malformed("payload tag")),
         };
         Ok(Received {
             message_id: m.id,
@@ -1307,28 +1224,20 @@ impl Device {
     }
 
     fn decode_body(&self, body: &[u8]) -> Result<Body> {
-        let mut r = Reader { buf: body };
-        match r.u8()? {
-            tag::BODY_TEXT => Ok(Body::Text(
-                String::from_utf8(r.rest().to_vec())
-                    .map_err(|_| ClientError::Malformed("utf-8"))?,
-            )),
-            tag::BODY_ATTACHMENT => {
-                let blob_id = MessageId(r.id()?);
-                let pointer = AttachmentPointer::from_bytes(r.take(73)?)?;
-                let name = String::from_utf8(r.var(1024)?.to_vec())
-                    .map_err(|_| ClientError::Malformed("utf-8"))?;
-                let mime = String::from_utf8(r.var(256)?.to_vec())
-                    .map_err(|_| ClientError::Malformed("utf-8"))?;
-                r.finish()?;
+        match app::Body::decode(body)? {
+            app::Body::Text(text) => Ok(Body::Text(text)),
+            app::Body::Attachment(a) => {
                 let blob = self
                     .blobs
-                    .get(&blob_id)
+                    .get(&MessageId(Uuid::from_bytes(a.blob_message_id)))
                     .ok_or(ClientError::Malformed("attachment blob not found"))?;
-                let data = decrypt_attachment(&pointer, blob)?.to_vec();
-                Ok(Body::Attachment { name, mime, data })
+                let data = decrypt_attachment(&a.pointer, blob)?.to_vec();
+                Ok(Body::Attachment {
+                    name: a.name,
+                    mime: a.mime,
+                    data,
+                })
             }
-            _ => Err(ClientError::Malformed("body kind")),
         }
     }
 
@@ -1349,20 +1258,6 @@ impl Device {
     pub fn has_session(&self, device: DeviceId) -> bool {
         self.sessions.contains_key(&device)
     }
-}
-
-/// `0x43 | kind | flag | [channel_id] | var(body)`.
-fn envelope_plaintext(kind: u8, channel: Option<ChannelId>, body: &[u8]) -> Vec<u8> {
-    let mut out = vec![tag::ENVELOPE_PLAINTEXT, kind];
-    match channel {
-        Some(c) => {
-            out.push(1);
-            out.extend_from_slice(c.0.as_bytes());
-        }
-        None => out.push(0),
-    }
-    put_var(&mut out, body);
-    out
 }
 
 fn parse_uuid(v: &Value) -> Result<Uuid> {

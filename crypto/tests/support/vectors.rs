@@ -9,9 +9,17 @@
 
 use std::convert::Infallible;
 
+use chatalot_crypto::app::{
+    text_body, AttachmentBody, Body, ChannelPayload, DirectPayload, DirectPlaintext,
+    DirectRecipient, EnvelopePlaintext, Payload, ENVELOPE_KIND_SENDER_KEY,
+};
 use chatalot_crypto::attachment::{encrypt_attachment_with_key, AttachmentPointer};
 use chatalot_crypto::fingerprint::{Fingerprint, SafetyNumber};
 use chatalot_crypto::identity::{DeviceCertificate, DeviceIdentity, UserKeyPair};
+use chatalot_crypto::limits::{
+    MAX_ATTACHMENT_SIZE, MAX_BODY_LEN, MAX_DIRECT_RECIPIENTS, MAX_FILE_NAME_LEN, MAX_MIME_TYPE_LEN,
+    MAX_PAIRWISE_MESSAGE_LEN, SENDER_KEY_ROTATE_AFTER,
+};
 use chatalot_crypto::ratchet::{PreKeyMessage, Session};
 use chatalot_crypto::sender_key::{SenderKeyReceiver, SenderKeySender};
 use chatalot_crypto::x3dh::{self, OneTimePreKeySecret, PreKeyBundle, SignedPreKeySecret};
@@ -709,6 +717,362 @@ pub fn fingerprint() -> Json {
     ])
 }
 
+/// Opaque stand-in bytes for an encoding the application layer only frames.
+fn opaque(first: u8, len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| {
+            if i == 0 {
+                first
+            } else {
+                (i as u8).wrapping_mul(7).wrapping_add(seed)
+            }
+        })
+        .collect()
+}
+
+/// An encoding with the u32 length prefix at `at` replaced by `len`.
+fn with_len(encoding: &[u8], at: usize, len: usize) -> Vec<u8> {
+    let mut v = encoding.to_vec();
+    v[at..at + 4].copy_from_slice(&u32::try_from(len).expect("u32").to_be_bytes());
+    v
+}
+
+fn body_json(desc: &str, b: &Body) -> Json {
+    let encoding = b.encode().expect("encode");
+    assert_eq!(Body::decode(&encoding).as_ref(), Ok(b));
+    let mut f = vec![("description", s(desc))];
+    match b {
+        Body::Text(t) => {
+            f.push(("kind", s("text")));
+            f.push(("text", h(t.as_bytes())));
+        }
+        Body::Attachment(a) => {
+            f.push(("kind", s("attachment")));
+            f.push(("blob_message_id", h(&a.blob_message_id)));
+            f.push(("pointer", h(&a.pointer.to_bytes())));
+            f.push(("name", h(a.name.as_bytes())));
+            f.push(("mime", h(a.mime.as_bytes())));
+        }
+    }
+    f.push(("encoding", h(&encoding)));
+    obj(f)
+}
+
+/// Application-layer encodings (docs/e2e.md 17): no randomness, every case is an input
+/// value and its encoding; the invalid encodings name the decoder that must refuse them.
+pub fn app() -> Json {
+    let pointer = |key: u8, size: u64| AttachmentPointer {
+        key: Zeroizing::new([key; 32]),
+        digest: sha256(&[key]),
+        size,
+    };
+    let attachment = |blob: u8, p: AttachmentPointer, name: &str, mime: &str| {
+        Body::Attachment(AttachmentBody {
+            blob_message_id: id(blob),
+            pointer: p,
+            name: name.to_string(),
+            mime: mime.to_string(),
+        })
+    };
+    let max_name = "\u{e9}".repeat(MAX_FILE_NAME_LEN / 2);
+    let max_mime = format!("application/{}", "x".repeat(MAX_MIME_TYPE_LEN - 12));
+    assert_eq!(max_name.len(), MAX_FILE_NAME_LEN);
+    assert_eq!(max_mime.len(), MAX_MIME_TYPE_LEN);
+    let bodies = vec![
+        body_json("text", &Body::Text("hello".into())),
+        body_json("empty text", &Body::Text(String::new())),
+        body_json(
+            "text beyond ASCII (2-, 3- and 4-byte UTF-8)",
+            &Body::Text("Gr\u{fc}\u{df}e, \u{4e16}\u{754c} \u{1f44b}".into()),
+        ),
+        body_json(
+            "attachment",
+            &attachment(20, pointer(0x41, 1234), "report.pdf", "application/pdf"),
+        ),
+        body_json(
+            "attachment: empty file, empty name and MIME type",
+            &attachment(21, pointer(0x42, 0), "", ""),
+        ),
+        body_json(
+            "attachment: largest size, file name (2-byte characters) and MIME type",
+            &attachment(22, pointer(0x43, MAX_ATTACHMENT_SIZE), &max_name, &max_mime),
+        ),
+    ];
+
+    let direct_plaintext = |desc: &str, channel: [u8; 16], body: &[u8]| {
+        let p = DirectPlaintext {
+            channel_id: channel,
+            body: Zeroizing::new(body.to_vec()),
+        };
+        let encoding = p.encode().expect("encode");
+        assert_eq!(DirectPlaintext::decode(&encoding).as_ref(), Ok(&p));
+        obj(vec![
+            ("description", s(desc)),
+            ("channel_id", h(&channel)),
+            ("body", h(&p.body)),
+            ("encoding", h(&encoding)),
+        ])
+    };
+    let direct_plaintexts = vec![
+        direct_plaintext("a text body", id(1), &text_body("hello bob")),
+        direct_plaintext("empty body", id(1), &[]),
+    ];
+
+    let direct_payload = |desc: &str, recipients: Vec<DirectRecipient>| {
+        let p = DirectPayload {
+            sender_device_id: id(2),
+            recipients,
+        };
+        let encoding = p.encode().expect("encode");
+        assert_eq!(DirectPayload::decode(&encoding).as_ref(), Ok(&p));
+        obj(vec![
+            ("description", s(desc)),
+            ("sender_device_id", h(&p.sender_device_id)),
+            (
+                "recipients",
+                Json::Arr(
+                    p.recipients
+                        .iter()
+                        .map(|r| {
+                            obj(vec![
+                                ("device_id", h(&r.device_id)),
+                                ("message", h(&r.message)),
+                            ])
+                        })
+                        .collect(),
+                ),
+            ),
+            ("encoding", h(&encoding)),
+        ])
+    };
+    let rcpt = |device: u8, first: u8, len: usize| DirectRecipient {
+        device_id: id(device),
+        message: opaque(first, len, device),
+    };
+    let direct_payloads = vec![
+        direct_payload("no recipient", vec![]),
+        direct_payload("one recipient (a first message)", vec![rcpt(3, 0x05, 40)]),
+        direct_payload(
+            "three recipients",
+            vec![rcpt(3, 0x06, 30), rcpt(4, 0x05, 45), rcpt(5, 0x06, 31)],
+        ),
+    ];
+
+    let channel = ChannelPayload {
+        sender_device_id: id(2),
+        message: opaque(0x08, 90, 9),
+    };
+    let encoding = channel.encode();
+    assert_eq!(ChannelPayload::decode(&encoding).as_ref(), Ok(&channel));
+    let channel_payloads = vec![obj(vec![
+        ("description", s("a sender-key message")),
+        ("sender_device_id", h(&channel.sender_device_id)),
+        ("message", h(&channel.message)),
+        ("encoding", h(&encoding)),
+    ])];
+
+    let envelope = |desc: &str, kind: u8, channel: Option<[u8; 16]>, body: &[u8]| {
+        let p = EnvelopePlaintext {
+            kind,
+            channel_id: channel,
+            body: Zeroizing::new(body.to_vec()),
+        };
+        let encoding = p.encode().expect("encode");
+        assert_eq!(EnvelopePlaintext::decode(&encoding).as_ref(), Ok(&p));
+        obj(vec![
+            ("description", s(desc)),
+            ("kind", n(u64::from(kind))),
+            ("channel_id", channel.map_or(Json::Null, |c| h(&c))),
+            ("body", h(&p.body)),
+            ("encoding", h(&encoding)),
+        ])
+    };
+    let distribution = SenderKeySender::generate(&mut TestRng::new(0xa1), id(1), id(2))
+        .distribution()
+        .to_bytes();
+    let envelope_plaintexts = vec![
+        envelope(
+            "sender-key distribution for its channel",
+            ENVELOPE_KIND_SENDER_KEY,
+            Some(id(1)),
+            &distribution,
+        ),
+        envelope(
+            "no channel, empty body (a valid encoding; a receiver of kind 1 refuses it)",
+            ENVELOPE_KIND_SENDER_KEY,
+            None,
+            &[],
+        ),
+    ];
+
+    // Invalid encodings, each with one fault, refused by the named decoder.
+    let attachment_ok = attachment(20, pointer(0x41, 1234), "a", "b")
+        .encode()
+        .expect("encode")
+        .to_vec();
+    let name_at = 1 + 16 + 73;
+    let mime_at = name_at + 4 + 1;
+    let mut name_not_utf8 = attachment_ok.clone();
+    name_not_utf8[name_at + 4] = 0xff;
+    let direct_ok = DirectPlaintext {
+        channel_id: id(1),
+        body: Zeroizing::new(text_body("hi").to_vec()),
+    }
+    .encode()
+    .expect("encode")
+    .to_vec();
+    let payload_ok = DirectPayload {
+        sender_device_id: id(2),
+        recipients: vec![rcpt(3, 0x06, 20), rcpt(4, 0x06, 20)],
+    }
+    .encode()
+    .expect("encode");
+    let one_recipient = 1 + 16 + 2 + 16 + 4 + 20;
+    let envelope_ok = EnvelopePlaintext {
+        kind: ENVELOPE_KIND_SENDER_KEY,
+        channel_id: Some(id(1)),
+        body: Zeroizing::new(vec![0x07; 4]),
+    }
+    .encode()
+    .expect("encode")
+    .to_vec();
+    let mut bad_flag = envelope_ok.clone();
+    bad_flag[2] = 2;
+    let cases: Vec<(&str, &str, Vec<u8>)> = vec![
+        ("body", "empty", vec![]),
+        ("body", "unknown body tag 0x52", vec![0x52, b'h', b'i']),
+        ("body", "text not UTF-8", vec![0x50, 0xc3, 0x28]),
+        (
+            "body",
+            "attachment cut inside the pointer",
+            attachment_ok[..1 + 16 + 40].to_vec(),
+        ),
+        (
+            "body",
+            "attachment: file name declared one byte above the limit",
+            with_len(&attachment_ok, name_at, MAX_FILE_NAME_LEN + 1),
+        ),
+        (
+            "body",
+            "attachment: MIME type declared one byte above the limit",
+            with_len(&attachment_ok, mime_at, MAX_MIME_TYPE_LEN + 1),
+        ),
+        ("body", "attachment: file name not UTF-8", name_not_utf8),
+        (
+            "body",
+            "attachment: trailing byte",
+            [&attachment_ok[..], &[0]].concat(),
+        ),
+        (
+            "direct_plaintext",
+            "wrong tag (an envelope plaintext)",
+            envelope_ok.clone(),
+        ),
+        (
+            "direct_plaintext",
+            "body declared at the limit, then cut",
+            with_len(&direct_ok, 17, MAX_BODY_LEN),
+        ),
+        (
+            "direct_plaintext",
+            "body declared one byte above the limit",
+            with_len(&direct_ok, 17, MAX_BODY_LEN + 1),
+        ),
+        (
+            "direct_plaintext",
+            "trailing byte",
+            [&direct_ok[..], &[0]].concat(),
+        ),
+        ("payload", "empty", vec![]),
+        (
+            "payload",
+            "unknown payload tag (a direct plaintext)",
+            direct_ok.clone(),
+        ),
+        (
+            "payload",
+            "channel payload cut inside the sender device",
+            channel.encode()[..10].to_vec(),
+        ),
+        (
+            "payload",
+            "direct: count 2, one recipient present",
+            payload_ok[..one_recipient].to_vec(),
+        ),
+        (
+            "payload",
+            "direct: pairwise message declared one byte above the limit",
+            with_len(&payload_ok, 1 + 16 + 2 + 16, MAX_PAIRWISE_MESSAGE_LEN + 1),
+        ),
+        (
+            "payload",
+            "direct: trailing byte",
+            [&payload_ok[..], &[0]].concat(),
+        ),
+        (
+            "envelope_plaintext",
+            "wrong tag (a direct plaintext)",
+            direct_ok.clone(),
+        ),
+        ("envelope_plaintext", "flag byte 2", bad_flag),
+        (
+            "envelope_plaintext",
+            "channel flagged present, then cut",
+            envelope_ok[..3 + 8].to_vec(),
+        ),
+        (
+            "envelope_plaintext",
+            "body declared one byte above the limit",
+            with_len(&envelope_ok, 3 + 16, MAX_BODY_LEN + 1),
+        ),
+        (
+            "envelope_plaintext",
+            "trailing byte",
+            [&envelope_ok[..], &[0]].concat(),
+        ),
+    ];
+    let invalid = cases
+        .into_iter()
+        .map(|(decoder, desc, bytes)| {
+            let e = match decoder {
+                "body" => Body::decode(&bytes).map(drop),
+                "direct_plaintext" => DirectPlaintext::decode(&bytes).map(drop),
+                "payload" => Payload::decode(&bytes).map(drop),
+                "envelope_plaintext" => EnvelopePlaintext::decode(&bytes).map(drop),
+                other => panic!("unknown decoder {other}"),
+            }
+            .expect_err("must fail");
+            obj(vec![
+                ("description", s(desc)),
+                ("decoder", s(decoder)),
+                ("encoding", h(&bytes)),
+                ("error", err(e)),
+            ])
+        })
+        .collect();
+
+    obj(vec![
+        ("description", s("Application layer (docs/e2e.md 17): message bodies and envelope plaintexts. Each case encodes its fields to `encoding` and decodes back; text, name and mime are UTF-8 as hex; pairwise messages, sender-key messages and envelope bodies are opaque at this layer. Each invalid encoding must be refused by its decoder with the error given.")),
+        (
+            "limits",
+            obj(vec![
+                ("max_body_len", n(MAX_BODY_LEN as u64)),
+                ("max_pairwise_message_len", n(MAX_PAIRWISE_MESSAGE_LEN as u64)),
+                ("max_direct_recipients", n(MAX_DIRECT_RECIPIENTS as u64)),
+                ("max_file_name_len", n(MAX_FILE_NAME_LEN as u64)),
+                ("max_mime_type_len", n(MAX_MIME_TYPE_LEN as u64)),
+                ("sender_key_rotate_after", n(u64::from(SENDER_KEY_ROTATE_AFTER))),
+            ]),
+        ),
+        ("bodies", Json::Arr(bodies)),
+        ("direct_plaintexts", Json::Arr(direct_plaintexts)),
+        ("direct_payloads", Json::Arr(direct_payloads)),
+        ("channel_payloads", Json::Arr(channel_payloads)),
+        ("envelope_plaintexts", Json::Arr(envelope_plaintexts)),
+        ("invalid", Json::Arr(invalid)),
+    ])
+}
+
 /// (file name, pretty JSON) for every vector file.
 pub fn all() -> Vec<(&'static str, String)> {
     vec![
@@ -718,5 +1082,6 @@ pub fn all() -> Vec<(&'static str, String)> {
         ("sender_key.json", sender_key().to_pretty()),
         ("attachment.json", attachment().to_pretty()),
         ("fingerprint.json", fingerprint().to_pretty()),
+        ("app.json", app().to_pretty()),
     ]
 }

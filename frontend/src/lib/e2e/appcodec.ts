@@ -1,7 +1,9 @@
 // The application-layer encodings of end-to-end messages (docs/e2e.md, section 17): what goes
 // into a message body and into an envelope around the crypto encodings. Byte-for-byte the same
-// as the Rust test client (tests/src/e2e_client.rs); decoding is strict. Encodings are written
-// with the crypto port's `Writer` (u8, raw bytes, u32-length-prefixed bytes).
+// as the Rust implementation (crypto/src/app.rs, used by the test client tests/src/e2e_client.rs);
+// crypto/vectors/app.json holds the known answers both must reproduce
+// (src/lib/crypto/appVectors.test.ts). Decoding is strict. Encodings are written with the
+// crypto port's `Writer` (u8, raw bytes, u32-length-prefixed bytes).
 
 import { Writer } from '../crypto/encoding';
 
@@ -18,8 +20,18 @@ export const AppTag = {
 
 /** The largest decrypted body. */
 export const MAX_BODY = 256 * 1024;
+/** The largest pairwise ciphertext per recipient of a DM payload. */
+export const MAX_PAIRWISE = MAX_BODY + 1024;
+/** The largest file name (UTF-8 bytes) of an attachment body. */
+export const MAX_FILE_NAME = 1024;
+/** Most recipient devices of one direct payload (a 16-bit count). */
+export const MAX_DIRECT_RECIPIENTS = 0xffff;
+/** The largest MIME type (UTF-8 bytes) of an attachment body. */
+export const MAX_MIME_TYPE = 256;
+/** Length of an attachment pointer (tag 0x0A). */
+const POINTER_LEN = 73;
 
-/** An application-layer encoding is malformed (the `Malformed` error of the Rust client). */
+/** An application-layer encoding is malformed (a `CryptoError` of `crypto/src/app.rs` in Rust). */
 export class MalformedError extends Error {
   constructor(what: string) {
     super(`malformed: ${what}`);
@@ -87,7 +99,8 @@ export class AppReader {
 }
 
 const utf8 = new TextEncoder();
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a leading U+FEFF is text like any other, as in the Rust decoder
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 function decodeUtf8(b: Uint8Array): string {
   try {
@@ -108,6 +121,15 @@ export function textBody(text: string): Uint8Array {
   return new Writer().u8(AppTag.BODY_TEXT).bytes(utf8.encode(text)).finish();
 }
 
+/** `0x51 | blob_message_id | AttachmentPointer (73 bytes) | var(file name) | var(MIME type)`. */
+export function attachmentBody(blobMessageId: string, pointer: Uint8Array, name: string, mime: string): Uint8Array {
+  if (pointer.length !== POINTER_LEN) throw new MalformedError('pointer');
+  const n = utf8.encode(name);
+  const m = utf8.encode(mime);
+  if (n.length > MAX_FILE_NAME || m.length > MAX_MIME_TYPE) throw new MalformedError('length above limit');
+  return new Writer().u8(AppTag.BODY_ATTACHMENT).bytes(uuidBytes(blobMessageId)).bytes(pointer).varBytes(n).varBytes(m).finish();
+}
+
 export function decodeBody(body: Uint8Array): Body {
   const r = new AppReader(body);
   switch (r.u8()) {
@@ -115,9 +137,9 @@ export function decodeBody(body: Uint8Array): Body {
       return { kind: 'text', text: decodeUtf8(r.rest()) };
     case AppTag.BODY_ATTACHMENT: {
       const blobMessageId = r.id();
-      const pointer = r.take(73).slice();
-      const name = decodeUtf8(r.var(1024));
-      const mime = decodeUtf8(r.var(256));
+      const pointer = r.take(POINTER_LEN).slice();
+      const name = decodeUtf8(r.var(MAX_FILE_NAME));
+      const mime = decodeUtf8(r.var(MAX_MIME_TYPE));
       r.finish();
       return { kind: 'attachment', blobMessageId, pointer, name, mime };
     }
@@ -145,6 +167,7 @@ export function decodeDirectPlaintext(plain: Uint8Array): { channelId: string; b
 /** `0x40 | sender_device | count u16 | count × (recipient_device | var(pairwise))`. */
 export function directPayload(senderDevice: string, items: { device: string; ciphertext: Uint8Array }[]): Uint8Array {
   const n = items.length;
+  if (n > MAX_DIRECT_RECIPIENTS) throw new Error(`a direct payload holds at most ${MAX_DIRECT_RECIPIENTS} recipients`);
   const w = new Writer().u8(AppTag.DIRECT_PAYLOAD).bytes(uuidBytes(senderDevice)).u8(n >> 8).u8(n);
   for (const it of items) w.bytes(uuidBytes(it.device)).varBytes(it.ciphertext);
   return w.finish();
@@ -169,7 +192,7 @@ export function decodePayload(bytes: Uint8Array, myDevice: string): Payload {
     let mine: Uint8Array | null = null;
     for (let i = 0; i < n; i++) {
       const d = r.id();
-      const ct = r.var(MAX_BODY + 1024);
+      const ct = r.var(MAX_PAIRWISE);
       if (d === myDevice) mine = ct.slice();
     }
     r.finish();
