@@ -6,10 +6,12 @@
 //! Messages are named structs in the receiving actor's module, so two actors that talk both
 //! ways name each other's module (the registry starts user and channel actors, which ask it to
 //! let them go). Most messages are fire-and-forget (`do_send`, or `try_send` where a full
-//! mailbox must be answered with `busy`); an actor waits for an answer (`send().await`) only
-//! where it needs one, and never on an actor that may be waiting on it: sessions ask the
-//! registry (joining, channel lookups) and their user (presence), user and channel actors ask
-//! the registry to release them, and the registry waits on user actors only at shutdown.
+//! mailbox must be answered with `busy`). An actor that holds its mailbox while it waits for
+//! an answer (`.wait`) waits on the registry or its user actor: sessions when joining,
+//! subscribing (presence, channel lookups) and user and channel actors when asking to be
+//! released. The registry never holds its mailbox: what it waits for (a user accepting a
+//! connection, the users closing at shutdown) runs in response futures, so no wait comes
+//! round in a circle.
 //! Fan-out pushes onto bounded outboxes, so a slow reader is dropped instead of buffered
 //! without bound. The registry supervises: an actor that goes without being released is
 //! restarted (see `registry`).

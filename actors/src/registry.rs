@@ -6,8 +6,9 @@
 //! goes without having been released (a panic in a handler unwinds and drops it, or it stops
 //! unexpectedly), its `Drop` closes the connections that depended on it with
 //! `CloseReason::Restarted` (they reconnect and resubscribe from their cursors, so nothing
-//! acknowledged is missed) and sends `ChildGone`; the registry forgets that generation and
-//! starts a fresh actor, which loads its state from storage as any new actor does.
+//! acknowledged is missed) and sends `ChildGone`; the registry forgets that generation, and
+//! the next request for that user or channel (the reconnecting clients') starts a fresh actor,
+//! which loads its state from storage as any new actor does.
 
 use crate::channel::ChannelActor;
 use crate::config::RealtimeConfig;
@@ -166,7 +167,7 @@ pub enum Child {
 }
 
 /// A child actor went without having been released (sent from its `Drop`). When it is the
-/// running generation, the registry forgets it and starts a fresh one.
+/// running generation, the registry forgets it; the next request for it starts a fresh one.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct ChildGone {
@@ -188,15 +189,17 @@ impl Handler<ChildGone> for RegistryActor {
         if current != Some(&msg.generation) {
             return; // an actor already replaced or released
         }
+        // forgotten now, started again when next asked for (the connections it closed ask at
+        // once): an actor that keeps failing restarts only as fast as clients reconnect
         restarted(msg.child);
         match msg.child {
             Child::User(id) => {
                 self.users.remove(&id);
-                self.user(id);
+                self.user_generations.remove(&id);
             }
             Child::Channel(id) => {
                 self.channels.remove(&id);
-                self.channel(id);
+                self.channel_generations.remove(&id);
             }
         }
     }

@@ -51,17 +51,19 @@ impl Reply {
         struct Peek<'a> {
             #[serde(rename = "type", borrow)]
             kind: Option<std::borrow::Cow<'a, str>>,
-            #[serde(borrow)]
-            nonce: Option<std::borrow::Cow<'a, str>>,
+            // any JSON: a nonce of the wrong type must not hide the frame's type
+            nonce: Option<serde_json::Value>,
         }
         let peek: Peek = serde_json::from_str(text).ok()?;
         let kind = peek.kind?;
         let kind = *ClientFrame::KINDS.iter().find(|k| **k == kind)?;
         let nonce = peek
             .nonce
+            .as_ref()
+            .and_then(serde_json::Value::as_str)
             .filter(|n| chatalot_protocol::ws::check_nonce(n).is_ok())
             .filter(|_| kind == "send_message")
-            .map(|n| n.into_owned());
+            .map(str::to_owned);
         Some(Reply { kind, nonce })
     }
 

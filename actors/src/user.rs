@@ -10,7 +10,7 @@ use crate::session::{self, SessionActor};
 use actix::prelude::*;
 use bytestring::ByteString;
 use chatalot_protocol::ids::{ChannelId, CommunityId, DeviceId, SessionId, UserId};
-use chatalot_protocol::ws::{CloseReason, Presence};
+use chatalot_protocol::ws::{CloseReason, Presence, ServerFrame};
 use std::collections::HashMap;
 use std::time::Instant;
 
@@ -441,7 +441,11 @@ impl Drop for UserActor {
             child: Child::User(self.id),
             generation: self.generation,
         });
+        let closing = crate::frames::encode(&ServerFrame::Closing {
+            reason: CloseReason::Restarted.text().to_owned(),
+        });
         for entry in self.sessions.values() {
+            let _ = entry.outbox.push(closing.clone());
             entry.outbox.close(CloseReason::Restarted);
         }
     }

@@ -25,7 +25,8 @@ pub fn username(raw: &str) -> Result<String, ApiError> {
 }
 
 /// Checks that a login or recovery username is at least plausibly sized and free of control
-/// characters (the rest is left to the lookup so that malformed and unknown names answer alike).
+/// characters (PostgreSQL text cannot hold NUL); the rest is left to the lookup, so that every
+/// printable name that is not an account answers like a wrong password.
 pub fn login_username(raw: &str) -> Result<String, ApiError> {
     if raw.is_empty() || raw.len() > 64 || raw.chars().any(char::is_control) {
         return Err(ApiError::invalid(

@@ -170,11 +170,13 @@ pub async fn insert_batch(
     conn.transaction::<_, StorageError, _>(async |conn| {
         // the channel's row first: batches of one channel are stored one after another, so
         // the nonces read next include every batch committed before (one writer per channel
-        // is the rule, but a race must not store a nonce twice or refuse a batch)
+        // is the rule, but a race must not store a nonce twice or refuse a batch). The lock is
+        // the one the sequence update takes anyway, so rows that only refer to the channel
+        // (read markers, envelopes, members) do not wait for it
         channels::table
             .find(channel.0)
             .select(channels::last_seq)
-            .for_update()
+            .for_no_key_update()
             .first::<i64>(conn)
             .await?;
         // earlier sends with the same (sender, nonce): answered with what was stored then

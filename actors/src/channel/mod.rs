@@ -17,7 +17,7 @@ use actix::prelude::*;
 use bytestring::ByteString;
 use chatalot_protocol::ids::{ChannelId, UserId};
 use chatalot_protocol::perms::ChannelFacts;
-use chatalot_protocol::ws::{CloseReason, Presence};
+use chatalot_protocol::ws::{CloseReason, Presence, ServerFrame};
 use chatalot_protocol::ErrorCode;
 use chatalot_storage::channels::{self, Channel};
 use std::collections::{HashMap, VecDeque};
@@ -260,7 +260,11 @@ impl Drop for ChannelActor {
             child: Child::Channel(self.id),
             generation: self.generation,
         });
+        let closing = crate::frames::encode(&ServerFrame::Closing {
+            reason: CloseReason::Restarted.text().to_owned(),
+        });
         for sub in self.subs.values() {
+            let _ = sub.outbox.push(closing.clone());
             sub.outbox.close(CloseReason::Restarted);
         }
     }

@@ -412,6 +412,7 @@ fn malformed_frames_get_errors_and_change_nothing() {
         json!({"type": "send_message", "channel_id": channel, "nonce": "n1", "content": {"kind": "text", "text": "   "}}),
         json!({"type": "send_message", "channel_id": channel, "nonce": "n2", "content": {"kind": "text", "text": "x".repeat(4001)}}),
         json!({"type": "send_message", "channel_id": channel, "nonce": "n3", "content": {"kind": "encrypted", "ciphertext": "not base64!"}}),
+        json!({"type": "send_message", "channel_id": channel, "nonce": 5, "content": {"kind": "text", "text": "x"}}),
         json!({"type": "send_message", "channel_id": uuid::Uuid::new_v4(), "nonce": "n4", "content": {"kind": "text", "text": "x"}}),
         json!({"type": "send_message", "channel_id": channel, "nonce": "n5", "content": {"kind": "text", "text": "x"}, "reply_to": uuid::Uuid::new_v4()}),
         json!({"type": "add_reaction", "channel_id": channel, "message_id": uuid::Uuid::new_v4(), "emoji": ""}),

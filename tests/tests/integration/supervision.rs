@@ -74,7 +74,9 @@ fn crashed_channel_and_user_actors_are_restarted_and_their_connections_resync() 
             .expect("registry")
             .remove(0);
         rt.registry.do_send(InjectFault(Child::Channel(channel)));
-        assert_eq!(a.until_close().await.1, CloseReason::Restarted);
+        let (frames, why) = a.until_close().await;
+        assert_eq!(why, CloseReason::Restarted);
+        assert_eq!(frames.last().expect("closing")["reason"], why.text());
         assert_eq!(CloseReason::Restarted.code(), 4012);
         // the registry's restart is queued behind the fault report: ask until it is in
         let mut new = old.clone();
