@@ -56,6 +56,13 @@ pub mod tag {
     pub const BODY_TEXT: u8 = 0x50;
     /// Application layer: attachment body v1.
     pub const BODY_ATTACHMENT: u8 = 0x51;
+
+    /// Device linking ([`crate::link`]): `LinkRequest` v1.
+    pub const LINK_REQUEST: u8 = 0x62;
+    /// Device linking: `LinkResponse` v1.
+    pub const LINK_RESPONSE: u8 = 0x63;
+    /// Device linking: `LinkSecrets` v1, only inside a `LinkResponse`.
+    pub const LINK_SECRETS: u8 = 0x64;
 }
 
 /// Strict cursor over an input slice.

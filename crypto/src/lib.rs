@@ -2,7 +2,8 @@
 #![deny(missing_docs)]
 //! Chatalot end-to-end encryption: device identities and cross-signing, X3DH,
 //! the Double Ratchet, Sender Keys for channels, chunked attachment encryption,
-//! safety numbers, and the application-layer encodings of message bodies and envelopes.
+//! safety numbers, the application-layer encodings of message bodies and envelopes, and
+//! device linking.
 //!
 //! Pure and synchronous; randomness is injected (`rand_core::CryptoRng`); secrets are
 //! zeroized on drop and never printed; every encoding is a tagged, versioned binary
@@ -15,6 +16,7 @@ pub mod error;
 pub mod fingerprint;
 pub mod identity;
 pub mod limits;
+pub mod link;
 mod primitives;
 pub mod ratchet;
 pub mod sender_key;
