@@ -57,6 +57,10 @@ pub mod tag {
     /// Application layer: attachment body v1.
     pub const BODY_ATTACHMENT: u8 = 0x51;
 
+    /// Secret storage ([`crate::secret_storage`]): `SecretStorage` v1.
+    pub const SECRET_STORAGE: u8 = 0x60;
+    /// Secret storage: its plaintext v1, only inside a `SecretStorage`.
+    pub const SECRET_STORAGE_PLAINTEXT: u8 = 0x61;
     /// Device linking ([`crate::link`]): `LinkRequest` v1.
     pub const LINK_REQUEST: u8 = 0x62;
     /// Device linking: `LinkResponse` v1.
@@ -161,6 +165,70 @@ pub(crate) fn put_var(out: &mut Vec<u8>, bytes: &[u8]) {
     let len = u32::try_from(bytes.len()).expect("callers bound lengths far below u32::MAX");
     out.extend_from_slice(&len.to_be_bytes());
     out.extend_from_slice(bytes);
+}
+
+/// The Crockford base32 alphabet of codes people type (link codes, recovery keys).
+pub(crate) const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/// `bytes` as Crockford base32 (the last character padded with zero bits), in groups of four
+/// joined by `-`.
+pub(crate) fn crockford_text(bytes: &[u8]) -> String {
+    let mut chars = Vec::with_capacity(bytes.len() * 8 / 5 + 1);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for b in bytes {
+        acc = (acc << 8) | u32::from(*b);
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            chars.push(CROCKFORD[((acc >> bits) & 31) as usize]);
+        }
+    }
+    if bits > 0 {
+        chars.push(CROCKFORD[((acc << (5 - bits)) & 31) as usize]);
+    }
+    chars
+        .chunks(4)
+        .map(|g| String::from_utf8_lossy(g).into_owned())
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// Reads what [`crockford_text`] writes into `out`, exactly: case, `-` and spaces do not
+/// matter, `I`/`L` read as `1` and `O` as `0`. Another character or length, or nonzero
+/// padding bits, is `InvalidField` naming `what`.
+pub(crate) fn read_crockford(text: &str, out: &mut [u8], what: &'static str) -> Result<()> {
+    let chars = (out.len() * 8).div_ceil(5);
+    let (mut acc, mut bits, mut n, mut len) = (0u32, 0u32, 0usize, 0usize);
+    for c in text.chars().filter(|c| *c != '-' && !c.is_whitespace()) {
+        let c = match c.to_ascii_uppercase() {
+            'I' | 'L' => '1',
+            'O' => '0',
+            c => c,
+        };
+        let v = CROCKFORD
+            .iter()
+            .position(|x| char::from(*x) == c)
+            .ok_or(CryptoError::InvalidField(what))?;
+        len += 1;
+        if len > chars {
+            return Err(CryptoError::InvalidField(what));
+        }
+        acc = (acc << 5) | v as u32;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out[n] = (acc >> bits) as u8;
+            n += 1;
+            acc &= (1 << bits) - 1;
+        }
+    }
+    if len != chars || n != out.len() {
+        return Err(CryptoError::InvalidField(what));
+    }
+    if acc != 0 {
+        return Err(CryptoError::InvalidField(what));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! Chatalot end-to-end encryption: device identities and cross-signing, X3DH,
 //! the Double Ratchet, Sender Keys for channels, chunked attachment encryption,
 //! safety numbers, the application-layer encodings of message bodies and envelopes, and
-//! device linking.
+//! device linking and secret storage.
 //!
 //! Pure and synchronous; randomness is injected (`rand_core::CryptoRng`); secrets are
 //! zeroized on drop and never printed; every encoding is a tagged, versioned binary
@@ -19,6 +19,7 @@ pub mod limits;
 pub mod link;
 mod primitives;
 pub mod ratchet;
+pub mod secret_storage;
 pub mod sender_key;
 pub mod x3dh;
 

@@ -37,7 +37,6 @@ pub const LINK_KEY_LABEL: &[u8] = b"Chatalot-Link-v1";
 const USER_KEY_PAIR_LEN: usize = 1 + ID_LEN + KEY_LEN;
 const CERTIFICATE_LEN: usize = crate::identity::DEVICE_CERTIFICATE_LEN;
 const LINK_SECRETS_LEN: usize = 1 + CERTIFICATE_LEN + USER_KEY_PAIR_LEN + KEY_LEN + 8 + 8;
-const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
 /// The secret the user carries from the new device to the linking one.
 #[derive(Clone, PartialEq, Eq)]
@@ -58,58 +57,14 @@ impl LinkCode {
     /// The 26-character text to show (and to put in a QR code), in groups of four joined
     /// by `-`.
     pub fn to_text(&self) -> String {
-        let mut chars = Vec::with_capacity(LINK_CODE_CHARS);
-        let (mut acc, mut bits) = (0u32, 0u32);
-        for b in self.0.iter() {
-            acc = (acc << 8) | u32::from(*b);
-            bits += 8;
-            while bits >= 5 {
-                bits -= 5;
-                chars.push(CROCKFORD[((acc >> bits) & 31) as usize]);
-            }
-        }
-        chars.push(CROCKFORD[((acc << (5 - bits)) & 31) as usize]);
-        chars
-            .chunks(4)
-            .map(|g| String::from_utf8_lossy(g).into_owned())
-            .collect::<Vec<_>>()
-            .join("-")
+        crate::encoding::crockford_text(&self.0[..])
     }
 
     /// Reads a typed code: case, `-` and spaces do not matter; `I`/`L` read as `1` and `O`
     /// as `0`. Anything else, another length, or nonzero padding bits is `InvalidField`.
     pub fn parse(text: &str) -> Result<LinkCode> {
         let mut out = [0u8; LINK_CODE_LEN];
-        let (mut acc, mut bits, mut n, mut len) = (0u32, 0u32, 0usize, 0usize);
-        for c in text.chars().filter(|c| *c != '-' && !c.is_whitespace()) {
-            let c = match c.to_ascii_uppercase() {
-                'I' | 'L' => '1',
-                'O' => '0',
-                c => c,
-            };
-            let v = CROCKFORD
-                .iter()
-                .position(|x| char::from(*x) == c)
-                .ok_or(CryptoError::InvalidField("link code character"))?;
-            len += 1;
-            if len > LINK_CODE_CHARS {
-                return Err(CryptoError::InvalidField("link code length"));
-            }
-            acc = (acc << 5) | v as u32;
-            bits += 5;
-            if bits >= 8 {
-                bits -= 8;
-                out[n] = (acc >> bits) as u8;
-                n += 1;
-                acc &= (1 << bits) - 1;
-            }
-        }
-        if len != LINK_CODE_CHARS || n != LINK_CODE_LEN {
-            return Err(CryptoError::InvalidField("link code length"));
-        }
-        if acc != 0 {
-            return Err(CryptoError::InvalidField("link code padding"));
-        }
+        crate::encoding::read_crockford(text, &mut out, "link code")?;
         Ok(LinkCode::from_bytes(out))
     }
 
@@ -553,15 +508,16 @@ mod tests {
         );
         // the last character carries 3 bits of the code and 2 of padding, which must be zero
         let mut padded: Vec<char> = text.replace('-', "").chars().collect();
-        let last = CROCKFORD
+        let alphabet = crate::encoding::CROCKFORD;
+        let last = alphabet
             .iter()
             .position(|c| char::from(*c) == padded[25])
             .expect("char");
-        padded[25] = char::from(CROCKFORD[last | 1]);
+        padded[25] = char::from(alphabet[last | 1]);
         let padded: String = padded.into_iter().collect();
         assert_eq!(
             LinkCode::parse(&padded).err(),
-            Some(CryptoError::InvalidField("link code padding"))
+            Some(CryptoError::InvalidField("link code"))
         );
         assert!(!format!("{code:?}").contains("44"));
     }
