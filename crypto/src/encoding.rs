@@ -67,6 +67,8 @@ pub mod tag {
     pub const LINK_RESPONSE: u8 = 0x63;
     /// Device linking: `LinkSecrets` v1, only inside a `LinkResponse`.
     pub const LINK_SECRETS: u8 = 0x64;
+    /// History ([`crate::history`]): `HistoryKey` v1.
+    pub const HISTORY_KEY: u8 = 0x65;
 }
 
 /// Strict cursor over an input slice.

@@ -3,7 +3,7 @@
 //! Chatalot end-to-end encryption: device identities and cross-signing, X3DH,
 //! the Double Ratchet, Sender Keys for channels, chunked attachment encryption,
 //! safety numbers, the application-layer encodings of message bodies and envelopes, and
-//! device linking and secret storage.
+//! device linking, secret storage and history keys.
 //!
 //! Pure and synchronous; randomness is injected (`rand_core::CryptoRng`); secrets are
 //! zeroized on drop and never printed; every encoding is a tagged, versioned binary
@@ -14,6 +14,7 @@ pub mod attachment;
 pub mod encoding;
 pub mod error;
 pub mod fingerprint;
+pub mod history;
 pub mod identity;
 pub mod limits;
 pub mod link;
