@@ -69,6 +69,12 @@ pub mod tag {
     pub const LINK_SECRETS: u8 = 0x64;
     /// History ([`crate::history`]): `HistoryKey` v1.
     pub const HISTORY_KEY: u8 = 0x65;
+    /// Backup ([`crate::backup`]): `ArchivedMessage` v1, only inside a `BackupChunk`.
+    pub const ARCHIVED_MESSAGE: u8 = 0x66;
+    /// Backup: `BackupChunk` v1.
+    pub const BACKUP_CHUNK: u8 = 0x67;
+    /// Backup: `BackupHead` v1.
+    pub const BACKUP_HEAD: u8 = 0x68;
 }
 
 /// Strict cursor over an input slice.
@@ -143,6 +149,11 @@ impl<'a> Reader<'a> {
             return Err(CryptoError::LimitExceeded(what));
         }
         self.bytes(len)
+    }
+
+    /// Everything not read yet, left unread (to look at the next tag).
+    pub(crate) fn rest_peek(&self) -> &'a [u8] {
+        &self.buf[self.pos..]
     }
 
     /// Everything not read yet (for a last field that runs to the end of the input).

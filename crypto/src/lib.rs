@@ -3,7 +3,7 @@
 //! Chatalot end-to-end encryption: device identities and cross-signing, X3DH,
 //! the Double Ratchet, Sender Keys for channels, chunked attachment encryption,
 //! safety numbers, the application-layer encodings of message bodies and envelopes, and
-//! device linking, secret storage and history keys.
+//! device linking, secret storage, history keys and key backups.
 //!
 //! Pure and synchronous; randomness is injected (`rand_core::CryptoRng`); secrets are
 //! zeroized on drop and never printed; every encoding is a tagged, versioned binary
@@ -11,6 +11,7 @@
 
 pub mod app;
 pub mod attachment;
+pub mod backup;
 pub mod encoding;
 pub mod error;
 pub mod fingerprint;

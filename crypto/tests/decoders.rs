@@ -11,6 +11,7 @@ use chatalot_crypto::app::{
 use chatalot_crypto::attachment::{
     decrypt_attachment, encrypt_attachment_with_key, AttachmentDecryptor, AttachmentPointer,
 };
+use chatalot_crypto::backup::{open_chunk, BackupHead};
 use chatalot_crypto::history::HistoryKey;
 use chatalot_crypto::identity::{DeviceCertificate, DeviceIdentity, UserKeyPair};
 use chatalot_crypto::link::LinkRequest;
@@ -89,6 +90,8 @@ fn decode_all(b: &[u8]) {
     let _ = EnvelopePlaintext::decode(b);
     let _ = LinkRequest::from_bytes(b);
     let _ = HistoryKey::from_bytes(b);
+    let _ = BackupHead::open(&[0; 32], b, &[0; 16], 0);
+    let _ = open_chunk(&[0; 32], &[0; 16], 1, b);
 }
 
 #[test]
@@ -195,9 +198,9 @@ fn random_bytes_never_panic() {
         if let Some(first) = v.first_mut() {
             // Bias towards valid tags so the decoders get past the first byte.
             if rng.below(2) == 0 {
-                const TAGS: [u8; 24] = [
+                const TAGS: [u8; 26] = [
                     0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x0A, 0x20, 0x21, 0x22, 0x23,
-                    0x24, 0x25, 0x26, 0x40, 0x41, 0x42, 0x43, 0x50, 0x51, 0x62, 0x65,
+                    0x24, 0x25, 0x26, 0x40, 0x41, 0x42, 0x43, 0x50, 0x51, 0x62, 0x65, 0x67, 0x68,
                 ];
                 *first = TAGS[rng.below(TAGS.len() as u64) as usize];
             }
