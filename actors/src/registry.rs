@@ -205,6 +205,26 @@ impl Handler<ChildGone> for RegistryActor {
     }
 }
 
+/// What a child actor's `Drop` does when it was not released: tells the registry first (so
+/// that whoever reconnects finds a fresh actor), then closes the connections that depended
+/// on it with `closing` and 4012.
+pub(crate) fn gone_unreleased<'a>(
+    registry: &Addr<RegistryActor>,
+    child: Child,
+    generation: u64,
+    outboxes: impl Iterator<Item = &'a Outbox>,
+) {
+    registry.do_send(ChildGone { child, generation });
+    let why = chatalot_protocol::ws::CloseReason::Restarted;
+    let closing = crate::frames::encode(&chatalot_protocol::ws::ServerFrame::Closing {
+        reason: why.text().to_owned(),
+    });
+    for outbox in outboxes {
+        let _ = outbox.push(closing.clone());
+        outbox.close(why);
+    }
+}
+
 /// Logs and counts the restart of an actor that went without being released.
 fn restarted(child: Child) {
     crate::stats::Stats::add(&crate::stats::stats().actor_restarts, 1);

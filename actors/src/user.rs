@@ -5,12 +5,12 @@
 use crate::channel::{self, ChannelActor};
 use crate::hub::Hub;
 use crate::outbox::{ConnId, Outbox};
-use crate::registry::{Child, ChildGone, ReleaseUser};
+use crate::registry::{gone_unreleased, Child, ReleaseUser};
 use crate::session::{self, SessionActor};
 use actix::prelude::*;
 use bytestring::ByteString;
 use chatalot_protocol::ids::{ChannelId, CommunityId, DeviceId, SessionId, UserId};
-use chatalot_protocol::ws::{CloseReason, Presence, ServerFrame};
+use chatalot_protocol::ws::{CloseReason, Presence};
 use std::collections::HashMap;
 use std::time::Instant;
 
@@ -437,17 +437,12 @@ impl Drop for UserActor {
         if self.released {
             return;
         }
-        self.hub.registry.do_send(ChildGone {
-            child: Child::User(self.id),
-            generation: self.generation,
-        });
-        let closing = crate::frames::encode(&ServerFrame::Closing {
-            reason: CloseReason::Restarted.text().to_owned(),
-        });
-        for entry in self.sessions.values() {
-            let _ = entry.outbox.push(closing.clone());
-            entry.outbox.close(CloseReason::Restarted);
-        }
+        gone_unreleased(
+            &self.hub.registry,
+            Child::User(self.id),
+            self.generation,
+            self.sessions.values().map(|e| &e.outbox),
+        );
     }
 }
 

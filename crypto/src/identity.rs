@@ -17,6 +17,9 @@ use crate::primitives::{ct_eq, random_secret, sign, verify, verifying_key, x2551
 /// Signature label of device certificates.
 pub const DEVICE_CERT_LABEL: &[u8] = b"Chatalot-DeviceCert-v1";
 
+/// Length of the [`UserKeyPair`] storage encoding (tag 0x20).
+pub const USER_KEY_PAIR_LEN: usize = 1 + ID_LEN + KEY_LEN;
+
 /// Encoded length of a [`DeviceCertificate`].
 pub const DEVICE_CERTIFICATE_LEN: usize =
     1 + KEY_LEN + ID_LEN + ID_LEN + KEY_LEN + KEY_LEN + SIGNATURE_LEN;

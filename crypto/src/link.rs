@@ -16,7 +16,9 @@ use zeroize::Zeroizing;
 
 use crate::encoding::{put_var, tag, Reader};
 use crate::error::{CryptoError, Result};
-use crate::identity::{DeviceCertificate, DeviceIdentity, DevicePublicKeys, UserKeyPair};
+use crate::identity::{
+    DeviceCertificate, DeviceIdentity, DevicePublicKeys, UserKeyPair, USER_KEY_PAIR_LEN,
+};
 use crate::limits::{ID_LEN, KEY_LEN, NONCE_LEN, TAG_LEN};
 use crate::primitives::{
     aead_decrypt, aead_encrypt, ct_eq, dh, hkdf_sha256, hmac_sha256, random_array, random_secret,
@@ -34,7 +36,6 @@ pub const LINK_REQUEST_LABEL: &[u8] = b"Chatalot-LinkRequest-v1";
 /// HKDF info prefix of the link key (followed by the request digest).
 pub const LINK_KEY_LABEL: &[u8] = b"Chatalot-Link-v1";
 
-const USER_KEY_PAIR_LEN: usize = 1 + ID_LEN + KEY_LEN;
 const CERTIFICATE_LEN: usize = crate::identity::DEVICE_CERTIFICATE_LEN;
 const LINK_SECRETS_LEN: usize = 1 + CERTIFICATE_LEN + USER_KEY_PAIR_LEN + KEY_LEN + 8 + 8;
 

@@ -9,7 +9,7 @@ use zeroize::Zeroizing;
 
 use crate::encoding::{put_var, tag, Reader};
 use crate::error::{CryptoError, Result};
-use crate::identity::UserKeyPair;
+use crate::identity::{UserKeyPair, USER_KEY_PAIR_LEN};
 use crate::limits::{ID_LEN, KEY_LEN, NONCE_LEN, TAG_LEN};
 use crate::primitives::{aead_decrypt, aead_encrypt, hkdf_sha256, random_array, Secret32};
 
@@ -18,7 +18,6 @@ pub const RECOVERY_KEY_CHARS: usize = 52;
 /// HKDF info of the secret-storage key.
 pub const SECRET_STORAGE_LABEL: &[u8] = b"Chatalot-SecretStorage-v1";
 
-const USER_KEY_PAIR_LEN: usize = 1 + ID_LEN + KEY_LEN;
 const PLAINTEXT_LEN: usize = 1 + USER_KEY_PAIR_LEN + KEY_LEN;
 const HEADER_LEN: usize = 1 + ID_LEN + 8;
 

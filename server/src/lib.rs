@@ -191,7 +191,7 @@ pub async fn run(
             .wrap(actix_web::middleware::Logger::new("%r %s %Dms").log_target("chatalot::http"))
             .wrap(actix_web::middleware::from_fn(metrics::record))
             .route("/metrics", web::get().to(metrics::get_metrics))
-            .configure(|cfg| routes::configure(cfg, json_limit, openapi::json()))
+            .configure(|cfg| routes::configure(cfg, json_limit, openapi::json))
             .configure(|cfg| routes::web::configure(cfg, web_root.clone()))
     })
     .workers(workers)

@@ -11,13 +11,13 @@
 use crate::frames;
 use crate::hub::Hub;
 use crate::outbox::{ConnId, Outbox};
-use crate::registry::{Child, ChildGone, ReleaseChannel, ToChannel};
+use crate::registry::{gone_unreleased, Child, ReleaseChannel, ToChannel};
 use crate::stats::{stats, Stats};
 use actix::prelude::*;
 use bytestring::ByteString;
 use chatalot_protocol::ids::{ChannelId, UserId};
 use chatalot_protocol::perms::ChannelFacts;
-use chatalot_protocol::ws::{CloseReason, Presence, ServerFrame};
+use chatalot_protocol::ws::Presence;
 use chatalot_protocol::ErrorCode;
 use chatalot_storage::channels::{self, Channel};
 use std::collections::{HashMap, VecDeque};
@@ -255,18 +255,12 @@ impl Drop for ChannelActor {
         if self.released {
             return;
         }
-        // the registry first, so that whoever reconnects finds the fresh actor
-        self.hub.registry.do_send(ChildGone {
-            child: Child::Channel(self.id),
-            generation: self.generation,
-        });
-        let closing = crate::frames::encode(&ServerFrame::Closing {
-            reason: CloseReason::Restarted.text().to_owned(),
-        });
-        for sub in self.subs.values() {
-            let _ = sub.outbox.push(closing.clone());
-            sub.outbox.close(CloseReason::Restarted);
-        }
+        gone_unreleased(
+            &self.hub.registry,
+            Child::Channel(self.id),
+            self.generation,
+            self.subs.values().map(|s| &s.outbox),
+        );
     }
 }
 

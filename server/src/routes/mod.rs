@@ -28,8 +28,9 @@ use chatalot_protocol::ErrorCode;
 pub use table::{plain_pattern, table, Route, ROUTES};
 
 /// Registers the API under `/api/v1`, with JSON, path and query errors rendered as `ApiError`.
-/// `document` is the OpenAPI description served at `/api/v1/openapi.json`.
-pub fn configure(cfg: &mut ServiceConfig, json_limit: usize, document: &'static str) {
+/// `document` gives the OpenAPI description served at `/api/v1/openapi.json` (built on first
+/// request).
+pub fn configure(cfg: &mut ServiceConfig, json_limit: usize, document: fn() -> &'static str) {
     cfg.app_data(w::Data::new(ApiDocument(document)))
         .app_data(
             w::JsonConfig::default()
@@ -129,11 +130,11 @@ fn query_error(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
 async fn openapi_json(document: w::Data<ApiDocument>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
-        .body(document.0)
+        .body((document.0)())
 }
 
 /// The OpenAPI description the server serves (built by `crate::openapi` from the route table).
-struct ApiDocument(&'static str);
+struct ApiDocument(fn() -> &'static str);
 
 /// `204 No Content`.
 pub fn no_content() -> HttpResponse {
