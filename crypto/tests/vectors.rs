@@ -531,3 +531,233 @@ fn app_vectors_verify() {
         );
     }
 }
+
+fn code_of(e: chatalot_crypto::CryptoError) -> String {
+    e.code().to_string()
+}
+
+fn expect_err<T>(r: Result<T, chatalot_crypto::CryptoError>, want: &Value) {
+    match r {
+        Ok(_) => panic!("expected {want}"),
+        Err(e) => assert_eq!(code_of(e), want.as_str().expect("error code")),
+    }
+}
+
+#[test]
+fn devices_vectors_verify() {
+    use chatalot_crypto::backup::{self, BackupEntry, BackupHead};
+    use chatalot_crypto::history::HistoryKey;
+    use chatalot_crypto::link::{self, LinkCode, LinkRequest, PendingLink};
+    use chatalot_crypto::secret_storage::{self, RecoveryKey};
+
+    let v = load("devices.json");
+    let alice = party(&v["account"]);
+    let user_id = alice.user.user_id();
+
+    // Linking.
+    let l = &v["link"];
+    let mut rng = QueueRng::new(&l["new_device_rng_draws"]);
+    let new_device = DeviceIdentity::generate(&mut rng, user_id, arr(&l["new_device_id"]));
+    rng.assert_empty();
+    assert_eq!(
+        new_device.to_bytes().to_vec(),
+        bytes(&l["new_device_identity_secret_encoding"])
+    );
+    let mut rng = QueueRng::new(&l["start_rng_draws"]);
+    let pending = PendingLink::start(&mut rng, new_device);
+    rng.assert_empty();
+    assert_eq!(pending.request().to_bytes(), bytes(&l["request"]));
+    assert_eq!(
+        pending.request().digest().to_vec(),
+        bytes(&l["request_digest"])
+    );
+    assert_eq!(
+        pending.code().to_text(),
+        l["code_text"].as_str().expect("text")
+    );
+    let request = LinkRequest::from_bytes(&bytes(&l["request"])).expect("request");
+    let code = LinkCode::parse(l["code_text"].as_str().expect("text")).expect("code");
+    assert!(request.matches(&code));
+    let backup_key: [u8; 32] = arr(&l["backup_key"]);
+    let storage_version = l["storage_version"].as_u64().expect("u64");
+    let head_seq = l["head_seq"].as_u64().expect("u64");
+    let mut rng = QueueRng::new(&l["respond_rng_draws"]);
+    let response = link::respond(
+        &mut rng,
+        &code,
+        &request,
+        &alice.user,
+        &backup_key,
+        storage_version,
+        head_seq,
+    )
+    .expect("respond");
+    rng.assert_empty();
+    assert_eq!(response, bytes(&l["response"]));
+    for c in cases(l, "invalid_responses") {
+        let published: [u8; 32] = arr(&c["published_user_key"]);
+        expect_err(
+            pending.finish(&bytes(&c["response"]), &published),
+            &c["error"],
+        );
+    }
+    let linked = pending
+        .finish(&response, &alice.user.public_key())
+        .expect("finish after refused responses");
+    assert_eq!(
+        linked.secrets.certificate.to_bytes(),
+        bytes(&l["linked_certificate"])
+    );
+    assert_eq!(linked.secrets.user_key.to_bytes(), alice.user.to_bytes());
+    assert_eq!(&linked.secrets.backup_key[..], &backup_key);
+    assert_eq!(linked.secrets.storage_version, storage_version);
+    assert_eq!(linked.secrets.head_seq, head_seq);
+    for c in cases(l, "invalid_requests") {
+        let r = LinkRequest::from_bytes(&bytes(&c["request"])).expect("request");
+        let code = LinkCode::parse(c["code_text"].as_str().expect("text")).expect("code");
+        assert!(!r.matches(&code));
+        let mut rng = QueueRng(VecDeque::new());
+        expect_err(
+            link::respond(&mut rng, &code, &r, &alice.user, &backup_key, 0, 0),
+            &c["error"],
+        );
+    }
+
+    // Secret storage.
+    let st = &v["secret_storage"];
+    let mut rng = QueueRng::new(&st["recovery_key_rng_draws"]);
+    let rk = RecoveryKey::generate(&mut rng);
+    rng.assert_empty();
+    assert_eq!(
+        rk.to_text().as_str(),
+        st["recovery_key_text"].as_str().expect("text")
+    );
+    assert_eq!(
+        RecoveryKey::parse(st["recovery_key_typed"].as_str().expect("typed")).expect("typed"),
+        rk
+    );
+    let version = st["version"].as_u64().expect("u64");
+    let mut rng = QueueRng::new(&st["seal_rng_draws"]);
+    let storage = secret_storage::seal(&mut rng, &rk, &alice.user, &backup_key, version);
+    rng.assert_empty();
+    assert_eq!(storage, bytes(&st["storage"]));
+    let opened = secret_storage::open(&rk, &storage, &user_id, version).expect("open");
+    assert_eq!(opened.user_key.to_bytes(), alice.user.to_bytes());
+    assert_eq!(&opened.backup_key[..], &backup_key);
+    assert_eq!(opened.version, version);
+    for c in cases(st, "invalid") {
+        let key = RecoveryKey::parse(c["recovery_key_text"].as_str().expect("text")).expect("rk");
+        let min = c["min_version"].as_u64().expect("u64");
+        expect_err(
+            secret_storage::open(&key, &bytes(&c["storage"]), &arr(&c["user_id"]), min),
+            &c["error"],
+        );
+    }
+    for t in st["invalid_texts"].as_array().expect("texts") {
+        expect_err(
+            RecoveryKey::parse(t.as_str().expect("text")),
+            &Value::from("InvalidField"),
+        );
+    }
+
+    // History keys.
+    let hv = &v["history"];
+    let channel: [u8; 16] = arr(&hv["channel_id"]);
+    let mut rng = QueueRng::new(&hv["sender_generate_rng_draws"]);
+    let mut sender = SenderKeySender::generate(&mut rng, channel, alice.device.device_id());
+    rng.assert_empty();
+    let hk = HistoryKey::attest(&alice.device, &sender.distribution()).expect("attest");
+    assert_eq!(hk.to_bytes().to_vec(), bytes(&hv["history_key"]));
+    let decoded = HistoryKey::from_bytes(&bytes(&hv["history_key"])).expect("decode");
+    decoded.verify(&alice.cert).expect("attestation");
+    for m in cases(hv, "messages") {
+        let mut rng = QueueRng::new(&m["rng_draws"]);
+        let wire = sender
+            .encrypt(&mut rng, &bytes(&m["plaintext"]))
+            .expect("encrypt");
+        rng.assert_empty();
+        assert_eq!(wire, bytes(&m["wire"]));
+        let plain = decoded
+            .decrypt(&channel, &alice.device.device_id(), &wire)
+            .expect("history read");
+        assert_eq!(plain.to_vec(), bytes(&m["plaintext"]));
+    }
+    let later = HistoryKey::attest(&alice.device, &sender.distribution()).expect("attest");
+    assert_eq!(later.to_bytes().to_vec(), bytes(&hv["later_history_key"]));
+    for c in cases(hv, "invalid") {
+        let k = HistoryKey::from_bytes(&bytes(&c["history_key"])).expect("decode");
+        if let Some(wire) = c.get("wire") {
+            let ch = c.get("channel_id").map(arr).unwrap_or(channel);
+            expect_err(
+                k.decrypt(&ch, &alice.device.device_id(), &bytes(wire)),
+                &c["error"],
+            );
+        } else {
+            let cert = match c.get("certificate") {
+                Some(b) => DeviceCertificate::from_bytes(&bytes(b)).expect("cert"),
+                None => alice.cert.clone(),
+            };
+            expect_err(k.verify(&cert), &c["error"]);
+        }
+    }
+
+    // Backup.
+    let b = &v["backup"];
+    let mut chunks = Vec::new();
+    for (seq, name) in [(1u64, "chunk_1"), (2, "chunk_2")] {
+        let chunk = bytes(&b[name]);
+        let entries = backup::open_chunk(&backup_key, &user_id, seq, &chunk).expect("open chunk");
+        let mut rng = QueueRng::new(&b[format!("{name}_rng_draws")]);
+        let resealed =
+            backup::seal_chunk(&mut rng, &backup_key, &user_id, seq, &entries).expect("seal");
+        rng.assert_empty();
+        assert_eq!(resealed, chunk);
+        chunks.push((chunk, entries));
+    }
+    let archived = &b["chunk_1_archived"];
+    match &chunks[0].1[..] {
+        [BackupEntry::History(k), BackupEntry::Message(m)] => {
+            assert_eq!(k.to_bytes().to_vec(), bytes(&hv["history_key"]));
+            assert_eq!(m.channel_id.to_vec(), bytes(&archived["channel_id"]));
+            assert_eq!(m.message_id.to_vec(), bytes(&archived["message_id"]));
+            assert_eq!(m.seq, archived["seq"].as_u64().expect("u64"));
+            assert_eq!(m.body.to_vec(), bytes(&archived["body"]));
+        }
+        other => panic!("chunk 1 entries: {other:?}"),
+    }
+    let raw: Vec<&[u8]> = chunks.iter().map(|(c, _)| c.as_slice()).collect();
+    let head1 = BackupHead::empty(user_id).after(&raw[..1]);
+    assert_eq!(head1.seal(&backup_key), bytes(&b["head_after_1"]));
+    let head2 = head1.after(&raw[1..]);
+    assert_eq!(head2.seal(&backup_key), bytes(&b["head_after_2"]));
+    assert_eq!(head2.digest.to_vec(), bytes(&b["head_after_2_digest"]));
+    let opened =
+        BackupHead::open(&backup_key, &bytes(&b["head_after_2"]), &user_id, 2).expect("open head");
+    opened.check_chunks(&raw).expect("chain");
+    for c in cases(b, "invalid_heads") {
+        let uid = c.get("user_id").map(arr).unwrap_or(user_id);
+        let min = c["min_head_seq"].as_u64().expect("u64");
+        expect_err(
+            BackupHead::open(&backup_key, &bytes(&c["head"]), &uid, min),
+            &c["error"],
+        );
+    }
+    for c in cases(b, "invalid_chains") {
+        let list: Vec<Vec<u8>> = c["chunks"]
+            .as_array()
+            .expect("chunks")
+            .iter()
+            .map(bytes)
+            .collect();
+        let refs: Vec<&[u8]> = list.iter().map(Vec::as_slice).collect();
+        expect_err(opened.check_chunks(&refs), &c["error"]);
+    }
+    for c in cases(b, "invalid_chunks") {
+        let key: [u8; 32] = c.get("backup_key").map(arr).unwrap_or(backup_key);
+        let seq = c["seq"].as_u64().expect("u64");
+        expect_err(
+            backup::open_chunk(&key, &user_id, seq, &bytes(&c["chunk"])),
+            &c["error"],
+        );
+    }
+}

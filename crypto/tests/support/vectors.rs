@@ -1074,6 +1074,438 @@ pub fn app() -> Json {
 }
 
 /// (file name, pretty JSON) for every vector file.
+
+fn to_err<T>(r: Result<T, CryptoError>) -> Json {
+    match r {
+        Ok(_) => panic!("must fail"),
+        Err(e) => err(e),
+    }
+}
+
+fn case(desc: &str, mut fields: Vec<(&str, Json)>) -> Json {
+    fields.insert(0, ("description", s(desc)));
+    obj(fields)
+}
+
+/// Device linking, secret storage, history keys and backups (docs/e2e.md section 18).
+pub fn devices() -> Json {
+    use chatalot_crypto::backup::{self, ArchivedMessage, BackupEntry, BackupHead};
+    use chatalot_crypto::history::HistoryKey;
+    use chatalot_crypto::link::{self, LinkCode, LinkRequest, PendingLink};
+    use chatalot_crypto::secret_storage::{self, RecoveryKey};
+
+    let mut rng = RecordingRng::new(0xd7);
+    let (alice, alice_json) = party(&mut rng, id(1), id(2));
+    let backup_key = [0x5b; 32];
+
+    // 18.2 linking: N makes its identity, starts the link; E answers.
+    let new_device = DeviceIdentity::generate(&mut rng, id(1), id(5));
+    let new_device_draws = rng.take();
+    let pending = PendingLink::start(&mut rng, new_device.clone());
+    let start_draws = rng.take();
+    let request = pending.request().clone();
+    let response = link::respond(
+        &mut rng,
+        pending.code(),
+        &request,
+        &alice.user,
+        &backup_key,
+        3,
+        7,
+    )
+    .expect("respond");
+    let respond_draws = rng.take();
+    let linked = pending
+        .finish(&response, &alice.user.public_key())
+        .expect("finish");
+    let mut tampered = response.clone();
+    let last = tampered.len() - 1;
+    tampered[last] ^= 1;
+    let other_code = LinkCode::from_bytes([0x77; 16]);
+    let mut forged_request = LinkRequest::from_bytes(&request.to_bytes()).expect("decode");
+    forged_request.device.signing_key = alice.device.public_keys().signing_key;
+    let link_json = obj(vec![
+        ("new_device_id", h(&id(5))),
+        ("new_device_rng_draws", new_device_draws),
+        (
+            "new_device_identity_secret_encoding",
+            h(&new_device.to_bytes()),
+        ),
+        ("start_rng_draws", start_draws),
+        ("request", h(&request.to_bytes())),
+        ("request_digest", h(&request.digest())),
+        ("code_text", s(&pending.code().to_text())),
+        ("backup_key", h(&backup_key)),
+        ("storage_version", n(3)),
+        ("head_seq", n(7)),
+        ("respond_rng_draws", respond_draws),
+        ("response", h(&response)),
+        (
+            "linked_certificate",
+            h(&linked.secrets.certificate.to_bytes()),
+        ),
+        (
+            "invalid_responses",
+            Json::Arr(vec![
+                case(
+                    "a changed byte",
+                    vec![
+                        ("response", h(&tampered)),
+                        ("published_user_key", h(&alice.user.public_key())),
+                        (
+                            "error",
+                            to_err(pending.finish(&tampered, &alice.user.public_key())),
+                        ),
+                    ],
+                ),
+                case(
+                    "the server publishes another user key",
+                    vec![
+                        ("response", h(&response)),
+                        ("published_user_key", h(&[9; 32])),
+                        ("error", to_err(pending.finish(&response, &[9; 32]))),
+                    ],
+                ),
+            ]),
+        ),
+        (
+            "invalid_requests",
+            Json::Arr(vec![
+                case(
+                    "another code",
+                    vec![
+                        ("request", h(&request.to_bytes())),
+                        ("code_text", s(&other_code.to_text())),
+                        (
+                            "error",
+                            to_err(link::respond(
+                                &mut rng,
+                                &other_code,
+                                &request,
+                                &alice.user,
+                                &backup_key,
+                                3,
+                                7,
+                            )),
+                        ),
+                    ],
+                ),
+                case(
+                    "the server changed the device key",
+                    vec![
+                        ("request", h(&forged_request.to_bytes())),
+                        ("code_text", s(&pending.code().to_text())),
+                        (
+                            "error",
+                            to_err(link::respond(
+                                &mut rng,
+                                pending.code(),
+                                &forged_request,
+                                &alice.user,
+                                &backup_key,
+                                3,
+                                7,
+                            )),
+                        ),
+                    ],
+                ),
+            ]),
+        ),
+    ]);
+    assert!(
+        matches!(rng.take(), Json::Arr(ref v) if v.is_empty()),
+        "a refused respond drew"
+    );
+
+    // 18.3 recovery key and secret storage.
+    let rk = RecoveryKey::generate(&mut rng);
+    let rk_draws = rng.take();
+    let storage = secret_storage::seal(&mut rng, &rk, &alice.user, &backup_key, 2);
+    let seal_draws = rng.take();
+    let wrong = RecoveryKey::generate(&mut TestRng::new(0xee));
+    let mut changed = storage.clone();
+    changed[20] ^= 1;
+    let text: String = rk.to_text().to_string();
+    let messy = text
+        .to_lowercase()
+        .replace('-', " ")
+        .replace('0', "o")
+        .replace('1', "l");
+    let storage_json = obj(vec![
+        ("recovery_key_rng_draws", rk_draws),
+        ("recovery_key_text", s(&text)),
+        ("recovery_key_typed", s(&messy)),
+        ("seal_rng_draws", seal_draws),
+        ("version", n(2)),
+        ("storage", h(&storage)),
+        (
+            "invalid",
+            Json::Arr(vec![
+                case(
+                    "another recovery key",
+                    vec![
+                        ("recovery_key_text", s(&wrong.to_text())),
+                        ("storage", h(&storage)),
+                        ("user_id", h(&id(1))),
+                        ("min_version", n(0)),
+                        (
+                            "error",
+                            to_err(secret_storage::open(&wrong, &storage, &id(1), 0)),
+                        ),
+                    ],
+                ),
+                case(
+                    "rolled back below a version seen",
+                    vec![
+                        ("recovery_key_text", s(&text)),
+                        ("storage", h(&storage)),
+                        ("user_id", h(&id(1))),
+                        ("min_version", n(3)),
+                        (
+                            "error",
+                            to_err(secret_storage::open(&rk, &storage, &id(1), 3)),
+                        ),
+                    ],
+                ),
+                case(
+                    "another account's",
+                    vec![
+                        ("recovery_key_text", s(&text)),
+                        ("storage", h(&storage)),
+                        ("user_id", h(&id(3))),
+                        ("min_version", n(0)),
+                        (
+                            "error",
+                            to_err(secret_storage::open(&rk, &storage, &id(3), 0)),
+                        ),
+                    ],
+                ),
+                case(
+                    "a changed header byte",
+                    vec![
+                        ("recovery_key_text", s(&text)),
+                        ("storage", h(&changed)),
+                        ("user_id", h(&id(1))),
+                        ("min_version", n(0)),
+                        (
+                            "error",
+                            to_err(secret_storage::open(&rk, &changed, &id(1), 0)),
+                        ),
+                    ],
+                ),
+            ]),
+        ),
+        (
+            "invalid_texts",
+            Json::Arr(vec![
+                s("0000"),
+                s(&format!("{text}-0000")),
+                s(&format!("U{}", &text[1..])),
+            ]),
+        ),
+    ]);
+
+    // 18.4 history keys: E's sender key in a channel, attested; read by a history key.
+    let channel = id(9);
+    let mut sender = SenderKeySender::generate(&mut rng, channel, id(2));
+    let sender_draws = rng.take();
+    let hk = HistoryKey::attest(&alice.device, &sender.distribution()).expect("attest");
+    let mut messages = Vec::new();
+    let mut wires = Vec::new();
+    for text in ["one", "two", "three"] {
+        let w = sender.encrypt(&mut rng, text.as_bytes()).expect("encrypt");
+        messages.push(obj(vec![
+            ("rng_draws", rng.take()),
+            ("wire", h(&w)),
+            ("plaintext", h(text.as_bytes())),
+        ]));
+        wires.push(w);
+    }
+    let later = HistoryKey::attest(&alice.device, &sender.distribution()).expect("attest");
+    let mut bad_attestation = hk.clone();
+    bad_attestation.attestation[3] ^= 1;
+    let history_json = obj(vec![
+        ("channel_id", h(&channel)),
+        ("sender_generate_rng_draws", sender_draws),
+        ("history_key", h(&hk.to_bytes())),
+        ("messages", Json::Arr(messages)),
+        ("later_history_key", h(&later.to_bytes())),
+        (
+            "invalid",
+            Json::Arr(vec![
+                case(
+                    "attestation changed",
+                    vec![
+                        ("history_key", h(&bad_attestation.to_bytes())),
+                        ("error", to_err(bad_attestation.verify(&alice.cert))),
+                    ],
+                ),
+                case(
+                    "checked against another device's certificate",
+                    vec![
+                        ("history_key", h(&hk.to_bytes())),
+                        ("certificate", h(&linked.secrets.certificate.to_bytes())),
+                        ("error", to_err(hk.verify(&linked.secrets.certificate))),
+                    ],
+                ),
+                case(
+                    "a message from before the key's first iteration",
+                    vec![
+                        ("history_key", h(&later.to_bytes())),
+                        ("wire", h(&wires[0])),
+                        ("error", to_err(later.decrypt(&channel, &id(2), &wires[0]))),
+                    ],
+                ),
+                case(
+                    "replayed into another channel",
+                    vec![
+                        ("history_key", h(&hk.to_bytes())),
+                        ("wire", h(&wires[1])),
+                        ("channel_id", h(&id(10))),
+                        ("error", to_err(hk.decrypt(&id(10), &id(2), &wires[1]))),
+                    ],
+                ),
+            ]),
+        ),
+    ]);
+
+    // 18.4 backup: two chunks and a head.
+    let entries1 = vec![
+        BackupEntry::History(hk.clone()),
+        BackupEntry::Message(ArchivedMessage {
+            channel_id: id(11),
+            message_id: id(12),
+            seq: 41,
+            body: Zeroizing::new(b"archived body".to_vec()),
+        }),
+    ];
+    let chunk1 = backup::seal_chunk(&mut rng, &backup_key, &id(1), 1, &entries1).expect("seal");
+    let chunk1_draws = rng.take();
+    let entries2 = vec![BackupEntry::History(later.clone())];
+    let chunk2 = backup::seal_chunk(&mut rng, &backup_key, &id(1), 2, &entries2).expect("seal");
+    let chunk2_draws = rng.take();
+    let head1 = BackupHead::empty(id(1)).after(&[&chunk1]);
+    let head2 = head1.after(&[&chunk2]);
+    let sealed1 = head1.seal(&backup_key);
+    let sealed2 = head2.seal(&backup_key);
+    let mut forged_head = sealed2.clone();
+    forged_head[30] ^= 1;
+    let backup_json = obj(vec![
+        ("user_id", h(&id(1))),
+        ("chunk_1_rng_draws", chunk1_draws),
+        ("chunk_1", h(&chunk1)),
+        (
+            "chunk_1_archived",
+            obj(vec![
+                ("channel_id", h(&id(11))),
+                ("message_id", h(&id(12))),
+                ("seq", n(41)),
+                ("body", h(b"archived body")),
+            ]),
+        ),
+        ("chunk_2_rng_draws", chunk2_draws),
+        ("chunk_2", h(&chunk2)),
+        ("head_after_1", h(&sealed1)),
+        ("head_after_2", h(&sealed2)),
+        ("head_after_2_digest", h(&head2.digest)),
+        (
+            "invalid_heads",
+            Json::Arr(vec![
+                case(
+                    "a changed byte",
+                    vec![
+                        ("head", h(&forged_head)),
+                        ("min_head_seq", n(0)),
+                        (
+                            "error",
+                            to_err(BackupHead::open(&backup_key, &forged_head, &id(1), 0)),
+                        ),
+                    ],
+                ),
+                case(
+                    "rolled back below a head seen",
+                    vec![
+                        ("head", h(&sealed1)),
+                        ("min_head_seq", n(2)),
+                        (
+                            "error",
+                            to_err(BackupHead::open(&backup_key, &sealed1, &id(1), 2)),
+                        ),
+                    ],
+                ),
+                case(
+                    "another account's",
+                    vec![
+                        ("head", h(&sealed2)),
+                        ("min_head_seq", n(0)),
+                        ("user_id", h(&id(3))),
+                        (
+                            "error",
+                            to_err(BackupHead::open(&backup_key, &sealed2, &id(3), 0)),
+                        ),
+                    ],
+                ),
+            ]),
+        ),
+        (
+            "invalid_chains",
+            Json::Arr(vec![
+                case(
+                    "chunks swapped",
+                    vec![
+                        ("chunks", Json::Arr(vec![h(&chunk2), h(&chunk1)])),
+                        ("error", to_err(head2.check_chunks(&[&chunk2, &chunk1]))),
+                    ],
+                ),
+                case(
+                    "the last chunk dropped",
+                    vec![
+                        ("chunks", Json::Arr(vec![h(&chunk1)])),
+                        ("error", to_err(head2.check_chunks(&[&chunk1]))),
+                    ],
+                ),
+            ]),
+        ),
+        (
+            "invalid_chunks",
+            Json::Arr(vec![
+                case(
+                    "opened at another place",
+                    vec![
+                        ("chunk", h(&chunk1)),
+                        ("seq", n(2)),
+                        (
+                            "error",
+                            to_err(backup::open_chunk(&backup_key, &id(1), 2, &chunk1)),
+                        ),
+                    ],
+                ),
+                case(
+                    "opened with another key",
+                    vec![
+                        ("chunk", h(&chunk1)),
+                        ("seq", n(1)),
+                        ("backup_key", h(&[0x5c; 32])),
+                        (
+                            "error",
+                            to_err(backup::open_chunk(&[0x5c; 32], &id(1), 1, &chunk1)),
+                        ),
+                    ],
+                ),
+            ]),
+        ),
+    ]);
+
+    obj(vec![
+        ("description", s("Every device of an account (docs/e2e.md section 18). Draws are in call order: the new device's DeviceIdentity::generate, PendingLink::start (ephemeral 32, code 16), respond (ephemeral 32, nonce 12); RecoveryKey::generate (32), secret_storage::seal (nonce 12); SenderKeySender::generate and encrypt as in sender_key.json; seal_chunk (nonce 12).")),
+        ("account", alice_json),
+        ("link", link_json),
+        ("secret_storage", storage_json),
+        ("history", history_json),
+        ("backup", backup_json),
+    ])
+}
+
 pub fn all() -> Vec<(&'static str, String)> {
     vec![
         ("identity.json", identity().to_pretty()),
@@ -1083,5 +1515,6 @@ pub fn all() -> Vec<(&'static str, String)> {
         ("attachment.json", attachment().to_pretty()),
         ("fingerprint.json", fingerprint().to_pretty()),
         ("app.json", app().to_pretty()),
+        ("devices.json", devices().to_pretty()),
     ]
 }
