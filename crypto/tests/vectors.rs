@@ -695,7 +695,7 @@ fn devices_vectors_verify() {
         } else {
             let cert = match c.get("certificate") {
                 Some(b) => DeviceCertificate::from_bytes(&bytes(b)).expect("cert"),
-                None => alice.cert.clone(),
+                None => alice.cert,
             };
             expect_err(k.verify(&cert), &c["error"]);
         }

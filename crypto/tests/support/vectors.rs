@@ -1073,8 +1073,6 @@ pub fn app() -> Json {
     ])
 }
 
-/// (file name, pretty JSON) for every vector file.
-
 fn to_err<T>(r: Result<T, CryptoError>) -> Json {
     match r {
         Ok(_) => panic!("must fail"),
@@ -1506,6 +1504,7 @@ pub fn devices() -> Json {
     ])
 }
 
+/// (file name, pretty JSON) for every vector file.
 pub fn all() -> Vec<(&'static str, String)> {
     vec![
         ("identity.json", identity().to_pretty()),
