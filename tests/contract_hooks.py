@@ -3,7 +3,9 @@
 `positive_data_acceptance` fails a request the document calls valid that is answered with a
 4xx other than 401/403/404/409. A few rules depend on more than the shape of one request and
 cannot be written in a schema: a password against the account's username, a path naming the
-caller, and the cryptography of published keys (points on the curve, signatures, key ids).
+caller, the cryptography of published keys (points on the curve, signatures, key ids), and
+the account named inside the opaque blobs of device linking and the key backup (bytes 1-16
+are the caller's user id) with the chunk count a backup head may name.
 For those operations exactly the errors matched below are accepted answers; any other
 rejection still fails the built-in rule.
 """
@@ -26,6 +28,12 @@ KEYS = re.compile(
     r"|one_time_prekeys: a device keeps at most \d+ unclaimed one-time prekeys"
 )
 
+def named(field, extra=None):
+    """The blob `field` must name the caller (and, for `extra`, more)."""
+    rule = rf"{field}: must name the calling (user|device)"
+    return re.compile(rule if extra is None else rf"{rule}|{extra}")
+
+
 BEYOND_SCHEMA = {
     ("POST", "/api/v1/accounts"): ("weak_password", PASSWORD),
     ("POST", "/api/v1/recoveries"): ("weak_password", PASSWORD),
@@ -37,6 +45,23 @@ BEYOND_SCHEMA = {
     ("PUT", "/api/v1/devices/{id}/keys"): ("invalid_request", KEYS),
     ("PUT", "/api/v1/devices/{id}/signed_prekey"): ("invalid_request", KEYS),
     ("POST", "/api/v1/devices/{id}/one_time_prekeys"): ("invalid_request", KEYS),
+    ("PUT", "/api/v1/devices/{id}/link_request"): (
+        "invalid_request",
+        named("request", r"request: invalid public key"),
+    ),
+    ("PUT", "/api/v1/users/me/link_requests/{id}/response"): (
+        "invalid_request",
+        re.compile(r"a device cannot answer its own request"),
+    ),
+    ("PUT", "/api/v1/users/me/secret_storage"): ("invalid_request", named("storage")),
+    ("POST", "/api/v1/users/me/key_backup/chunks"): ("invalid_request", named("chunk")),
+    ("PUT", "/api/v1/users/me/key_backup/head"): (
+        "invalid_request",
+        named(
+            "head",
+            r"head: names \d+ chunks; it must name from \d+ \(the previous head's\) to \d+ \(the chunks stored\)",
+        ),
+    ),
 }
 
 

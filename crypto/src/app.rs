@@ -24,8 +24,15 @@ use crate::limits::{
 };
 
 /// [`EnvelopePlaintext`] kind: a sender-key distribution (tag 0x07) for the envelope's
-/// channel. The only kind defined.
+/// channel.
 pub const ENVELOPE_KIND_SENDER_KEY: u8 = 0x01;
+/// [`EnvelopePlaintext`] kind: a history share for the envelope's channel (tag 0x69,
+/// docs/e2e.md 18.5).
+pub const ENVELOPE_KIND_HISTORY_SHARE: u8 = 0x02;
+/// [`EnvelopePlaintext`] kind: a sender-key distribution attested by the sending device, sent
+/// as its history key (tag 0x65) for the envelope's channel, so that the receiver can keep it
+/// in its key backup and share it as history (docs/e2e.md 17.2, 18.4).
+pub const ENVELOPE_KIND_ATTESTED_SENDER_KEY: u8 = 0x03;
 
 fn check_len(len: usize, max: usize, what: &'static str) -> Result<()> {
     if len > max {

@@ -25,6 +25,11 @@ pub const BACKUP_HEAD_LABEL: &[u8] = b"Chatalot-BackupHead-v1";
 pub const BACKUP_HEAD_LEN: usize = 1 + ID_LEN + 8 + 8 + 2 * KEY_LEN;
 
 const CHUNK_HEADER_LEN: usize = 1 + ID_LEN + 8;
+/// Length of the shortest `BackupChunk` encoding (no entries).
+pub const MIN_BACKUP_CHUNK_ENCODING_LEN: usize = CHUNK_HEADER_LEN + NONCE_LEN + 4 + 4 + TAG_LEN;
+/// Length of the longest `BackupChunk` encoding.
+pub const MAX_BACKUP_CHUNK_ENCODING_LEN: usize =
+    CHUNK_HEADER_LEN + NONCE_LEN + 4 + MAX_BACKUP_CHUNK_LEN + TAG_LEN;
 
 /// A direct message's decrypted body, kept for devices linked later (tag 0x66). Secret.
 #[derive(Clone, PartialEq, Eq)]

@@ -105,6 +105,19 @@ impl HistoryKey {
         }
     }
 
+    /// The distribution this key was made from (at `first_iteration`): what a receiver
+    /// starts its live state from when the key arrives as an attested distribution.
+    pub fn distribution(&self) -> SenderKeyDistribution {
+        SenderKeyDistribution {
+            channel_id: self.channel_id,
+            sender_device_id: self.sender_device_id,
+            key_id: self.key_id,
+            iteration: self.first_iteration,
+            chain_key: self.chain_key.clone(),
+            signing_key: self.signing_key,
+        }
+    }
+
     /// Checks the attestation against the sender device's certificate, which the caller has
     /// verified under the sender's pinned user key: the certificate must be the sending
     /// device's (`IdentityMismatch`) and the attestation its signature (`BadSignature`).

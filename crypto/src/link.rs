@@ -38,6 +38,9 @@ pub const LINK_KEY_LABEL: &[u8] = b"Chatalot-Link-v1";
 
 const CERTIFICATE_LEN: usize = crate::identity::DEVICE_CERTIFICATE_LEN;
 const LINK_SECRETS_LEN: usize = 1 + CERTIFICATE_LEN + USER_KEY_PAIR_LEN + KEY_LEN + 8 + 8;
+/// Length of a `LinkResponse` encoding: tag, ephemeral key, nonce, and the sealed secrets
+/// with their 4-byte length.
+pub const LINK_RESPONSE_LEN: usize = 1 + KEY_LEN + NONCE_LEN + 4 + LINK_SECRETS_LEN + TAG_LEN;
 
 /// The secret the user carries from the new device to the linking one.
 #[derive(Clone, PartialEq, Eq)]

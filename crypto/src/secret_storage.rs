@@ -20,6 +20,8 @@ pub const SECRET_STORAGE_LABEL: &[u8] = b"Chatalot-SecretStorage-v1";
 
 const PLAINTEXT_LEN: usize = 1 + USER_KEY_PAIR_LEN + KEY_LEN;
 const HEADER_LEN: usize = 1 + ID_LEN + 8;
+/// Length of a `SecretStorage` encoding.
+pub const SECRET_STORAGE_LEN: usize = HEADER_LEN + NONCE_LEN + 4 + PLAINTEXT_LEN + TAG_LEN;
 
 /// The user's recovery key: 32 random bytes, shown once as 52 characters.
 #[derive(Clone, PartialEq, Eq)]

@@ -10,6 +10,7 @@ pub mod error;
 pub mod ids;
 mod int;
 pub mod keys;
+pub mod multi_device;
 #[cfg(feature = "openapi")]
 pub mod openapi;
 pub mod perms;

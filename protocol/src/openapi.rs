@@ -198,18 +198,57 @@ pub fn envelope_ciphertext() -> RefOr<Schema> {
     string("^(?:[A-Za-z0-9+/]{4})+$".to_owned(), 4, 21_844)
 }
 
-/// A key encoding of the `crypto` crate, as base64: `len` bytes, the first of them `tag`
-/// (below 4, so the first character is `A` and the second tells the tag's two low bits).
-fn tagged_encoding((tag, len): (u8, usize)) -> RefOr<Schema> {
-    const B64: &str = "[A-Za-z0-9+/]";
+const B64: &str = "[A-Za-z0-9+/]";
+
+/// The first two base64 characters of data starting with `tag`: the first tells the tag's
+/// six high bits, the second its two low bits.
+fn tag_prefix(tag: u8) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let first = char::from(ALPHABET[usize::from(tag >> 2)]);
     let second = ["[A-P]", "[Q-Za-f]", "[g-v]", "[w-z0-9+/]"][usize::from(tag & 3)];
+    format!("{first}{second}")
+}
+
+/// A key encoding of the `crypto` crate, as base64: `len` bytes, the first of them `tag`.
+fn tagged_encoding((tag, len): (u8, usize)) -> RefOr<Schema> {
     let data_chars = len / 3 * 4 + [0, 2, 3][len % 3];
     let padding = "=".repeat(len.div_ceil(3) * 4 - data_chars);
     let chars = len.div_ceil(3) * 4;
     string(
-        format!("^A{second}{B64}{{{}}}{padding}$", data_chars - 2),
+        format!("^{}{B64}{{{}}}{padding}$", tag_prefix(tag), data_chars - 2),
         chars,
         chars,
+    )
+}
+
+/// A `LinkRequest` encoding.
+pub fn link_request_encoding() -> RefOr<Schema> {
+    tagged_encoding(crate::multi_device::limits::LINK_REQUEST_ENCODING)
+}
+/// A `LinkResponse` encoding.
+pub fn link_response_encoding() -> RefOr<Schema> {
+    tagged_encoding(crate::multi_device::limits::LINK_RESPONSE_ENCODING)
+}
+/// A `SecretStorage` encoding.
+pub fn secret_storage_encoding() -> RefOr<Schema> {
+    tagged_encoding(crate::multi_device::limits::SECRET_STORAGE_ENCODING)
+}
+/// A `BackupHead` encoding.
+pub fn backup_head_encoding() -> RefOr<Schema> {
+    tagged_encoding(crate::multi_device::limits::BACKUP_HEAD_ENCODING)
+}
+/// A `BackupChunk` encoding: 61 bytes to 1 MiB and 57 bytes, starting with tag 0x67.
+pub fn backup_chunk_encoding() -> RefOr<Schema> {
+    use crate::multi_device::limits::{
+        BACKUP_CHUNK_TAG, MAX_BACKUP_CHUNK_BYTES, MIN_BACKUP_CHUNK_BYTES,
+    };
+    string(
+        format!(
+            "^{}{B64}{{2}}(?:{B64}{{4}})*(?:{B64}{{4}}|{B64}{{3}}=|{B64}{{2}}==)$",
+            tag_prefix(BACKUP_CHUNK_TAG)
+        ),
+        MIN_BACKUP_CHUNK_BYTES.div_ceil(3) * 4,
+        MAX_BACKUP_CHUNK_BYTES.div_ceil(3) * 4,
     )
 }
 /// A device certificate encoding.

@@ -8,7 +8,7 @@
 use crate::api::{Channel, Community, Group, Member};
 use crate::bytes::Base64Bytes;
 use crate::error::ErrorCode;
-use crate::ids::{ChannelId, CommunityId, GroupId, MessageId, SessionId, UserId};
+use crate::ids::{ChannelId, CommunityId, DeviceId, GroupId, MessageId, SessionId, UserId};
 use crate::perms::CommunityRole;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -582,6 +582,16 @@ pub enum ServerFrame {
     EnvelopeReceived {
         envelope: crate::keys::Envelope,
     },
+    /// A device of this account asks to be linked (`GET /api/v1/users/me/link_requests`).
+    /// Sent to every connection of the account.
+    LinkRequested {
+        device_id: DeviceId,
+    },
+    /// A device of this account answered this connection's device's link request
+    /// (`GET /api/v1/devices/{id}/link_response`).
+    LinkAnswered {
+        device_id: DeviceId,
+    },
 }
 
 impl ServerFrame {
@@ -613,6 +623,8 @@ impl ServerFrame {
         "member_left",
         "member_role_changed",
         "envelope_received",
+        "link_requested",
+        "link_answered",
     ];
 }
 

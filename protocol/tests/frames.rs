@@ -349,6 +349,18 @@ fn server_frames() -> Vec<(&'static str, ServerFrame)> {
                 },
             },
         ),
+        (
+            "link_requested",
+            ServerFrame::LinkRequested {
+                device_id: DeviceId(id(9)),
+            },
+        ),
+        (
+            "link_answered",
+            ServerFrame::LinkAnswered {
+                device_id: DeviceId(id(9)),
+            },
+        ),
     ]
 }
 

@@ -182,6 +182,10 @@ pub struct LimitsConfig {
     /// Messages (edits included) one user may send per UTC day, and their bytes.
     pub messages_per_day: u64,
     pub message_bytes_per_day: u64,
+    /// Most chunks of one account's encrypted key backup.
+    pub key_backup_chunks: u64,
+    /// Most bytes of one account's encrypted key backup.
+    pub key_backup_bytes: u64,
 }
 
 /// `[log]`
@@ -267,6 +271,8 @@ impl Default for LimitsConfig {
             dm_create_per_hour: 30,
             messages_per_day: 20_000,
             message_bytes_per_day: 512 * 1024 * 1024,
+            key_backup_chunks: 100_000,
+            key_backup_bytes: 256 * 1024 * 1024,
         }
     }
 }
@@ -497,6 +503,11 @@ impl Config {
             if v == 0 {
                 return Err(ConfigError::Invalid(format!("{n} must be at least 1")));
             }
+        }
+        if l.key_backup_chunks == 0 || l.key_backup_bytes < 1024 * 1024 {
+            return invalid(
+                "limits.key_backup_chunks must be at least 1 and limits.key_backup_bytes at least 1048576",
+            );
         }
         if l.messages_per_day == 0 || l.message_bytes_per_day < 64 * 1024 {
             return invalid(

@@ -160,3 +160,36 @@ impl<T: serde::de::DeserializeOwned + 'static> FromRequest for JsonBody<T> {
         })
     }
 }
+
+/// As [`JsonBody`], but with its own size limit of `LIMIT` bytes in place of the configured
+/// one: for the few routes whose bodies are larger by design (a key backup chunk).
+#[derive(Debug)]
+pub struct JsonBodyUpTo<T, const LIMIT: usize>(pub T);
+
+impl<T, const LIMIT: usize> std::ops::Deref for JsonBodyUpTo<T, LIMIT> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: serde::de::DeserializeOwned + 'static, const LIMIT: usize> FromRequest
+    for JsonBodyUpTo<T, LIMIT>
+{
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, actix_web::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let body = web::JsonBody::<serde_json::Value>::new(req, payload, None, true).limit(LIMIT);
+        let req = req.clone();
+        Box::pin(async move {
+            let value = body.await.map_err(|e| crate::routes::json_error(e, &req))?;
+            if !value.is_object() {
+                return Err(ApiError::invalid("the request body must be a JSON object").into());
+            }
+            serde_json::from_value::<T>(value)
+                .map(JsonBodyUpTo)
+                .map_err(|e| ApiError::invalid(format!("invalid request body: {e}")).into())
+        })
+    }
+}

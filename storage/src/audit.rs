@@ -90,3 +90,17 @@ pub async fn list(
         .map(AuditEvent::from)
         .collect())
 }
+
+/// When `user` last had an event `action`, if ever.
+pub async fn last_of(
+    conn: &mut AsyncPgConnection,
+    user: UserId,
+    action: &str,
+) -> Result<Option<OffsetDateTime>> {
+    Ok(audit_events::table
+        .filter(audit_events::user_id.eq(user.0))
+        .filter(audit_events::action.eq(action))
+        .select(diesel::dsl::max(audit_events::created_at))
+        .first::<Option<OffsetDateTime>>(conn)
+        .await?)
+}

@@ -199,6 +199,39 @@ diesel::table! {
 }
 
 diesel::table! {
+    key_backup_chunks (user_id, seq) {
+        user_id -> Uuid,
+        seq -> Int8,
+        chunk -> Bytea,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    key_backups (user_id) {
+        user_id -> Uuid,
+        chunk_count -> Int8,
+        chunk_bytes -> Int8,
+        head -> Nullable<Bytea>,
+        head_seq -> Int8,
+        head_count -> Int8,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    link_requests (device_id) {
+        device_id -> Uuid,
+        user_id -> Uuid,
+        request -> Bytea,
+        response -> Nullable<Bytea>,
+        responder_device_id -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     message_edits (message_id, edited_at) {
         message_id -> Uuid,
         edited_at -> Timestamptz,
@@ -260,6 +293,15 @@ diesel::table! {
         session_id -> Uuid,
         created_at -> Timestamptz,
         used_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    secret_storage (user_id) {
+        user_id -> Uuid,
+        version -> Int8,
+        storage -> Bytea,
+        updated_at -> Timestamptz,
     }
 }
 
@@ -335,6 +377,11 @@ diesel::table! {
 }
 
 diesel::joinable!(audit_events -> users (user_id));
+diesel::joinable!(key_backup_chunks -> key_backups (user_id));
+diesel::joinable!(key_backups -> users (user_id));
+diesel::joinable!(link_requests -> devices (device_id));
+diesel::joinable!(link_requests -> users (user_id));
+diesel::joinable!(secret_storage -> users (user_id));
 diesel::joinable!(backup_codes -> users (user_id));
 diesel::joinable!(channel_members -> channels (channel_id));
 diesel::joinable!(channel_members -> users (user_id));
@@ -388,12 +435,16 @@ diesel::allow_tables_to_appear_in_same_query!(
     groups,
     instance_settings,
     invites,
+    key_backup_chunks,
+    key_backups,
+    link_requests,
     message_edits,
     messages,
     one_time_prekeys,
     reactions,
     read_markers,
     refresh_tokens,
+    secret_storage,
     sessions,
     user_blocks,
     user_keys,

@@ -162,6 +162,10 @@ pub async fn publish_device_keys(
         limits::MAX_ONE_TIME_PREKEYS_STORED,
     )
     .await?;
+    if matches!(stored, keys::Stored::Ok { .. }) {
+        // linked (or set up): a pending link request has done its work
+        chatalot_storage::links::delete(&mut conn, device).await?;
+    }
     stored_outcome(device, spk.id, stored)
 }
 

@@ -10,6 +10,7 @@ mod health;
 mod instance;
 mod invites;
 mod keys;
+mod multi_device;
 mod profiles;
 mod recoveries;
 mod sessions;
@@ -96,7 +97,7 @@ fn is_uuid(s: &str) -> bool {
     s.len() == 36 && uuid::Uuid::parse_str(s).is_ok()
 }
 
-fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
+pub(crate) fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
     let api = match &err {
         JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
             ApiError::new(ErrorCode::PayloadTooLarge, "request body is too large")

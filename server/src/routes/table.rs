@@ -9,6 +9,7 @@ use actix_web::http::Method;
 use actix_web::web::{self as w, ServiceConfig};
 use chatalot_protocol::api::*;
 use chatalot_protocol::keys::*;
+use chatalot_protocol::multi_device::*;
 use std::sync::LazyLock;
 
 /// One route.
@@ -334,6 +335,35 @@ pub fn table() -> &'static [Route] {
             route!(POST "/envelopes" => keys::create_envelopes, "Send device-to-device envelopes")
                 .req(one::<SendEnvelopesRequest>())
                 .res(201, one::<SentEnvelopes>()),
+            route!(PUT "/devices/{id}/link_request" => multi_device::put_link_request, "Ask a device of the account to link this one (which has no keys yet)")
+                .req(one::<CreateLinkRequest>())
+                .res(200, one::<PendingLink>()),
+            route!(DELETE "/devices/{id}/link_request" => multi_device::delete_link_request, "Cancel this device's link request"),
+            route!(GET "/devices/{id}/link_response" => multi_device::get_link_response, "The answer to this device's link request (404 until there is one)")
+                .res(200, one::<LinkAnswer>()),
+            route!(GET "/users/me/link_requests" => multi_device::list_link_requests, "The account's unanswered link requests")
+                .res(200, one::<PendingLinks>()),
+            route!(PUT "/users/me/link_requests/{id}/response" => multi_device::answer_link_request, "Answer a link request of the account (a device with published keys, once)")
+                .req(one::<AnswerLinkRequest>()),
+            route!(GET "/users/me/secret_storage" => multi_device::get_secret_storage, "The account's secret storage (sealed under its recovery key)")
+                .res(200, one::<SecretStorage>()),
+            route!(PUT "/users/me/secret_storage" => multi_device::put_secret_storage, "Store the next version of the account's secret storage")
+                .req(one::<PutSecretStorage>())
+                .res(200, one::<SecretStorage>()),
+            route!(GET "/users/me/key_backup" => multi_device::get_key_backup, "The key backup's head, size and quota")
+                .res(200, one::<KeyBackup>()),
+            route!(POST "/users/me/key_backup/chunks" => multi_device::append_backup_chunk, "Append an encrypted key backup chunk at the next number")
+                .req(one::<AppendBackupChunk>())
+                .res(201, one::<AppendedChunk>()),
+            route!(GET "/users/me/key_backup/chunks" => multi_device::list_backup_chunks, "Key backup chunks in order (?after=&limit=)")
+                .res(200, one::<BackupChunkPage>())
+                .query("after", false, q::seq)
+                .query("limit", false, q::limit_100),
+            route!(PUT "/users/me/key_backup/head" => multi_device::put_backup_head, "Store the next key backup head")
+                .req(one::<PutBackupHead>())
+                .res(200, one::<KeyBackup>()),
+            route!(POST "/users/me/user_key_reset" => multi_device::reset_user_key, "Drop every key of the account to start over with a new user key (password, and code with 2FA; once a day)")
+                .req(one::<ResetUserKeyRequest>()),
         ]
     });
     &TABLE

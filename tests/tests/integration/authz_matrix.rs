@@ -116,7 +116,11 @@ impl World {
                 "/invites/{id}",
                 "/invites/00000000-0000-7000-8000-000000000000",
             )
-            .replace("/dms/{id}", "/dms/00000000-0000-7000-8000-000000000000");
+            .replace("/dms/{id}", "/dms/00000000-0000-7000-8000-000000000000")
+            .replace(
+                "/link_requests/{id}",
+                &format!("/link_requests/{}", self.owner_device),
+            );
         let path = if pattern.starts_with("/api/v1/channels/{id}") {
             path.replace("{id}", &self.channel)
         } else {
@@ -151,6 +155,7 @@ impl World {
             ("POST", "/api/v1/devices/{id}/envelope_acks") => {
                 Some(json!({"ids": ["00000000-0000-7000-8000-000000000000"]}))
             }
+            ("PUT", "/api/v1/devices/{id}/link_request") => Some(json!({"request": "Yg=="})),
             ("POST", _) | ("PUT", _) | ("PATCH", _) => Some(json!({})),
             _ => None,
         };
@@ -214,13 +219,25 @@ fn rule_of(method: &str, path: &str) -> Option<Rule> {
         | ("DELETE", "/api/v1/dms/{id}")
         | ("GET", "/api/v1/users/{id}/devices")
         | ("POST", "/api/v1/users/{id}/key_bundles")
-        | ("POST", "/api/v1/envelopes") => OwnData,
+        | ("POST", "/api/v1/envelopes")
+        | ("GET", "/api/v1/users/me/link_requests")
+        | ("PUT", "/api/v1/users/me/link_requests/{id}/response")
+        | ("GET", "/api/v1/users/me/secret_storage")
+        | ("PUT", "/api/v1/users/me/secret_storage")
+        | ("GET", "/api/v1/users/me/key_backup")
+        | ("POST", "/api/v1/users/me/key_backup/chunks")
+        | ("GET", "/api/v1/users/me/key_backup/chunks")
+        | ("PUT", "/api/v1/users/me/key_backup/head")
+        | ("POST", "/api/v1/users/me/user_key_reset") => OwnData,
         ("PUT", "/api/v1/devices/{id}/keys")
         | ("GET", "/api/v1/devices/{id}/keys")
         | ("PUT", "/api/v1/devices/{id}/signed_prekey")
         | ("POST", "/api/v1/devices/{id}/one_time_prekeys")
         | ("GET", "/api/v1/devices/{id}/envelopes")
-        | ("POST", "/api/v1/devices/{id}/envelope_acks") => OwnDevice,
+        | ("POST", "/api/v1/devices/{id}/envelope_acks")
+        | ("PUT", "/api/v1/devices/{id}/link_request")
+        | ("DELETE", "/api/v1/devices/{id}/link_request")
+        | ("GET", "/api/v1/devices/{id}/link_response") => OwnDevice,
         ("PATCH", "/api/v1/instance") => InstanceAdmin { refused: 403 },
         ("GET", "/api/v1/invites")
         | ("POST", "/api/v1/invites")

@@ -13,11 +13,11 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
-fn hex(b: &[u8]) -> String {
+pub(crate) fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-fn ok(d: &Device, method: &str, path: &str, body: Option<&Value>) -> Value {
+pub(crate) fn ok(d: &Device, method: &str, path: &str, body: Option<&Value>) -> Value {
     let (status, v) = d.api(method, path, body).expect("request");
     assert!(
         (200..300).contains(&status),
@@ -26,7 +26,14 @@ fn ok(d: &Device, method: &str, path: &str, body: Option<&Value>) -> Value {
     v
 }
 
-fn err(d: &Device, method: &str, path: &str, body: Option<&Value>, status: u16, code: &str) {
+pub(crate) fn err(
+    d: &Device,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+    status: u16,
+    code: &str,
+) {
     let (s, v) = d.api(method, path, body).expect("request");
     assert_eq!(
         (s, v["code"].as_str().unwrap_or("")),
@@ -37,7 +44,7 @@ fn err(d: &Device, method: &str, path: &str, body: Option<&Value>, status: u16, 
 }
 
 /// A public end-to-end community of `owner`, joined by `others`: its first channel.
-fn community(owner: &Device, others: &[&Device]) -> (Uuid, ChannelId) {
+pub(crate) fn community(owner: &Device, others: &[&Device]) -> (Uuid, ChannelId) {
     let c = ok(
         owner,
         "POST",
@@ -66,7 +73,7 @@ fn community(owner: &Device, others: &[&Device]) -> (Uuid, ChannelId) {
     )
 }
 
-fn add_channel(owner: &Device, community: Uuid, name: &str) -> ChannelId {
+pub(crate) fn add_channel(owner: &Device, community: Uuid, name: &str) -> ChannelId {
     let c = ok(
         owner,
         "POST",
@@ -76,7 +83,7 @@ fn add_channel(owner: &Device, community: Uuid, name: &str) -> ChannelId {
     ChannelId(c["id"].as_str().expect("id").parse().expect("uuid"))
 }
 
-fn open_dm(a: &Device, others: &[UserId]) -> ChannelId {
+pub(crate) fn open_dm(a: &Device, others: &[UserId]) -> ChannelId {
     let c = ok(
         a,
         "POST",
@@ -86,7 +93,7 @@ fn open_dm(a: &Device, others: &[UserId]) -> ChannelId {
     ChannelId(c["id"].as_str().expect("id").parse().expect("uuid"))
 }
 
-fn texts(list: &[Result<Received, ClientError>]) -> Vec<String> {
+pub(crate) fn texts(list: &[Result<Received, ClientError>]) -> Vec<String> {
     list.iter()
         .map(|r| match r {
             Ok(Received {
@@ -98,11 +105,11 @@ fn texts(list: &[Result<Received, ClientError>]) -> Vec<String> {
         .collect()
 }
 
-fn sync_texts(d: &mut Device, channel: ChannelId) -> Vec<String> {
+pub(crate) fn sync_texts(d: &mut Device, channel: ChannelId) -> Vec<String> {
     texts(&d.sync(channel).expect("sync"))
 }
 
-fn count(s: &TestServer, table: &str) -> i64 {
+pub(crate) fn count(s: &TestServer, table: &str) -> i64 {
     s.sql(&format!("SELECT count(*) FROM {table}"))
         .parse()
         .expect("count")
@@ -1123,7 +1130,7 @@ fn replayed_or_cross_channel_envelopes_and_messages_are_refused() {
 }
 
 /// Every file under `dir` whose bytes contain one of `needles`.
-fn files_containing(dir: &std::path::Path, needles: &[Vec<u8>]) -> Vec<String> {
+pub(crate) fn files_containing(dir: &std::path::Path, needles: &[Vec<u8>]) -> Vec<String> {
     let mut hits = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -1144,7 +1151,7 @@ fn files_containing(dir: &std::path::Path, needles: &[Vec<u8>]) -> Vec<String> {
     hits
 }
 
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
+pub(crate) fn contains(hay: &[u8], needle: &[u8]) -> bool {
     let Some(&first) = needle.first() else {
         return true;
     };
@@ -1214,10 +1221,21 @@ fn canaries_never_reach_the_database_the_logs_or_the_files() {
     assert_eq!(found.len(), 1);
     let _ = std::fs::remove_dir_all(&control);
 
+    // the key backup (which archives the DM bodies) and the secret storage are opaque too, and
+    // a device restored from the recovery key reads what the first one sent
+    let recovery = a1.recovery_key().expect("recovery key");
+    assert!(a1.back_up().expect("backup") >= 1);
+    let mut a3 = Device::restore(&s.base, "alice", a1.password(), &recovery).expect("restore");
+    let got = a3.sync(dm).expect("sync");
+    assert!(matches!(&got[0], Ok(Received { body: Body::Text(t), .. }) if *t == dm_text));
+    assert!(count(&s, "key_backup_chunks") >= 1);
+    assert_eq!(count(&s, "secret_storage"), 2, "alice's and bob's");
+
     s.sql("CHECKPOINT");
-    let needles: Vec<Vec<u8>> = [&dm_text, &ch_text, &file_text, &file_name]
+    let needles: Vec<Vec<u8>> = [&dm_text, &ch_text, &file_text, &file_name, &recovery]
         .iter()
         .flat_map(|c| [c.as_bytes().to_vec(), hex(c.as_bytes()).into_bytes()])
+        .chain(a1.account_secrets())
         .collect();
     let dump = s.pg_dump();
     assert!(

@@ -14,6 +14,7 @@ mod bad_input;
 mod communities;
 mod e2e;
 mod metrics;
+mod multi_device;
 mod realtime;
 mod sessions;
 mod smoke;

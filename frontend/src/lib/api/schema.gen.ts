@@ -371,6 +371,41 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/devices/{id}/link_request": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Ask a device of the account to link this one (which has no keys yet) */
+        put: operations["put_devices__id__link_request"];
+        post?: never;
+        /** Cancel this device's link request */
+        delete: operations["delete_devices__id__link_request"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/devices/{id}/link_response": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The answer to this device's link request (404 until there is one) */
+        get: operations["get_devices__id__link_response"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/devices/{id}/one_time_prekeys": {
         parameters: {
             query?: never;
@@ -786,6 +821,92 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/users/me/key_backup": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The key backup's head, size and quota */
+        get: operations["get_users_me_key_backup"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/me/key_backup/chunks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Key backup chunks in order (?after=&limit=) */
+        get: operations["get_users_me_key_backup_chunks"];
+        put?: never;
+        /** Append an encrypted key backup chunk at the next number */
+        post: operations["post_users_me_key_backup_chunks"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/me/key_backup/head": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Store the next key backup head */
+        put: operations["put_users_me_key_backup_head"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/me/link_requests": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The account's unanswered link requests */
+        get: operations["get_users_me_link_requests"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/me/link_requests/{id}/response": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Answer a link request of the account (a device with published keys, once) */
+        put: operations["put_users_me_link_requests__id__response"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/users/me/password": {
         parameters: {
             query?: never;
@@ -831,6 +952,24 @@ export interface paths {
         put?: never;
         /** New recovery code */
         post: operations["post_users_me_recovery_code"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/me/secret_storage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The account's secret storage (sealed under its recovery key) */
+        get: operations["get_users_me_secret_storage"];
+        /** Store the next version of the account's secret storage */
+        put: operations["put_users_me_secret_storage"];
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -883,6 +1022,23 @@ export interface paths {
         put?: never;
         /** Confirm two-factor setup */
         post: operations["post_users_me_totp_confirm"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/me/user_key_reset": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Drop every key of the account to start over with a new user key (password, and code with 2FA; once a day) */
+        post: operations["post_users_me_user_key_reset"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1005,6 +1161,26 @@ export interface components {
             /** Format: int64 */
             deleted: number;
         };
+        /**
+         * @description `PUT /api/v1/users/me/link_requests/{device_id}/response`: a device of the account that
+         *     holds the user key answers.
+         */
+        AnswerLinkRequest: {
+            response: string;
+        };
+        /** @description `POST /api/v1/users/me/key_backup/chunks`: append a chunk at the next free number. */
+        AppendBackupChunk: {
+            chunk: string;
+        };
+        /** @description The number a chunk was stored at. */
+        AppendedChunk: {
+            /** Format: int64 */
+            chunk_bytes: number;
+            /** Format: int64 */
+            chunk_count: number;
+            /** Format: int64 */
+            seq: number;
+        };
         /** @description One entry of the audit log of authentication events. */
         AuditEvent: {
             action: string;
@@ -1022,6 +1198,19 @@ export interface components {
         };
         /** Format: uuid */
         AuditEventId: string;
+        /** @description The number and encoding of one chunk. */
+        BackupChunk: {
+            /** @description `BackupChunk` (tag 0x67). */
+            chunk: components["schemas"]["Base64Bytes"];
+            /** Format: int64 */
+            seq: number;
+        };
+        /** @description `GET /api/v1/users/me/key_backup/chunks?after=&limit=`: chunks in order. */
+        BackupChunkPage: {
+            chunks: components["schemas"]["BackupChunk"][];
+            /** @description More chunks follow the last of this page. */
+            has_more: boolean;
+        };
         /** @description Single-use backup codes, shown once. */
         BackupCodes: {
             backup_codes: string[];
@@ -1261,6 +1450,13 @@ export interface components {
             expires_in_secs?: number;
             max_uses?: number;
         };
+        /**
+         * @description `PUT /api/v1/devices/{id}/link_request`: the calling device, which has no keys yet, asks
+         *     to be linked by another device of its account.
+         */
+        CreateLinkRequest: {
+            request: string;
+        };
         /** @description Where a client left a channel. */
         Cursor: {
             /**
@@ -1380,6 +1576,31 @@ export interface components {
         JoinCommunityRequest: {
             code: string;
         };
+        /** @description `GET /api/v1/users/me/key_backup`: the backup's state and bounds. */
+        KeyBackup: {
+            /** Format: int64 */
+            chunk_bytes: number;
+            /**
+             * Format: int64
+             * @description Chunks stored (a device may have appended some the head does not name yet).
+             */
+            chunk_count: number;
+            head?: null | components["schemas"]["Base64Bytes"];
+            /**
+             * Format: int64
+             * @description Chunks the head names.
+             */
+            head_count: number;
+            /** Format: int64 */
+            head_seq: number;
+            /** Format: int64 */
+            max_bytes: number;
+            /**
+             * Format: int64
+             * @description The account's quota.
+             */
+            max_chunks: number;
+        };
         /** @description One claimed bundle. */
         KeyBundle: {
             /** @description PreKeyBundle (tag 0x04); carries a one-time prekey while the device has any left. */
@@ -1392,6 +1613,13 @@ export interface components {
          * @enum {string}
          */
         LeaveReason: "left" | "kicked" | "banned";
+        /** @description `GET /api/v1/devices/{id}/link_response`: the answer to the calling device's request. */
+        LinkAnswer: {
+            /** @description The device that answered. */
+            responder_device_id: components["schemas"]["DeviceId"];
+            /** @description `LinkResponse` (tag 0x63): open it with the pending link. */
+            response: components["schemas"]["Base64Bytes"];
+        };
         /** @description `POST /api/v1/sessions` (log in) */
         LoginRequest: {
             device_id?: null | components["schemas"]["DeviceId"];
@@ -1483,6 +1711,25 @@ export interface components {
         PasswordRequest: {
             password: string;
         };
+        /** @description A pending link request, as the account's devices see it. */
+        PendingLink: {
+            /** @description An answer was stored (a request is answered once). */
+            answered: boolean;
+            /** Format: date-time */
+            created_at: string;
+            /** @description The device that asks to be linked. */
+            device_id: components["schemas"]["DeviceId"];
+            /** @description Its name, as it signed in. */
+            device_name: string;
+            /** Format: date-time */
+            expires_at: string;
+            /** @description `LinkRequest` (tag 0x62): take the one whose MAC verifies under the code the user typed. */
+            request: components["schemas"]["Base64Bytes"];
+        };
+        /** @description `GET /api/v1/users/me/link_requests`: the account's unanswered requests, oldest first. */
+        PendingLinks: {
+            requests: components["schemas"]["PendingLink"][];
+        };
         /**
          * @description Presence states a user can choose. `Invisible` appears as offline to others.
          * @enum {string}
@@ -1506,6 +1753,14 @@ export interface components {
             certificate: string;
             one_time_prekeys?: string[];
             signed_prekey: string;
+        };
+        /** @description `PUT /api/v1/users/me/key_backup/head`: the next head. */
+        PutBackupHead: {
+            head: string;
+        };
+        /** @description `PUT /api/v1/users/me/secret_storage`: the next version of the account's secret storage. */
+        PutSecretStorage: {
+            storage: string;
         };
         /** @description Users who reacted with one emoji. */
         Reaction: {
@@ -1543,6 +1798,14 @@ export interface components {
          * @enum {string}
          */
         RegistrationMode: "open" | "invite_only" | "closed";
+        /**
+         * @description `POST /api/v1/users/me/user_key_reset`: start over with a new user key (the password, and
+         *     a current code or backup code when two-factor is on).
+         */
+        ResetUserKeyRequest: {
+            code?: string;
+            password: string;
+        };
         /** @description Answer to "log out everywhere". */
         RevokedSessions: {
             /** Format: int64 */
@@ -1551,6 +1814,18 @@ export interface components {
         /** @description `PUT /api/v1/devices/{id}/signed_prekey`: replace the signed prekey. */
         RotateSignedPreKeyRequest: {
             signed_prekey: string;
+        };
+        /** @description The account's secret storage. */
+        SecretStorage: {
+            /**
+             * @description `SecretStorage` (tag 0x60): open it with the recovery key; refuse a version below one
+             *     you have seen.
+             */
+            storage: components["schemas"]["Base64Bytes"];
+            /** Format: date-time */
+            updated_at: string;
+            /** Format: int64 */
+            version: number;
         };
         /** @description `POST /api/v1/envelopes` */
         SendEnvelopesRequest: {
@@ -1718,6 +1993,14 @@ export interface components {
             envelope: components["schemas"]["Envelope"];
             /** @enum {string} */
             type: "envelope_received";
+        } | {
+            device_id: components["schemas"]["DeviceId"];
+            /** @enum {string} */
+            type: "link_requested";
+        } | {
+            device_id: components["schemas"]["DeviceId"];
+            /** @enum {string} */
+            type: "link_answered";
         };
         /** Format: uuid */
         SessionId: string;
@@ -2866,6 +3149,101 @@ export interface operations {
             };
         };
     };
+    put_devices__id__link_request: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateLinkRequest"];
+            };
+        };
+        responses: {
+            /** @description Ask a device of the account to link this one (which has no keys yet) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PendingLink"];
+                };
+            };
+            /** @description An error: `code` is stable, `message` says what to fix */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_devices__id__link_request: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Cancel this device's link request */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description An error: `code` is stable, `message` says what to fix */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_devices__id__link_response: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The answer to this device's link request (404 until there is one) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LinkAnswer"];
+                };
+            };
+            /** @description An error: `code` is stable, `message` says what to fix */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     post_devices__id__one_time_prekeys: {
         parameters: {
             query?: never;
@@ -3816,6 +4194,195 @@ export interface operations {
             };
         };
     };
+    get_users_me_key_backup: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The key backup's head, size and quota */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KeyBackup"];
+                };
+            };
+            /** @description An error: `code` is stable, `message` says what to fix */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_users_me_key_backup_chunks: {
+        parameters: {
+            query?: {
+                after?: number;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Key backup chunks in order (?after=&limit=) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BackupChunkPage"];
+                };
+            };
+            /** @description An error: `code` is stable, `message` says what to fix */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    post_users_me_key_backup_chunks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AppendBackupChunk"];
+            };
+        };
+        responses: {
+            /** @description Append an encrypted key backup chunk at the next number */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AppendedChunk"];
+                };
+            };
+            /** @description An error: `code` is stable, `message` says what to fix */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    put_users_me_key_backup_head: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PutBackupHead"];
+            };
+        };
+        responses: {
+            /** @description Store the next key backup head */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KeyBackup"];
+                };
+            };
+            /** @description An error: `code` is stable, `message` says what to fix */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_users_me_link_requests: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The account's unanswered link requests */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PendingLinks"];
+                };
+            };
+            /** @description An error: `code` is stable, `message` says what to fix */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    put_users_me_link_requests__id__response: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AnswerLinkRequest"];
+            };
+        };
+        responses: {
+            /** @description Answer a link request of the account (a device with published keys, once) */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description An error: `code` is stable, `message` says what to fix */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     put_users_me_password: {
         parameters: {
             query?: never;
@@ -3900,6 +4467,68 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["RecoveryCode"];
+                };
+            };
+            /** @description An error: `code` is stable, `message` says what to fix */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_users_me_secret_storage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The account's secret storage (sealed under its recovery key) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SecretStorage"];
+                };
+            };
+            /** @description An error: `code` is stable, `message` says what to fix */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    put_users_me_secret_storage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PutSecretStorage"];
+            };
+        };
+        responses: {
+            /** @description Store the next version of the account's secret storage */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SecretStorage"];
                 };
             };
             /** @description An error: `code` is stable, `message` says what to fix */
@@ -4031,6 +4660,37 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["BackupCodes"];
                 };
+            };
+            /** @description An error: `code` is stable, `message` says what to fix */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    post_users_me_user_key_reset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ResetUserKeyRequest"];
+            };
+        };
+        responses: {
+            /** @description Drop every key of the account to start over with a new user key (password, and code with 2FA; once a day) */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description An error: `code` is stable, `message` says what to fix */
             default: {

@@ -44,6 +44,8 @@ const SERVER_TYPE_LIST: Record<ServerFrame['type'], true> = {
   member_left: true,
   member_role_changed: true,
   envelope_received: true,
+  link_requested: true,
+  link_answered: true,
 };
 const SERVER_TYPES = new Set<string>(Object.keys(SERVER_TYPE_LIST));
 

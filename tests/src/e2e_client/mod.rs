@@ -7,14 +7,19 @@
 //! The application-layer encodings it puts into message bodies and envelopes are specified in
 //! `docs/e2e.md` ("Application layer") and implemented by `chatalot_crypto::app`.
 //!
-//! Everything is blocking and single-threaded: one device, one caller.
+//! Everything is blocking and single-threaded: one device, one caller. Linking, the recovery
+//! key and the key backup (`docs/e2e.md` section 18) are in [`devices`].
+
+mod devices;
+pub use devices::NewDevice;
 
 use chatalot_crypto::app::{
     self, AttachmentBody, ChannelPayload, DirectPayload, DirectPlaintext, DirectRecipient,
-    EnvelopePlaintext, Payload, ENVELOPE_KIND_SENDER_KEY,
+    EnvelopePlaintext, Payload, ENVELOPE_KIND_ATTESTED_SENDER_KEY, ENVELOPE_KIND_SENDER_KEY,
 };
 use chatalot_crypto::attachment::{decrypt_attachment, encrypt_attachment};
 use chatalot_crypto::encoding::tag;
+use chatalot_crypto::history::HistoryKey;
 use chatalot_crypto::identity::{DeviceCertificate, DeviceIdentity, UserKeyPair};
 use chatalot_crypto::ratchet::{IncomingMessage, Session};
 use chatalot_crypto::sender_key::{
@@ -315,6 +320,37 @@ pub struct Device {
     pub warnings: Vec<Warning>,
     /// Per channel: the users this device has seen reading it (from its first send on).
     rosters: HashMap<ChannelId, BTreeSet<UserId>>,
+    /// What this device shares with the account's other devices (docs/e2e.md section 18).
+    account: devices::AccountSecrets,
+}
+
+/// A signed-in session of a device that has no keys yet.
+struct Login {
+    http: Http,
+    username: String,
+    password: String,
+    user_id: UserId,
+    device_id: DeviceId,
+}
+
+impl Login {
+    /// Logs in as `username` from a new device.
+    fn new(base: &str, username: &str, password: &str, device_name: &str) -> Result<Login> {
+        let mut http = Http::new(base);
+        let r: Value = http.ok(
+            "POST",
+            "/api/v1/sessions",
+            Some(&json!({"username": username, "password": password, "device_name": device_name})),
+        )?;
+        http.token = r["access_token"].as_str().map(str::to_owned);
+        Ok(Login {
+            http,
+            username: username.to_owned(),
+            password: password.to_owned(),
+            user_id: UserId(parse_uuid(&r["user"]["id"])?),
+            device_id: DeviceId(parse_uuid(&r["device_id"])?),
+        })
+    }
 }
 
 fn device_of(cert: &DeviceCertificate) -> DeviceId {
@@ -326,7 +362,9 @@ fn user_of(cert: &DeviceCertificate) -> UserId {
 }
 
 impl Device {
-    /// Registers a new account (its first device) with a fresh user key and publishes keys.
+    /// Registers a new account (its first device) with a fresh user key and publishes keys,
+    /// then stores the account's secret storage under a new recovery key
+    /// ([`Device::recovery_key`], as shown once to the user).
     pub fn register(base: &str, username: &str) -> Result<Device> {
         let password = "Zq-9!x7#Lm2$vR4&wide".to_owned();
         let mut http = Http::new(base);
@@ -336,59 +374,68 @@ impl Device {
             Some(&json!({"username": username, "password": password, "device_name": "e2e"})),
         )?;
         http.token = r["access_token"].as_str().map(str::to_owned);
-        let user_id = UserId(parse_uuid(&r["user"]["id"])?);
-        let device_id = DeviceId(parse_uuid(&r["device_id"])?);
-        let user_key = UserKeyPair::generate(&mut rand::rng(), *user_id.0.as_bytes());
-        Device::finish(http, username, password, user_id, device_id, user_key)
+        let login = Login {
+            http,
+            username: username.to_owned(),
+            password,
+            user_id: UserId(parse_uuid(&r["user"]["id"])?),
+            device_id: DeviceId(parse_uuid(&r["device_id"])?),
+        };
+        let user_key = UserKeyPair::generate(&mut rand::rng(), *login.user_id.0.as_bytes());
+        let mut d = Device::finish(login, user_key, devices::AccountSecrets::fresh())?;
+        d.store_secret_storage()?;
+        Ok(d)
     }
 
-    /// Logs in as the same user on a new device, certified by the same user key.
+    /// Logs in as the same user on a new device, certified by the same user key (handed over
+    /// in process, as a shortcut for tests that are not about linking; see [`NewDevice`]).
     pub fn add_device(&self) -> Result<Device> {
-        let mut http = Http::new(&self.http.base);
-        let r: Value = http.ok(
-            "POST",
-            "/api/v1/sessions",
-            Some(
-                &json!({"username": self.username, "password": self.password,
-                "device_name": "e2e second"}),
-            ),
-        )?;
-        http.token = r["access_token"].as_str().map(str::to_owned);
-        let device_id = DeviceId(parse_uuid(&r["device_id"])?);
-        let user_key = UserKeyPair::from_bytes(&self.user_key.to_bytes())?;
-        let mut d = Device::finish(
-            http,
+        let login = Login::new(
+            &self.http.base,
             &self.username,
-            self.password.clone(),
-            self.user_id,
-            device_id,
-            user_key,
+            &self.password,
+            "e2e second",
         )?;
+        let user_key = UserKeyPair::from_bytes(&self.user_key.to_bytes())?;
+        let mut d = Device::finish(login, user_key, self.account.for_another_device())?;
         d.pinned = self.pinned.clone();
         Ok(d)
     }
 
+    /// A new device identity for `login`, certified by `user_key`, published.
     fn finish(
-        http: Http,
-        username: &str,
-        password: String,
-        user_id: UserId,
-        device_id: DeviceId,
+        login: Login,
         user_key: UserKeyPair,
+        account: devices::AccountSecrets,
+    ) -> Result<Device> {
+        let identity = DeviceIdentity::generate(
+            &mut rand::rng(),
+            *login.user_id.0.as_bytes(),
+            *login.device_id.0.as_bytes(),
+        );
+        let certificate = user_key.certify_device(&identity.public_keys());
+        Device::assemble(login, user_key, identity, certificate, account)
+    }
+
+    /// The device for `login` with these keys; publishes them with a signed prekey and 20
+    /// one-time prekeys.
+    fn assemble(
+        login: Login,
+        user_key: UserKeyPair,
+        identity: DeviceIdentity,
+        certificate: DeviceCertificate,
+        account: devices::AccountSecrets,
     ) -> Result<Device> {
         let mut rng = rand::rng();
-        let identity =
-            DeviceIdentity::generate(&mut rng, *user_id.0.as_bytes(), *device_id.0.as_bytes());
-        let certificate = user_key.certify_device(&identity.public_keys());
         let signed_prekey = SignedPreKeySecret::generate(&mut rng, &identity, 1);
         let mut pinned = HashMap::new();
-        pinned.insert(user_id, user_key.public_key());
+        pinned.insert(login.user_id, user_key.public_key());
         let mut d = Device {
-            http,
-            username: username.to_owned(),
-            password,
-            user_id,
-            device_id,
+            http: login.http,
+            username: login.username,
+            password: login.password,
+            user_id: login.user_id,
+            device_id: login.device_id,
             user_key,
             identity,
             certificate,
@@ -408,6 +455,7 @@ impl Device {
             live_envelopes: VecDeque::new(),
             warnings: Vec::new(),
             rosters: HashMap::new(),
+            account,
         };
         let prekeys = d.new_one_time_prekeys(20);
         let _: Value = d.http.ok(
@@ -754,6 +802,11 @@ impl Device {
         channel: ChannelId,
         ciphertext: Vec<u8>,
     ) -> Result<MessageId> {
+        Ok(self.post(channel, ciphertext)?.0)
+    }
+
+    /// [`Device::post_ciphertext`], with the sequence number the message got.
+    fn post(&mut self, channel: ChannelId, ciphertext: Vec<u8>) -> Result<(MessageId, i64)> {
         if !self.subscribed.contains(&channel) {
             let ws = self.ws()?;
             ws.send(&ClientFrame::Subscribe {
@@ -800,8 +853,9 @@ impl Device {
                 Some(ServerFrame::MessageAcked {
                     nonce: n,
                     message_id,
+                    seq,
                     ..
-                }) if n == nonce => return Ok(message_id),
+                }) if n == nonce => return Ok((message_id, seq)),
                 Some(ServerFrame::Error {
                     code,
                     message,
@@ -869,8 +923,13 @@ impl Device {
 
     /// Sends a text in a DM or group DM.
     pub fn send_direct(&mut self, channel: ChannelId, text: &str) -> Result<MessageId> {
-        let payload = self.encrypt_direct(channel, &text_body(text))?;
-        self.post_ciphertext(channel, payload)
+        let body = text_body(text);
+        let payload = self.encrypt_direct(channel, &body)?;
+        let (id, seq) = self.post(channel, payload)?;
+        // the pairwise keys are gone once used: the account's other devices read it from the
+        // backup
+        self.keep_direct(channel, id, seq, &body);
+        Ok(id)
     }
 
     /// Makes sure every current member device holds this device's current sender key for the
@@ -898,6 +957,8 @@ impl Device {
                 *channel.0.as_bytes(),
                 *self.device_id.0.as_bytes(),
             );
+            let history = HistoryKey::attest(&self.identity, &sender.distribution())?;
+            self.keep_history(history);
             self.outgoing.insert(
                 channel,
                 Outgoing {
@@ -931,10 +992,12 @@ impl Device {
             .get(&channel)
             .map(|o| o.sender.distribution())
             .ok_or(ClientError::Malformed("no sender key"))?;
+        // attested with this device's key (docs/e2e.md 17.2): the receiver can back it up and
+        // share it as history
         let plain = EnvelopePlaintext {
-            kind: ENVELOPE_KIND_SENDER_KEY,
+            kind: ENVELOPE_KIND_ATTESTED_SENDER_KEY,
             channel_id: Some(*channel.0.as_bytes()),
-            body: distribution.to_bytes(),
+            body: HistoryKey::attest(&self.identity, &distribution)?.to_bytes(),
         }
         .encode()?;
         let mut batch = Vec::new();
@@ -1090,10 +1153,25 @@ impl Device {
             return Err(ClientError::ChannelMismatch);
         }
         match envelope.kind {
-            ENVELOPE_KIND_SENDER_KEY => {
+            ENVELOPE_KIND_SENDER_KEY | ENVELOPE_KIND_ATTESTED_SENDER_KEY => {
                 let channel =
                     channel.ok_or(ClientError::Malformed("distribution without channel"))?;
-                let d = SenderKeyDistribution::from_bytes(&envelope.body)?;
+                let d = if envelope.kind == ENVELOPE_KIND_ATTESTED_SENDER_KEY {
+                    let k = HistoryKey::from_bytes(&envelope.body)?;
+                    if k.sender_device_id != *e.sender_device_id.0.as_bytes() {
+                        return Err(ClientError::WrongSender);
+                    }
+                    if k.channel_id != *channel.0.as_bytes() {
+                        return Err(ClientError::ChannelMismatch);
+                    }
+                    let cert = self.certificate_of(e.sender_user_id, e.sender_device_id)?;
+                    k.verify(&cert)?;
+                    let d = k.distribution();
+                    self.keep_history(k);
+                    d
+                } else {
+                    SenderKeyDistribution::from_bytes(&envelope.body)?
+                };
                 if d.channel_id != *channel.0.as_bytes() {
                     return Err(ClientError::ChannelMismatch);
                 }
@@ -1186,31 +1264,41 @@ impl Device {
         let payload = Payload::decode(&ciphertext.0)?;
         let sender_device = DeviceId(Uuid::from_bytes(payload.sender_device_id()));
         let body = match payload {
-            Payload::Direct(p) => {
-                let ct = p
-                    .message_for(self.device_id.0.as_bytes())
-                    .ok_or(ClientError::NotForThisDevice)?;
-                let plain = self.open(sender, sender_device, ct)?;
-                let inner = DirectPlaintext::decode(&plain)?;
-                if ChannelId(Uuid::from_bytes(inner.channel_id)) != m.channel_id {
-                    return Err(ClientError::ChannelMismatch);
+            Payload::Direct(p) => match p.message_for(self.device_id.0.as_bytes()) {
+                Some(ct) => {
+                    let plain = self.open(sender, sender_device, ct)?;
+                    let inner = DirectPlaintext::decode(&plain)?;
+                    if ChannelId(Uuid::from_bytes(inner.channel_id)) != m.channel_id {
+                        return Err(ClientError::ChannelMismatch);
+                    }
+                    self.keep_direct(m.channel_id, m.id, m.seq, &inner.body);
+                    inner.body
                 }
-                inner.body
-            }
+                // sent before this device was linked or restored: from the backup
+                None => Zeroizing::new(
+                    self.archived(m.channel_id, m.id)
+                        .ok_or(ClientError::NotForThisDevice)?
+                        .to_vec(),
+                ),
+            },
             Payload::Channel(p) => {
                 let key_id = SenderKeyMessage::from_bytes(&p.message)?.key_id;
-                let entry = self
+                match self
                     .incoming
                     .get_mut(&(m.channel_id, sender_device, key_id))
-                    .ok_or(ClientError::UnknownSenderKey)?;
-                if entry.user != sender {
-                    return Err(ClientError::WrongSender);
+                {
+                    Some(entry) => {
+                        if entry.user != sender {
+                            return Err(ClientError::WrongSender);
+                        }
+                        entry.receiver.decrypt(
+                            m.channel_id.0.as_bytes(),
+                            sender_device.0.as_bytes(),
+                            &p.message,
+                        )?
+                    }
+                    None => self.decrypt_history(m, sender, sender_device, key_id, &p.message)?,
                 }
-                entry.receiver.decrypt(
-                    m.channel_id.0.as_bytes(),
-                    sender_device.0.as_bytes(),
-                    &p.message,
-                )?
             }
         };
         Ok(Received {
@@ -1221,6 +1309,29 @@ impl Device {
             sender_device,
             body: self.decode_body(&body)?,
         })
+    }
+
+    /// A channel message of a sender key this device holds only as history (from the backup):
+    /// the sender device must be the message's sender's, and the key attested by it.
+    fn decrypt_history(
+        &mut self,
+        m: &Message,
+        sender: UserId,
+        sender_device: DeviceId,
+        key_id: u32,
+        message: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>> {
+        let key = self
+            .history_key(m.channel_id, sender_device, key_id)
+            .cloned()
+            .ok_or(ClientError::UnknownSenderKey)?;
+        let cert = self.certificate_of(sender, sender_device)?;
+        key.verify(&cert)?;
+        Ok(key.decrypt(
+            m.channel_id.0.as_bytes(),
+            sender_device.0.as_bytes(),
+            message,
+        )?)
     }
 
     fn decode_body(&self, body: &[u8]) -> Result<Body> {

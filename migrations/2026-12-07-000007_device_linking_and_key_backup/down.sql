@@ -1,0 +1,4 @@
+DROP TABLE key_backup_chunks;
+DROP TABLE key_backups;
+DROP TABLE secret_storage;
+DROP TABLE link_requests;
