@@ -28,6 +28,15 @@ export const Tag = {
   SESSION_STATE: 0x24,
   SENDER_KEY_SENDER_STATE: 0x25,
   SENDER_KEY_RECEIVER_STATE: 0x26,
+  SECRET_STORAGE: 0x60,
+  SECRET_STORAGE_PLAINTEXT: 0x61,
+  LINK_REQUEST: 0x62,
+  LINK_RESPONSE: 0x63,
+  LINK_SECRETS: 0x64,
+  HISTORY_KEY: 0x65,
+  ARCHIVED_MESSAGE: 0x66,
+  BACKUP_CHUNK: 0x67,
+  BACKUP_HEAD: 0x68,
 } as const;
 
 /** Strict cursor over an input buffer. Every value it returns is a copy. */
@@ -42,6 +51,20 @@ export class Reader {
     const r = new Reader(buf);
     r.expectTag(expectedTag);
     return r;
+  }
+
+  /**
+   * Starts reading `buf` at its first byte, for encodings with several possible tags
+   * (the caller looks with {@link Reader.peek}) or none.
+   */
+  static untagged(buf: Uint8Array): Reader {
+    if (!(buf instanceof Uint8Array)) throw new CryptoError('InvalidField', 'input is not a byte array');
+    return new Reader(buf);
+  }
+
+  /** The next byte, left unread (`undefined` at the end). */
+  peek(): number | undefined {
+    return this.buf[this.pos];
   }
 
   /** Reads one byte and requires it to be `expectedTag` (`WrongTag` otherwise). */
@@ -238,6 +261,82 @@ export function checkLen(b: Uint8Array, len: number, what: string): Uint8Array {
 export function checkU32(v: number, what: string): number {
   if (!Number.isInteger(v) || v < 0 || v > U32_MAX) throw new CryptoError('InvalidField', what);
   return v;
+}
+
+/** Requires `v` to be an integer in 0..=u64::MAX (`InvalidField(what)` otherwise); returns it as a bigint. */
+export function checkU64(v: bigint | number, what: string): bigint {
+  if (typeof v === 'number' ? !Number.isSafeInteger(v) : typeof v !== 'bigint') {
+    throw new CryptoError('InvalidField', what);
+  }
+  const b = BigInt(v);
+  if (b < 0n || b > 0xffff_ffff_ffff_ffffn) throw new CryptoError('InvalidField', what);
+  return b;
+}
+
+/** The Crockford base32 alphabet of codes people type (link codes, recovery keys). */
+export const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+
+/**
+ * `bytes` as Crockford base32 (the last character padded with zero bits), in groups of
+ * four joined by `-`.
+ */
+export function crockfordText(bytes: Uint8Array): string {
+  const chars: string[] = [];
+  let acc = 0;
+  let bits = 0;
+  for (const b of bytes) {
+    acc = ((acc << 8) | b) & 0xfff;
+    bits += 8;
+    while (bits >= 5) {
+      bits -= 5;
+      chars.push(CROCKFORD[(acc >> bits) & 31] as string);
+    }
+  }
+  if (bits > 0) chars.push(CROCKFORD[(acc << (5 - bits)) & 31] as string);
+  const groups: string[] = [];
+  for (let i = 0; i < chars.length; i += 4) groups.push(chars.slice(i, i + 4).join(''));
+  return groups.join('-');
+}
+
+const WHITE_SPACE = /^\p{White_Space}$/u;
+
+/**
+ * Reads what {@link crockfordText} writes, exactly `len` bytes: case, `-` and white space
+ * do not matter, `I`/`L` read as `1` and `O` as `0` (ASCII letters only, as the Rust
+ * crate). Another character or length, or nonzero padding bits, is `InvalidField(what)`.
+ */
+export function readCrockford(text: string, len: number, what: string): Uint8Array {
+  if (typeof text !== 'string') throw new CryptoError('InvalidField', what);
+  const chars = Math.ceil((len * 8) / 5);
+  const out = new Uint8Array(len);
+  let acc = 0;
+  let bits = 0;
+  let n = 0;
+  let count = 0;
+  try {
+    for (const ch of text) {
+      if (ch === '-' || WHITE_SPACE.test(ch)) continue;
+      let c = ch >= 'a' && ch <= 'z' ? String.fromCharCode(ch.charCodeAt(0) - 32) : ch;
+      if (c === 'I' || c === 'L') c = '1';
+      else if (c === 'O') c = '0';
+      const v = c.length === 1 ? CROCKFORD.indexOf(c) : -1;
+      if (v < 0) throw new CryptoError('InvalidField', what);
+      count += 1;
+      if (count > chars) throw new CryptoError('InvalidField', what);
+      acc = (acc << 5) | v;
+      bits += 5;
+      if (bits >= 8) {
+        bits -= 8;
+        out[n++] = acc >> bits;
+        acc &= (1 << bits) - 1;
+      }
+    }
+    if (count !== chars || n !== len || acc !== 0) throw new CryptoError('InvalidField', what);
+    return out;
+  } catch (e) {
+    out.fill(0);
+    throw e;
+  }
 }
 
 /** Overwrites each buffer with zeros. */

@@ -27,6 +27,9 @@ export const DEVICE_CERT_LABEL = ascii('Chatalot-DeviceCert-v1');
 /** Encoded length of a {@link DeviceCertificate}. */
 export const DEVICE_CERTIFICATE_LEN = 1 + KEY_LEN + ID_LEN + ID_LEN + KEY_LEN + KEY_LEN + SIGNATURE_LEN;
 
+/** Encoded length of a {@link UserKeyPair} (its storage encoding, tag 0x20). */
+export const USER_KEY_PAIR_LEN = 1 + ID_LEN + KEY_LEN;
+
 /** The public keys of one device. */
 export interface DevicePublicKeys {
   /** Device id (UUID bytes). */
@@ -84,7 +87,7 @@ export class UserKeyPair {
 
   /** Storage encoding (tag 0x20): `tag | user_id(16) | ed25519 seed(32)`. Secret. */
   toBytes(): Uint8Array {
-    return new Writer(1 + ID_LEN + KEY_LEN)
+    return new Writer(USER_KEY_PAIR_LEN)
       .u8(Tag.USER_KEY_SECRET)
       .bytes(this.userId)
       .bytes(this.seed)

@@ -1,7 +1,9 @@
 /**
  * Chatalot end-to-end encryption for the browser, byte-compatible with the Rust
  * `chatalot-crypto` crate (docs/e2e.md): cross-signed device identities, X3DH, the
- * Double Ratchet, Sender Keys, chunked attachment encryption and safety numbers.
+ * Double Ratchet, Sender Keys, chunked attachment encryption and safety numbers, and for
+ * every device of an account: device linking, the recovery key with secret storage,
+ * history keys and the encrypted key backup (section 18).
  *
  * Pure and synchronous; randomness is injected (a {@link RandomSource}, by default the
  * platform CSPRNG); every encoding is a tagged, versioned binary format decoded strictly;
@@ -18,6 +20,7 @@ export {
   DeviceCertificate,
   DeviceIdentity,
   type DevicePublicKeys,
+  USER_KEY_PAIR_LEN,
   UserKeyPair,
   devicePublicKeysEqual,
 } from './identity.js';
@@ -69,3 +72,39 @@ export {
   encryptAttachmentWithKey,
 } from './attachment.js';
 export { FINGERPRINT_DIGITS, FINGERPRINT_VERSION, Fingerprint, SafetyNumber } from './fingerprint.js';
+export {
+  LINK_CODE_CHARS,
+  LINK_CODE_LEN,
+  LINK_KEY_LABEL,
+  LINK_REQUEST_LABEL,
+  LINK_REQUEST_LEN,
+  LINK_RESPONSE_LEN,
+  LinkCode,
+  LinkRequest,
+  LinkSecrets,
+  type Linked,
+  PendingLink,
+  respond as linkRespond,
+} from './link.js';
+export {
+  RECOVERY_KEY_CHARS,
+  RecoveryKey,
+  SECRET_STORAGE_LABEL,
+  SECRET_STORAGE_LEN,
+  StoredSecrets,
+  openSecretStorage,
+  sealSecretStorage,
+} from './secretStorage.js';
+export { ATTESTATION_LABEL, HISTORY_KEY_LEN, HistoryKey } from './history.js';
+export {
+  ArchivedMessage,
+  BACKUP_HEAD_LABEL,
+  BACKUP_HEAD_LEN,
+  BackupHead,
+  type BackupEntry,
+  MAX_BACKUP_CHUNK_ENCODING_LEN,
+  MIN_BACKUP_CHUNK_ENCODING_LEN,
+  openBackupChunk,
+  sealBackupChunk,
+  wipeEntries as wipeBackupEntries,
+} from './backup.js';

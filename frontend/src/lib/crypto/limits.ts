@@ -38,3 +38,11 @@ export const FINGERPRINT_ITERATIONS = 5200;
 
 /** Largest value of a u32 counter. */
 export const U32_MAX = 0xffff_ffff;
+
+/** Application layer: largest message body (also the largest archived body of a backup). */
+export const MAX_BODY_LEN = 256 * 1024;
+/** Application layer: a sender key is replaced after this many messages (and a history key reads at most this far). */
+export const SENDER_KEY_ROTATE_AFTER = 10_000;
+
+/** Backups: largest plaintext of one backup chunk (1 MiB). */
+export const MAX_BACKUP_CHUNK_LEN = 1024 * 1024;

@@ -1,0 +1,217 @@
+/**
+ * History keys (docs/e2e.md 18.4): what a device keeps, backs up and hands to new members
+ * so that channel messages stay readable after its live receiver state has moved on.
+ *
+ * A history key is a sender key at the first iteration its holder could read, attested by
+ * the sending device with its certified device key: whoever forwards it, a receiver checks
+ * the attestation against the sender's certificate, so a member cannot hand out a sender
+ * key in another's name. Reading a history message derives forward from the first
+ * iteration (at most `SENDER_KEY_ROTATE_AFTER` steps) on a fresh receiver state; no live
+ * state changes.
+ */
+
+import { Reader, Tag, Writer, bytesEqual, checkLen, checkU32, wipe } from './encoding.js';
+import { CryptoError } from './errors.js';
+import type { DeviceCertificate, DeviceIdentity } from './identity.js';
+import { ID_LEN, KEY_LEN, SENDER_KEY_ROTATE_AFTER, SIGNATURE_LEN } from './limits.js';
+import { ascii, chainStep, ctEqual, verify } from './primitives.js';
+import { SenderKeyDistribution, SenderKeyMessage, SenderKeyReceiver } from './senderKey.js';
+
+/** Signature label of a sender-key attestation. */
+export const ATTESTATION_LABEL = ascii('Chatalot-SenderKeyAttest-v1');
+/** Length of a {@link HistoryKey} encoding. */
+export const HISTORY_KEY_LEN = 1 + 2 * ID_LEN + 4 + 4 + 2 * KEY_LEN + SIGNATURE_LEN;
+
+/** `channel_id | sender_device_id | key_id | first_iteration | signing_public`: what an attestation signs. */
+function attestedBody(
+  channelId: Uint8Array,
+  senderDeviceId: Uint8Array,
+  keyId: number,
+  firstIteration: number,
+  signingKey: Uint8Array,
+): Uint8Array {
+  return new Writer(2 * ID_LEN + 8 + KEY_LEN)
+    .bytes(channelId)
+    .bytes(senderDeviceId)
+    .u32(keyId)
+    .u32(firstIteration)
+    .bytes(signingKey)
+    .finish();
+}
+
+/**
+ * A sender key from its first readable iteration on (tag 0x65, 169 bytes): `0x65 |
+ * channel_id | sender_device_id | key_id u32 | first_iteration u32 | chain_key |
+ * signing_key | attestation`. Secret.
+ */
+export class HistoryKey {
+  constructor(
+    /** The channel. */
+    readonly channelId: Uint8Array,
+    /** The sending device. */
+    readonly senderDeviceId: Uint8Array,
+    /** The sender key's id. */
+    readonly keyId: number,
+    /** The first iteration `chainKey` reads. */
+    readonly firstIteration: number,
+    /** The chain key at `firstIteration`. Secret. */
+    readonly chainKey: Uint8Array,
+    /** The Ed25519 key that signs the sender key's messages. */
+    readonly signingKey: Uint8Array,
+    /** The sending device's signature over the above but the chain key. */
+    readonly attestation: Uint8Array,
+  ) {
+    checkLen(channelId, ID_LEN, 'channel id');
+    checkLen(senderDeviceId, ID_LEN, 'sender device id');
+    checkU32(keyId, 'key id');
+    checkU32(firstIteration, 'first iteration');
+    checkLen(chainKey, KEY_LEN, 'chain key');
+    checkLen(signingKey, KEY_LEN, 'signing key');
+    checkLen(attestation, SIGNATURE_LEN, 'attestation');
+  }
+
+  /**
+   * The sender's own history key for `distribution` (its current sender key), attested
+   * with its device key. The distribution must be this device's (`IdentityMismatch`).
+   */
+  static attest(device: DeviceIdentity, distribution: SenderKeyDistribution): HistoryKey {
+    if (!bytesEqual(distribution.senderDeviceId, device.deviceId)) throw new CryptoError('IdentityMismatch');
+    const attestation = device.sign(
+      ATTESTATION_LABEL,
+      attestedBody(
+        distribution.channelId,
+        distribution.senderDeviceId,
+        distribution.keyId,
+        distribution.iteration,
+        distribution.signingKey,
+      ),
+    );
+    return HistoryKey.withAttestation(distribution, attestation);
+  }
+
+  /** A history key from a distribution received with the sender's attestation (copied). */
+  static withAttestation(distribution: SenderKeyDistribution, attestation: Uint8Array): HistoryKey {
+    return new HistoryKey(
+      distribution.channelId.slice(),
+      distribution.senderDeviceId.slice(),
+      distribution.keyId,
+      distribution.iteration,
+      distribution.chainKey.slice(),
+      distribution.signingKey.slice(),
+      attestation.slice(),
+    );
+  }
+
+  /**
+   * The distribution this key was made from (at `firstIteration`): what a receiver starts
+   * its live state from when the key arrives as an attested distribution. Its chain key
+   * is a copy the caller should wipe.
+   */
+  distribution(): SenderKeyDistribution {
+    return new SenderKeyDistribution(
+      this.channelId.slice(),
+      this.senderDeviceId.slice(),
+      this.keyId,
+      this.firstIteration,
+      this.chainKey.slice(),
+      this.signingKey.slice(),
+    );
+  }
+
+  /**
+   * Checks the attestation against the sender device's certificate, which the caller has
+   * verified under the sender's pinned user key: the certificate must be the sending
+   * device's (`IdentityMismatch`) and the attestation its signature (`BadSignature`).
+   */
+  verify(sender: DeviceCertificate): void {
+    if (!ctEqual(sender.deviceId, this.senderDeviceId)) throw new CryptoError('IdentityMismatch');
+    verify(
+      sender.deviceSigningKey,
+      ATTESTATION_LABEL,
+      attestedBody(this.channelId, this.senderDeviceId, this.keyId, this.firstIteration, this.signingKey),
+      this.attestation,
+    );
+  }
+
+  /**
+   * Verifies and decrypts a message of this sender key received in `channelId` from
+   * `senderDeviceId` (as the delivery states them). A message of another key is
+   * `InvalidField("sender key id")`, one before `firstIteration` is `Duplicate` (this key
+   * never read it), one more than `SENDER_KEY_ROTATE_AFTER` past it `TooFarAhead`; a
+   * forged or tampered one fails as on a live receiver. Changes nothing.
+   */
+  decrypt(channelId: Uint8Array, senderDeviceId: Uint8Array, bytes: Uint8Array): Uint8Array {
+    const msg = SenderKeyMessage.fromBytes(bytes);
+    if (msg.keyId !== this.keyId) throw new CryptoError('InvalidField', 'sender key id');
+    if (msg.iteration < this.firstIteration) throw new CryptoError('Duplicate');
+    const steps = msg.iteration - this.firstIteration;
+    if (steps > SENDER_KEY_ROTATE_AFTER) throw new CryptoError('TooFarAhead');
+    let chainKey: Uint8Array = this.chainKey.slice();
+    for (let i = 0; i < steps; i++) {
+      const [mk, next] = chainStep(chainKey);
+      wipe(mk, chainKey);
+      chainKey = next;
+    }
+    const at = new SenderKeyDistribution(
+      this.channelId,
+      this.senderDeviceId,
+      this.keyId,
+      msg.iteration,
+      chainKey,
+      this.signingKey,
+    );
+    let receiver: SenderKeyReceiver | undefined;
+    try {
+      receiver = SenderKeyReceiver.fromDistribution(at, this.senderDeviceId);
+      return receiver.decrypt(channelId, senderDeviceId, bytes);
+    } finally {
+      chainKey.fill(0);
+      receiver?.wipe();
+    }
+  }
+
+  toBytes(): Uint8Array {
+    return new Writer(HISTORY_KEY_LEN)
+      .u8(Tag.HISTORY_KEY)
+      .bytes(this.channelId)
+      .bytes(this.senderDeviceId)
+      .u32(this.keyId)
+      .u32(this.firstIteration)
+      .bytes(this.chainKey)
+      .bytes(this.signingKey)
+      .bytes(this.attestation)
+      .finish();
+  }
+
+  /** Strict decoding (no verification: see {@link HistoryKey.verify}). */
+  static fromBytes(bytes: Uint8Array): HistoryKey {
+    const r = Reader.withTag(bytes, Tag.HISTORY_KEY);
+    const channelId = r.bytes(ID_LEN);
+    const senderDeviceId = r.bytes(ID_LEN);
+    const keyId = r.u32();
+    const firstIteration = r.u32();
+    const chainKey = r.bytes(KEY_LEN);
+    try {
+      const signingKey = r.bytes(KEY_LEN);
+      const attestation = r.bytes(SIGNATURE_LEN);
+      r.finish();
+      return new HistoryKey(channelId, senderDeviceId, keyId, firstIteration, chainKey, signingKey, attestation);
+    } catch (e) {
+      chainKey.fill(0);
+      throw e;
+    }
+  }
+
+  /** Overwrites the chain key; unusable afterwards. */
+  wipe(): void {
+    this.chainKey.fill(0);
+  }
+
+  toString(): string {
+    return `HistoryKey(key ${this.keyId}, first iteration ${this.firstIteration}, <redacted>)`;
+  }
+
+  toJSON(): string {
+    return this.toString();
+  }
+}
