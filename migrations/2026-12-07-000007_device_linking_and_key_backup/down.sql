@@ -2,3 +2,4 @@ DROP TABLE key_backup_chunks;
 DROP TABLE key_backups;
 DROP TABLE secret_storage;
 DROP TABLE link_requests;
+ALTER TABLE devices DROP COLUMN removed_at;

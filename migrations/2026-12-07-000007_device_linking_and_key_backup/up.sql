@@ -2,6 +2,10 @@
 -- secret storage and its encrypted key backup. The server holds only opaque bytes it cannot
 -- read or forge; it checks their framing, the account they name and the order of writes.
 
+-- A device removed by its account: its sessions are revoked and its keys deleted; the row stays
+-- (revoked sessions refer to it) but it is no longer listed and its secret no longer logs in.
+ALTER TABLE devices ADD COLUMN removed_at TIMESTAMPTZ;
+
 -- A new device's request to be linked (LinkRequest, 161 bytes) and, once a device of the
 -- account answered, the answer (LinkResponse). One per device; expires after ten minutes.
 CREATE TABLE link_requests (

@@ -41,6 +41,41 @@ pub mod limits {
     pub const CHUNK_PAGE_BYTES: usize = 4 * 1024 * 1024;
 }
 
+/// One device of the caller's account (`GET /api/v1/devices`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AccountDevice {
+    pub id: DeviceId,
+    pub name: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub last_seen_at: OffsetDateTime,
+    /// The device of the calling session.
+    pub current: bool,
+    /// It has published end-to-end keys (its certificate is in `GET /api/v1/users/{id}/devices`).
+    pub has_keys: bool,
+}
+
+/// `GET /api/v1/devices`: the caller's devices, most recently seen first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AccountDevices {
+    pub devices: Vec<AccountDevice>,
+}
+
+/// `PATCH /api/v1/devices/{id}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RenameDevice {
+    /// 1 to 64 characters, no control characters.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::name_64))]
+    pub name: String,
+}
+
 /// `PUT /api/v1/devices/{id}/link_request`: the calling device, which has no keys yet, asks
 /// to be linked by another device of its account.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -1,9 +1,10 @@
 //! Devices: one per client installation of a user.
 
-use crate::error::Result;
-use crate::schema::devices;
-use chatalot_protocol::ids::{DeviceId, UserId};
+use crate::error::{Result, StorageError};
+use crate::schema::{device_keys, devices, link_requests, sessions};
+use chatalot_protocol::ids::{DeviceId, SessionId, UserId};
 use diesel::prelude::*;
+use diesel_async::AsyncConnection;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -73,6 +74,7 @@ pub async fn find_by_secret(
         .filter(devices::id.eq(id.0))
         .filter(devices::user_id.eq(user.0))
         .filter(devices::secret_hash.eq(secret_hash))
+        .filter(devices::removed_at.is_null())
         .select(DeviceRow::as_select())
         .first(conn)
         .await
@@ -97,6 +99,7 @@ pub async fn list_for_user(
 ) -> Result<Vec<Device>> {
     Ok(devices::table
         .filter(devices::user_id.eq(user.0))
+        .filter(devices::removed_at.is_null())
         .order(devices::last_seen_at.desc())
         .limit(limit)
         .select(DeviceRow::as_select())
@@ -105,4 +108,68 @@ pub async fn list_for_user(
         .into_iter()
         .map(Device::from)
         .collect())
+}
+
+/// Renames one of `user`'s devices; false when it has no such device.
+pub async fn rename(
+    conn: &mut AsyncPgConnection,
+    user: UserId,
+    id: DeviceId,
+    name: &str,
+) -> Result<bool> {
+    let n = diesel::update(
+        devices::table
+            .find(id.0)
+            .filter(devices::user_id.eq(user.0))
+            .filter(devices::removed_at.is_null()),
+    )
+    .set(devices::name.eq(name))
+    .execute(conn)
+    .await?;
+    Ok(n == 1)
+}
+
+/// Removes one of `user`'s devices in one transaction: marks it removed (it is no longer
+/// listed and its secret no longer logs in), revokes its sessions and deletes its published
+/// keys (with its prekeys and queued envelopes) and its link request. Returns the sessions
+/// revoked, or None when `user` has no such device.
+pub async fn remove(
+    conn: &mut AsyncPgConnection,
+    user: UserId,
+    id: DeviceId,
+) -> Result<Option<Vec<SessionId>>> {
+    conn.transaction::<_, StorageError, _>(async |conn| {
+        let n = diesel::update(
+            devices::table
+                .find(id.0)
+                .filter(devices::user_id.eq(user.0))
+                .filter(devices::removed_at.is_null()),
+        )
+        .set(devices::removed_at.eq(diesel::dsl::now))
+        .execute(conn)
+        .await?;
+        if n == 0 {
+            return Ok(None);
+        }
+        let revoked: Vec<Uuid> = diesel::update(
+            sessions::table
+                .filter(sessions::device_id.eq(id.0))
+                .filter(sessions::revoked_at.is_null()),
+        )
+        .set((
+            sessions::revoked_at.eq(diesel::dsl::now),
+            sessions::revoked_reason.eq("device_removed"),
+        ))
+        .returning(sessions::id)
+        .get_results(conn)
+        .await?;
+        diesel::delete(device_keys::table.find(id.0))
+            .execute(conn)
+            .await?;
+        diesel::delete(link_requests::table.find(id.0))
+            .execute(conn)
+            .await?;
+        Ok(Some(revoked.into_iter().map(SessionId).collect()))
+    })
+    .await
 }

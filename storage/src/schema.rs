@@ -137,6 +137,7 @@ diesel::table! {
         secret_hash -> Bytea,
         created_at -> Timestamptz,
         last_seen_at -> Timestamptz,
+        removed_at -> Nullable<Timestamptz>,
     }
 }
 

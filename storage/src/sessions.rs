@@ -84,6 +84,7 @@ pub enum RevokeReason {
     Recovered,
     RefreshReuse,
     Suspended,
+    DeviceRemoved,
 }
 
 impl RevokeReason {
@@ -96,6 +97,7 @@ impl RevokeReason {
             RevokeReason::Recovered => "recovered",
             RevokeReason::RefreshReuse => "refresh_reuse",
             RevokeReason::Suspended => "suspended",
+            RevokeReason::DeviceRemoved => "device_removed",
         }
     }
 }

@@ -56,6 +56,71 @@ fn own_device(authed: &Authed, id: DeviceId) -> ApiResult<DeviceId> {
     Ok(id)
 }
 
+/// `GET /api/v1/devices`: the caller's devices, most recently seen first.
+pub async fn list_devices(
+    state: Data<AppState>,
+    authed: Authed,
+) -> ApiResult<Json<AccountDevices>> {
+    let user = authed.0.user_id;
+    let max = chatalot_protocol::keys::limits::MAX_DEVICES_PER_USER as i64;
+    let mut conn = state.db.conn().await?;
+    let list = devices::list_for_user(&mut conn, user, max).await?;
+    let keyed: std::collections::HashSet<DeviceId> = keys::list_for_user(&mut conn, user, max)
+        .await?
+        .into_iter()
+        .map(|k| k.device_id)
+        .collect();
+    Ok(Json(AccountDevices {
+        devices: list
+            .into_iter()
+            .map(|d| AccountDevice {
+                current: d.id == authed.0.device_id,
+                has_keys: keyed.contains(&d.id),
+                id: d.id,
+                name: d.name,
+                created_at: d.created_at,
+                last_seen_at: d.last_seen_at,
+            })
+            .collect(),
+    }))
+}
+
+/// `PATCH /api/v1/devices/{id}`: renames a device of the caller's account.
+pub async fn rename_device(
+    state: Data<AppState>,
+    authed: Authed,
+    id: Path<DeviceId>,
+    body: JsonBody<RenameDevice>,
+) -> ApiResult<HttpResponse> {
+    let name = crate::validate::device_name(Some(&body.name), None)
+        .map_err(|_| ApiError::invalid("name: 1 to 64 characters without control characters"))?;
+    let mut conn = state.db.conn().await?;
+    if !devices::rename(&mut conn, authed.0.user_id, id.into_inner(), &name).await? {
+        return Err(ApiError::not_found());
+    }
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `DELETE /api/v1/devices/{id}`: removes a device of the caller's account (this one too):
+/// its sessions end at once (live sockets close), its keys and queued envelopes are deleted,
+/// so it leaves every channel's device listing and the account's other devices and contacts
+/// re-key without it (docs/e2e.md 17.3).
+pub async fn remove_device(
+    state: Data<AppState>,
+    authed: Authed,
+    client: ClientInfo,
+    id: Path<DeviceId>,
+) -> ApiResult<HttpResponse> {
+    let user = authed.0.user_id;
+    let mut conn = state.db.conn().await?;
+    let Some(revoked) = devices::remove(&mut conn, user, id.into_inner()).await? else {
+        return Err(ApiError::not_found());
+    };
+    auth::forget_sessions(&state, user, revoked);
+    auth::record(&mut conn, Some(user), "device_removed", &client).await;
+    Ok(HttpResponse::NoContent().finish())
+}
+
 /// `PUT /api/v1/devices/{id}/link_request`: the calling device (with no keys yet) asks a
 /// device of its account to link it. Replaces its earlier request.
 pub async fn put_link_request(

@@ -335,6 +335,11 @@ pub fn table() -> &'static [Route] {
             route!(POST "/envelopes" => keys::create_envelopes, "Send device-to-device envelopes")
                 .req(one::<SendEnvelopesRequest>())
                 .res(201, one::<SentEnvelopes>()),
+            route!(GET "/devices" => multi_device::list_devices, "The caller's devices, most recently seen first")
+                .res(200, one::<AccountDevices>()),
+            route!(PATCH "/devices/{id}" => multi_device::rename_device, "Rename a device of the caller's account")
+                .req(one::<RenameDevice>()),
+            route!(DELETE "/devices/{id}" => multi_device::remove_device, "Remove a device of the caller's account: its sessions end and its keys go"),
             route!(PUT "/devices/{id}/link_request" => multi_device::put_link_request, "Ask a device of the account to link this one (which has no keys yet)")
                 .req(one::<CreateLinkRequest>())
                 .res(200, one::<PendingLink>()),

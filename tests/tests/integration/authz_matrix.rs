@@ -156,6 +156,7 @@ impl World {
                 Some(json!({"ids": ["00000000-0000-7000-8000-000000000000"]}))
             }
             ("PUT", "/api/v1/devices/{id}/link_request") => Some(json!({"request": "Yg=="})),
+            ("PATCH", "/api/v1/devices/{id}") => Some(json!({"name": "renamed"})),
             ("POST", _) | ("PUT", _) | ("PATCH", _) => Some(json!({})),
             _ => None,
         };
@@ -228,7 +229,10 @@ fn rule_of(method: &str, path: &str) -> Option<Rule> {
         | ("POST", "/api/v1/users/me/key_backup/chunks")
         | ("GET", "/api/v1/users/me/key_backup/chunks")
         | ("PUT", "/api/v1/users/me/key_backup/head")
-        | ("POST", "/api/v1/users/me/user_key_reset") => OwnData,
+        | ("POST", "/api/v1/users/me/user_key_reset")
+        | ("GET", "/api/v1/devices")
+        | ("PATCH", "/api/v1/devices/{id}")
+        | ("DELETE", "/api/v1/devices/{id}") => OwnData,
         ("PUT", "/api/v1/devices/{id}/keys")
         | ("GET", "/api/v1/devices/{id}/keys")
         | ("PUT", "/api/v1/devices/{id}/signed_prekey")
@@ -512,6 +516,14 @@ fn every_route_and_frame_type_is_in_the_matrix_and_holds() {
                 for who in EVERYONE.into_iter().filter(|x| *x != Who::Owner) {
                     let r = call(w.client(who), method, &path, body.as_ref());
                     assert_eq!(r.status, 403, "{method} {path} by {who:?}: {}", r.text);
+                    checked += 1;
+                }
+            }
+            Rule::OwnData if *pattern == "/api/v1/devices/{id}" => {
+                // another account's device is invisible: not renamed, not removed
+                for who in EVERYONE.into_iter().filter(|x| *x != Who::Owner) {
+                    let r = call(w.client(who), method, &path, body.as_ref());
+                    assert_eq!(r.status, 404, "{method} {path} by {who:?}: {}", r.text);
                     checked += 1;
                 }
             }

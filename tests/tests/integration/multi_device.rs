@@ -611,10 +611,22 @@ fn a_reset_starts_the_account_over_in_plain_view_and_opens_nothing_old() {
     let old_key = a.user_key();
 
     // the wrong password changes nothing
-    assert!(matches!(
-        Device::start_over(&s.base, "alice", "not the password at all", None),
-        Err(ClientError::Http { status: 403, ref code, .. }) if code == "wrong_password"
-    ));
+    err(
+        &a,
+        "POST",
+        "/api/v1/users/me/user_key_reset",
+        Some(&json!({"password": "not the password at all"})),
+        403,
+        "wrong_password",
+    );
+    err(
+        &a,
+        "POST",
+        "/api/v1/users/me/user_key_reset",
+        Some(&json!({"password": password, "extra": 1})),
+        400,
+        "invalid_request",
+    );
     assert_eq!(count(&s, "key_backup_chunks"), 1);
     let mut fresh = Device::start_over(&s.base, "alice", &password, None).expect("reset");
     assert_ne!(fresh.user_key(), old_key);
@@ -659,4 +671,94 @@ fn a_reset_starts_the_account_over_in_plain_view_and_opens_nothing_old() {
     assert!(sync_texts(&mut b, dm).contains(&"hello again".to_owned()));
     fresh.send_channel(ch, "new channel news").expect("send");
     assert!(sync_texts(&mut b, ch).contains(&"new channel news".to_owned()));
+}
+
+#[test]
+fn devices_are_listed_renamed_and_removed_and_a_removed_one_reads_nothing_new() {
+    let s = TestServer::start();
+    let a = Device::register(&s.base, "alice").expect("alice");
+    let mut a2 = a.add_device().expect("second device");
+    let mut b = Device::register(&s.base, "bob").expect("bob");
+    let (_, ch) = community(&a, &[&b]);
+    let dm = open_dm(&a, &[b.user_id]);
+    b.send_channel(ch, "before").expect("send");
+    assert_eq!(sync_texts(&mut a2, ch), ["before"]);
+
+    let list = ok(&a, "GET", "/api/v1/devices", None);
+    let devices = list["devices"].as_array().expect("devices");
+    assert_eq!(devices.len(), 2);
+    let me = a.device_id.to_string();
+    for d in devices {
+        assert_eq!(d["current"], json!(d["id"] == json!(me)), "{d}");
+        assert_eq!(d["has_keys"], true);
+    }
+    let path = format!("/api/v1/devices/{}", a2.device_id);
+    ok(&a, "PATCH", &path, Some(&json!({"name": "old laptop"})));
+    for bad in ["", "   ", "a\u{7}b"] {
+        err(
+            &a,
+            "PATCH",
+            &path,
+            Some(&json!({ "name": bad })),
+            400,
+            "invalid_request",
+        );
+    }
+    let list = ok(&a, "GET", "/api/v1/devices", None);
+    assert!(list["devices"]
+        .as_array()
+        .expect("devices")
+        .iter()
+        .any(|d| d["name"] == "old laptop"));
+    // another account cannot touch it
+    err(&b, "DELETE", &path, None, 404, "not_found");
+    err(
+        &b,
+        "PATCH",
+        &path,
+        Some(&json!({"name": "mine"})),
+        404,
+        "not_found",
+    );
+
+    let (mut ws2, _) = Ws::open(&s.base, a2.token());
+    let before = b.sending_key_id(ch);
+    ok(&a, "DELETE", &path, None);
+    assert!(
+        ws2.ended(Duration::from_secs(3)).is_some(),
+        "its socket closes"
+    );
+    let (status, _) = a2.api("GET", "/api/v1/users/me", None).expect("get");
+    assert_eq!(status, 401, "its sessions are over");
+    let list = ok(&a, "GET", "/api/v1/devices", None);
+    assert_eq!(list["devices"].as_array().expect("devices").len(), 1);
+    let listed = ok(
+        &b,
+        "GET",
+        &format!("/api/v1/users/{}/devices", a.user_id),
+        None,
+    );
+    assert_eq!(listed["devices"].as_array().expect("devices").len(), 1);
+    err(&a, "DELETE", &path, None, 404, "not_found");
+    let audit = s.sql(&format!(
+        "SELECT count(*) FROM audit_events WHERE user_id = '{}' AND action = 'device_removed'",
+        a.user_id
+    ));
+    assert_eq!(audit, "1");
+
+    // the contacts re-key without it: what they send next, the removed device cannot read
+    b.send_channel(ch, "after").expect("send");
+    assert_ne!(b.sending_key_id(ch), before, "a new sender key");
+    b.send_direct(dm, "dm after").expect("send");
+    let raw_ch = b.fetch(ch).expect("fetch");
+    let last = raw_ch.last().expect("message");
+    assert!(matches!(
+        a2.decrypt_message(last),
+        Err(ClientError::UnknownSenderKey)
+    ));
+    let raw_dm = b.fetch(dm).expect("fetch");
+    assert!(matches!(
+        a2.decrypt_message(raw_dm.last().expect("message")),
+        Err(ClientError::NotForThisDevice)
+    ));
 }

@@ -319,6 +319,41 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/devices": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's devices, most recently seen first */
+        get: operations["get_devices"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/devices/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Remove a device of the caller's account: its sessions end and its keys go */
+        delete: operations["delete_devices__id_"];
+        options?: never;
+        head?: never;
+        /** Rename a device of the caller's account */
+        patch: operations["patch_devices__id_"];
+        trace?: never;
+    };
     "/api/v1/devices/{id}/envelope_acks": {
         parameters: {
             query?: never;
@@ -1152,6 +1187,23 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description One device of the caller's account (`GET /api/v1/devices`). */
+        AccountDevice: {
+            /** Format: date-time */
+            created_at: string;
+            /** @description The device of the calling session. */
+            current: boolean;
+            /** @description It has published end-to-end keys (its certificate is in `GET /api/v1/users/{id}/devices`). */
+            has_keys: boolean;
+            id: components["schemas"]["DeviceId"];
+            /** Format: date-time */
+            last_seen_at: string;
+            name: string;
+        };
+        /** @description `GET /api/v1/devices`: the caller's devices, most recently seen first. */
+        AccountDevices: {
+            devices: components["schemas"]["AccountDevice"][];
+        };
         /** @description `POST /api/v1/devices/{id}/envelope_acks` */
         AckEnvelopesRequest: {
             ids: string[];
@@ -1798,6 +1850,10 @@ export interface components {
          * @enum {string}
          */
         RegistrationMode: "open" | "invite_only" | "closed";
+        /** @description `PATCH /api/v1/devices/{id}`. */
+        RenameDevice: {
+            name: string;
+        };
         /**
          * @description `POST /api/v1/users/me/user_key_reset`: start over with a new user key (the password, and
          *     a current code or backup code when two-factor is on).
@@ -3003,6 +3059,97 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["Community"];
                 };
+            };
+            /** @description An error: `code` is stable, `message` says what to fix */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_devices: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The caller's devices, most recently seen first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccountDevices"];
+                };
+            };
+            /** @description An error: `code` is stable, `message` says what to fix */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_devices__id_: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Remove a device of the caller's account: its sessions end and its keys go */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description An error: `code` is stable, `message` says what to fix */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    patch_devices__id_: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RenameDevice"];
+            };
+        };
+        responses: {
+            /** @description Rename a device of the caller's account */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description An error: `code` is stable, `message` says what to fix */
             default: {
