@@ -13,6 +13,8 @@ export const AppTag = {
   DIRECT_PLAINTEXT: 0x42,
   ENVELOPE_PLAINTEXT: 0x43,
   KIND_SENDER_KEY: 0x01,
+  /** A sender-key distribution sent as its attested history key (tag 0x65, docs/e2e.md 17.2). */
+  KIND_ATTESTED_SENDER_KEY: 0x03,
   BODY_TEXT: 0x50,
   BODY_ATTACHMENT: 0x51,
   ATTACHMENT_BLOB: 0x09,

@@ -5,7 +5,7 @@
 // encrypted and decrypted with them. Works on the device record inside its operations
 // (`DeviceRecord.run`).
 
-import { SenderKeyDistribution, SenderKeyMessage, SenderKeyReceiver, SenderKeySender } from '../crypto/index';
+import { HistoryKey, SenderKeyDistribution, SenderKeyMessage, SenderKeyReceiver, SenderKeySender } from '../crypto/index';
 import { AppTag, MalformedError, channelPayload, decodeEnvelopePlaintext, envelopePlaintext, uuidBytes, uuidString } from './appcodec';
 import {
   E2eFailure,
@@ -18,6 +18,7 @@ import {
   type Warnings,
 } from './deviceCommon';
 import type { DeviceRecord, DeviceState } from './deviceRecord';
+import { identityOf } from './prekeys';
 import { fromBase64, toBase64 } from './keystore';
 import type { PairwiseSessions } from './sessions';
 import type { Trust } from './trust';
@@ -93,8 +94,13 @@ export class SenderKeys {
     const sender = SenderKeySender.fromBytes(fromBase64(out.sender));
     const dist = sender.distribution();
     sender.wipe();
-    const plain = envelopePlaintext(AppTag.KIND_SENDER_KEY, channelId, dist.toBytes());
+    // Attested by this device (docs/e2e.md 17.2), so that receivers can keep it as history.
+    const identity = identityOf(st);
+    const attested = HistoryKey.attest(identity, dist);
+    identity.wipe();
     dist.wipe();
+    const plain = envelopePlaintext(AppTag.KIND_ATTESTED_SENDER_KEY, channelId, attested.toBytes());
+    attested.wipe();
     const batch: NewEnvelopeJson[] = [];
     for (const d of todo) {
       if (!this.sessions.has(d.device)) continue;
@@ -197,9 +203,23 @@ export class SenderKeys {
     const env = decodeEnvelopePlaintext(plain);
     plain.fill(0);
     if (env.channelId !== (e.channel_id ?? null)) throw new E2eFailure('channel_mismatch', 'envelope bound to another channel');
-    if (env.kind !== AppTag.KIND_SENDER_KEY) throw new MalformedError('envelope kind');
+    if (env.kind !== AppTag.KIND_SENDER_KEY && env.kind !== AppTag.KIND_ATTESTED_SENDER_KEY) {
+      throw new MalformedError('envelope kind');
+    }
     if (!env.channelId) throw new MalformedError('distribution without channel');
-    const d = SenderKeyDistribution.fromBytes(env.body);
+    let d: SenderKeyDistribution;
+    if (env.kind === AppTag.KIND_ATTESTED_SENDER_KEY) {
+      const k = HistoryKey.fromBytes(env.body);
+      try {
+        if (uuidString(k.senderDeviceId) !== e.sender_device_id) throw new E2eFailure('wrong_sender', 'attested for another device');
+        k.verify(await this.trust.certificate(e.sender_user_id, e.sender_device_id));
+        d = k.distribution();
+      } finally {
+        k.wipe();
+      }
+    } else {
+      d = SenderKeyDistribution.fromBytes(env.body);
+    }
     if (uuidString(d.channelId) !== env.channelId) throw new E2eFailure('channel_mismatch', 'distribution for another channel');
     const receiver = SenderKeyReceiver.fromDistribution(d, uuidBytes(e.sender_device_id));
     this.rec.st.incoming[incomingKey(env.channelId, e.sender_device_id, d.keyId)] = {

@@ -131,6 +131,20 @@ export class Trust {
     return out;
   }
 
+  /** The certificate of `device` of `user`, as listed now and verified under the trusted key. */
+  async certificate(user: string, device: string): Promise<DeviceCertificate> {
+    const key = await this.trustedKey(user);
+    const d = await this.api.userDevices(user);
+    const listed = d.devices.find((x) => x.device_id === device && x.user_id === user);
+    if (!listed) throw new E2eFailure('untrusted', 'that device is not listed for its user');
+    const c = DeviceCertificate.fromBytes(fromBase64(listed.certificate));
+    c.verify(key);
+    if (uuidString(c.deviceId) !== device || uuidString(c.userId) !== user) {
+      throw new E2eFailure('untrusted', 'certificate names another device');
+    }
+    return c;
+  }
+
   /** The trusted devices of everyone in a channel but this one. */
   async channelDevices(channelId: string): Promise<TrustedDevice[]> {
     const st = this.rec.st;
