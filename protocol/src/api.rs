@@ -768,8 +768,18 @@ pub struct Channel {
     pub last_seq: i64,
     /// How far the caller has read.
     pub last_read_seq: i64,
-    /// Messages from others after `last_read_seq` (counting stops at 1000).
+    /// Messages from others after `last_read_seq` and after the caller joined the community
+    /// (counting stops at 1000).
     pub unread: i64,
+    /// When the caller joined the channel's community, in the channel list (`GET /channels`
+    /// and live channel frames); messages before it were sent before they joined.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub joined_at: Option<time::OffsetDateTime>,
 }
 
 /// A user's public profile.

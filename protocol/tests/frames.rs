@@ -398,6 +398,7 @@ fn a_channel() -> Channel {
         last_seq: 44,
         last_read_seq: 0,
         unread: 0,
+        joined_at: None,
     }
 }
 

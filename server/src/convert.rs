@@ -70,6 +70,15 @@ pub fn channel(
         last_seq: c.last_seq,
         last_read_seq,
         unread,
+        joined_at: None,
+    }
+}
+
+/// A channel of the channel list, with the caller's read state and when they joined.
+pub fn channel_state(s: channels::ChannelState) -> Channel {
+    Channel {
+        joined_at: s.joined_at,
+        ..channel(s.channel, &s.facts, s.last_read_seq, s.unread)
     }
 }
 

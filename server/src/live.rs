@@ -131,12 +131,7 @@ pub async fn user_visibility_changed(
     let after = user_channels(conn, community, user).await?;
     let mut out = Vec::new();
     for (id, now) in &after {
-        let api = convert::channel(
-            now.channel.clone(),
-            &now.facts,
-            now.last_read_seq,
-            now.unread,
-        );
+        let api = convert::channel_state(now.clone());
         match before.get(id) {
             None => out.push((user, ServerFrame::ChannelCreated { channel: api })),
             Some(was) if was.facts != now.facts => {

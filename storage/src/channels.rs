@@ -462,6 +462,8 @@ pub struct ChannelState {
     pub facts: ChannelFacts,
     pub last_read_seq: i64,
     pub unread: i64,
+    /// When the user joined the channel's community (None for DMs).
+    pub joined_at: Option<OffsetDateTime>,
 }
 
 /// Unread counts stop counting here.
@@ -477,6 +479,8 @@ struct StateRow {
     last_read_seq: i64,
     #[diesel(sql_type = BigInt)]
     unread: i64,
+    #[diesel(sql_type = Nullable<diesel::sql_types::Timestamptz>)]
+    joined_at: Option<OffsetDateTime>,
 }
 
 /// Where a page of the channel list ends: the last channel's activity time and id.
@@ -523,7 +527,8 @@ async fn list_states(
                 (SELECT count(*) FROM (SELECT 1 FROM messages m \
                     WHERE m.channel_id = c.id AND m.seq > COALESCE(r.last_read_seq, 0) \
                       AND m.deleted_at IS NULL AND m.sender_id IS DISTINCT FROM $1 \
-                    LIMIT 1000) x) AS unread \
+                      AND (cm.joined_at IS NULL OR m.created_at > cm.joined_at) \
+                    LIMIT 1000) x) AS unread, cm.joined_at AS joined_at \
          FROM channels c {FACTS_JOINS} \
          LEFT JOIN read_markers r ON r.channel_id = c.id AND r.user_id = $1 \
          WHERE (cm.user_id IS NOT NULL OR dm.user_id IS NOT NULL) \
@@ -566,6 +571,7 @@ async fn list_states(
                 facts: f,
                 last_read_seq: r.last_read_seq,
                 unread: r.unread,
+                joined_at: r.joined_at,
             });
         }
     }

@@ -73,10 +73,7 @@ pub async fn list_channels(
     let (list, next) =
         channels::list_for_user(&mut conn, authed.0.user_id, before, i64::from(limit)).await?;
     Ok(Json(ChannelPage {
-        channels: list
-            .into_iter()
-            .map(|s| convert::channel(s.channel, &s.facts, s.last_read_seq, s.unread))
-            .collect(),
+        channels: list.into_iter().map(convert::channel_state).collect(),
         next_before: next.map(encode_cursor),
     }))
 }

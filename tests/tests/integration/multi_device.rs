@@ -762,3 +762,56 @@ fn devices_are_listed_renamed_and_removed_and_a_removed_one_reads_nothing_new() 
         Err(ClientError::NotForThisDevice)
     ));
 }
+
+#[test]
+fn a_new_member_counts_nothing_sent_before_joining_as_unread_and_knows_when_they_joined() {
+    let s = TestServer::start();
+    let mut a = Device::register(&s.base, "alice").expect("alice");
+    let b = Device::register(&s.base, "bob").expect("bob");
+    let (community_id, ch) = community(&a, &[]);
+    for i in 0..30 {
+        a.send_channel(ch, &format!("early {i}")).expect("send");
+    }
+    std::thread::sleep(Duration::from_millis(20));
+    ok(
+        &b,
+        "POST",
+        &format!("/api/v1/communities/{community_id}/members"),
+        None,
+    );
+    let entry = |d: &Device| {
+        let list = ok(d, "GET", "/api/v1/channels", None);
+        list["channels"]
+            .as_array()
+            .expect("channels")
+            .iter()
+            .find(|c| c["id"] == json!(ch.to_string()))
+            .cloned()
+            .expect("the channel")
+    };
+    let mine = entry(&b);
+    assert_eq!(mine["unread"], 0, "{mine}");
+    assert_eq!(mine["last_seq"], 30);
+    let joined = mine["joined_at"].as_str().expect("joined_at").to_owned();
+    // every earlier message was created before that time
+    let page = ok(
+        &b,
+        "GET",
+        &format!("/api/v1/channels/{ch}/messages?limit=100"),
+        None,
+    );
+    let messages = page["messages"].as_array().expect("messages");
+    assert_eq!(messages.len(), 30);
+    let at = |t: &str| {
+        time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+            .expect("time")
+    };
+    assert!(messages
+        .iter()
+        .all(|m| at(m["created_at"].as_str().expect("created")) < at(&joined)));
+    a.send_channel(ch, "after you joined").expect("send");
+    a.send_channel(ch, "and again").expect("send");
+    assert_eq!(entry(&b)["unread"], 2);
+    // the owner, a member from the start, counts nothing of their own
+    assert_eq!(entry(&a)["unread"], 0);
+}

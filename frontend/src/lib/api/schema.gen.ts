@@ -1297,6 +1297,12 @@ export interface components {
             e2e: boolean;
             group_id?: null | components["schemas"]["GroupId"];
             id: components["schemas"]["ChannelId"];
+            /**
+             * Format: date-time
+             * @description When the caller joined the channel's community, in the channel list (`GET /channels`
+             *     and live channel frames); messages before it were sent before they joined.
+             */
+            joined_at?: string | null;
             kind: components["schemas"]["ChannelKind"];
             /**
              * Format: int64
@@ -1318,7 +1324,8 @@ export interface components {
             topic: string;
             /**
              * Format: int64
-             * @description Messages from others after `last_read_seq` (counting stops at 1000).
+             * @description Messages from others after `last_read_seq` and after the caller joined the community
+             *     (counting stops at 1000).
              */
             unread: number;
             /** @description Least role that may read (community channels). */
