@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! chatalot-load SCENARIO (--spawn-server PATH | --url http://127.0.0.1:PORT [--server-pid PID]) [options]
-//! scenarios: idle | fanout | persist | history | smoke
+//! scenarios: idle | fanout | persist | history | restore | smoke
 //! ```
 //!
 //! Every scenario is bounded in time and in count and stops by itself; only loopback targets
@@ -39,6 +39,9 @@ SCENARIOS and their options (defaults in brackets):
   fanout   --senders S [4] --receivers R [100] --rate MSGS_PER_SEC [200] --duration SECS [5]
   persist  --senders S [64] --channels C [8] --inflight W [4] --duration SECS [5]
   history  --concurrency K [32] --duration SECS [5] --fill M [200]
+  restore  --messages M [2000]                   end-to-end key backup: M encrypted messages (half
+                                                 in a DM, half in a channel) backed up, then a fresh
+                                                 device restores from the recovery key and reads them
   smoke    each scenario for about a second at small sizes; exits non-zero on any error
 common:  --runs N [1] (fanout, persist, history: N measured runs on one setup, then the median)
          --server-workers N [0 = one per core] (with --spawn-server)";
@@ -90,7 +93,7 @@ impl Args {
                 "--server-workers" => a.server_workers = value(&arg)?.parse()?,
                 "--conns" | "--senders" | "--receivers" | "--rate" | "--duration"
                 | "--channels" | "--inflight" | "--concurrency" | "--fill" | "--runs"
-                | "--unauthenticated" => {
+                | "--unauthenticated" | "--messages" => {
                     let v: u64 = value(&arg)?
                         .parse()
                         .with_context(|| format!("{arg} takes a whole number"))?;
@@ -1437,7 +1440,7 @@ async fn smoke(server: &Server, base: &Args) -> Result<bool> {
     };
     let mut passed = 0;
     let mut failed = 0;
-    let checks: [(&str, Args); 4] = [
+    let checks: [(&str, Args); 5] = [
         ("idle", with(&[("conns", 200)])),
         (
             "fanout",
@@ -1461,6 +1464,7 @@ async fn smoke(server: &Server, base: &Args) -> Result<bool> {
             "history",
             with(&[("concurrency", 4), ("duration", 1), ("fill", 60)]),
         ),
+        ("restore", with(&[("messages", 40)])),
     ];
     for (name, a) in checks {
         let r = run_scenario(name, server, &a).await;
@@ -1488,6 +1492,134 @@ fn print_auth_note() {
     }
 }
 
+/// `restore`: the end-to-end key backup (docs/e2e.md 18.4) with the test client. Two users
+/// exchange `--messages` encrypted messages, a quarter each way in a DM and in an end-to-end
+/// channel; the first user's device reads them and backs them up as it goes (every 500
+/// messages). Then a fresh device of that user restores from the recovery key alone and reads
+/// every message. Prints the backup's size per 1,000 messages, the client time spent backing
+/// up per message, and the time to restore and read everything; every unreadable message is
+/// an error.
+async fn scenario_restore(server: &Server, args: &Args) -> Outcome {
+    let m = args.get("messages", 2000).max(8) as usize;
+    let base = format!("http://{}", server.addr);
+    tokio::task::spawn_blocking(move || restore_blocking(&base, m))
+        .await
+        .context("restore task")?
+}
+
+fn restore_blocking(base: &str, m: usize) -> Outcome {
+    use chatalot_protocol::ids::ChannelId;
+    use chatalot_tests::e2e_client::Device;
+    let e2e = |e: chatalot_tests::e2e_client::ClientError| anyhow!("{e:?}");
+    let id_of = |v: &Value| -> Result<ChannelId> {
+        Ok(ChannelId(
+            v["id"]
+                .as_str()
+                .ok_or_else(|| anyhow!("no id: {v}"))?
+                .parse()?,
+        ))
+    };
+    let mut a = Device::register(base, "restore-a").map_err(e2e)?;
+    let mut b = Device::register(base, "restore-b").map_err(e2e)?;
+    let dm = id_of(
+        &a.api_ok(
+            "POST",
+            "/api/v1/dms",
+            Some(&json!({ "user_ids": [b.user_id] })),
+        )
+        .map_err(e2e)?,
+    )?;
+    let community = a
+        .api_ok(
+            "POST",
+            "/api/v1/communities",
+            Some(&json!({"name": "Backup", "visibility": "public", "e2e": true})),
+        )
+        .map_err(e2e)?;
+    let cid = community["id"].as_str().unwrap_or_default().to_owned();
+    b.api_ok("POST", &format!("/api/v1/communities/{cid}/members"), None)
+        .map_err(e2e)?;
+    let list = a.api_ok("GET", "/api/v1/channels", None).map_err(e2e)?;
+    let ch = id_of(
+        list["channels"]
+            .as_array()
+            .and_then(|l| l.iter().find(|c| c["community_id"] == json!(cid)))
+            .ok_or_else(|| anyhow!("no channel"))?,
+    )?;
+    let started = Instant::now();
+    let mut backing_up = Duration::ZERO;
+    for i in 0..m {
+        let text = format!("restore message {i} from chatalot-load");
+        match i % 4 {
+            0 => a.send_direct(dm, &text),
+            1 => b.send_direct(dm, &text),
+            2 => a.send_channel(ch, &text),
+            _ => b.send_channel(ch, &text),
+        }
+        .map_err(e2e)?;
+        if (i + 1) % 500 == 0 || i + 1 == m {
+            a.sync(dm).map_err(e2e)?;
+            a.sync(ch).map_err(e2e)?;
+            let t = Instant::now();
+            a.back_up().map_err(e2e)?;
+            backing_up += t.elapsed();
+        }
+    }
+    let sending = started.elapsed();
+    let state = a
+        .api_ok("GET", "/api/v1/users/me/key_backup", None)
+        .map_err(e2e)?;
+    let bytes = state["chunk_bytes"].as_u64().unwrap_or(0);
+    let chunks = state["chunk_count"].as_u64().unwrap_or(0);
+    let recovery = a.recovery_key().ok_or_else(|| anyhow!("no recovery key"))?;
+    let password = a.password().to_owned();
+    let t = Instant::now();
+    let mut r = Device::restore(base, "restore-a", &password, &recovery).map_err(e2e)?;
+    let restored = t.elapsed();
+    let (mut read, mut unreadable) = (0u64, 0u64);
+    for c in [dm, ch] {
+        for x in r.sync(c).map_err(e2e)? {
+            if x.is_ok() {
+                read += 1;
+            } else {
+                unreadable += 1;
+            }
+        }
+    }
+    let total = t.elapsed();
+    let mut table = Table::new(
+        &format!(
+            "restore: {m} end-to-end messages (a DM and a channel, two senders), backed up, then read on a device restored from the recovery key (setup {:.1} s)",
+            sending.as_secs_f64()
+        ),
+        &[
+            "messages",
+            "chunks",
+            "backup KiB",
+            "backup bytes/1000 msgs",
+            "backup µs/msg",
+            "restore ms",
+            "restore+read ms",
+            "read",
+            "unreadable",
+        ],
+    );
+    table.rows.push(vec![
+        m as f64,
+        chunks as f64,
+        bytes as f64 / 1024.0,
+        bytes as f64 * 1000.0 / m as f64,
+        backing_up.as_secs_f64() * 1e6 / m as f64,
+        restored.as_secs_f64() * 1e3,
+        total.as_secs_f64() * 1e3,
+        read as f64,
+        unreadable as f64,
+    ]);
+    table.print();
+    let missing = (m as u64).saturating_sub(read);
+    Ok(unreadable + missing)
+}
+
 async fn run_scenario(name: &str, server: &Server, args: &Args) -> Outcome {
     let limit = Duration::from_secs(600);
     let work = async {
@@ -1496,6 +1628,7 @@ async fn run_scenario(name: &str, server: &Server, args: &Args) -> Outcome {
             "fanout" => scenario_fanout(server, args).await,
             "persist" => scenario_persist(server, args).await,
             "history" => scenario_history(server, args).await,
+            "restore" => scenario_restore(server, args).await,
             other => bail!("unknown scenario {other}\n\n{USAGE}"),
         }
     };

@@ -14,6 +14,8 @@ use chatalot_crypto::history::HistoryKey;
 use chatalot_crypto::identity::{DeviceCertificate, DeviceIdentity, UserKeyPair};
 use chatalot_crypto::link::{self, LinkCode, LinkRequest, PendingLink};
 use chatalot_crypto::secret_storage::{self, RecoveryKey};
+use chatalot_crypto::sender_key::SenderKeyReceiver;
+use chatalot_crypto::CryptoError;
 use chatalot_protocol::bytes::Base64Bytes;
 use chatalot_protocol::ids::{ChannelId, DeviceId, MessageId, UserId};
 use chatalot_protocol::keys::UserDevices;
@@ -47,6 +49,9 @@ pub(super) struct AccountSecrets {
     archive: HashMap<MessageId, ArchivedMessage>,
     /// Verified certificates of senders whose history keys this device used.
     certificates: HashMap<DeviceId, DeviceCertificate>,
+    /// A receiver state per history key in use, stepped forward as history is read in order
+    /// (reading from the history key alone costs a chain walk per message).
+    readers: HashMap<(ChannelId, DeviceId, u32), SenderKeyReceiver>,
 }
 
 impl AccountSecrets {
@@ -64,6 +69,7 @@ impl AccountSecrets {
             history: HashMap::new(),
             archive: HashMap::new(),
             certificates: HashMap::new(),
+            readers: HashMap::new(),
         }
     }
 
@@ -86,6 +92,7 @@ impl AccountSecrets {
             history: HashMap::new(),
             archive: HashMap::new(),
             certificates: HashMap::new(),
+            readers: HashMap::new(),
         }
     }
 
@@ -525,6 +532,33 @@ impl Device {
         key_id: u32,
     ) -> Option<&HistoryKey> {
         self.account.history.get(&(channel, device, key_id))
+    }
+
+    /// Decrypts a channel message with the history key `key` (checked by the caller): through
+    /// a receiver state kept for the key when the message is at or past it, else (an earlier
+    /// message) from the key itself.
+    pub(super) fn read_history(
+        &mut self,
+        index: (ChannelId, DeviceId, u32),
+        key: &HistoryKey,
+        message: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>> {
+        let (channel, device, _) = index;
+        let (c, d) = (*channel.0.as_bytes(), *device.0.as_bytes());
+        let reader = match self.account.readers.entry(index) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(SenderKeyReceiver::from_distribution(&key.distribution(), &d)?)
+            }
+        };
+        match reader.decrypt(&c, &d, message) {
+            Ok(body) => Ok(body),
+            // before the reader's position, or further past it than it skips at once
+            Err(CryptoError::Duplicate | CryptoError::TooFarAhead) => {
+                Ok(key.decrypt(&c, &d, message)?)
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// A direct message's body read from the backup, if it is for this channel.

@@ -1327,11 +1327,7 @@ impl Device {
             .ok_or(ClientError::UnknownSenderKey)?;
         let cert = self.certificate_of(sender, sender_device)?;
         key.verify(&cert)?;
-        Ok(key.decrypt(
-            m.channel_id.0.as_bytes(),
-            sender_device.0.as_bytes(),
-            message,
-        )?)
+        self.read_history((m.channel_id, sender_device, key_id), &key, message)
     }
 
     fn decode_body(&self, body: &[u8]) -> Result<Body> {
