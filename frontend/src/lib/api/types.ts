@@ -81,3 +81,15 @@ export type DeviceKeysJson = Schemas['DeviceKeys'];
 /** Opaque device-to-device ciphertext. */
 export type EnvelopeJson = Schemas['Envelope'];
 export type NewEnvelopeJson = Schemas['NewEnvelope'];
+
+// ---- every device of an account (docs/api.md, "Every device of an account")
+
+export type AccountDevice = Schemas['AccountDevice'];
+export type AccountDevices = Schemas['AccountDevices'];
+export type PendingLinkJson = Schemas['PendingLink'];
+export type PendingLinksJson = Schemas['PendingLinks'];
+export type LinkAnswerJson = Schemas['LinkAnswer'];
+export type SecretStorageJson = Schemas['SecretStorage'];
+export type KeyBackupJson = Schemas['KeyBackup'];
+export type AppendedChunkJson = Schemas['AppendedChunk'];
+export type BackupChunkPageJson = Schemas['BackupChunkPage'];

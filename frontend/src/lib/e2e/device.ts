@@ -8,14 +8,23 @@
 //   trust.ts         pinned user keys, key changes, verification, safety numbers, verified listings
 //   sessions.ts      pairwise X3DH / Double Ratchet sessions per device, and DM payloads
 //   senderKeys.ts    channel sender keys: distribution in envelopes, applying received ones
+//   account.ts       what the account's devices share (backup key, recovery key, backup entries)
+//   keyBackup.ts     the key backup through the server; historyStore.ts what was read from it
+//   reasons.ts       why a message cannot be read
 //
 // Every public operation here runs as one operation of the record (`DeviceRecord.run`).
 
-import { AppTag, type Body, decodeBody, decodeDirectPlaintext, decodePayload, uuidString } from './appcodec';
+import { CryptoError, DeviceCertificate, LinkCode, LinkRequest, SenderKeyMessage, UserKeyPair, linkRespond } from '../crypto/index';
+import { Account, USER_KEY_SLOT, entryKey, hasAccountApi, type AccountApi, type AccountState } from './account';
+import { AppTag, MalformedError, type Body, decodeBody, decodeDirectPlaintext, decodePayload, uuidBytes, uuidString } from './appcodec';
 import { E2eFailure, Warnings, failureOf, type CipherMessage, type EnvelopeJson, type KeyApi, type Warning } from './deviceCommon';
-import { DeviceRecord } from './deviceRecord';
+import { DeviceRecord, type DeviceState } from './deviceRecord';
+import { HistoryStore } from './historyStore';
+import { backUp, readBackup } from './keyBackup';
 import type { Keystore } from './keystore';
+import { fromBase64, toBase64 } from './keystore';
 import { PreKeys, newDeviceState } from './prekeys';
+import { unreadableReason, type Missing } from './reasons';
 import { SenderKeys } from './senderKeys';
 import { PairwiseSessions } from './sessions';
 import { Trust } from './trust';
@@ -35,40 +44,117 @@ export {
   type Warning,
 } from './deviceCommon';
 export { SIGNED_PREKEY_MAX_AGE_MS } from './prekeys';
+export { BACKUP_FAILURE_TEXT, BackupError } from './keyBackup';
+
+/** A link code typed on a device with keys was refused. */
+export class LinkError extends Error {
+  constructor(
+    readonly code: 'bad_code' | 'no_match' | 'no_user_key' | 'bad_answer',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'LinkError';
+  }
+}
+
+/** Wait before a backup after new entries (ms); a failed one is tried again later, longer each time. */
+export const BACKUP_DELAY_MS = 3000;
+const BACKUP_RETRY_MAX_MS = 10 * 60 * 1000;
+/** A linked or restored device reads chunks appended since its restore at most this often (ms). */
+const HISTORY_SYNC_MS = 30_000;
+
+function webLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
+  const locks = typeof navigator !== 'undefined' ? (navigator as Navigator & { locks?: LockManager }).locks : undefined;
+  return locks ? (locks.request(name, fn) as Promise<T>) : fn();
+}
 export { ENVELOPE_RETRIES, SENDER_KEY_ROTATE_AFTER } from './senderKeys';
 
 export class E2eDevice {
   /** The clock of refusals (blocks): how long a refusing user is left alone. */
   now: () => number = () => Date.now();
+  /** The wait before a backup of devices made from now on (tests set it negative). */
+  static backupDelay = BACKUP_DELAY_MS;
+  /** Wait before a backup after new entries (ms); negative: only `backUp()` runs one. */
+  backupDelayMs = E2eDevice.backupDelay;
   private readonly warningList = new Warnings();
   private readonly prekeys: PreKeys;
   private readonly trust: Trust;
   private readonly sessions: PairwiseSessions;
   private readonly senderKeys: SenderKeys;
+  private readonly account: Account;
+  private readonly history: HistoryStore;
+  private readonly accountApi: AccountApi | null;
+  private backupTimer: ReturnType<typeof setTimeout> | null = null;
+  private backupFailures = 0;
+  private backingUp: Promise<number> | null = null;
+  private closed = false;
+  /** Sender devices whose certificates verified for history keys, this session. */
+  private historyCerts = new Map<string, DeviceCertificate>();
+  private lastHistorySync = -Infinity;
+  private resets: Promise<number[]> | null = null;
 
   private constructor(
-    api: KeyApi,
+    private readonly api: KeyApi,
     private readonly rec: DeviceRecord,
+    keystore: Keystore,
   ) {
     const now = () => this.now();
+    this.accountApi = hasAccountApi(api) ? api : null;
+    this.account = new Account(rec, keystore);
+    this.account.onPending = () => this.scheduleBackup();
+    this.history = new HistoryStore(keystore, rec.st.userId);
     this.prekeys = new PreKeys(rec, api);
     this.trust = new Trust(rec, api, this.warningList);
     this.sessions = new PairwiseSessions(rec, api, this.trust, this.warningList, now);
-    this.senderKeys = new SenderKeys(rec, api, this.trust, this.sessions, this.warningList, now);
+    this.senderKeys = new SenderKeys(rec, api, this.trust, this.sessions, this.warningList, now, this.account);
   }
 
   /**
    * Opens this browser's device for `userId`/`deviceId` from its record in the (unlocked)
    * keystore, or creates, stores and publishes it. The first device of an account creates the
-   * user key; a later browser of the same account cannot certify itself (the user key stays
-   * where it was made): `other_browser`.
+   * user key, and with it the recovery key and the backup key (stored as secret storage version
+   * 1); a later browser of the same account cannot certify itself: `other_browser` until it is
+   * linked or restored (`linkDevice.ts`, `recovery.ts`).
    */
   static async openOrCreate(api: KeyApi, keystore: Keystore, userId: string, deviceId: string): Promise<E2eDevice> {
     const stored = await DeviceRecord.read(keystore, userId, deviceId);
     const rec = stored ?? (await DeviceRecord.create(keystore, await newDeviceState(api, keystore, userId, deviceId)));
-    const d = new E2eDevice(api, rec);
+    const d = new E2eDevice(api, rec, keystore);
+    await d.prekeys.finishSetup();
+    await d.afterOpen();
+    return d;
+  }
+
+  /**
+   * A device of this account from a state made elsewhere (linked or restored: its identity is
+   * certified by the user key it received): stores the user key and the record, publishes.
+   */
+  static async adopt(api: KeyApi, keystore: Keystore, st: DeviceState, userKey: UserKeyPair): Promise<E2eDevice> {
+    await keystore.putSecret(USER_KEY_SLOT, userKey.toBytes());
+    const rec = await DeviceRecord.create(keystore, st);
+    const d = new E2eDevice(api, rec, keystore);
     await d.prekeys.finishSetup();
     return d;
+  }
+
+  /** After opening: the secret storage still to be stored, the entries still to be backed up. */
+  private async afterOpen(): Promise<void> {
+    const api = this.accountApi;
+    if (!api || !this.rec.st.account) return;
+    try {
+      await this.rec.run(() => this.account.storeSecretStorage(api));
+    } catch {
+      // Stored at the next opening.
+    }
+    if (this.rec.st.account?.pending.length) this.scheduleBackup();
+  }
+
+  /** Stops the backup timer (the keys were locked or this device replaced). */
+  close(): void {
+    this.closed = true;
+    if (this.backupTimer) clearTimeout(this.backupTimer);
+    this.backupTimer = null;
+    this.history.clear();
   }
 
   get deviceId(): string {
@@ -118,23 +204,71 @@ export class E2eDevice {
 
   /**
    * Decrypts one stored message addressed to this device. A channel message whose sender key
-   * has not arrived yet drains the envelope queue once and tries again.
+   * has not arrived yet drains the envelope queue once and tries again. One that cannot be read
+   * fails with the reason in the user's terms (`E2eFailure.why`, docs/e2e.md 18.8).
    */
   async decrypt(m: CipherMessage): Promise<Body> {
     try {
       return await this.rec.run(() => this.decryptNow(m));
     } catch (e) {
-      const f = failureOf(e);
+      let f = failureOf(e);
       if (f.reason === 'unknown_sender_key' || f.reason === 'no_session') {
         await this.processEnvelopes().catch(() => 0);
         try {
           return await this.rec.run(() => this.decryptNow(m));
         } catch (e2) {
-          throw failureOf(e2);
+          e = e2;
+          f = failureOf(e2);
         }
       }
-      throw f;
+      throw await this.explain(m, e, f);
     }
+  }
+
+  /** The failure with the reason the user is shown. */
+  private async explain(m: CipherMessage, e: unknown, f: E2eFailure): Promise<E2eFailure> {
+    const cryptoish = e instanceof E2eFailure || e instanceof CryptoError || e instanceof MalformedError;
+    if (!cryptoish || f.reason === 'malformed') return f;
+    const missing: Missing =
+      f.reason === 'unknown_sender_key'
+        ? 'sender_key'
+        : f.reason === 'not_for_this_device' || f.reason === 'no_session'
+          ? 'direct'
+          : f.reason === 'sender_gone'
+            ? 'sender_device'
+            : f.reason === 'before_history'
+              ? 'before_history'
+              : 'tampered';
+    const acc = this.rec.st.account;
+    const createdAt = m.created_at ? Date.parse(m.created_at) : undefined;
+    const joinedAt = m.joined_at ? Date.parse(m.joined_at) : undefined;
+    let resets: number[] | undefined;
+    if (acc && createdAt !== undefined && createdAt < acc.since && (acc.origin === 'linked' || acc.origin === 'restored')) {
+      resets = await this.resetTimes();
+    }
+    f.why = unreadableReason({
+      missing,
+      createdAt: Number.isFinite(createdAt) ? createdAt : undefined,
+      joinedAt: Number.isFinite(joinedAt) ? joinedAt : undefined,
+      origin: acc?.origin,
+      since: acc?.since,
+      resets,
+    });
+    return f;
+  }
+
+  /** When the account's keys were reset, from its audit log (once per session). */
+  private resetTimes(): Promise<number[]> {
+    const api = this.accountApi;
+    if (!api?.auditEvents) return Promise.resolve([]);
+    const fetch = api.auditEvents.bind(api);
+    this.resets ??= fetch(200)
+      .then((list) => list.filter((a) => a.action === 'user_key_reset').map((a) => Date.parse(a.created_at)))
+      .catch(() => {
+        this.resets = null;
+        return [];
+      });
+    return this.resets;
   }
 
   private async decryptNow(m: CipherMessage): Promise<Body> {
@@ -143,18 +277,301 @@ export class E2eDevice {
     const p = decodePayload(m.ciphertext, this.rec.st.deviceId);
     let body: Uint8Array;
     if (p.kind === 'direct') {
-      if (!p.mine) throw new E2eFailure('not_for_this_device', 'the message holds no ciphertext for this device');
+      if (!p.mine) {
+        // Sent before this device was linked or restored: from the backup.
+        const archived = await this.archived(m);
+        if (!archived) throw new E2eFailure('not_for_this_device', 'the message holds no ciphertext for this device');
+        return decodeBody(archived);
+      }
       const plain = await this.sessions.openMessage(sender, p.senderDevice, p.mine);
       const inner = decodeDirectPlaintext(plain);
       plain.fill(0);
       if (inner.channelId !== m.channel_id) throw new E2eFailure('channel_mismatch', 'made for another channel');
       body = inner.body;
+      // The pairwise keys are gone once used: the account's other devices read it from the backup.
+      this.account.keepDirect(m.channel_id, m.id, m.seq ?? 0, body);
     } else {
-      body = this.senderKeys.decrypt(m.channel_id, sender, p.senderDevice, p.message);
+      try {
+        body = this.senderKeys.decrypt(m.channel_id, sender, p.senderDevice, p.message);
+      } catch (e) {
+        if (!(e instanceof E2eFailure) || e.reason !== 'unknown_sender_key') throw e;
+        body = await this.decryptHistory(m.channel_id, sender, p.senderDevice, p.message);
+      }
     }
     const decoded = decodeBody(body);
     await this.rec.save();
     return decoded;
+  }
+
+  /** The history read from the backup, opened (false when this device read none). */
+  private async openHistory(): Promise<boolean> {
+    const acc = this.rec.st.account;
+    if (!acc?.restored) return false;
+    const bk = fromBase64(acc.backupKey);
+    try {
+      await this.history.load(acc.restored, bk);
+    } finally {
+      bk.fill(0);
+    }
+    return true;
+  }
+
+  /**
+   * A linked or restored device reads the chunks other devices appended since (at most every
+   * 30 s): the linking device's last entries may have gone up just after the link.
+   */
+  private async syncHistory(): Promise<boolean> {
+    const acc = this.rec.st.account;
+    if (!this.accountApi || !acc || (acc.origin !== 'linked' && acc.origin !== 'restored')) return false;
+    if (this.now() - this.lastHistorySync < HISTORY_SYNC_MS) return false;
+    this.lastHistorySync = this.now();
+    try {
+      return (await this.readMore(acc)) > 0;
+    } catch {
+      return false;
+    }
+  }
+
+  private async readMore(acc: AccountState): Promise<number> {
+    const api = this.accountApi!;
+    const bk = fromBase64(acc.backupKey);
+    try {
+      const held = acc.restored ?? 0;
+      const digest = acc.restoredDigest ? fromBase64(acc.restoredDigest) : new Uint8Array(32);
+      const read = await readBackup(api, uuidBytes(this.rec.st.userId), bk, acc.headSeq, held, digest);
+      if (!read.head) return 0;
+      await this.history.keep(read.chunks);
+      acc.restored = Number(read.head.count);
+      acc.restoredDigest = toBase64(read.head.digest);
+      acc.headSeq = Math.max(acc.headSeq, Number(read.head.headSeq));
+      await this.rec.save();
+      await this.history.load(acc.restored, bk);
+      return read.entries;
+    } finally {
+      bk.fill(0);
+    }
+  }
+
+  private async archived(m: CipherMessage): Promise<Uint8Array | null> {
+    if (!(await this.openHistory()) && !(await this.syncHistory())) return null;
+    let body = this.history.archived(m.channel_id, m.id);
+    if (!body && (await this.syncHistory())) body = this.history.archived(m.channel_id, m.id);
+    return body;
+  }
+
+  /**
+   * A channel message of a sender key this device holds only as history (from the backup): the
+   * key must be attested by the sender device, whose certificate must be listed for the message's
+   * sender now and verify under the trusted user key.
+   */
+  private async decryptHistory(channelId: string, sender: string, senderDevice: string, message: Uint8Array): Promise<Uint8Array> {
+    const keyId = SenderKeyMessage.fromBytes(message).keyId;
+    if (!(await this.openHistory()) && !(await this.syncHistory())) {
+      throw new E2eFailure('unknown_sender_key', 'no sender key for this message');
+    }
+    let key = this.history.historyKey(channelId, senderDevice, keyId);
+    if (!key && (await this.syncHistory())) key = this.history.historyKey(channelId, senderDevice, keyId);
+    if (!key) throw new E2eFailure('unknown_sender_key', 'no sender key for this message');
+    try {
+      let cert = this.historyCerts.get(senderDevice);
+      if (!cert || uuidString(cert.userId) !== sender) {
+        try {
+          cert = await this.trust.certificate(sender, senderDevice);
+        } catch (e) {
+          if (e instanceof E2eFailure && e.reason === 'untrusted') throw new E2eFailure('sender_gone', e.message);
+          throw e;
+        }
+        this.historyCerts.set(senderDevice, cert);
+      }
+      key.verify(cert);
+      try {
+        return key.decrypt(uuidBytes(channelId), uuidBytes(senderDevice), message);
+      } catch (e) {
+        if (e instanceof CryptoError && e.code === 'Duplicate') throw new E2eFailure('before_history', 'the backup’s key starts after this message');
+        throw e;
+      }
+    } finally {
+      key.wipe();
+    }
+  }
+
+  /**
+   * A message this device sent, read back (its text was kept when it was sent): a direct
+   * message's body goes to the backup, for the account's other devices.
+   */
+  keepSent(m: CipherMessage, body: Uint8Array): Promise<void> {
+    if (m.ciphertext[0] !== AppTag.DIRECT_PAYLOAD || !this.isOwn(m.ciphertext) || !this.rec.st.account) return Promise.resolve();
+    return this.rec.run(async () => {
+      const before = this.rec.st.account?.pending.length ?? 0;
+      this.account.keepDirect(m.channel_id, m.id, m.seq ?? 0, body);
+      if ((this.rec.st.account?.pending.length ?? 0) !== before) await this.rec.save();
+    });
+  }
+
+  // ---- the account's devices (docs/e2e.md 18)
+
+  /** How this device's keys came about and what it holds for the account; null without. */
+  get accountInfo(): { origin: AccountState['origin']; since: number; pending: number; dropped: number; restored: number; storageVersion: number } | null {
+    const a = this.rec.st.account;
+    if (!a) return null;
+    return { origin: a.origin, since: a.since, pending: a.pending.length, dropped: a.dropped ?? 0, restored: a.restored ?? 0, storageVersion: a.storageVersion };
+  }
+
+  /** This device's certificate. */
+  get certificate(): DeviceCertificate {
+    return DeviceCertificate.fromBytes(fromBase64(this.rec.st.certificate));
+  }
+
+  /** The recovery key still to be shown to the user (made with the user key), or null. */
+  get recoveryKeyToShow(): string | null {
+    return this.account.recoveryKeyToShow;
+  }
+
+  /** The user saved the recovery key: it is not kept here any longer. */
+  recoveryKeySaved(): Promise<void> {
+    return this.rec.run(() => this.account.recoveryKeySaved());
+  }
+
+  /** A new recovery key (the next secret-storage version, same user key and backup key). */
+  newRecoveryKey(): Promise<string> {
+    const api = this.accountApi;
+    if (!api) return Promise.reject(new Error('The server keeps no recovery keys.'));
+    return this.rec.run(() => this.account.newRecoveryKey(api));
+  }
+
+  /** Entries waiting for the next backup. */
+  get backupPending(): number {
+    return this.rec.st.account?.pending.length ?? 0;
+  }
+
+  private scheduleBackup(delay = this.backupDelayMs): void {
+    if (this.closed || delay < 0 || !this.accountApi || this.backupTimer) return;
+    this.backupTimer = setTimeout(() => {
+      this.backupTimer = null;
+      this.backUp().then(
+        () => {
+          this.backupFailures = 0;
+        },
+        () => {
+          this.backupFailures++;
+          this.scheduleBackup(Math.min(BACKUP_RETRY_MAX_MS, 5000 * 2 ** this.backupFailures));
+        },
+      );
+    }, delay);
+  }
+
+  /**
+   * Backs up what is new (chunks, then the head by compare and swap) and drops exactly those
+   * entries once a head names them; entries kept meanwhile wait for the next one. One backup at a
+   * time, across the tabs of the browser. Returns the chunks written.
+   */
+  backUp(): Promise<number> {
+    const api = this.accountApi;
+    if (!api || !this.rec.st.account) return Promise.resolve(0);
+    if (this.backingUp) return this.backingUp.then(() => this.backUp());
+    const run = webLock(`chatalot-backup/${this.rec.st.deviceId}`, async () => {
+      const snap = await this.rec.run(async () => structuredClone(this.rec.st.account));
+      if (!snap?.pending.length) return 0;
+      const bk = fromBase64(snap.backupKey);
+      let done;
+      try {
+        done = await backUp(api, uuidBytes(this.rec.st.userId), bk, snap.headSeq, snap.pending);
+      } finally {
+        bk.fill(0);
+      }
+      await this.rec.run(async () => {
+        const acc = this.rec.st.account;
+        if (!acc) return;
+        const sent = new Set(snap.pending.map(entryKey));
+        acc.pending = acc.pending.filter((e) => !sent.has(entryKey(e)));
+        acc.headSeq = Math.max(acc.headSeq, done.headSeq);
+        await this.rec.save();
+      });
+      if (this.rec.st.account?.pending.length) this.scheduleBackup();
+      return done.chunks;
+    });
+    this.backingUp = run;
+    run.finally(() => {
+      if (this.backingUp === run) this.backingUp = null;
+    }).catch(() => {});
+    return run;
+  }
+
+  /**
+   * Reads the key backup into this device's history (linked or restored): the head's MAC and
+   * floor (the highest head this device or its linking device saw), the chain of chunks, each
+   * chunk opened; refused as a whole (`BackupError`) otherwise. Returns the entries read.
+   */
+  restoreBackup(): Promise<number> {
+    const acc = this.rec.st.account;
+    if (!this.accountApi || !acc) return Promise.resolve(0);
+    return this.rec.run(async () => {
+      const a = this.rec.st.account!;
+      return this.readMore(a);
+    });
+  }
+
+  /**
+   * Answers the account's pending link request whose code the user typed here: certifies the
+   * new device and hands it the user key, the backup key and the versions this device has seen,
+   * after backing up what is new. A code that matches no request is refused.
+   */
+  async answerLink(text: string): Promise<{ deviceId: string; deviceName: string }> {
+    const api = this.accountApi;
+    if (!api) throw new LinkError('no_user_key', 'This server does not link devices.');
+    let code: LinkCode;
+    try {
+      code = LinkCode.parse(text);
+    } catch {
+      throw new LinkError('bad_code', 'That is not a link code: it is 26 letters and digits, as the new device shows it.');
+    }
+    try {
+      const list = await api.linkRequests();
+      const found = list.requests
+        .filter((p) => p.device_id !== this.rec.st.deviceId)
+        .map((p) => {
+          try {
+            const r = LinkRequest.fromBytes(fromBase64(p.request));
+            return r.matches(code) ? { p, r } : null;
+          } catch {
+            return null;
+          }
+        })
+        .find((x) => x !== null);
+      if (!found) {
+        throw new LinkError(
+          'no_match',
+          'This code does not match a request of this account: check it (or start linking again on the new device: a request lasts 10 minutes).',
+        );
+      }
+      // Everything the new device may need is in the backup before it looks.
+      await this.backUp();
+      await this.rec.run(async () => {
+        const st = this.rec.st;
+        const uk = await this.account.userKey();
+        if (!uk) throw new LinkError('no_user_key', 'This device does not hold your account’s user key, so it cannot link another one.');
+        try {
+          if (!st.account) {
+            // A device of an account made before backups: the account's backup key starts here.
+            const bk = new Uint8Array(32);
+            crypto.getRandomValues(bk);
+            st.account = { backupKey: toBase64(bk), storageVersion: 0, headSeq: 0, pending: [], origin: 'created', since: 0 };
+            bk.fill(0);
+            await this.rec.save();
+          }
+          const acc = st.account;
+          const bk = fromBase64(acc.backupKey);
+          const response = linkRespond(code, found.r, uk, bk, acc.storageVersion, acc.headSeq);
+          bk.fill(0);
+          await api.answerLinkRequest(found.p.device_id, toBase64(response));
+        } finally {
+          uk.wipe();
+        }
+      });
+      return { deviceId: found.p.device_id, deviceName: found.p.device_name };
+    } finally {
+      code.wipe();
+    }
   }
 
   /** True when this message was sent by this device (it cannot decrypt its own sends). */

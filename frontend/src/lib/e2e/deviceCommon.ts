@@ -4,6 +4,7 @@
 import { CryptoError } from '../crypto/index';
 import { MalformedError } from './appcodec';
 import type { DeviceKeysJson, EnvelopeJson, NewEnvelopeJson } from '../api/types';
+import type { UnreadableReason } from './reasons';
 
 export type { DeviceKeysJson, EnvelopeJson, NewEnvelopeJson };
 
@@ -53,9 +54,16 @@ export type DecryptFailure =
   | 'untrusted'
   | 'malformed'
   | 'refused'
+  /** A history key from the backup whose sender device is no longer listed. */
+  | 'sender_gone'
+  /** The backup's history key starts after this message. */
+  | 'before_history'
   | 'failed';
 
 export class E2eFailure extends Error {
+  /** Why the message cannot be read, in the user's terms (docs/e2e.md 18.8), once it is known. */
+  why?: UnreadableReason;
+
   constructor(
     readonly reason: DecryptFailure,
     detail: string,
@@ -83,6 +91,12 @@ export interface CipherMessage {
   channel_id: string;
   sender_id: string | null;
   ciphertext: Uint8Array;
+  /** Its sequence number in the channel (kept with an archived direct message). */
+  seq?: number;
+  /** When it was sent (`created_at`), to say why it cannot be read. */
+  created_at?: string;
+  /** When the reader joined the channel's community (community channels), likewise. */
+  joined_at?: string | null;
 }
 
 export function describe(e: unknown): string {

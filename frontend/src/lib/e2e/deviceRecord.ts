@@ -8,6 +8,7 @@
 // The record's format is fixed: browsers hold records written by earlier versions
 // (tests/unit/device-record.test.ts reads one).
 
+import type { AccountState } from './account';
 import type { Keystore } from './keystore';
 
 /** The keystore slot of the device record. */
@@ -42,6 +43,12 @@ export interface DeviceState {
   seenEnvelopes: string[];
   /** channel → the users seen reading it (from this device's first send on). */
   rosters: Record<string, string[]>;
+  /**
+   * What this device shares with the account's other devices (docs/e2e.md 18): the backup key,
+   * the recovery key until saved, the entries for the key backup. Absent in records of earlier
+   * versions until a recovery key is made.
+   */
+  account?: AccountState;
 }
 
 const utf8 = new TextEncoder();

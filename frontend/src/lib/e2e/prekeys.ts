@@ -5,6 +5,7 @@
 
 import { DeviceCertificate, DeviceIdentity, OneTimePreKeySecret, SignedPreKeySecret, UserKeyPair } from '../crypto/index';
 import { uuidBytes } from './appcodec';
+import { USER_KEY_SLOT, freshAccount, hasAccountApi } from './account';
 import { E2eSetupError, type KeyApi } from './deviceCommon';
 import type { DeviceRecord, DeviceState } from './deviceRecord';
 import type { Keystore } from './keystore';
@@ -16,8 +17,6 @@ const OLD_SIGNED_PREKEYS_KEPT = 2;
 const PREKEYS_FIRST_UPLOAD = 50;
 const PREKEYS_LOW_WATER = 20;
 const PREKEYS_BATCH = 50;
-/** The keystore slot of the account's user key (on the browser that created it). */
-const USER_KEY_SLOT = 'user_key';
 
 export function identityOf(st: DeviceState): DeviceIdentity {
   return DeviceIdentity.fromBytes(fromBase64(st.identity));
@@ -32,15 +31,27 @@ export function signedPreKeyWithId(st: DeviceState, keyId: number): SignedPreKey
   return [st.spk, ...st.oldSpks].map((x) => SignedPreKeySecret.fromBytes(fromBase64(x))).find((s) => s.keyId === keyId);
 }
 
+/** The message of a browser whose account's user key is held elsewhere. */
+export const OTHER_BROWSER_TEXT =
+  'This browser has no encryption keys of your account yet, so it cannot read or send end-to-end encrypted messages. Link it with another device of yours, or use your recovery key.';
+
 /**
  * A new device state for `userId`/`deviceId`. The first device of an account creates the user
- * key (kept in the keystore); a later browser of the same account cannot certify itself (the
- * user key stays where it was made): `other_browser`.
+ * key (kept in the keystore) and, where the server keeps secret storage, the recovery key and the
+ * backup key (docs/e2e.md 18.1); a later browser of the same account cannot certify itself: it
+ * is linked or restored (`other_browser` until then). `reset`: the account's keys were just
+ * started over (18.6), so a user key left in the keystore is not taken.
  */
-export async function newDeviceState(api: KeyApi, keystore: Keystore, userId: string, deviceId: string): Promise<DeviceState> {
+export async function newDeviceState(
+  api: KeyApi,
+  keystore: Keystore,
+  userId: string,
+  deviceId: string,
+  opts: { reset?: boolean; now?: number } = {},
+): Promise<DeviceState> {
   const dir = await api.userDevices(userId);
   let userKey: UserKeyPair | null = null;
-  const stored = await keystore.getSecret(USER_KEY_SLOT);
+  const stored = opts.reset ? null : await keystore.getSecret(USER_KEY_SLOT);
   if (stored) {
     try {
       userKey = UserKeyPair.fromBytes(stored);
@@ -48,16 +59,15 @@ export async function newDeviceState(api: KeyApi, keystore: Keystore, userId: st
       userKey = null;
     }
   }
+  let created = false;
   if (dir.user_key) {
     if (!userKey || toBase64(userKey.publicKey) !== dir.user_key) {
-      throw new E2eSetupError(
-        'other_browser',
-        'This account’s encryption key was created in another browser, so this browser cannot read or send end-to-end encrypted messages. Use the browser where you created the account.',
-      );
+      throw new E2eSetupError('other_browser', OTHER_BROWSER_TEXT);
     }
   } else if (!userKey || !stored) {
     userKey = UserKeyPair.generate(uuidBytes(userId));
     await keystore.putSecret(USER_KEY_SLOT, userKey.toBytes());
+    created = true;
   }
   if (dir.devices.some((d) => d.device_id === deviceId)) {
     throw new E2eSetupError(
@@ -67,6 +77,22 @@ export async function newDeviceState(api: KeyApi, keystore: Keystore, userId: st
   }
   const identity = DeviceIdentity.generate(uuidBytes(userId), uuidBytes(deviceId));
   const certificate = userKey.certifyDevice(identity.publicKeys());
+  const st = deviceState(userId, deviceId, identity, certificate, userKey.publicKey);
+  identity.wipe();
+  // The device that makes the user key also makes the recovery key and the backup key.
+  if (created && hasAccountApi(api)) st.account = freshAccount(opts.reset ? 'reset' : 'created', opts.now ?? Date.now());
+  userKey.wipe();
+  return st;
+}
+
+/** The state of a device with this identity and certificate, trusting `userKey` for its own user. */
+export function deviceState(
+  userId: string,
+  deviceId: string,
+  identity: DeviceIdentity,
+  certificate: DeviceCertificate,
+  userKey: Uint8Array,
+): DeviceState {
   const spk = SignedPreKeySecret.generate(identity, 1);
   const st: DeviceState = {
     v: 1,
@@ -80,7 +106,7 @@ export async function newDeviceState(api: KeyApi, keystore: Keystore, userId: st
     opks: {},
     nextPrekeyId: 1,
     published: false,
-    pinned: { [userId]: toBase64(userKey.publicKey) },
+    pinned: { [userId]: toBase64(userKey) },
     changed: {},
     verified: {},
     sessions: {},
@@ -89,7 +115,7 @@ export async function newDeviceState(api: KeyApi, keystore: Keystore, userId: st
     seenEnvelopes: [],
     rosters: {},
   };
-  userKey.wipe();
+  spk.wipe();
   return st;
 }
 

@@ -17,6 +17,7 @@ import {
   type NewEnvelopeJson,
   type Warnings,
 } from './deviceCommon';
+import type { Account } from './account';
 import type { DeviceRecord, DeviceState } from './deviceRecord';
 import { identityOf } from './prekeys';
 import { fromBase64, toBase64 } from './keystore';
@@ -44,6 +45,7 @@ export class SenderKeys {
     private readonly sessions: PairwiseSessions,
     private readonly warnings: Warnings,
     private readonly now: () => number,
+    private readonly account: Account | null = null,
   ) {}
 
   // ---- sending
@@ -78,6 +80,17 @@ export class SenderKeys {
     if (rotate) {
       const sender = SenderKeySender.generate(uuidBytes(channelId), uuidBytes(st.deviceId));
       st.outgoing[channelId] = { sender: toBase64(sender.toBytes()), recipients: [], sent: 0 };
+      // Its history key, attested by this device, goes to the backup (docs/e2e.md 18.4): the
+      // account's other devices read this device's messages with it.
+      if (this.account) {
+        const identity = identityOf(st);
+        const dist = sender.distribution();
+        const own = HistoryKey.attest(identity, dist);
+        this.account.keepHistory(own);
+        own.wipe();
+        dist.wipe();
+        identity.wipe();
+      }
       sender.wipe();
     }
     const out = st.outgoing[channelId]!;
@@ -208,26 +221,35 @@ export class SenderKeys {
     }
     if (!env.channelId) throw new MalformedError('distribution without channel');
     let d: SenderKeyDistribution;
+    let attested: HistoryKey | null = null;
     if (env.kind === AppTag.KIND_ATTESTED_SENDER_KEY) {
       const k = HistoryKey.fromBytes(env.body);
       try {
         if (uuidString(k.senderDeviceId) !== e.sender_device_id) throw new E2eFailure('wrong_sender', 'attested for another device');
         k.verify(await this.trust.certificate(e.sender_user_id, e.sender_device_id));
         d = k.distribution();
-      } finally {
+      } catch (err) {
         k.wipe();
+        throw err;
       }
+      attested = k;
     } else {
       d = SenderKeyDistribution.fromBytes(env.body);
     }
-    if (uuidString(d.channelId) !== env.channelId) throw new E2eFailure('channel_mismatch', 'distribution for another channel');
-    const receiver = SenderKeyReceiver.fromDistribution(d, uuidBytes(e.sender_device_id));
-    this.rec.st.incoming[incomingKey(env.channelId, e.sender_device_id, d.keyId)] = {
-      user: e.sender_user_id,
-      receiver: toBase64(receiver.toBytes()),
-    };
-    receiver.wipe();
-    d.wipe();
+    try {
+      if (uuidString(d.channelId) !== env.channelId) throw new E2eFailure('channel_mismatch', 'distribution for another channel');
+      const receiver = SenderKeyReceiver.fromDistribution(d, uuidBytes(e.sender_device_id));
+      this.rec.st.incoming[incomingKey(env.channelId, e.sender_device_id, d.keyId)] = {
+        user: e.sender_user_id,
+        receiver: toBase64(receiver.toBytes()),
+      };
+      receiver.wipe();
+      // Kept for the backup: the account's other devices read this sender's messages with it.
+      if (attested) this.account?.keepHistory(attested);
+    } finally {
+      d.wipe();
+      attested?.wipe();
+    }
   }
 
   /** The body of a channel message `sender` wrote on `senderDevice` under their sender key. */
