@@ -75,6 +75,8 @@ pub mod tag {
     pub const BACKUP_CHUNK: u8 = 0x67;
     /// Backup: `BackupHead` v1.
     pub const BACKUP_HEAD: u8 = 0x68;
+    /// History: `HistoryBundle` v1 (history keys shared with a new member).
+    pub const HISTORY_BUNDLE: u8 = 0x69;
 }
 
 /// Strict cursor over an input slice.

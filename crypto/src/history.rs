@@ -212,6 +212,72 @@ impl HistoryKey {
     }
 }
 
+/// Most history keys in one [`HistoryBundle`]: a bundle travels in one envelope, whose
+/// ciphertext is at most 16 KiB (80 × 169 bytes is 13,520, leaving room for the pairwise
+/// message around it).
+pub const MAX_HISTORY_BUNDLE_KEYS: usize = 80;
+
+/// History keys of one channel that a member's device hands to a new member's devices (tag
+/// 0x69, docs/e2e.md 18.5): `0x69 | channel_id | count u16 | count × HistoryKey`. Secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct HistoryBundle {
+    /// The channel every key is of.
+    pub channel_id: [u8; ID_LEN],
+    /// At most [`MAX_HISTORY_BUNDLE_KEYS`], each of `channel_id`.
+    pub keys: Vec<HistoryKey>,
+}
+
+impl fmt::Debug for HistoryBundle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HistoryBundle")
+            .field("keys", &self.keys.len())
+            .finish()
+    }
+}
+
+impl HistoryBundle {
+    /// Encoding. More than [`MAX_HISTORY_BUNDLE_KEYS`] keys is `LimitExceeded`, a key of
+    /// another channel `InvalidField("channel")`.
+    pub fn to_bytes(&self) -> Result<Zeroizing<Vec<u8>>> {
+        if self.keys.len() > MAX_HISTORY_BUNDLE_KEYS {
+            return Err(CryptoError::LimitExceeded("history keys"));
+        }
+        if self.keys.iter().any(|k| k.channel_id != self.channel_id) {
+            return Err(CryptoError::InvalidField("channel"));
+        }
+        let mut out = Zeroizing::new(Vec::with_capacity(
+            1 + ID_LEN + 2 + self.keys.len() * HISTORY_KEY_LEN,
+        ));
+        out.push(tag::HISTORY_BUNDLE);
+        out.extend_from_slice(&self.channel_id);
+        out.extend_from_slice(&(self.keys.len() as u16).to_be_bytes());
+        for k in &self.keys {
+            out.extend_from_slice(&k.to_bytes());
+        }
+        Ok(out)
+    }
+
+    /// Strict decoding, with the same rules as [`HistoryBundle::to_bytes`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let mut r = Reader::with_tag(bytes, tag::HISTORY_BUNDLE)?;
+        let channel_id: [u8; ID_LEN] = r.array()?;
+        let count = usize::from(r.u16()?);
+        if count > MAX_HISTORY_BUNDLE_KEYS {
+            return Err(CryptoError::LimitExceeded("history keys"));
+        }
+        let mut keys = Vec::with_capacity(count);
+        for _ in 0..count {
+            let k = HistoryKey::from_bytes(r.bytes(HISTORY_KEY_LEN)?)?;
+            if k.channel_id != channel_id {
+                return Err(CryptoError::InvalidField("channel"));
+            }
+            keys.push(k);
+        }
+        r.finish()?;
+        Ok(HistoryBundle { channel_id, keys })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,6 +287,62 @@ mod tests {
 
     const USER: [u8; ID_LEN] = [0x61; ID_LEN];
     const CHANNEL: [u8; ID_LEN] = [0x62; ID_LEN];
+
+    #[test]
+    fn bundles_round_trip_and_refuse_too_many_keys_or_another_channel() {
+        let mut rng = TestRng::new(7);
+        let device = DeviceIdentity::generate(&mut rng, USER, [0x63; ID_LEN]);
+        let key = |rng: &mut TestRng, channel| {
+            let s = SenderKeySender::generate(rng, channel, device.device_id());
+            HistoryKey::attest(&device, &s.distribution()).expect("attest")
+        };
+        let keys: Vec<HistoryKey> = (0..3).map(|_| key(&mut rng, CHANNEL)).collect();
+        let bundle = HistoryBundle {
+            channel_id: CHANNEL,
+            keys: keys.clone(),
+        };
+        let bytes = bundle.to_bytes().expect("encode");
+        assert_eq!(bytes.len(), 1 + ID_LEN + 2 + 3 * HISTORY_KEY_LEN);
+        assert_eq!(HistoryBundle::from_bytes(&bytes).expect("decode"), bundle);
+        assert!(HistoryBundle::from_bytes(&bytes[..bytes.len() - 1]).is_err());
+        let mut longer = bytes.to_vec();
+        longer.push(0);
+        assert!(HistoryBundle::from_bytes(&longer).is_err());
+        // a key of another channel, in either direction
+        let mut mixed = bundle.clone();
+        mixed.keys.push(key(&mut rng, [0x64; ID_LEN]));
+        assert_eq!(
+            mixed.to_bytes().unwrap_err(),
+            CryptoError::InvalidField("channel")
+        );
+        let mut relabelled = bytes.to_vec();
+        relabelled[1] ^= 1;
+        assert_eq!(
+            HistoryBundle::from_bytes(&relabelled).unwrap_err(),
+            CryptoError::InvalidField("channel")
+        );
+        // the bound, both ways
+        let full = HistoryBundle {
+            channel_id: CHANNEL,
+            keys: vec![keys[0].clone(); MAX_HISTORY_BUNDLE_KEYS],
+        };
+        let full_bytes = full.to_bytes().expect("the most keys");
+        assert!(full_bytes.len() < 14 * 1024);
+        let over = HistoryBundle {
+            channel_id: CHANNEL,
+            keys: vec![keys[0].clone(); MAX_HISTORY_BUNDLE_KEYS + 1],
+        };
+        assert_eq!(
+            over.to_bytes().unwrap_err(),
+            CryptoError::LimitExceeded("history keys")
+        );
+        let mut counted = full_bytes.to_vec();
+        counted[1 + ID_LEN..1 + ID_LEN + 2].copy_from_slice(&81u16.to_be_bytes());
+        assert_eq!(
+            HistoryBundle::from_bytes(&counted).unwrap_err(),
+            CryptoError::LimitExceeded("history keys")
+        );
+    }
 
     #[test]
     fn history_reads_messages_a_live_receiver_has_moved_past_and_stays_read_only() {

@@ -6,6 +6,10 @@
 -- (revoked sessions refer to it) but it is no longer listed and its secret no longer logs in.
 ALTER TABLE devices ADD COLUMN removed_at TIMESTAMPTZ;
 
+-- Whether members' devices hand a channel's past sender keys to a new member's devices
+-- (docs/e2e.md 18.5); on by default.
+ALTER TABLE channels ADD COLUMN history_for_new_members BOOLEAN NOT NULL DEFAULT TRUE;
+
 -- A new device's request to be linked (LinkRequest, 161 bytes) and, once a device of the
 -- account answered, the answer (LinkResponse). One per device; expires after ten minutes.
 CREATE TABLE link_requests (

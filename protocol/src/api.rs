@@ -706,6 +706,10 @@ pub struct CreateChannelRequest {
     #[serde(default, deserialize_with = "crate::int::opt")]
     #[cfg_attr(feature = "openapi", schema(schema_with = crate::openapi::slow_mode))]
     pub slow_mode_secs: Option<i32>,
+    /// New members' devices get the channel's past sender keys from members' devices
+    /// (docs/e2e.md 18.5): on when absent.
+    #[serde(default)]
+    pub history_for_new_members: Option<bool>,
 }
 
 /// `PATCH /api/v1/channels/{id}`: admins change anything; moderators the topic, slow mode
@@ -741,6 +745,9 @@ pub struct UpdateChannelRequest {
     pub post_role: Option<CommunityRole>,
     #[serde(default)]
     pub e2e: Option<bool>,
+    /// Admins: whether new members' devices get past sender keys (docs/e2e.md 18.5).
+    #[serde(default)]
+    pub history_for_new_members: Option<bool>,
 }
 
 /// A channel with the caller's read state.
@@ -764,6 +771,9 @@ pub struct Channel {
     pub post_role: CommunityRole,
     /// Whether the caller may post here now.
     pub can_post: bool,
+    /// Members' devices hand the channel's past sender keys to a new member's devices
+    /// (end-to-end channels; docs/e2e.md 18.5).
+    pub history_for_new_members: bool,
     /// The channel's latest sequence number.
     pub last_seq: i64,
     /// How far the caller has read.

@@ -399,6 +399,7 @@ fn a_channel() -> Channel {
         last_read_seq: 0,
         unread: 0,
         joined_at: None,
+        history_for_new_members: true,
     }
 }
 

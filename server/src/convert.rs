@@ -67,6 +67,7 @@ pub fn channel(
         view_role: c.view_role,
         post_role: c.post_role,
         can_post: perms::post_channel(facts).is_allowed(),
+        history_for_new_members: c.history_for_new_members,
         last_seq: c.last_seq,
         last_read_seq,
         unread,

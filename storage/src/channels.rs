@@ -30,6 +30,8 @@ pub struct Channel {
     /// Least community role that may post.
     pub post_role: CommunityRole,
     pub created_at: OffsetDateTime,
+    /// Members' devices hand past sender keys to a new member's devices.
+    pub history_for_new_members: bool,
 }
 
 #[derive(Queryable, Selectable, QueryableByName)]
@@ -50,6 +52,7 @@ struct ChannelRow {
     view_role: String,
     post_role: String,
     created_at: OffsetDateTime,
+    history_for_new_members: bool,
 }
 
 impl From<ChannelRow> for Channel {
@@ -70,6 +73,7 @@ impl From<ChannelRow> for Channel {
             view_role: CommunityRole::parse(&r.view_role).unwrap_or(CommunityRole::Owner),
             post_role: CommunityRole::parse(&r.post_role).unwrap_or(CommunityRole::Owner),
             created_at: r.created_at,
+            history_for_new_members: r.history_for_new_members,
         }
     }
 }
@@ -88,6 +92,7 @@ pub struct NewChannel<'a> {
     pub position: i32,
     pub slow_mode_secs: i32,
     pub created_by: UserId,
+    pub history_for_new_members: bool,
 }
 
 /// Inserts a community channel.
@@ -106,6 +111,7 @@ pub async fn insert(conn: &mut AsyncPgConnection, new: &NewChannel<'_>) -> Resul
             channels::position.eq(new.position),
             channels::slow_mode_secs.eq(new.slow_mode_secs),
             channels::created_by.eq(Some(new.created_by.0)),
+            channels::history_for_new_members.eq(new.history_for_new_members),
         ))
         .returning(ChannelRow::as_returning())
         .get_result(conn)
@@ -139,7 +145,7 @@ struct FactsRow {
 
 const CHANNEL_COLUMNS: &str = "c.id, c.community_id, c.kind, c.name, c.topic, c.e2e, \
     c.slow_mode_secs, c.archived, c.position, c.last_seq, c.group_id, c.view_role, c.post_role, \
-    c.created_at";
+    c.created_at, c.history_for_new_members";
 
 /// Joins that give, for user $1, the facts the permission rules need about channel `c`.
 const FACTS_JOINS: &str = "LEFT JOIN community_members cm \
@@ -360,6 +366,7 @@ pub struct ChannelChanges<'a> {
     pub view_role: Option<&'a str>,
     pub post_role: Option<&'a str>,
     pub e2e: Option<bool>,
+    pub history_for_new_members: Option<bool>,
 }
 
 /// Applies the changes. The end-to-end mode only changes while the channel has no messages
@@ -381,7 +388,8 @@ pub async fn update(
         && changes.group_id.is_none()
         && changes.view_role.is_none()
         && changes.post_role.is_none()
-        && changes.e2e.is_none();
+        && changes.e2e.is_none()
+        && changes.history_for_new_members.is_none();
     if is_empty {
         return Ok(Some(get(conn, id).await?));
     }

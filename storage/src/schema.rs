@@ -55,6 +55,7 @@ diesel::table! {
         #[max_length = 16]
         post_role -> Varchar,
         last_activity_at -> Timestamptz,
+        history_for_new_members -> Bool,
     }
 }
 

@@ -198,7 +198,8 @@ pub async fn update_channel(
         || body.group_id.is_some()
         || body.view_role.is_some()
         || body.post_role.is_some()
-        || body.e2e.is_some();
+        || body.e2e.is_some()
+        || body.history_for_new_members.is_some();
     access::require(perms::community(facts.role, Action::ModerateChannel))?;
     if admin_fields {
         access::require(perms::community(facts.role, Action::ManageChannels))?;
@@ -239,6 +240,7 @@ pub async fn update_channel(
             view_role: body.view_role.map(|r| r.as_str()),
             post_role: body.post_role.map(|r| r.as_str()),
             e2e: body.e2e,
+            history_for_new_members: body.history_for_new_members,
         },
     )
     .await?;

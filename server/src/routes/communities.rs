@@ -661,6 +661,7 @@ pub async fn create_channel(
             position: body.position.unwrap_or(0),
             slow_mode_secs: slow,
             created_by: me,
+            history_for_new_members: body.history_for_new_members.unwrap_or(true),
         },
     )
     .await?;

@@ -9,8 +9,9 @@
 //! refusing a head below one seen and any chunk the head does not name.
 
 use super::{device_of, user_of, ClientError, Device, Http, Login, Result};
+use chatalot_crypto::app::{EnvelopePlaintext, ENVELOPE_KIND_HISTORY_SHARE};
 use chatalot_crypto::backup::{self, ArchivedMessage, BackupEntry, BackupHead};
-use chatalot_crypto::history::HistoryKey;
+use chatalot_crypto::history::{HistoryBundle, HistoryKey, MAX_HISTORY_BUNDLE_KEYS};
 use chatalot_crypto::identity::{DeviceCertificate, DeviceIdentity, UserKeyPair};
 use chatalot_crypto::link::{self, LinkCode, LinkRequest, PendingLink};
 use chatalot_crypto::secret_storage::{self, RecoveryKey};
@@ -18,6 +19,7 @@ use chatalot_crypto::sender_key::SenderKeyReceiver;
 use chatalot_crypto::CryptoError;
 use chatalot_protocol::bytes::Base64Bytes;
 use chatalot_protocol::ids::{ChannelId, DeviceId, MessageId, UserId};
+use chatalot_protocol::keys::NewEnvelope;
 use chatalot_protocol::keys::UserDevices;
 use chatalot_protocol::multi_device::{BackupChunkPage, KeyBackup, PendingLinks, SecretStorage};
 use serde_json::{json, Value};
@@ -52,6 +54,9 @@ pub(super) struct AccountSecrets {
     /// A receiver state per history key in use, stepped forward as history is read in order
     /// (reading from the history key alone costs a chain walk per message).
     readers: HashMap<(ChannelId, DeviceId, u32), SenderKeyReceiver>,
+    /// Messages read with history keys (channel, sender device, key id, iteration): one read
+    /// twice is a replay.
+    history_read: std::collections::HashSet<(ChannelId, DeviceId, u32, u32)>,
 }
 
 impl AccountSecrets {
@@ -70,6 +75,7 @@ impl AccountSecrets {
             archive: HashMap::new(),
             certificates: HashMap::new(),
             readers: HashMap::new(),
+            history_read: Default::default(),
         }
     }
 
@@ -93,6 +99,7 @@ impl AccountSecrets {
             archive: HashMap::new(),
             certificates: HashMap::new(),
             readers: HashMap::new(),
+            history_read: Default::default(),
         }
     }
 
@@ -327,9 +334,139 @@ impl Device {
         Ok(device)
     }
 
-    /// Remembers a history key for the backup.
+    /// Remembers a history key: for reading history, for the backup, and for sharing with
+    /// new members.
     pub(super) fn keep_history(&mut self, key: HistoryKey) {
+        let index = (
+            ChannelId(Uuid::from_bytes(key.channel_id)),
+            DeviceId(Uuid::from_bytes(key.sender_device_id)),
+            key.key_id,
+        );
+        // the earliest start of a key reads the most (a new member gets the current key in its
+        // distribution and the key from its first iteration in a history share)
+        if let Some(held) = self.account.history.get(&index) {
+            if held.first_iteration <= key.first_iteration {
+                return;
+            }
+            self.account.readers.remove(&index);
+        }
+        self.account.history.insert(index, key.clone());
         self.account.pending.push(BackupEntry::History(key));
+    }
+
+    /// The history keys this device holds for `channel` (its own and other senders').
+    pub(super) fn history_of(&self, channel: ChannelId) -> Vec<HistoryKey> {
+        let mut keys: Vec<HistoryKey> = self
+            .account
+            .history
+            .iter()
+            .filter(|((c, _, _), _)| *c == channel)
+            .map(|(_, k)| k.clone())
+            .collect();
+        keys.sort_by_key(|k| (k.sender_device_id, k.key_id));
+        keys
+    }
+
+    /// The trusted devices listed for `channel`, this one included.
+    fn channel_listing(&mut self, channel: ChannelId) -> Result<Vec<(UserId, DeviceId)>> {
+        let mut list = self.channel_devices(channel)?;
+        list.push((self.user_id, self.device_id));
+        Ok(list)
+    }
+
+    /// Hands the history keys this device holds for `channel` to the devices of users new to
+    /// it (`added`, among `devices`), when the channel's setting lets new members read history
+    /// (docs/e2e.md 18.5): bundles of at most `MAX_HISTORY_BUNDLE_KEYS` in envelopes of kind
+    /// 0x02, one per device with a pairwise session. Returns the envelopes sent.
+    pub(super) fn share_history(
+        &mut self,
+        channel: ChannelId,
+        added: &[UserId],
+        devices: &[(UserId, DeviceId)],
+    ) -> Result<usize> {
+        let targets: Vec<DeviceId> = devices
+            .iter()
+            .filter(|(u, d)| added.contains(u) && self.sessions.contains_key(d))
+            .map(|(_, d)| *d)
+            .collect();
+        if targets.is_empty() {
+            return Ok(0);
+        }
+        let c: Value = self
+            .http
+            .ok("GET", &format!("/api/v1/channels/{channel}"), None)?;
+        if c["history_for_new_members"] != true {
+            return Ok(0);
+        }
+        let keys = self.history_of(channel);
+        let mut batch = Vec::new();
+        for part in keys.chunks(MAX_HISTORY_BUNDLE_KEYS) {
+            let body = HistoryBundle {
+                channel_id: *channel.0.as_bytes(),
+                keys: part.to_vec(),
+            }
+            .to_bytes()?;
+            let plain = EnvelopePlaintext {
+                kind: ENVELOPE_KIND_HISTORY_SHARE,
+                channel_id: Some(*channel.0.as_bytes()),
+                body,
+            }
+            .encode()?;
+            for d in &targets {
+                batch.push(NewEnvelope {
+                    recipient_device_id: *d,
+                    channel_id: Some(channel),
+                    ciphertext: Base64Bytes(self.seal(*d, &plain)?),
+                });
+            }
+        }
+        for chunk in batch.chunks(50) {
+            let _: Value = self.http.ok(
+                "POST",
+                "/api/v1/envelopes",
+                Some(&json!({ "envelopes": chunk })),
+            )?;
+        }
+        Ok(batch.len())
+    }
+
+    /// Takes a history share (docs/e2e.md 18.5) sent in `channel`: every key must be attested
+    /// by its sender device, which must be listed in the channel now (verified under its user's
+    /// trusted key); keys that do not check are left out and flagged. Returns the keys taken.
+    pub(super) fn take_history_share(
+        &mut self,
+        channel: ChannelId,
+        bundle: HistoryBundle,
+    ) -> Result<usize> {
+        if bundle.channel_id != *channel.0.as_bytes() {
+            return Err(ClientError::ChannelMismatch);
+        }
+        let listed: HashMap<DeviceId, UserId> = self
+            .channel_listing(channel)?
+            .into_iter()
+            .map(|(u, d)| (d, u))
+            .collect();
+        let mut taken = 0;
+        for k in bundle.keys {
+            let device = DeviceId(Uuid::from_bytes(k.sender_device_id));
+            let checked = match listed.get(&device) {
+                Some(user) => self
+                    .certificate_of(*user, device)
+                    .and_then(|c| k.verify(&c).map_err(ClientError::from)),
+                None => Err(ClientError::UntrustedDevice(device)),
+            };
+            match checked {
+                Ok(()) => {
+                    self.keep_history(k);
+                    taken += 1;
+                }
+                Err(e) => self.warn(super::Warning::Rejected {
+                    what: format!("history key of device {device}"),
+                    reason: format!("{e:?}"),
+                }),
+            }
+        }
+        Ok(taken)
     }
 
     /// Remembers a direct message's body for the backup.
@@ -543,13 +680,35 @@ impl Device {
         key: &HistoryKey,
         message: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>> {
-        let (channel, device, _) = index;
-        let (c, d) = (*channel.0.as_bytes(), *device.0.as_bytes());
+        let (channel, device, key_id) = index;
+        let iteration =
+            chatalot_crypto::sender_key::SenderKeyMessage::from_bytes(message)?.iteration;
+        if self
+            .account
+            .history_read
+            .contains(&(channel, device, key_id, iteration))
+        {
+            return Err(CryptoError::Duplicate.into());
+        }
+        let body = self.read_history_unchecked(index, key, message)?;
+        self.account
+            .history_read
+            .insert((channel, device, key_id, iteration));
+        Ok(body)
+    }
+
+    fn read_history_unchecked(
+        &mut self,
+        index: (ChannelId, DeviceId, u32),
+        key: &HistoryKey,
+        message: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>> {
+        let (c, d) = (*index.0 .0.as_bytes(), *index.1 .0.as_bytes());
         let reader = match self.account.readers.entry(index) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::hash_map::Entry::Vacant(e) => {
-                e.insert(SenderKeyReceiver::from_distribution(&key.distribution(), &d)?)
-            }
+            std::collections::hash_map::Entry::Vacant(e) => e.insert(
+                SenderKeyReceiver::from_distribution(&key.distribution(), &d)?,
+            ),
         };
         match reader.decrypt(&c, &d, message) {
             Ok(body) => Ok(body),

@@ -15,11 +15,12 @@ pub use devices::NewDevice;
 
 use chatalot_crypto::app::{
     self, AttachmentBody, ChannelPayload, DirectPayload, DirectPlaintext, DirectRecipient,
-    EnvelopePlaintext, Payload, ENVELOPE_KIND_ATTESTED_SENDER_KEY, ENVELOPE_KIND_SENDER_KEY,
+    EnvelopePlaintext, Payload, ENVELOPE_KIND_ATTESTED_SENDER_KEY, ENVELOPE_KIND_HISTORY_SHARE,
+    ENVELOPE_KIND_SENDER_KEY,
 };
 use chatalot_crypto::attachment::{decrypt_attachment, encrypt_attachment};
 use chatalot_crypto::encoding::tag;
-use chatalot_crypto::history::HistoryKey;
+use chatalot_crypto::history::{HistoryBundle, HistoryKey};
 use chatalot_crypto::identity::{DeviceCertificate, DeviceIdentity, UserKeyPair};
 use chatalot_crypto::ratchet::{IncomingMessage, Session};
 use chatalot_crypto::sender_key::{
@@ -285,6 +286,8 @@ struct Outgoing {
 struct Incoming {
     user: UserId,
     receiver: SenderKeyReceiver,
+    /// The iteration the distribution started at: earlier messages are history.
+    first_iteration: u32,
 }
 
 /// One client installation.
@@ -942,8 +945,11 @@ impl Device {
             None => Vec::new(),
             Some(known) => readers.difference(known).copied().collect(),
         };
-        for user in added {
-            self.warn(Warning::MemberAdded { channel, user });
+        for user in &added {
+            self.warn(Warning::MemberAdded {
+                channel,
+                user: *user,
+            });
         }
         self.rosters.entry(channel).or_default().extend(readers);
         let current: BTreeSet<DeviceId> = devices.iter().map(|(_, d)| *d).collect();
@@ -1002,6 +1008,7 @@ impl Device {
         .encode()?;
         let mut batch = Vec::new();
         let mut reached = Vec::new();
+        let targets = todo.clone();
         for (_, d) in todo {
             if !self.sessions.contains_key(&d) {
                 continue;
@@ -1028,6 +1035,8 @@ impl Device {
         if let Some(o) = self.outgoing.get_mut(&channel) {
             o.recipients.extend(reached);
         }
+        // new members read the channel's history when its setting says so
+        self.share_history(channel, &added, &targets)?;
         Ok(())
     }
 
@@ -1182,8 +1191,15 @@ impl Device {
                     Incoming {
                         user: e.sender_user_id,
                         receiver,
+                        first_iteration: d.iteration,
                     },
                 );
+                Ok(())
+            }
+            ENVELOPE_KIND_HISTORY_SHARE => {
+                let channel = channel.ok_or(ClientError::Malformed("history without channel"))?;
+                let bundle = HistoryBundle::from_bytes(&envelope.body)?;
+                self.take_history_share(channel, bundle)?;
                 Ok(())
             }
             _ => Err(ClientError::Malformed("envelope kind")),
@@ -1282,8 +1298,9 @@ impl Device {
                 ),
             },
             Payload::Channel(p) => {
-                let key_id = SenderKeyMessage::from_bytes(&p.message)?.key_id;
-                match self
+                let header = SenderKeyMessage::from_bytes(&p.message)?;
+                let (key_id, iteration) = (header.key_id, header.iteration);
+                let live = match self
                     .incoming
                     .get_mut(&(m.channel_id, sender_device, key_id))
                 {
@@ -1291,12 +1308,23 @@ impl Device {
                         if entry.user != sender {
                             return Err(ClientError::WrongSender);
                         }
-                        entry.receiver.decrypt(
-                            m.channel_id.0.as_bytes(),
-                            sender_device.0.as_bytes(),
-                            &p.message,
-                        )?
+                        // before the live state's first iteration (it arrived later, as to a
+                        // new member): history
+                        if iteration < entry.first_iteration {
+                            None
+                        } else {
+                            Some(entry.receiver.decrypt(
+                                m.channel_id.0.as_bytes(),
+                                sender_device.0.as_bytes(),
+                                &p.message,
+                            ))
+                        }
                     }
+                    None => None,
+                };
+                match live {
+                    Some(Ok(body)) => body,
+                    Some(Err(e)) => return Err(e.into()),
                     None => self.decrypt_history(m, sender, sender_device, key_id, &p.message)?,
                 }
             }

@@ -815,3 +815,79 @@ fn a_new_member_counts_nothing_sent_before_joining_as_unread_and_knows_when_they
     // the owner, a member from the start, counts nothing of their own
     assert_eq!(entry(&a)["unread"], 0);
 }
+
+#[test]
+fn a_new_member_reads_the_history_when_the_channel_shares_it_and_nothing_when_it_does_not() {
+    let s = TestServer::start();
+    let mut a = Device::register(&s.base, "alice").expect("alice");
+    let mut b = Device::register(&s.base, "bob").expect("bob");
+    let (community_id, shared) = community(&a, &[&b]);
+    let private = crate::e2e::add_channel(&a, community_id, "no-history");
+    let general = ok(&a, "GET", &format!("/api/v1/channels/{shared}"), None);
+    assert_eq!(general["history_for_new_members"], true, "on by default");
+    err(
+        &b,
+        "PATCH",
+        &format!("/api/v1/channels/{private}"),
+        Some(&json!({"history_for_new_members": false})),
+        403,
+        "forbidden",
+    );
+    let off = ok(
+        &a,
+        "PATCH",
+        &format!("/api/v1/channels/{private}"),
+        Some(&json!({"history_for_new_members": false})),
+    );
+    assert_eq!(off["history_for_new_members"], false);
+    for ch in [shared, private] {
+        for i in 0..100 {
+            a.send_channel(ch, &format!("a {i}")).expect("send");
+            b.send_channel(ch, &format!("b {i}")).expect("send");
+        }
+        a.sync(ch).expect("a holds bob's key");
+    }
+
+    let mut c = Device::register(&s.base, "carol").expect("carol");
+    ok(
+        &c,
+        "POST",
+        &format!("/api/v1/communities/{community_id}/members"),
+        None,
+    );
+    // the next send of a member hands carol's device the current key and, where the channel
+    // says so, the history keys it holds
+    a.send_channel(shared, "welcome, carol").expect("send");
+    a.send_channel(private, "welcome here too").expect("send");
+    assert!(a
+        .warnings
+        .iter()
+        .any(|w| matches!(w, Warning::MemberAdded { user, .. } if *user == c.user_id)));
+    let got = c.sync(shared).expect("sync");
+    let read = got.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(
+        read, 201,
+        "every message of the shared channel: {:?}",
+        c.warnings
+    );
+    assert_eq!(got.len(), 201);
+    let got = c.sync(private).expect("sync");
+    assert_eq!(got.len(), 201);
+    let read: Vec<_> = got.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(read.len(), 1, "only what came after the join");
+    assert!(got.iter().filter(|r| r.is_err()).all(|r| matches!(
+        r,
+        // bob's key never reached her; alice's current one starts after these
+        Err(ClientError::UnknownSenderKey) | Err(ClientError::Crypto(CryptoError::Duplicate))
+    )));
+    // and none of it counts as unread
+    let list = ok(&c, "GET", "/api/v1/channels", None);
+    for entry in list["channels"].as_array().expect("channels") {
+        assert!(entry["unread"].as_i64().expect("unread") <= 1, "{entry}");
+    }
+    // a share naming a key the sender device never attested is refused key by key
+    assert!(c
+        .warnings
+        .iter()
+        .all(|w| !matches!(w, Warning::Rejected { what, .. } if what.starts_with("history key"))));
+}

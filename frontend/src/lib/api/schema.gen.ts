@@ -1296,6 +1296,11 @@ export interface components {
             /** @description True: message bodies are end-to-end ciphertext the server cannot read. */
             e2e: boolean;
             group_id?: null | components["schemas"]["GroupId"];
+            /**
+             * @description Members' devices hand the channel's past sender keys to a new member's devices
+             *     (end-to-end channels; docs/e2e.md 18.5).
+             */
+            history_for_new_members: boolean;
             id: components["schemas"]["ChannelId"];
             /**
              * Format: date-time
@@ -1475,6 +1480,11 @@ export interface components {
             /** @description End-to-end encrypted when absent. */
             e2e?: boolean | null;
             group_id?: null | components["schemas"]["GroupId"];
+            /**
+             * @description New members' devices get the channel's past sender keys from members' devices
+             *     (docs/e2e.md 18.5): on when absent.
+             */
+            history_for_new_members?: boolean | null;
             /** @enum {string} */
             kind?: "text" | "voice" | "announcement";
             name: string;
@@ -2124,6 +2134,8 @@ export interface components {
             archived?: boolean | null;
             e2e?: boolean | null;
             group_id?: null | components["schemas"]["GroupId"];
+            /** @description Admins: whether new members' devices get past sender keys (docs/e2e.md 18.5). */
+            history_for_new_members?: boolean | null;
             name?: string;
             position?: number;
             post_role?: null | components["schemas"]["CommunityRole"];
