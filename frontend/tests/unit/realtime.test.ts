@@ -127,6 +127,50 @@ describe('RealtimeSocket', () => {
     return { ...t, ws, asked, at, advance: (ms: number) => (now += ms) };
   }
 
+  it('after a close with 4001 asks for a token newer than the refused one; a session that is gone stops it', async () => {
+    const { s, ws, clock, asked } = await renewing();
+    ws.receive(READY);
+    // A drop for another reason presents the held token again.
+    ws.drop(1006);
+    clock.runAll();
+    FakeWs.all[1]!.open();
+    await flush();
+    expect(FakeWs.all[1]!.sent).toEqual([{ type: 'authenticate', token: 'tok-0' }]);
+    expect(asked).toEqual([]);
+    // 4001 (the session revoked, say): the next connection asks for a newer token.
+    FakeWs.all[1]!.drop(4001);
+    clock.runAll();
+    FakeWs.all[2]!.open();
+    await flush();
+    expect(asked).toEqual(['tok-0']);
+    expect(FakeWs.all[2]!.sent).toEqual([{ type: 'authenticate', token: 'tok-1' }]);
+    FakeWs.all[2]!.receive(READY);
+    // Once ready, a later drop presents the connection's token again.
+    FakeWs.all[2]!.drop(1006);
+    clock.runAll();
+    FakeWs.all[3]!.open();
+    await flush();
+    expect(asked).toEqual(['tok-0']);
+    expect(s.status).toBe('connecting');
+
+    // When no newer token can be had (the refresh of a revoked session is refused), it stops.
+    const t = socket(async () => 'tok-0', {
+      renewToken: async () => {
+        throw new ApiError('invalid_refresh_token', 'revoked', 401);
+      },
+    });
+    t.s.start();
+    FakeWs.all[0]!.open();
+    await flush();
+    FakeWs.all[0]!.receive(READY);
+    FakeWs.all[0]!.drop(4001);
+    t.clock.runAll();
+    FakeWs.all[1]!.open();
+    await flush();
+    expect(t.s.status).toBe('stopped');
+    expect(t.unauthorized()).toBe(1);
+  });
+
   it('schedules a renewal from token_expires_at, sends a newer token, and reschedules on reauthenticated', async () => {
     const { s, ws, clock, asked, at, advance, frames } = await renewing();
     ws.receive({ ...READY, token_expires_at: at(900_000) });

@@ -79,6 +79,12 @@ export class RealtimeSocket {
   private deadline: number | null = null;
   /** When the last renewal was sent (local clock, ms). */
   private lastRenewal = -Infinity;
+  /**
+   * The token of a connection the server closed with 4001 (refused: expired on its clock, or
+   * the session revoked): the next connection asks for a newer one, so that a revoked session
+   * ends at once (its refresh is refused) instead of presenting the same token again.
+   */
+  private refusedToken: string | null = null;
   private readonly opts: Required<Omit<SocketOptions, 'onStatus' | 'onUnauthorized' | 'renewToken'>> &
     Pick<SocketOptions, 'onStatus' | 'onUnauthorized' | 'renewToken'>;
 
@@ -110,6 +116,7 @@ export class RealtimeSocket {
 
   stop(): void {
     this.setStatus('stopped');
+    this.refusedToken = null;
     if (typeof window !== 'undefined') {
       window.removeEventListener('online', this.onOnline);
       window.removeEventListener('offline', this.onOffline);
@@ -177,8 +184,9 @@ export class RealtimeSocket {
     }
     this.ws = ws;
     ws.onopen = () => {
-      this.opts
-        .token()
+      const refused = this.refusedToken;
+      const renew = this.opts.renewToken;
+      (refused !== null && renew ? renew(refused) : this.opts.token())
         .then((token) => {
           if (this.ws !== ws || ws.readyState !== OPEN) return;
           this.heldToken = token;
@@ -197,6 +205,7 @@ export class RealtimeSocket {
       if (!frame) return;
       if (frame.type === 'ready') {
         this.attempts = 0;
+        this.refusedToken = null;
         this.heartbeatMs = Math.max(5, Math.min(frame.heartbeat_secs, 60)) * 1000;
         this.setStatus('ready');
         this.beat();
@@ -220,10 +229,12 @@ export class RealtimeSocket {
     ws.onclose = (ev) => {
       if (this.ws !== ws) return;
       this.ws = null;
+      const held = this.heldToken;
       this.endConnection();
       if (this.status === 'stopped') return;
-      // 4001: the token was refused or the session revoked. The next attempt fetches a token
-      // again, which refreshes it or, when the session is gone, ends it (and stops us).
+      // 4001: the token was refused or the session revoked. The next attempt asks for a newer
+      // token, which refreshes it or, when the session is gone, ends it (and stops us).
+      if (ev.code === 4001 && held !== null) this.refusedToken = held;
       if (ev.code === 4029) this.attempts = Math.max(this.attempts, 5);
       this.retry();
     };
