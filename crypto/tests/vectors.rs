@@ -546,7 +546,7 @@ fn expect_err<T>(r: Result<T, chatalot_crypto::CryptoError>, want: &Value) {
 #[test]
 fn devices_vectors_verify() {
     use chatalot_crypto::backup::{self, BackupEntry, BackupHead};
-    use chatalot_crypto::history::HistoryKey;
+    use chatalot_crypto::history::{HistoryBundle, HistoryKey};
     use chatalot_crypto::link::{self, LinkCode, LinkRequest, PendingLink};
     use chatalot_crypto::secret_storage::{self, RecoveryKey};
 
@@ -684,6 +684,19 @@ fn devices_vectors_verify() {
     }
     let later = HistoryKey::attest(&alice.device, &sender.distribution()).expect("attest");
     assert_eq!(later.to_bytes().to_vec(), bytes(&hv["later_history_key"]));
+    let bundle = HistoryBundle::from_bytes(&bytes(&hv["bundle"])).expect("bundle");
+    assert_eq!(bundle.channel_id, channel);
+    assert_eq!(bundle.keys, vec![hk.clone(), later.clone()]);
+    assert_eq!(
+        bundle.to_bytes().expect("encode").to_vec(),
+        bytes(&hv["bundle"])
+    );
+    for c in cases(hv, "invalid_bundles") {
+        expect_err(
+            HistoryBundle::from_bytes(&bytes(&c["bundle"])).map(|_| ()),
+            &c["error"],
+        );
+    }
     for c in cases(hv, "invalid") {
         let k = HistoryKey::from_bytes(&bytes(&c["history_key"])).expect("decode");
         if let Some(wire) = c.get("wire") {

@@ -1088,7 +1088,7 @@ fn case(desc: &str, mut fields: Vec<(&str, Json)>) -> Json {
 /// Device linking, secret storage, history keys and backups (docs/e2e.md section 18).
 pub fn devices() -> Json {
     use chatalot_crypto::backup::{self, ArchivedMessage, BackupEntry, BackupHead};
-    use chatalot_crypto::history::HistoryKey;
+    use chatalot_crypto::history::{HistoryBundle, HistoryKey};
     use chatalot_crypto::link::{self, LinkCode, LinkRequest, PendingLink};
     use chatalot_crypto::secret_storage::{self, RecoveryKey};
 
@@ -1322,12 +1322,60 @@ pub fn devices() -> Json {
     let later = HistoryKey::attest(&alice.device, &sender.distribution()).expect("attest");
     let mut bad_attestation = hk.clone();
     bad_attestation.attestation[3] ^= 1;
+    // 18.5 bundles the decoder refuses
+    let one_key = HistoryBundle {
+        channel_id: channel,
+        keys: vec![hk.clone()],
+    }
+    .to_bytes()
+    .expect("bundle")
+    .to_vec();
+    let mut too_many = vec![0x69];
+    too_many.extend_from_slice(&channel);
+    too_many.extend_from_slice(&81u16.to_be_bytes());
+    for _ in 0..81 {
+        too_many.extend_from_slice(&hk.to_bytes());
+    }
+    let mut other_channel = one_key.clone();
+    other_channel[1..17].copy_from_slice(&id(10));
+    let bad_bundles = [
+        ("81 keys", too_many),
+        ("a key of another channel", other_channel),
+        ("one byte short", one_key[..one_key.len() - 1].to_vec()),
+    ];
     let history_json = obj(vec![
         ("channel_id", h(&channel)),
         ("sender_generate_rng_draws", sender_draws),
         ("history_key", h(&hk.to_bytes())),
         ("messages", Json::Arr(messages)),
         ("later_history_key", h(&later.to_bytes())),
+        (
+            // 18.5: the two keys shared with a new member, in one bundle
+            "bundle",
+            h(&HistoryBundle {
+                channel_id: channel,
+                keys: vec![hk.clone(), later.clone()],
+            }
+            .to_bytes()
+            .expect("bundle")),
+        ),
+        (
+            "invalid_bundles",
+            Json::Arr(
+                bad_bundles
+                    .iter()
+                    .map(|(desc, b)| {
+                        case(
+                            desc,
+                            vec![
+                                ("bundle", h(b)),
+                                ("error", to_err(HistoryBundle::from_bytes(b))),
+                            ],
+                        )
+                    })
+                    .collect(),
+            ),
+        ),
         (
             "invalid",
             Json::Arr(vec![

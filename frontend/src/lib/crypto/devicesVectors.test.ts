@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { BACKUP_HEAD_LEN, BackupHead, openBackupChunk, sealBackupChunk } from './backup.js';
 import { concat } from './encoding.js';
 import { CryptoError } from './errors.js';
-import { HISTORY_KEY_LEN, HistoryKey } from './history.js';
+import { HISTORY_KEY_LEN, HistoryBundle, HistoryKey } from './history.js';
 import { DeviceCertificate, DeviceIdentity, UserKeyPair } from './identity.js';
 import { LINK_CODE_CHARS, LINK_REQUEST_LEN, LINK_RESPONSE_LEN, LinkCode, LinkRequest, PendingLink, respond } from './link.js';
 import { aeadDecrypt, ascii, hkdfSha256, hmacSha256, sha256 } from './primitives.js';
@@ -208,6 +208,14 @@ describe('devices.json: history keys (18.4)', () => {
     const later = HistoryKey.attest(alice.device, sender.distribution());
     expect(toHex(later.toBytes())).toBe(hv.later_history_key);
     HistoryKey.fromBytes(hex(hv.later_history_key)).verify(alice.cert);
+    // 18.5: both keys in one bundle, and the bundles the decoder refuses
+    const bundle = HistoryBundle.fromBytes(hex(hv.bundle));
+    expect(bundle.keys.map((k) => toHex(k.toBytes()))).toEqual([hv.history_key, hv.later_history_key]);
+    expect(toHex(new HistoryBundle(channel, [decoded, later]).toBytes())).toBe(hv.bundle);
+    expect(hv.invalid_bundles).toHaveLength(3);
+    for (const c of hv.invalid_bundles) {
+      expect(errorCode(() => HistoryBundle.fromBytes(hex(c.bundle))), c.description).toBe(c.error);
+    }
   });
 
   it('refuses every invalid case with the recorded error', () => {

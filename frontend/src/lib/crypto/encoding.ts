@@ -37,6 +37,7 @@ export const Tag = {
   ARCHIVED_MESSAGE: 0x66,
   BACKUP_CHUNK: 0x67,
   BACKUP_HEAD: 0x68,
+  HISTORY_BUNDLE: 0x69,
 } as const;
 
 /** Strict cursor over an input buffer. Every value it returns is a copy. */

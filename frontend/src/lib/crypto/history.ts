@@ -215,3 +215,60 @@ export class HistoryKey {
     return this.toString();
   }
 }
+
+/**
+ * Most history keys in one {@link HistoryBundle}: a bundle travels in one envelope of at most
+ * 16 KiB (80 × 169 bytes is 13,520).
+ */
+export const MAX_HISTORY_BUNDLE_KEYS = 80;
+
+/**
+ * History keys of one channel handed to a new member's devices (tag 0x69, docs/e2e.md 18.5):
+ * `0x69 | channel_id | count u16 | count × HistoryKey`. Every key is of the channel. Secret.
+ */
+export class HistoryBundle {
+  constructor(
+    readonly channelId: Uint8Array,
+    readonly keys: HistoryKey[],
+  ) {
+    checkLen(channelId, ID_LEN, 'channel id');
+  }
+
+  toBytes(): Uint8Array {
+    if (this.keys.length > MAX_HISTORY_BUNDLE_KEYS) throw new CryptoError('LimitExceeded', 'history keys');
+    if (this.keys.some((k) => !bytesEqual(k.channelId, this.channelId))) throw new CryptoError('InvalidField', 'channel');
+    const w = new Writer(1 + ID_LEN + 2 + this.keys.length * HISTORY_KEY_LEN)
+      .u8(Tag.HISTORY_BUNDLE)
+      .bytes(this.channelId)
+      .u8(this.keys.length >> 8)
+      .u8(this.keys.length & 0xff);
+    for (const k of this.keys) w.bytes(k.toBytes());
+    return w.finish();
+  }
+
+  /** Strict decoding, with the rules of {@link HistoryBundle.toBytes}. */
+  static fromBytes(bytes: Uint8Array): HistoryBundle {
+    const r = Reader.withTag(bytes, Tag.HISTORY_BUNDLE);
+    const channelId = r.bytes(ID_LEN);
+    const count = (r.u8() << 8) | r.u8();
+    if (count > MAX_HISTORY_BUNDLE_KEYS) throw new CryptoError('LimitExceeded', 'history keys');
+    const keys: HistoryKey[] = [];
+    try {
+      for (let i = 0; i < count; i++) {
+        const k = HistoryKey.fromBytes(r.bytes(HISTORY_KEY_LEN));
+        keys.push(k);
+        if (!bytesEqual(k.channelId, channelId)) throw new CryptoError('InvalidField', 'channel');
+      }
+      r.finish();
+    } catch (e) {
+      for (const k of keys) k.wipe();
+      throw e;
+    }
+    return new HistoryBundle(channelId, keys);
+  }
+
+  /** Overwrites every chain key. */
+  wipe(): void {
+    for (const k of this.keys) k.wipe();
+  }
+}

@@ -95,7 +95,7 @@ export {
   openSecretStorage,
   sealSecretStorage,
 } from './secretStorage.js';
-export { ATTESTATION_LABEL, HISTORY_KEY_LEN, HistoryKey } from './history.js';
+export { ATTESTATION_LABEL, HISTORY_KEY_LEN, HistoryBundle, HistoryKey, MAX_HISTORY_BUNDLE_KEYS } from './history.js';
 export {
   ArchivedMessage,
   BACKUP_HEAD_LABEL,
