@@ -23,6 +23,7 @@ export function channel(id: string, over: Partial<Channel> = {}): Channel {
     can_post: true,
     last_seq: 0,
     last_read_seq: 0,
+    history_for_new_members: true,
     unread: 0,
     ...over,
   };
