@@ -18,10 +18,18 @@
 //! {"cmd":"sync","channel_id":ID}             -> {"ok":true,"messages":[..],"errors":[..]}
 //! {"cmd":"warnings"}                         -> {"ok":true,"warnings":[..]}
 //! {"cmd":"pin","user_id":ID,"user_key":K}    -> {"ok":true}
+//! {"cmd":"recovery_key"}                     -> {"ok":true,"recovery_key"} (the registering device's)
+//! {"cmd":"back_up"}                          -> {"ok":true,"chunks"}
+//! {"cmd":"answer_link","code":C}             -> {"ok":true,"device_id"} (links the device showing C)
+//! {"cmd":"link","username":U,"password":P}   -> {"ok":true,"code","device_id"} (a new device asks)
+//! {"cmd":"link_finish","wait_ms":N}          -> {"ok":true,"user_id","device_id","user_key"}
+//! {"cmd":"restore","username":U,"password":P,"recovery_key":K} -> as link_finish
 //! any failure                                -> {"ok":false,"error":"..."}
 //! ```
 //!
-//! `user_key` is the 32-byte public user key in standard base64. A message in `sync` is
+//! `register` also answers the account's `password` (the client's fixed one), so that another
+//! client can sign in as the same user. `user_key` is the 32-byte public user key in standard
+//! base64. A message in `sync` is
 //! `{"id","sender_id","sender_device_id","text"}`, or `"attachment"` (the file name) and `"mime"`
 //! instead of `"text"`. `errors` and `warnings` hold the client's debug strings.
 //!
@@ -30,7 +38,7 @@
 
 use chatalot_protocol::bytes;
 use chatalot_protocol::ids::{ChannelId, UserId};
-use chatalot_tests::e2e_client::{Body, ClientError, Device};
+use chatalot_tests::e2e_client::{Body, ClientError, Device, NewDevice};
 use serde_json::{json, Value};
 use std::io::{BufRead, Write};
 use std::process::ExitCode;
@@ -86,6 +94,7 @@ fn main() -> ExitCode {
     let mut peer = Peer {
         base,
         device: None,
+        linking: None,
         last_pump: Instant::now(),
         pump_failing: false,
     };
@@ -126,6 +135,8 @@ struct Peer {
     base: String,
     /// The device, once registered.
     device: Option<Device>,
+    /// A new device waiting for its link to be answered.
+    linking: Option<NewDevice>,
     last_pump: Instant,
     /// True while reading the WebSocket fails (logged once, not every time).
     pump_failing: bool,
@@ -160,6 +171,7 @@ impl Peer {
                     "user_id": device.user_id.to_string(),
                     "device_id": device.device_id.to_string(),
                     "user_key": bytes::encode(&device.user_key()),
+                    "password": device.password(),
                 });
                 eprintln!(
                     "chatalot-e2e-peer: registered {username}: user {} device {}",
@@ -265,9 +277,84 @@ impl Peer {
                 self.device()?.pin(user, key);
                 Ok(json!({ "ok": true }))
             }
+            "recovery_key" => {
+                let key = self
+                    .device()?
+                    .recovery_key()
+                    .ok_or("this device did not make the account's recovery key")?;
+                Ok(json!({ "ok": true, "recovery_key": key }))
+            }
+            "back_up" => {
+                let chunks = self
+                    .device()?
+                    .back_up()
+                    .map_err(|e| format!("back_up: {}", describe(&e)))?;
+                Ok(json!({ "ok": true, "chunks": chunks }))
+            }
+            "answer_link" => {
+                let code = str_field(&cmd, "code")?;
+                let id = self
+                    .device()?
+                    .answer_link(code)
+                    .map_err(|e| format!("answer_link: {}", describe(&e)))?;
+                Ok(json!({ "ok": true, "device_id": id.to_string() }))
+            }
+            "link" => {
+                if self.device.is_some() || self.linking.is_some() {
+                    return Err("this process already is a device".into());
+                }
+                let n = NewDevice::start(
+                    &self.base,
+                    str_field(&cmd, "username")?,
+                    str_field(&cmd, "password")?,
+                )
+                .map_err(|e| format!("link: {}", describe(&e)))?;
+                let answer = json!({
+                    "ok": true,
+                    "code": n.code(),
+                    "device_id": n.device_id().to_string(),
+                });
+                self.linking = Some(n);
+                Ok(answer)
+            }
+            "link_finish" | "restore" => {
+                if self.device.is_some() {
+                    return Err("this process already is a device".into());
+                }
+                let device = if name == "restore" {
+                    Device::restore(
+                        &self.base,
+                        str_field(&cmd, "username")?,
+                        str_field(&cmd, "password")?,
+                        str_field(&cmd, "recovery_key")?,
+                    )
+                    .map_err(|e| format!("restore: {}", describe(&e)))?
+                } else {
+                    let n = self
+                        .linking
+                        .take()
+                        .ok_or("no link in progress (send link first)")?;
+                    let wait = cmd["wait_ms"].as_u64().unwrap_or(10_000).min(60_000);
+                    n.finish(Duration::from_millis(wait))
+                        .map_err(|e| format!("link_finish: {}", describe(&e)))?
+                };
+                let answer = json!({
+                    "ok": true,
+                    "user_id": device.user_id.to_string(),
+                    "device_id": device.device_id.to_string(),
+                    "user_key": bytes::encode(&device.user_key()),
+                });
+                let device = self.device.insert(device);
+                self.last_pump = Instant::now();
+                device
+                    .connect()
+                    .map_err(|e| format!("the WebSocket did not connect: {}", describe(&e)))?;
+                Ok(answer)
+            }
             other => Err(format!(
                 "unknown command {other:?} (register, join, open_dm, send_direct, \
-                 send_channel, sync, warnings, pin)"
+                 send_channel, sync, warnings, pin, recovery_key, back_up, answer_link, link, \
+                 link_finish, restore)"
             )),
         }
     }
