@@ -14,7 +14,7 @@
 //
 // Every public operation here runs as one operation of the record (`DeviceRecord.run`).
 
-import { CryptoError, DeviceCertificate, LinkCode, LinkRequest, SenderKeyMessage, UserKeyPair, linkRespond } from '../crypto/index';
+import { CryptoError, DeviceCertificate, LinkCode, LinkRequest, SenderKeyMessage, SenderKeyReceiver, UserKeyPair, linkRespond } from '../crypto/index';
 import { Account, USER_KEY_SLOT, entryKey, hasAccountApi, type AccountApi, type AccountState } from './account';
 import { AppTag, MalformedError, type Body, decodeBody, decodeDirectPlaintext, decodePayload, uuidBytes, uuidString } from './appcodec';
 import { E2eFailure, Warnings, failureOf, type CipherMessage, type EnvelopeJson, type KeyApi, type Warning } from './deviceCommon';
@@ -90,6 +90,8 @@ export class E2eDevice {
   private closed = false;
   /** Sender devices whose certificates verified for history keys, this session. */
   private historyCerts = new Map<string, DeviceCertificate>();
+  /** Receiver states of history keys in use, this session (`channel/device/key id`). */
+  private historyReaders = new Map<string, SenderKeyReceiver>();
   private lastHistorySync = -Infinity;
   private resets: Promise<number[]> | null = null;
 
@@ -155,6 +157,8 @@ export class E2eDevice {
     if (this.backupTimer) clearTimeout(this.backupTimer);
     this.backupTimer = null;
     this.history.clear();
+    for (const r of this.historyReaders.values()) r.wipe();
+    this.historyReaders.clear();
   }
 
   get deviceId(): string {
@@ -384,8 +388,26 @@ export class E2eDevice {
         this.historyCerts.set(senderDevice, cert);
       }
       key.verify(cert);
+      const c = uuidBytes(channelId);
+      const d = uuidBytes(senderDevice);
+      // A receiver state per history key, stepped forward as history is read in order (the key
+      // alone costs a chain walk per message); an earlier message, or one further past it than
+      // it skips at once, is read from the key itself.
+      const name = `${channelId}/${senderDevice}/${keyId}`;
+      let reader = this.historyReaders.get(name);
+      if (!reader) {
+        const dist = key.distribution();
+        reader = SenderKeyReceiver.fromDistribution(dist, d);
+        dist.wipe();
+        this.historyReaders.set(name, reader);
+      }
       try {
-        return key.decrypt(uuidBytes(channelId), uuidBytes(senderDevice), message);
+        return reader.decrypt(c, d, message);
+      } catch (e) {
+        if (!(e instanceof CryptoError) || (e.code !== 'Duplicate' && e.code !== 'TooFarAhead')) throw e;
+      }
+      try {
+        return key.decrypt(c, d, message);
       } catch (e) {
         if (e instanceof CryptoError && e.code === 'Duplicate') throw new E2eFailure('before_history', 'the backup’s key starts after this message');
         throw e;
