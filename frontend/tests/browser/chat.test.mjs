@@ -23,7 +23,7 @@ let A; // { page, problems, ctx, id }
 let B;
 const ids = {};
 const env = { password: PW };
-const { api, person, register, token, messages, messageWith, send, assertClean } = chatHelpers(env);
+const { api, person, register, token, lockOnEveryReload, messages, messageWith, send, assertClean } = chatHelpers(env);
 
 /** Sends frames over a raw WebSocket opened in the page (same origin, under the CSP). */
 async function rawSend(page, accessToken, channelId, contents, perSecond = 15) {
@@ -116,6 +116,8 @@ describe('web app: chat', { timeout: 900_000 }, () => {
     assert.equal(meta.kdf.alg, 'argon2id');
     assert.ok(meta.kdf.m >= 19456);
     assert.equal(await A.page.evaluate(() => localStorage.length + sessionStorage.length), 0);
+    // Boris asks for his password at every page load (the unlocked reloads are tests/browser/unlock.test.mjs).
+    await lockOnEveryReload(B);
   });
 
   it('creates a public community with a plaintext first channel, and more channels', async () => {

@@ -1,6 +1,7 @@
 // End-to-end encryption in the browser, against the real server binary: two people chat in an
 // encrypted community channel and in a DM, edit and react, reload and read their history again
-// after unlocking their keys; the database holds only ciphertext for those messages; they
+// (one opens her keys without the password, the other, with "Lock on every reload", after giving
+// it); the database holds only ciphertext for those messages; they
 // compare safety numbers; a browser and the Rust client (tests/src/bin/chatalot-e2e-peer.rs)
 // exchange encrypted messages both ways; a changed user key stays on screen until accepted.
 
@@ -35,20 +36,29 @@ let B;
 let peer;
 const ids = {};
 const env = { password: PW };
-const { api, person, register, token, messageWith, send: sendNow, assertClean } = chatHelpers(env);
+const { api, person, register, token, lockOnEveryReload, messageWith, send: sendNow, assertClean } = chatHelpers(env);
 
 async function send(page, text) {
   await page.locator('.composer textarea').waitFor();
   await sendNow(page, text);
 }
 
-/** A full page load leaves the keys locked: gives the password to the unlock form. */
+/**
+ * Kirsanov has "Lock on every reload": a full page load leaves his keys locked, and this gives
+ * the password to the unlock form.
+ */
 async function unlock(page) {
   const form = page.getByTestId('unlock-form');
   await form.waitFor();
   await form.getByLabel('Password').fill(PW);
   await form.getByRole('button', { name: 'Unlock' }).click();
   await form.waitFor({ state: 'detached' });
+}
+
+/** Vera keeps the default: a page load opens her keys without the password. */
+async function keysOpen(page) {
+  await page.locator('.composer textarea').waitFor();
+  assert.equal(await page.getByTestId('unlock-form').count(), 0, 'no password asked');
 }
 
 /** Waits until the browser's keys are set up (the device published). */
@@ -126,6 +136,7 @@ describe('web app: end-to-end encryption', { timeout: 900_000 }, () => {
     assert.equal(dir.body.devices.length, 1);
     // Private keys never reach localStorage or sessionStorage.
     assert.equal(await A.page.evaluate(() => localStorage.length + sessionStorage.length), 0);
+    await lockOnEveryReload(B);
   });
 
   it('they chat in an encrypted community channel: send, reply, edit, react', async () => {
@@ -200,7 +211,7 @@ describe('web app: end-to-end encryption', { timeout: 900_000 }, () => {
     await send(B.page, `Just between us: ${CANARY.dm}`);
     await messageWith(B.page, CANARY.dm).waitFor();
     await A.page.goto(`${base}/dm/${ids.dm}`);
-    await unlock(A.page);
+    await keysOpen(A.page);
     await messageWith(A.page, CANARY.dm).waitFor();
     await send(A.page, `Agreed. ${CANARY.dmReply}`);
     await messageWith(B.page, CANARY.dmReply).waitFor();
@@ -225,7 +236,7 @@ describe('web app: end-to-end encryption', { timeout: 900_000 }, () => {
     assert.ok(page.body.messages.every((m) => m.content.kind === 'encrypted'));
   });
 
-  it('after a reload the keys stay locked until the password is given, then the history reads', async () => {
+  it('with "Lock on every reload", a reload keeps the keys locked until the password is given, then the history reads', async () => {
     const { page } = B;
     await page.goto(`${base}/c/${ids.community}/${ids.channel}`);
     const form = page.getByTestId('unlock-form');
@@ -279,7 +290,7 @@ describe('web app: end-to-end encryption', { timeout: 900_000 }, () => {
     await peer.ok({ cmd: 'join', code: invite.body.code });
     // Channel: the browser's sender key reaches the Rust client in an envelope.
     await A.page.goto(`${base}/c/${ids.community}/${ids.channel}`);
-    await unlock(A.page);
+    await keysOpen(A.page);
     await send(A.page, `Hello Rust: ${CANARY.toRust}`);
     await messageWith(A.page, CANARY.toRust).waitFor();
     await A.page.waitForFunction(() => document.querySelectorAll('[data-testid=pending-message]').length === 0);
@@ -304,7 +315,7 @@ describe('web app: end-to-end encryption', { timeout: 900_000 }, () => {
     ids.rustDm = dm.channel_id;
     await peer.ok({ cmd: 'send_direct', channel_id: dm.channel_id, text: `Private from Rust ${CANARY.fromRust}` });
     await A.page.goto(`${base}/dm/${dm.channel_id}`);
-    await unlock(A.page);
+    await keysOpen(A.page);
     await messageWith(A.page, `Private from Rust ${CANARY.fromRust}`).waitFor();
     await send(A.page, `Private to Rust ${CANARY.toRust}`);
     got = [];
@@ -327,12 +338,12 @@ describe('web app: end-to-end encryption', { timeout: 900_000 }, () => {
     // The server (or whoever controls it) swaps the Rust user's key in the directory.
     server.sql(`UPDATE user_keys SET public_key = decode(repeat('ab', 32), 'hex') WHERE user_id = '${ids.rusty}'`);
     await A.page.reload();
-    await unlock(A.page);
+    await keysOpen(A.page);
     const warning = A.page.getByTestId('key-change');
     await warning.waitFor();
     assert.match(await warning.textContent(), /encryption key has changed/);
     await A.page.reload();
-    await unlock(A.page);
+    await keysOpen(A.page);
     await A.page.getByTestId('key-change').waitFor();
     await A.page.screenshot({ path: join(SCREENSHOTS, 'e2e-key-change-desktop-light.png') });
     await A.page.getByTestId('key-change').getByRole('button', { name: 'Accept the new key' }).click();

@@ -53,6 +53,37 @@ export function chatHelpers(env) {
     return r.body.access_token;
   }
 
+  /**
+   * Sets "Lock on every reload" in this person's browser (Settings → Security), once the keys
+   * made at registration are stored; leaves the page on the settings.
+   */
+  async function lockOnEveryReload(p, on = true) {
+    const { page } = p;
+    await page.waitForFunction(
+      (id) =>
+        new Promise((resolve) => {
+          const req = indexedDB.open('chatalot');
+          req.onsuccess = () => {
+            const get = req.result.transaction('keys').objectStore('keys').get(id);
+            get.onsuccess = () => resolve(Boolean(get.result?.check));
+            req.result.close();
+          };
+        }),
+      p.id,
+    );
+    await page.goto(`${env.base}/settings/security`);
+    const box = page.getByTestId('lock-on-reload');
+    await page.waitForFunction(() => document.querySelector('[data-testid=lock-on-reload]')?.disabled === false);
+    if ((await box.isChecked()) !== on) await box.click();
+    await page.waitForFunction(
+      (want) => {
+        const b = document.querySelector('[data-testid=lock-on-reload]');
+        return b?.checked === want && b.disabled === false;
+      },
+      on,
+    );
+  }
+
   function messages(page) {
     return page.getByTestId('messages');
   }
@@ -74,5 +105,5 @@ export function chatHelpers(env) {
     assert.deepEqual(p.problems, [], `${where}: console errors, exceptions or dialogs`);
   }
 
-  return { api, person, register, token, messages, messageWith, send, assertClean };
+  return { api, person, register, token, lockOnEveryReload, messages, messageWith, send, assertClean };
 }

@@ -53,7 +53,7 @@ export async function chatStore(
   channels: Channel[],
   pages: Record<string, Message[]> = {},
   extra: Record<string, unknown> = {},
-  opts: { ready?: boolean } = {},
+  opts: { ready?: boolean; e2e?: E2e } = {},
 ) {
   FakeWs.all = [];
   renewals = [];
@@ -71,7 +71,7 @@ export async function chatStore(
     serverNow: () => Date.parse('2026-11-28T10:00:00Z'),
     ...extra,
   } as unknown as ApiClient;
-  const e2e = new E2e(new Keystore(new MemoryStore()));
+  const e2e = opts.e2e ?? new E2e(new Keystore(new MemoryStore()));
   const { chat, people, admin } = createChatStores({
     api,
     e2e,

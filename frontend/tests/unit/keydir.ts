@@ -160,4 +160,8 @@ export class PlainStore implements KeyValueStore {
   async delete(store: StoreName, key: string): Promise<void> {
     delete this.data[`${store}/${key}`];
   }
+
+  async clear(store: StoreName): Promise<void> {
+    for (const k of Object.keys(this.data)) if (k.startsWith(`${store}/`)) delete this.data[k];
+  }
 }

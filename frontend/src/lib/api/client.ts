@@ -667,6 +667,13 @@ export class ApiClient {
     return this.authed('POST', `/devices/${encodeURIComponent(deviceId)}/envelope_acks`, { ids });
   }
 
+  // ---- every device of an account (docs/api.md, "Every device of an account")
+
+  /** Removes a device of the account (its sessions, keys and queued envelopes go). */
+  removeDevice(deviceId: string): Promise<void> {
+    return this.authed('DELETE', `/devices/${encodeURIComponent(deviceId)}`);
+  }
+
   /** Ends this session on the server (best effort) and here. */
   async logout(): Promise<void> {
     try {
@@ -676,6 +683,14 @@ export class ApiClient {
     }
     await this.forget();
     this.onSessionEnded('logout');
+  }
+
+  /**
+   * Forgets this browser's device of the account (its credentials in the store `devices`): the
+   * next sign-in makes a new device ("remove this device").
+   */
+  async forgetDevice(username: string): Promise<void> {
+    await this.store.delete('devices', normaliseUsername(username));
   }
 
   /** Revokes every session of the account, this one included. */

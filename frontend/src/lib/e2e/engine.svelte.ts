@@ -3,6 +3,11 @@
 // sent in plaintext: while this browser's keys are locked or not set up, sending is refused in
 // plain words. Decrypted texts are kept in the keystore's message cache (sealed), so history
 // reads again after a reload without the ratchets (which move only forwards).
+//
+// The tabs of a browser share one unlocked state (BroadcastChannel `chatalot-keys`): a tab
+// unlocked with the password hands the data key to the others (wrapped under an in-memory key),
+// and locking, "Lock on every reload" and erasing are followed everywhere. A page load opens
+// the keys from the wrapped copy the keystore keeps (`resume`), unless that setting is on.
 
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
@@ -11,7 +16,8 @@ import { textBody, type Body } from './appcodec';
 // The device module (and the curve arithmetic it brings) loads when the keys are first opened,
 // not with the first page.
 import type { E2eDevice, EnvelopeJson, KeyApi, Warning } from './device';
-import { Keystore, KeystoreError, fromBase64, toBase64 } from './keystore';
+import { Keystore, KeystoreError, fromBase64, toBase64, type Handover } from './keystore';
+import { SvelteMap } from 'svelte/reactivity';
 
 export type SendBlock = 'locked' | 'setting_up' | 'unavailable';
 
@@ -19,7 +25,23 @@ export type DecryptFailureReason = 'no_key' | 'malformed' | 'locked' | 'failed';
 
 export type Decrypted = { ok: true; text: string } | { ok: false; reason: DecryptFailureReason; detail?: string };
 
-export type KeysStatus = 'locked' | 'unlocking' | 'unlocked' | 'wrong_password';
+/** `opening`: from the wrapped copy of the data key, at a page load (no password). */
+export type KeysStatus = 'locked' | 'opening' | 'unlocking' | 'unlocked' | 'wrong_password';
+
+/** What the tabs of a browser tell each other about its keys. */
+export type KeysMessage =
+  | { t: 'unlocked'; handover: Handover }
+  | { t: 'locked'; user: string }
+  | { t: 'settings'; user: string }
+  | { t: 'erased' };
+
+/** The channel between the tabs (a BroadcastChannel in the browser). */
+export interface KeysChannel {
+  postMessage(m: KeysMessage): void;
+  onmessage: ((e: MessageEvent) => void) | null;
+}
+
+export const KEYS_CHANNEL = 'chatalot-keys';
 
 /** How far this browser's device keys are. */
 export type DeviceStatus = 'none' | 'opening' | 'ready' | 'error';
@@ -49,6 +71,34 @@ export interface E2eDeps {
   api: KeyApi;
   /** The device id of this browser's session for the signed-in user. */
   deviceId: () => Promise<string | null>;
+  /** The signed-in user, whose keys another tab's handover may open. */
+  userId?: () => string | null;
+}
+
+export interface E2eOptions {
+  /** The channel to the other tabs of this browser; none in tests that do not ask for one. */
+  channel?: KeysChannel | null;
+  /** A lock across tabs (Web Locks by default), held while the keys are erased. */
+  lock?: <T>(name: string, fn: () => Promise<T>) => Promise<T>;
+}
+
+/**
+ * The device's Web Lock for erasing, waited for at most 5 s (an operation of another tab may be
+ * stuck on the network): the keys go then in any case.
+ */
+async function erasureLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
+  const locks = typeof navigator !== 'undefined' ? (navigator as Navigator & { locks?: LockManager }).locks : undefined;
+  if (!locks || typeof AbortSignal?.timeout !== 'function') return fn();
+  let ran = false;
+  try {
+    return (await locks.request(name, { signal: AbortSignal.timeout(5000) }, () => {
+      ran = true;
+      return fn();
+    })) as T;
+  } catch (e) {
+    if (ran) throw e;
+    return fn();
+  }
 }
 
 function bodyText(b: Body): string {
@@ -66,9 +116,22 @@ export class E2e {
   trustVersion = $state(0);
   keyChanges = $state<string[]>([]);
   warnings = $state<Warning[]>([]);
+  /** "Lock on every reload" for the open (or last opened) keystore; null before it is known. */
+  lockOnReload = $state<boolean | null>(null);
   readonly keystore: Keystore;
   private readonly deps: E2eDeps | null;
+  private readonly channel: KeysChannel | null;
+  private readonly lockFn: <T>(name: string, fn: () => Promise<T>) => Promise<T>;
   private dev: E2eDevice | null = null;
+  /** Bumped by every unlock, lock and handover: an opening that was overtaken gives way. */
+  private epoch = 0;
+  /** The opening from the wrapped copy under way, which decryptions wait for. */
+  private opening: Promise<boolean> | null = null;
+  /**
+   * Plaintexts this tab read (or sent), by message id with the ciphertext they belong to: what
+   * reply quotes and the edit of the last message start from (cleared when the keys lock).
+   */
+  private readonly texts = new SvelteMap<string, { ciphertext: string; text: string }>();
   /** Plaintexts of this device's own sends, by ciphertext digest, until they are cached by id. */
   private own = new Map<string, string>();
   private envelopeTimer: ReturnType<typeof setTimeout> | null = null;
@@ -76,29 +139,94 @@ export class E2e {
   /** Decryptions under way, by message id and ciphertext digest: asked twice, done once. */
   private inflight = new Map<string, Promise<Decrypted>>();
 
-  constructor(keystore: Keystore, deps?: E2eDeps) {
+  constructor(keystore: Keystore, deps?: E2eDeps, opts: E2eOptions = {}) {
     this.keystore = keystore;
     this.deps = deps ?? null;
+    this.channel = opts.channel ?? null;
+    this.lockFn = opts.lock ?? erasureLock;
+    if (this.channel) this.channel.onmessage = (e: MessageEvent) => void this.onMessage(e.data as KeysMessage);
+  }
+
+  private post(m: KeysMessage): void {
+    try {
+      this.channel?.postMessage(m);
+    } catch {
+      // A closed channel: the other tabs follow at their next page load.
+    }
+  }
+
+  private async loadSettings(userId: string): Promise<void> {
+    this.lockOnReload = await this.keystore.lockOnReload(userId).catch(() => null);
+  }
+
+  /** Tells the other tabs the data key, so that they open too (or switch to new keys). */
+  private async handOver(): Promise<void> {
+    if (!this.channel) return;
+    const h = await this.keystore.handover().catch(() => null);
+    if (h) this.post({ t: 'unlocked', handover: h });
   }
 
   /** Opens this user's keystore with the password (created on first use), then the device. */
   async unlock(userId: string, password: string): Promise<void> {
+    const epoch = ++this.epoch;
     this.status = 'unlocking';
     try {
       await this.keystore.unlock(userId, password);
-      this.status = 'unlocked';
     } catch (e) {
-      this.status = e instanceof KeystoreError && e.code === 'wrong_password' ? 'wrong_password' : 'locked';
+      if (epoch === this.epoch) {
+        this.status = e instanceof KeystoreError && e.code === 'wrong_password' ? 'wrong_password' : 'locked';
+      }
       throw e;
     }
+    if (epoch !== this.epoch) return;
+    this.status = 'unlocked';
+    await this.loadSettings(userId);
+    // The other tabs open once the device record is stored (a first opening creates it, and
+    // two tabs must not both create one).
     await this.openDevice();
+    await this.handOver();
+  }
+
+  /**
+   * At a page load (or when a new tab signs in): opens the keystore from the wrapped copy of
+   * its data key, without the password. False when there is none or another unlock came first.
+   */
+  async resume(userId: string): Promise<boolean> {
+    if (this.status !== 'locked') return false;
+    const epoch = ++this.epoch;
+    this.status = 'opening';
+    const p = this.keystore.resume(userId).catch(() => false);
+    this.opening = p;
+    const ok = await p;
+    if (this.opening === p) this.opening = null;
+    if (epoch !== this.epoch) {
+      // Locked meanwhile: the keystore opened here must not stay open.
+      const now = this.status as KeysStatus;
+      if (ok && now !== 'unlocked' && now !== 'unlocking') this.keystore.lock();
+      return false;
+    }
+    await this.loadSettings(userId);
+    if (epoch !== this.epoch) return false;
+    if (!ok) {
+      this.status = 'locked';
+      return false;
+    }
+    this.status = 'unlocked';
+    await this.openDevice();
+    return true;
   }
 
   /** Starts a new keystore under `password` (the old one's contents are lost). */
   async reset(userId: string, password: string): Promise<void> {
+    ++this.epoch;
+    this.dropDevice();
     await this.keystore.reset(userId, password);
     this.status = 'unlocked';
+    await this.loadSettings(userId);
+    // The other tabs open once the device record is stored (a first opening creates it, and
+    // two tabs must not both create one).
     await this.openDevice();
+    await this.handOver();
   }
 
   async changePassword(oldPassword: string, newPassword: string): Promise<void> {
@@ -106,14 +234,83 @@ export class E2e {
     await this.keystore.changePassword(oldPassword, newPassword);
   }
 
-  lock(): void {
-    this.keystore.lock();
-    this.status = 'locked';
+  private dropDevice(): void {
     this.dev = null;
     this.device = 'none';
     this.deviceError = null;
     this.own.clear();
+    this.texts.clear();
     this.keyChanges = [];
+  }
+
+  /** Locks the keys in this tab (sign-out; another tab locked or erased them). */
+  lock(): void {
+    ++this.epoch;
+    this.opening = null;
+    this.keystore.lock();
+    this.status = 'locked';
+    this.dropDevice();
+  }
+
+  /**
+   * "Lock now": locks the keys in every tab and drops the wrapped copy, so the password is
+   * needed again (which keeps a new copy, unless "Lock on every reload" is set).
+   */
+  async lockEverywhere(): Promise<void> {
+    const user = this.keystore.unlockedFor;
+    this.lock();
+    if (!user) return;
+    await this.keystore.dropWrap(user).catch(() => {});
+    this.post({ t: 'locked', user });
+  }
+
+  /** Sets "Lock on every reload" for the open keystore, in every tab. */
+  async setLockOnReload(on: boolean): Promise<void> {
+    const user = this.keystore.unlockedFor ?? this.deps?.userId?.() ?? null;
+    if (!user) return;
+    await this.keystore.setLockOnReload(user, on);
+    await this.loadSettings(user);
+    this.post({ t: 'settings', user });
+  }
+
+  /**
+   * Deletes every key of this browser (sign-out, a revoked session, "remove this device"): the
+   * other tabs lock first, then, holding the device's lock (so no operation of another tab is
+   * half way), the keystore, the message cache and the wrapped key go.
+   */
+  async erase(): Promise<void> {
+    const deviceId = this.dev?.deviceId ?? (await this.deps?.deviceId().catch(() => null)) ?? null;
+    this.lock();
+    this.lockOnReload = null;
+    this.post({ t: 'erased' });
+    const run = () => this.keystore.erase();
+    if (deviceId) await this.lockFn(`chatalot-e2e/${deviceId}`, run);
+    else await run();
+  }
+
+  private async onMessage(m: KeysMessage): Promise<void> {
+    if (!m || typeof m !== 'object') return;
+    if (m.t === 'erased') {
+      this.lock();
+      this.lockOnReload = null;
+    } else if (m.t === 'locked') {
+      if (this.keystore.unlockedFor === m.user || this.status === 'opening') this.lock();
+    } else if (m.t === 'settings') {
+      if (this.deps?.userId?.() === m.user || this.keystore.unlockedFor === m.user) await this.loadSettings(m.user);
+    } else if (m.t === 'unlocked') {
+      const h = m.handover;
+      const me = this.deps?.userId?.() ?? this.keystore.unlockedFor;
+      if (!h || h.user !== me) return;
+      if (this.status === 'unlocking') return;
+      const epoch = ++this.epoch;
+      const r = await this.keystore.openHandover(h).catch(() => 'refused' as const);
+      if (r !== 'opened' || epoch !== this.epoch) return;
+      this.opening = null;
+      this.dropDevice();
+      this.status = 'unlocked';
+      await this.loadSettings(h.user);
+      await this.openDevice();
+    }
   }
 
   /** Opens (or creates and publishes) this browser's device keys. */
@@ -153,6 +350,7 @@ export class E2e {
   /** Why a message cannot be sent to this channel now, or null when it can. */
   sendBlock(channel: Pick<Channel, 'e2e'>): SendBlock | null {
     if (!channel.e2e) return null;
+    if (this.status === 'opening') return 'setting_up';
     if (this.status !== 'unlocked') return 'locked';
     if (this.device === 'opening' || (this.device === 'none' && this.deps)) return 'setting_up';
     if (!this.dev) return 'unavailable';
@@ -168,7 +366,10 @@ export class E2e {
     const body = textBody(text);
     const direct = channel.kind === 'dm' || channel.kind === 'group_dm';
     const payload = direct ? await dev.encryptDirect(channel.id, body) : await dev.encryptChannel(channel.id, body);
-    this.own.set(ciphertextDigest(payload), text);
+    const digest = ciphertextDigest(payload);
+    this.own.set(digest, text);
+    // Before it is sent: the other tabs of this browser read their device's message from here.
+    await this.keystore.cacheOwn(digest, text).catch(() => {});
     this.syncTrust();
     return toBase64(payload);
   }
@@ -184,6 +385,8 @@ export class E2e {
       return { ok: false, reason: 'malformed' };
     }
     if (bytes.length === 0) return { ok: false, reason: 'malformed' };
+    // At a page load the keys open from their wrapped copy: wait for that rather than say locked.
+    if (this.opening) await this.opening;
     if (!this.keystore.unlockedFor) return { ok: false, reason: 'locked' };
     const digest = ciphertextDigest(bytes);
     // A message is asked for again when new keys may have arrived (an envelope), possibly while
@@ -199,7 +402,25 @@ export class E2e {
     p.finally(() => {
       if (this.inflight.get(key) === p) this.inflight.delete(key);
     }).catch(() => {});
+    const ciphertext = c.ciphertext;
+    void p.then((r) => {
+      if (r.ok && this.keystore.unlockedFor) this.texts.set(message.id, { ciphertext, text: r.text });
+    });
     return p;
+  }
+
+  /**
+   * The text of a message as this tab knows it: a plaintext body, or an encrypted one this tab
+   * has decrypted (for this very ciphertext, so an edit is not answered with the old text).
+   * Null for what it has not read. Reactive: a reply quote or the composer follows it.
+   */
+  textOf(message: Pick<Message, 'id' | 'content' | 'deleted'>): string | null {
+    if (message.deleted) return null;
+    const c = message.content;
+    if (c?.kind === 'text') return c.text;
+    if (c?.kind !== 'encrypted') return null;
+    const known = this.texts.get(message.id);
+    return known && known.ciphertext === c.ciphertext ? known.text : null;
   }
 
   private async decryptOnce(
@@ -209,7 +430,7 @@ export class E2e {
   ): Promise<Decrypted> {
     const cached = await this.keystore.cachedMessage(message.id, digest).catch(() => null);
     if (cached !== null) return { ok: true, text: cached };
-    const mine = this.own.get(digest);
+    const mine = this.own.get(digest) ?? (await this.keystore.cachedOwn(digest).catch(() => null)) ?? undefined;
     if (mine !== undefined) {
       await this.keystore.cacheMessage(message.id, digest, mine).catch(() => {});
       return { ok: true, text: mine };

@@ -1,13 +1,16 @@
 // The end-to-end keystore: private keys and the decrypted-message cache, kept in IndexedDB
 // (stores `keys` and `msgcache`) and never in the clear. Every record is sealed with
 // XChaCha20-Poly1305 under a random 32-byte data key; the data key itself is sealed under a key
-// derived from the account password with Argon2id. Unlocking needs the password, so a reload
-// leaves the keystore locked until the password is given again; a password change re-seals
-// only the data key. The associated data of every seal names the user and the record's slot,
-// so records cannot be moved between slots or accounts without failing to open.
+// derived from the account password with Argon2id, and, unless "Lock on every reload" is set,
+// also wrapped by a non-extractable WebCrypto key of this browser (`unlockWrap.ts`), so that a
+// reload or a new tab opens the keystore without the password (`resume`). A password change
+// re-seals only the data key. The associated data of every seal names the user and the
+// record's slot, so records cannot be moved between slots or accounts without failing to open.
+// Sign-out and a revoked session erase the whole keystore of the browser (`erase`).
 
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import type { KeyValueStore } from '../storage/kv';
+import { unwrapDataKey, wrapDataKey, type WrapRecord, type WrapStore } from './unlockWrap';
 
 export interface KdfParams {
   alg: 'argon2id';
@@ -39,6 +42,13 @@ export interface KeystoreMeta {
   /** The data key, sealed under the password key. */
   dek: Sealed;
   created_at: string;
+  /**
+   * A constant sealed under the data key (slot `check`): tells whether a data key from a
+   * wrapped copy or another tab is this keystore's. Added at the first unlock by this version.
+   */
+  check?: Sealed;
+  /** "Lock on every reload": no wrapped copy of the data key is kept; absent means off. */
+  lock_on_reload?: boolean;
 }
 
 /**
@@ -64,7 +74,18 @@ export class KeystoreError extends Error {
 export interface KeystoreOptions {
   kdf?: KdfParams;
   random?: (n: number) => Uint8Array;
+  /** Where the wrapped copy of the data key is kept; none: the password is asked after every reload. */
+  wraps?: WrapStore | null;
 }
+
+/** The data key handed to the other tabs of this browser, wrapped under an in-memory key. */
+export interface Handover {
+  user: string;
+  rec: WrapRecord;
+}
+
+const CHECK_SLOT = 'check';
+const CHECK_VALUE = 'chatalot-keystore-check';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder('utf-8', { fatal: true });
@@ -96,13 +117,22 @@ export class Keystore {
   private readonly store: KeyValueStore;
   private readonly kdf: KdfParams;
   private readonly random: (n: number) => Uint8Array;
+  private readonly wraps: WrapStore | null;
   private dek: Uint8Array | null = null;
   private user: string | null = null;
+  /** The `check` of the header last seen to open under the held data key. */
+  private checked: string | null = null;
 
   constructor(store: KeyValueStore, opts: KeystoreOptions = {}) {
     this.store = store;
     this.kdf = opts.kdf ?? DEFAULT_KDF;
     this.random = opts.random ?? systemRandom;
+    this.wraps = opts.wraps ?? null;
+  }
+
+  /** Whether this keystore can keep a wrapped copy of its data key (reloads without the password). */
+  get canWrap(): boolean {
+    return this.wraps !== null;
   }
 
   /** The user whose keystore is open, or null while locked. */
@@ -142,12 +172,55 @@ export class Keystore {
     });
   }
 
-  private async writeMeta(userId: string, password: string, dek: Uint8Array, createdAt: string): Promise<void> {
+  private async writeMeta(userId: string, password: string, dek: Uint8Array, createdAt: string, lockOnReload: boolean): Promise<void> {
     const kdf = { ...this.kdf, salt: toBase64(this.random(SALT_LEN)) };
     const pk = await Keystore.passwordKey(password, kdf);
-    const meta: KeystoreMeta = { v: VERSION, kdf, dek: this.seal(pk, userId, 'dek', dek), created_at: createdAt };
+    const meta: KeystoreMeta = {
+      v: VERSION,
+      kdf,
+      dek: this.seal(pk, userId, 'dek', dek),
+      created_at: createdAt,
+      check: this.seal(dek, userId, CHECK_SLOT, enc.encode(CHECK_VALUE)),
+    };
+    if (lockOnReload) meta.lock_on_reload = true;
     pk.fill(0);
     await this.store.put('keys', userId, meta);
+  }
+
+  /** Whether `dek` is the data key of this header (a header without `check` takes any). */
+  private static opens(userId: string, meta: KeystoreMeta, dek: Uint8Array): boolean {
+    if (!meta.check) return true;
+    const plain = Keystore.unseal(dek, userId, CHECK_SLOT, meta.check);
+    return plain !== null && dec.decode(plain) === CHECK_VALUE;
+  }
+
+  private take(userId: string, dek: Uint8Array, meta: KeystoreMeta | undefined): void {
+    this.lock();
+    this.dek = dek;
+    this.user = userId;
+    this.checked = meta?.check?.ct ?? null;
+  }
+
+  /**
+   * After a password unlock: adds `check` to a header of an earlier version, then keeps the
+   * wrapped copy of the data key, or drops it under "Lock on every reload". A failure here
+   * leaves the password path as it was.
+   */
+  private async afterUnlock(userId: string, dek: Uint8Array): Promise<void> {
+    try {
+      const meta = await this.store.get<KeystoreMeta>('keys', userId);
+      if (!meta) return;
+      if (!meta.check) {
+        meta.check = this.seal(dek, userId, CHECK_SLOT, enc.encode(CHECK_VALUE));
+        await this.store.put('keys', userId, meta);
+        this.checked = meta.check.ct;
+      }
+      if (!this.wraps) return;
+      if (meta.lock_on_reload) await this.wraps.delete(userId);
+      else await this.wraps.put(userId, await wrapDataKey('reload', userId, dek));
+    } catch {
+      // The keys are open; only the next reload asks for the password again.
+    }
   }
 
   /**
@@ -155,14 +228,13 @@ export class Keystore {
    * `wrong_password` when the stored data key does not open (a different password, e.g. after
    * an account recovery: see `reset`).
    */
-  async unlock(userId: string, password: string): Promise<'created' | 'unlocked'> {
+  async unlock(userId: string, password: string, lockOnReload = false): Promise<'created' | 'unlocked'> {
     const meta = await this.store.get<KeystoreMeta>('keys', userId);
     if (!meta) {
       const dek = this.random(KEY_LEN);
-      await this.writeMeta(userId, password, dek, new Date().toISOString());
-      this.lock();
-      this.dek = dek;
-      this.user = userId;
+      await this.writeMeta(userId, password, dek, new Date().toISOString(), lockOnReload);
+      this.take(userId, dek, await this.store.get<KeystoreMeta>('keys', userId));
+      await this.afterUnlock(userId, dek);
       return 'created';
     }
     if (meta.v !== VERSION || meta.kdf?.alg !== 'argon2id') {
@@ -174,10 +246,96 @@ export class Keystore {
     if (!dek || dek.length !== KEY_LEN) {
       throw new KeystoreError('wrong_password', 'The password does not open the encryption keys kept on this browser.');
     }
-    this.lock();
-    this.dek = dek;
-    this.user = userId;
+    this.take(userId, dek, meta);
+    await this.afterUnlock(userId, dek);
     return 'unlocked';
+  }
+
+  /**
+   * Opens the user's keystore without the password, from the wrapped copy of its data key.
+   * False when there is none (never unlocked here, "Lock on every reload", erased) or it does
+   * not open this keystore (a copy left from keys started over elsewhere, which is dropped).
+   */
+  async resume(userId: string): Promise<boolean> {
+    if (!this.wraps) return false;
+    const meta = await this.store.get<KeystoreMeta>('keys', userId);
+    if (!meta || meta.v !== VERSION || !meta.check) return false;
+    if (meta.lock_on_reload) {
+      await this.wraps.delete(userId).catch(() => {});
+      return false;
+    }
+    const rec = await this.wraps.get(userId).catch(() => undefined);
+    if (!rec) return false;
+    const dek = await unwrapDataKey('reload', userId, rec);
+    if (!dek || dek.length !== KEY_LEN || !Keystore.opens(userId, meta, dek)) {
+      dek?.fill(0);
+      await this.wraps.delete(userId).catch(() => {});
+      return false;
+    }
+    this.take(userId, dek, meta);
+    return true;
+  }
+
+  /** The open data key wrapped under a fresh in-memory key, for the other tabs of this browser. */
+  async handover(): Promise<Handover | null> {
+    if (!this.dek || !this.user) return null;
+    return { user: this.user, rec: await wrapDataKey('handover', this.user, this.dek) };
+  }
+
+  /**
+   * Opens the keystore with the data key another tab handed over: `same` when it is the one
+   * held already, `refused` when it does not open this user's keystore.
+   */
+  async openHandover(h: Handover): Promise<'opened' | 'same' | 'refused'> {
+    const meta = await this.store.get<KeystoreMeta>('keys', h.user);
+    if (!meta || meta.v !== VERSION) return 'refused';
+    const dek = await unwrapDataKey('handover', h.user, h.rec);
+    if (!dek || dek.length !== KEY_LEN || !Keystore.opens(h.user, meta, dek)) {
+      dek?.fill(0);
+      return 'refused';
+    }
+    if (this.user === h.user && this.dek && this.dek.length === dek.length && this.dek.every((b, i) => b === dek[i])) {
+      dek.fill(0);
+      return 'same';
+    }
+    this.take(h.user, dek, meta);
+    return 'opened';
+  }
+
+  /** Whether "Lock on every reload" is set for the user (false without a keystore). */
+  async lockOnReload(userId: string): Promise<boolean> {
+    return (await this.store.get<KeystoreMeta>('keys', userId))?.lock_on_reload === true;
+  }
+
+  /**
+   * Sets "Lock on every reload": on drops the wrapped copy of the data key; off keeps one again,
+   * at once when the keystore is open, else at the next unlock with the password.
+   */
+  async setLockOnReload(userId: string, on: boolean): Promise<void> {
+    const meta = await this.store.get<KeystoreMeta>('keys', userId);
+    if (!meta) throw new KeystoreError('locked', 'There are no encryption keys on this browser yet.');
+    if (on) meta.lock_on_reload = true;
+    else delete meta.lock_on_reload;
+    await this.store.put('keys', userId, meta);
+    if (!this.wraps) return;
+    if (on) await this.wraps.delete(userId);
+    else if (this.user === userId && this.dek) await this.wraps.put(userId, await wrapDataKey('reload', userId, this.dek));
+  }
+
+  /** Drops the wrapped copy of the user's data key: the next page load asks for the password. */
+  async dropWrap(userId: string): Promise<void> {
+    await this.wraps?.delete(userId);
+  }
+
+  /**
+   * Deletes every key this browser holds: all keystores and cached messages (stores `keys` and
+   * `msgcache`) and the database of wrapped keys; the held data key is forgotten first.
+   */
+  async erase(): Promise<void> {
+    this.lock();
+    await this.store.clear('keys');
+    await this.store.clear('msgcache');
+    await this.wraps?.destroy();
   }
 
   /** Forgets the data key (at sign-out). */
@@ -185,11 +343,27 @@ export class Keystore {
     this.dek?.fill(0);
     this.dek = null;
     this.user = null;
+    this.checked = null;
   }
 
   private need(): { dek: Uint8Array; user: string } {
     if (!this.dek || !this.user) throw new KeystoreError('locked', 'The encryption keys are locked.');
     return { dek: this.dek, user: this.user };
+  }
+
+  /**
+   * `need`, for a write: the keystore must still be the one opened. When another tab erased it
+   * (sign-out) or started new keys, nothing is written under the old data key and it locks.
+   */
+  private async needCurrent(): Promise<{ dek: Uint8Array; user: string }> {
+    const held = this.need();
+    const meta = await this.store.get<KeystoreMeta>('keys', held.user);
+    if (meta && (meta.check?.ct === this.checked || Keystore.opens(held.user, meta, held.dek))) {
+      this.checked = meta.check?.ct ?? null;
+      return held;
+    }
+    if (this.dek === held.dek) this.lock();
+    throw new KeystoreError('locked', 'The encryption keys of this browser were removed or replaced.');
   }
 
   /** Re-seals the data key under a new password; everything sealed under it stays readable. */
@@ -198,7 +372,8 @@ export class Keystore {
     await this.unlock(user, oldPassword);
     const { dek } = this.need();
     const meta = await this.store.get<KeystoreMeta>('keys', user);
-    await this.writeMeta(user, newPassword, dek, meta?.created_at ?? new Date().toISOString());
+    await this.writeMeta(user, newPassword, dek, meta?.created_at ?? new Date().toISOString(), meta?.lock_on_reload === true);
+    this.checked = (await this.store.get<KeystoreMeta>('keys', user))?.check?.ct ?? null;
   }
 
   /**
@@ -206,13 +381,14 @@ export class Keystore {
    * opened (the keys of this browser are lost, as after a recovery with a new password).
    */
   async reset(userId: string, password: string): Promise<void> {
+    const lockOnReload = await this.lockOnReload(userId);
     await this.store.delete('keys', userId);
-    await this.unlock(userId, password);
+    await this.unlock(userId, password, lockOnReload);
   }
 
   /** Stores a secret (a private key's serialized state) under a name. */
   async putSecret(name: string, value: Uint8Array): Promise<void> {
-    const { dek, user } = this.need();
+    const { dek, user } = await this.needCurrent();
     await this.store.put('keys', `${user}/${name}`, this.seal(dek, user, `secret/${name}`, value));
   }
 
@@ -225,12 +401,37 @@ export class Keystore {
 
   /** Keeps the plaintext of a message decrypted from the ciphertext named by `digest`. */
   async cacheMessage(messageId: string, digest: string, text: string): Promise<void> {
-    const { dek, user } = this.need();
+    const { dek, user } = await this.needCurrent();
     const rec: CachedRecord = {
       digest,
       sealed: this.seal(dek, user, `msg/${messageId}/${digest}`, enc.encode(text)),
     };
     await this.store.put('msgcache', `${user}/${messageId}`, rec);
+  }
+
+  /**
+   * Keeps the plaintext of a message this device is about to send, by its ciphertext's digest
+   * (the message has no id yet): another tab of this browser, which cannot decrypt what its own
+   * device sent, reads it from here when the message arrives.
+   */
+  async cacheOwn(digest: string, text: string): Promise<void> {
+    const { dek, user } = await this.needCurrent();
+    const rec: CachedRecord = { digest, sealed: this.seal(dek, user, `own/${digest}`, enc.encode(text)) };
+    await this.store.put('msgcache', `${user}/own/${digest}`, rec);
+  }
+
+  /** The plaintext this device sent as the ciphertext named by `digest`, or null. */
+  async cachedOwn(digest: string): Promise<string | null> {
+    const { dek, user } = this.need();
+    const rec = await this.store.get<CachedRecord>('msgcache', `${user}/own/${digest}`);
+    if (!rec || rec.digest !== digest) return null;
+    const plain = Keystore.unseal(dek, user, `own/${digest}`, rec.sealed);
+    if (!plain) return null;
+    try {
+      return dec.decode(plain);
+    } catch {
+      return null;
+    }
   }
 
   /** The cached plaintext of a message decrypted from the ciphertext named by `digest`, or null. */

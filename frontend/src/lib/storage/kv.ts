@@ -10,6 +10,8 @@ export interface KeyValueStore {
   get<T>(store: StoreName, key: string): Promise<T | undefined>;
   put<T>(store: StoreName, key: string, value: T): Promise<void>;
   delete(store: StoreName, key: string): Promise<void>;
+  /** Removes every record of one store. */
+  clear(store: StoreName): Promise<void>;
 }
 
 export const DB_NAME = 'chatalot';
@@ -61,6 +63,10 @@ export class IdbStore implements KeyValueStore {
   async delete(store: StoreName, key: string): Promise<void> {
     await done((await this.tx(store, 'readwrite')).delete(key));
   }
+
+  async clear(store: StoreName): Promise<void> {
+    await done((await this.tx(store, 'readwrite')).clear());
+  }
 }
 
 /** Kept in memory only: for tests, and when the browser refuses IndexedDB (some private modes). */
@@ -78,6 +84,10 @@ export class MemoryStore implements KeyValueStore {
 
   async delete(store: StoreName, key: string): Promise<void> {
     this.data.delete(`${store}/${key}`);
+  }
+
+  async clear(store: StoreName): Promise<void> {
+    for (const k of [...this.data.keys()]) if (k.startsWith(`${store}/`)) this.data.delete(k);
   }
 }
 

@@ -19,6 +19,11 @@ export class SessionStore {
   setupToken = $state<string | null>(null);
 
   readonly api: ApiClient;
+  /**
+   * Called when this tab saw the session end (a logout here, or the server no longer knowing the
+   * session: revoked, expired), not when it follows another tab: the keys of the browser go.
+   */
+  onEnded: ((reason: SessionEndReason) => void) | null = null;
   private channel: BroadcastChannel | null;
 
   constructor(api: ApiClient) {
@@ -41,7 +46,10 @@ export class SessionStore {
     this.status = 'signed_out';
     this.me = null;
     if (reason === 'expired' && wasIn) this.notice = 'Your session has ended. Please sign in again.';
-    if (tellOthers) this.channel?.postMessage('signed_out');
+    if (tellOthers) {
+      this.channel?.postMessage('signed_out');
+      this.onEnded?.(reason);
+    }
   }
 
   async loadInstance(): Promise<void> {
@@ -85,5 +93,11 @@ export class SessionStore {
 
   async logout(): Promise<void> {
     await this.api.logout();
+  }
+
+  /** Signs out here without asking the server: after this device was removed (its sessions with it). */
+  async signOutHere(): Promise<void> {
+    await this.api.forget();
+    this.ended('logout', true);
   }
 }
