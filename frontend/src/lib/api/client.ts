@@ -12,7 +12,15 @@
 
 import type { KeyValueStore } from '../storage/kv';
 import type {
+  AccountDevices,
+  AppendedChunkJson,
   AuditEvent,
+  BackupChunkPageJson,
+  KeyBackupJson,
+  LinkAnswerJson,
+  PendingLinkJson,
+  PendingLinksJson,
+  SecretStorageJson,
   BackupCodes,
   Channel,
   ChannelPage,
@@ -669,9 +677,69 @@ export class ApiClient {
 
   // ---- every device of an account (docs/api.md, "Every device of an account")
 
+  /** The account's devices, most recently seen first. */
+  accountDevices(): Promise<AccountDevices> {
+    return this.authed('GET', '/devices');
+  }
+
+  renameDevice(deviceId: string, name: string): Promise<void> {
+    return this.authed('PATCH', `/devices/${encodeURIComponent(deviceId)}`, { name });
+  }
+
   /** Removes a device of the account (its sessions, keys and queued envelopes go). */
   removeDevice(deviceId: string): Promise<void> {
     return this.authed('DELETE', `/devices/${encodeURIComponent(deviceId)}`);
+  }
+
+  putLinkRequest(deviceId: string, request: string): Promise<PendingLinkJson> {
+    return this.authed('PUT', `/devices/${encodeURIComponent(deviceId)}/link_request`, { request });
+  }
+
+  deleteLinkRequest(deviceId: string): Promise<void> {
+    return this.authed('DELETE', `/devices/${encodeURIComponent(deviceId)}/link_request`);
+  }
+
+  /** The answer to this device's link request (404 `not_found` until there is one). */
+  linkResponse(deviceId: string): Promise<LinkAnswerJson> {
+    return this.authed('GET', `/devices/${encodeURIComponent(deviceId)}/link_response`);
+  }
+
+  linkRequests(): Promise<PendingLinksJson> {
+    return this.authed('GET', '/users/me/link_requests');
+  }
+
+  answerLinkRequest(deviceId: string, response: string): Promise<void> {
+    return this.authed('PUT', `/users/me/link_requests/${encodeURIComponent(deviceId)}/response`, { response });
+  }
+
+  /** The account's secret storage (404 `not_found` when it has none). */
+  secretStorage(): Promise<SecretStorageJson> {
+    return this.authed('GET', '/users/me/secret_storage');
+  }
+
+  putSecretStorage(storage: string): Promise<SecretStorageJson> {
+    return this.authed('PUT', '/users/me/secret_storage', { storage });
+  }
+
+  keyBackup(): Promise<KeyBackupJson> {
+    return this.authed('GET', '/users/me/key_backup');
+  }
+
+  appendBackupChunk(chunk: string): Promise<AppendedChunkJson> {
+    return this.authed('POST', '/users/me/key_backup/chunks', { chunk });
+  }
+
+  backupChunks(after: number, limit = 100): Promise<BackupChunkPageJson> {
+    return this.authed('GET', `/users/me/key_backup/chunks?after=${after}&limit=${limit}`);
+  }
+
+  putBackupHead(head: string): Promise<KeyBackupJson> {
+    return this.authed('PUT', '/users/me/key_backup/head', { head });
+  }
+
+  /** Starts the account's keys over (docs/e2e.md 18.6): the password, and a code with two-factor on. */
+  resetUserKey(password: string, code?: string): Promise<void> {
+    return this.authed('POST', '/users/me/user_key_reset', code ? { password, code } : { password });
   }
 
   /** Ends this session on the server (best effort) and here. */

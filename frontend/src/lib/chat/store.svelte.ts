@@ -107,6 +107,8 @@ export class ChatStore {
     this.e2e = opts.e2e;
     this.me = opts.me;
     this.now = opts.now ?? (() => Date.now());
+    // Why an encrypted message cannot be read depends on when the reader joined (docs/e2e.md 18.8).
+    if (this.e2e) this.e2e.joinedAtOf = (id) => this.channel(id)?.joined_at;
     const proto = typeof location !== 'undefined' && location.protocol === 'https:' ? 'wss:' : 'ws:';
     const host = typeof location !== 'undefined' ? location.host : 'localhost';
     this.socket = new RealtimeSocket({

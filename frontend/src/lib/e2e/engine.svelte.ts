@@ -17,11 +17,13 @@ import { textBody, type Body } from './appcodec';
 // not with the first page.
 import type { E2eDevice, EnvelopeJson, KeyApi, Warning } from './device';
 import { Keystore, KeystoreError, fromBase64, toBase64, type Handover } from './keystore';
+import { UNREADABLE_TEXT, type UnreadableReason } from './reasons';
 import { SvelteMap } from 'svelte/reactivity';
 
 export type SendBlock = 'locked' | 'setting_up' | 'unavailable';
 
-export type DecryptFailureReason = 'no_key' | 'malformed' | 'locked' | 'failed';
+/** `no_key`: this browser has no device keys; the others say why a message cannot be read (docs/e2e.md 18.8). */
+export type DecryptFailureReason = 'no_key' | 'malformed' | 'locked' | 'failed' | 'own_unkept' | UnreadableReason;
 
 export type Decrypted = { ok: true; text: string } | { ok: false; reason: DecryptFailureReason; detail?: string };
 
@@ -55,7 +57,9 @@ export const SEND_BLOCK_TEXT: Record<SendBlock, string> = {
 };
 
 export const DECRYPT_FAILURE_TEXT: Record<DecryptFailureReason, string> = {
-  no_key: 'This message is end-to-end encrypted and could not be decrypted: this browser has no key for it.',
+  ...UNREADABLE_TEXT,
+  no_key: 'This message is end-to-end encrypted, and this browser has no encryption keys of your account yet: link it or use your recovery key to read it.',
+  own_unkept: 'You sent this from this browser, and its text is no longer kept here.',
   malformed: 'This message could not be decrypted: its ciphertext is damaged.',
   locked: 'This message is end-to-end encrypted: unlock your encryption keys to read it.',
   failed: 'This message could not be decrypted: it was refused as not genuine or not meant for this channel.',
@@ -110,6 +114,10 @@ export class E2e {
   status = $state<KeysStatus>('locked');
   device = $state<DeviceStatus>('none');
   deviceError = $state<string | null>(null);
+  /** The setup refusal's code (`other_browser`: link this browser or use the recovery key). */
+  deviceErrorCode = $state<string | null>(null);
+  /** When the caller joined a channel's community (`Channel.joined_at`), for why a message cannot be read. */
+  joinedAtOf: ((channelId: string) => string | null | undefined) | null = null;
   /** Bumped when something that was unreadable may now be readable (keys, envelopes). */
   generation = $state(0);
   /** Bumped when pinned keys, key changes or verifications change. */
@@ -235,7 +243,9 @@ export class E2e {
   }
 
   private dropDevice(): void {
+    this.dev?.close();
     this.dev = null;
+    this.deviceErrorCode = null;
     this.device = 'none';
     this.deviceError = null;
     this.own.clear();
@@ -319,25 +329,39 @@ export class E2e {
     if (!this.deps || !user) return;
     this.device = 'opening';
     this.deviceError = null;
+    this.deviceErrorCode = null;
     try {
       const deviceId = await this.deps.deviceId();
       if (!deviceId) throw new Error('This browser has no device of this account.');
       const { E2eDevice } = await import('./device');
       const d = await E2eDevice.openOrCreate(this.deps.api, this.keystore, user, deviceId);
       d.onTrustChange = () => this.syncTrust();
+      if (this.dev && this.dev !== d) this.dev.close();
       this.dev = d;
       this.device = 'ready';
       this.syncTrust();
       this.generation++;
       await this.processEnvelopes([]);
     } catch (e) {
+      this.dev?.close();
       this.dev = null;
       this.device = 'error';
+      this.deviceErrorCode = e instanceof Error && e.name === 'E2eSetupError' ? (e as Error & { code: string }).code : null;
       this.deviceError =
         e instanceof Error && e.name === 'E2eSetupError'
           ? e.message
           : `Your encryption keys could not be set up: ${e instanceof Error ? e.message : String(e)}`;
     }
+  }
+
+  /** This browser's device, when its keys are open (linking, backups, recovery keys). */
+  get activeDevice(): E2eDevice | null {
+    return this.dev;
+  }
+
+  /** Opens the device again: after this browser was linked, restored or started over. */
+  async reopenDevice(): Promise<void> {
+    await this.openDevice();
   }
 
   private syncTrust(): void {
@@ -433,13 +457,25 @@ export class E2e {
     const mine = this.own.get(digest) ?? (await this.keystore.cachedOwn(digest).catch(() => null)) ?? undefined;
     if (mine !== undefined) {
       await this.keystore.cacheMessage(message.id, digest, mine).catch(() => {});
+      // A direct message this device sent goes to the key backup, for the account's other devices.
+      const m = message as Partial<Message>;
+      void this.dev?.keepSent?.({ id: message.id, channel_id: message.channel_id, sender_id: message.sender_id ?? null, ciphertext: bytes, seq: m.seq }, textBody(mine)).catch(() => {});
       return { ok: true, text: mine };
     }
     const dev = this.dev;
     if (!dev) return { ok: false, reason: this.device === 'opening' ? 'locked' : 'no_key' };
-    if (dev.isOwn(bytes)) return { ok: false, reason: 'no_key' };
+    if (dev.isOwn(bytes)) return { ok: false, reason: 'own_unkept' };
     try {
-      const body = await dev.decrypt({ id: message.id, channel_id: message.channel_id, sender_id: message.sender_id ?? null, ciphertext: bytes });
+      const m = message as Partial<Message>;
+      const body = await dev.decrypt({
+        id: message.id,
+        channel_id: message.channel_id,
+        sender_id: message.sender_id ?? null,
+        ciphertext: bytes,
+        seq: m.seq,
+        created_at: m.created_at,
+        joined_at: this.joinedAtOf?.(message.channel_id) ?? null,
+      });
       const text = bodyText(body);
       await this.keystore.cacheMessage(message.id, digest, text).catch(() => {});
       this.syncTrust();
@@ -450,6 +486,8 @@ export class E2e {
       const late = await this.keystore.cachedMessage(message.id, digest).catch(() => null);
       if (late !== null) return { ok: true, text: late };
       if (e instanceof Error && e.name === 'E2eFailure') {
+        const why = (e as Error & { why?: UnreadableReason }).why;
+        if (why) return { ok: false, reason: why, detail: e.message };
         const reason = (e as Error & { reason: string }).reason;
         if (reason === 'malformed') return { ok: false, reason: 'malformed', detail: e.message };
         if (reason === 'unknown_sender_key' || reason === 'not_for_this_device' || reason === 'no_session') {

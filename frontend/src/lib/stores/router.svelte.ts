@@ -3,7 +3,7 @@
 
 export const PUBLIC_PATHS = ['/login', '/register', '/recover'] as const;
 
-export const SETTINGS_SECTIONS = ['account', 'security', 'sessions', 'appearance'] as const;
+export const SETTINGS_SECTIONS = ['account', 'security', 'sessions', 'devices', 'appearance'] as const;
 export type SettingsSection = (typeof SETTINGS_SECTIONS)[number];
 
 export type Route =
