@@ -647,7 +647,17 @@ impl Device {
                             DeviceId(Uuid::from_bytes(k.sender_device_id)),
                             k.key_id,
                         );
-                        self.account.history.insert(key, k);
+                        // the earliest start of a key reads the most (its sender backs it up
+                        // from its first iteration, a receiver from where it got it)
+                        let earlier = self
+                            .account
+                            .history
+                            .get(&key)
+                            .is_none_or(|held| k.first_iteration < held.first_iteration);
+                        if earlier {
+                            self.account.readers.remove(&key);
+                            self.account.history.insert(key, k);
+                        }
                     }
                     BackupEntry::Message(m) => {
                         self.account
