@@ -411,12 +411,17 @@ describe('web app: every device of an account', { timeout: 1_200_000 }, () => {
     const mine = list.body.channels.find((c) => c.id === ids.channel);
     assert.equal(mine.unread, 0);
     assert.ok(mine.joined_at);
+    // Nor are they under a "New messages" divider.
+    assert.equal(await page.getByTestId('new-divider').count(), 0);
     await shot(page, 'unreadable-reason', DESKTOP);
     await shot(page, 'unreadable-reason', PHONE);
     await page.setViewportSize(DESKTOP);
     // What is sent after she joined reads.
     await say(B, ids.channel, ids.paths[ids.channel], 'Welcome, Natalya');
     await messageWith(page, 'Welcome, Natalya').waitFor();
+    // The divider goes before what is new to her.
+    const next = await page.evaluate(() => document.querySelector('[data-testid=new-divider]')?.nextElementSibling?.textContent ?? '');
+    assert.match(next, /Welcome, Natalya/);
     assertClean(C, 'before joined');
   });
 
