@@ -68,8 +68,7 @@ export function unreadableReason(c: ReasonContext): UnreadableReason {
 }
 
 export const UNREADABLE_TEXT: Record<UnreadableReason, string> = {
-  before_joined:
-    'Sent before you joined this community: new members do not receive the keys of earlier messages.',
+  before_joined: 'Sent before you joined this community, and its key was not shared with you.',
   not_in_backup:
     'Sent before this device was linked or restored, and its key is not in your key backup, so this device cannot read it.',
   reset: 'Encrypted with keys your account no longer has: its encryption keys were reset since.',
