@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryStore } from '../../src/lib/storage/kv';
 import { Keystore, fromBase64, toBase64 } from '../../src/lib/e2e/keystore';
 import { BackupError, E2eDevice, E2eFailure, LinkError } from '../../src/lib/e2e/device';
-import { RecoveryKey, openSecretStorage, sealBackupChunk, HistoryKey, SenderKeySender, DeviceIdentity } from '../../src/lib/crypto/index';
+import { BackupHead, RecoveryKey, openBackupChunk, openSecretStorage, sealBackupChunk, HistoryKey, SenderKeySender, DeviceIdentity } from '../../src/lib/crypto/index';
 import { decodeBody, textBody, uuidBytes } from '../../src/lib/e2e/appcodec';
 import { LinkSession } from '../../src/lib/e2e/linking';
 import { RecoveryError, restoreWithRecoveryKey, startOver } from '../../src/lib/e2e/recovery';
@@ -384,6 +384,38 @@ describe('restore and linking', () => {
     const r = (await session.check())!;
     expect((r.backupError as BackupError).failure).toBe('rolled_back');
     expect(r.backupError!.toString()).toMatch(/rolled back/);
+  });
+});
+
+describe('history keys from the backup', () => {
+  it('are checked against the sender device’s certificate: a forged attestation is refused as tampering', async () => {
+    const { server, a, b, channel, history } = await world();
+    await a.dev.backUp();
+    const acct = server.of(a.user);
+    const rk = a.dev.recoveryKeyToShow!;
+    const bk = openSecretStorage(RecoveryKey.parse(rk), fromBase64(acct.storage!.storage), uuidBytes(a.user), 0).backupKey;
+    // Someone holding the backup key (not the sender) rewrites b's history key with another
+    // attestation, and seals a consistent backup around it.
+    const entries = openBackupChunk(bk, uuidBytes(a.user), 1, fromBase64(acct.chunks[0]!));
+    const forged = entries.map((e) => {
+      if (e.kind !== 'history' || toBase64(e.key.senderDeviceId) !== toBase64(uuidBytes(b.device))) return e;
+      const att = e.key.attestation.slice();
+      att[0]! ^= 1;
+      return { kind: 'history' as const, key: new HistoryKey(e.key.channelId, e.key.senderDeviceId, e.key.keyId, e.key.firstIteration, e.key.chainKey, e.key.signingKey, att) };
+    });
+    const chunk = sealBackupChunk(bk, uuidBytes(a.user), 1, forged);
+    acct.chunks = [toBase64(chunk)];
+    const head = BackupHead.empty(uuidBytes(a.user)).after([chunk]);
+    acct.head = toBase64(new BackupHead(head.userId, BigInt(acct.headSeq + 1), head.count, head.digest).seal(bk));
+    acct.headSeq += 1;
+    const n = await fresh(a.user);
+    const r = await restoreWithRecoveryKey(server.api(n.user, n.device), n.ks, n.user, n.device, rk);
+    expect(r.backupError).toBeNull();
+    const ofB = history.find((h) => h.m.channel_id === channel && h.by === b)!;
+    expect(await whyNot(r.device, ofB.m)).toBe('tampered');
+    // a's own key is untouched and reads.
+    const ofA = history.find((h) => h.m.channel_id === channel && h.by === a)!;
+    expect(await read(r.device, ofA.m)).toBe(ofA.text);
   });
 });
 
