@@ -82,6 +82,23 @@ pub async fn find_by_secret(
         .map(Device::from))
 }
 
+/// One of `user`'s devices (not removed), if any.
+pub async fn find(
+    conn: &mut AsyncPgConnection,
+    user: UserId,
+    id: DeviceId,
+) -> Result<Option<Device>> {
+    Ok(devices::table
+        .filter(devices::id.eq(id.0))
+        .filter(devices::user_id.eq(user.0))
+        .filter(devices::removed_at.is_null())
+        .select(DeviceRow::as_select())
+        .first(conn)
+        .await
+        .optional()?
+        .map(Device::from))
+}
+
 /// Marks the device as seen now.
 pub async fn update_last_seen(conn: &mut AsyncPgConnection, id: DeviceId) -> Result<()> {
     diesel::update(devices::table.find(id.0))

@@ -176,10 +176,8 @@ async fn device_name(
     user: UserId,
     device: DeviceId,
 ) -> ApiResult<String> {
-    let list = devices::list_for_user(conn, user, 1000).await?;
-    Ok(list
-        .into_iter()
-        .find(|d| d.id == device)
+    Ok(devices::find(conn, user, device)
+        .await?
         .map(|d| d.name)
         .unwrap_or_default())
 }
