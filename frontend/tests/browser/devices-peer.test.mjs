@@ -5,12 +5,8 @@
 // browser wrote before it existed, from the browser's backup.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
-import { REPO, launchBrowser, startServer } from './harness.mjs';
+import { launchBrowser, startPeer as startRustPeer, startServer } from './harness.mjs';
 import { chatHelpers } from './people.mjs';
 
 const DESKTOP = { width: 1280, height: 800 };
@@ -31,35 +27,7 @@ function assertClean(p, where) {
 }
 
 function startPeer() {
-  const bin = [process.env.CHATALOT_E2E_PEER_BIN, join(REPO, 'target/debug/chatalot-e2e-peer')].filter(Boolean).find((p) => existsSync(p));
-  if (!bin) throw new Error("no chatalot-e2e-peer: build it with 'cargo build -p chatalot-tests --bins'");
-  const child = spawn(bin, [base], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (d) => (stderr += d));
-  const lines = createInterface({ input: child.stdout });
-  const waiting = [];
-  lines.on('line', (l) => waiting.shift()?.(l));
-  const peer = {
-    call(cmd) {
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`peer: no answer to ${cmd.cmd}\n${stderr}`)), 90_000);
-        waiting.push((l) => {
-          clearTimeout(timer);
-          resolve(JSON.parse(l));
-        });
-        child.stdin.write(`${JSON.stringify(cmd)}\n`);
-      });
-    },
-    async ok(cmd) {
-      const r = await this.call(cmd);
-      assert.equal(r.ok, true, `peer ${cmd.cmd}: ${JSON.stringify(r)}`);
-      return r;
-    },
-    stop() {
-      child.stdin.end();
-      child.kill('SIGTERM');
-    },
-  };
+  const peer = startRustPeer(base);
   peers.push(peer);
   return peer;
 }

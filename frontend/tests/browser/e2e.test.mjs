@@ -6,12 +6,10 @@
 // exchange encrypted messages both ways; a changed user key stays on screen until accepted.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
-import { REPO, SCREENSHOTS, launchBrowser, startServer } from './harness.mjs';
+import { SCREENSHOTS, launchBrowser, startPeer as startRustPeer, startServer } from './harness.mjs';
 import { chatHelpers } from './people.mjs';
 
 const DESKTOP = { width: 1280, height: 800 };
@@ -76,37 +74,7 @@ async function waitFor(cond, what, ms = 60_000) {
 }
 
 /** The Rust end-to-end client, driven one JSON line at a time. */
-function startPeer() {
-  const bin = [process.env.CHATALOT_E2E_PEER_BIN, join(REPO, 'target/debug/chatalot-e2e-peer')].filter(Boolean).find((p) => existsSync(p));
-  if (!bin) throw new Error("no chatalot-e2e-peer: build it with 'cargo build -p chatalot-tests --bins'");
-  const child = spawn(bin, [base], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (d) => (stderr += d));
-  const lines = createInterface({ input: child.stdout });
-  const waiting = [];
-  lines.on('line', (l) => waiting.shift()?.(l));
-  return {
-    call(cmd) {
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`peer: no answer to ${cmd.cmd}\n${stderr}`)), 60_000);
-        waiting.push((l) => {
-          clearTimeout(timer);
-          resolve(JSON.parse(l));
-        });
-        child.stdin.write(`${JSON.stringify(cmd)}\n`);
-      });
-    },
-    async ok(cmd) {
-      const r = await this.call(cmd);
-      assert.equal(r.ok, true, `peer ${cmd.cmd}: ${JSON.stringify(r)}`);
-      return r;
-    },
-    stop() {
-      child.stdin.end();
-      child.kill('SIGTERM');
-    },
-  };
-}
+const startPeer = () => startRustPeer(base);
 
 describe('web app: end-to-end encryption', { timeout: 900_000 }, () => {
   before(async () => {

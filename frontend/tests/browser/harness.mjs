@@ -1,12 +1,15 @@
 // Shared pieces of the browser tests: the real server binary over its embedded PostgreSQL in a
-// temporary data directory, Debian's Chromium driven through playwright-core, and TOTP codes.
+// temporary data directory, Debian's Chromium driven through playwright-core, the Rust
+// end-to-end client as a peer, and TOTP codes.
 
+import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
@@ -245,4 +248,40 @@ export class TotpClock {
       await new Promise((r) => setTimeout(r, 1000));
     }
   }
+}
+
+/**
+ * The Rust end-to-end client (tests/src/bin/chatalot-e2e-peer.rs) against the server at `base`,
+ * driven one JSON line at a time: `call` answers the raw reply, `ok` asserts `ok: true`.
+ */
+export function startPeer(base) {
+  const bin = [process.env.CHATALOT_E2E_PEER_BIN, join(REPO, 'target/debug/chatalot-e2e-peer')].filter(Boolean).find((p) => existsSync(p));
+  if (!bin) throw new Error("no chatalot-e2e-peer: build it with 'cargo build -p chatalot-tests --bins'");
+  const child = spawn(bin, [base], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const lines = createInterface({ input: child.stdout });
+  const waiting = [];
+  lines.on('line', (l) => waiting.shift()?.(l));
+  return {
+    call(cmd) {
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`peer: no answer to ${cmd.cmd}\n${stderr}`)), 90_000);
+        waiting.push((l) => {
+          clearTimeout(timer);
+          resolve(JSON.parse(l));
+        });
+        child.stdin.write(`${JSON.stringify(cmd)}\n`);
+      });
+    },
+    async ok(cmd) {
+      const r = await this.call(cmd);
+      assert.equal(r.ok, true, `peer ${cmd.cmd}: ${JSON.stringify(r)}`);
+      return r;
+    },
+    stop() {
+      child.stdin.end();
+      child.kill('SIGTERM');
+    },
+  };
 }
