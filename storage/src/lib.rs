@@ -8,6 +8,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod backup_codes;
+pub mod blobs;
 pub mod channels;
 pub mod communities;
 mod db;
