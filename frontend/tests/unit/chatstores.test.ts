@@ -6,7 +6,10 @@ import type { Group, Member, Profile } from '../../src/lib/api/types';
 import { PeopleStore, shortId } from '../../src/lib/chat/people.svelte';
 import { roleRank } from '../../src/lib/chat/admin.svelte';
 import { FakeWs, READY, flush } from './fakews';
-import { channel, chatStore } from './chatharness';
+import { channel, chatStore, message } from './chatharness';
+import { E2e } from '../../src/lib/e2e/engine.svelte';
+import { Keystore } from '../../src/lib/e2e/keystore';
+import { MemoryStore } from '../../src/lib/storage/kv';
 
 const BOB = '0193aaaa-0000-7000-8000-0000000b0b01';
 const CAROL = '0193aaaa-0000-7000-8000-0000000ca201';
@@ -100,6 +103,56 @@ describe('ChatStore frames handed on', () => {
     stop();
     ws.receive({ type: 'read_marker', channel_id: 'a', seq: 1 });
     expect(seen).toHaveLength(2);
+  });
+});
+
+describe('ChatStore and the encryption engine', () => {
+  function spied() {
+    const e2e = new E2e(new Keystore(new MemoryStore()));
+    const decrypted: string[] = [];
+    const shared: { channels: string[]; user: string }[] = [];
+    e2e.decrypt = async (m) => {
+      decrypted.push(m.id);
+      return { ok: false, reason: 'locked' };
+    };
+    e2e.memberJoined = (channels, user) => void shared.push({ channels, user });
+    return { e2e, decrypted, shared };
+  }
+
+  it('reads an encrypted direct message as it arrives, shown or not (so that it reaches the key backup)', async () => {
+    const { e2e, decrypted } = spied();
+    const dm = channel('d1', { community_id: null, kind: 'dm', e2e: true });
+    const { ws } = await chatStore([dm, channel('e1', { e2e: true }), channel('p1')], {}, {}, { e2e });
+    const enc = (id: string, seq: number, sender = 'other') => {
+      const m = message(id, seq, sender);
+      m.content = { kind: 'encrypted', ciphertext: 'CAECAwQ=' };
+      return m;
+    };
+    ws.receive({ type: 'message_created', event_seq: 1, message: enc('d1', 1) });
+    // Not its own, not a channel's (sender keys read later as well), not plaintext.
+    ws.receive({ type: 'message_created', event_seq: 2, message: enc('d1', 2, 'me') });
+    ws.receive({ type: 'message_created', event_seq: 1, message: enc('e1', 1) });
+    ws.receive({ type: 'message_created', event_seq: 1, message: message('p1', 1) });
+    await flush();
+    expect(decrypted).toEqual(['d1-1']);
+  });
+
+  it('asks the engine to hand a newcomer the history of the community’s encrypted channels that allow it', async () => {
+    const { e2e, shared } = spied();
+    const { ws } = await chatStore(
+      [
+        channel('e1', { e2e: true }),
+        channel('e2', { e2e: true, history_for_new_members: false }),
+        channel('p1'),
+        channel('x1', { community_id: 'c9', e2e: true }),
+      ],
+      {},
+      {},
+      { e2e },
+    );
+    ws.receive({ type: 'member_joined', community_id: 'c1', member: member('u-carol', 'carol', 'Carol') });
+    ws.receive({ type: 'member_joined', community_id: 'c1', member: member('me', 'me', 'Me') });
+    expect(shared).toEqual([{ channels: ['e1'], user: 'u-carol' }]);
   });
 });
 

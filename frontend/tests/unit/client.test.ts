@@ -471,6 +471,40 @@ describe('ApiClient: account routes', () => {
     expect(timers).toEqual([]);
   });
 
+  /** A session of this browser's device `dev-1`, whose credentials are kept. */
+  async function storeDeviceSession() {
+    await store.put<StoredSession>('auth', 'session', {
+      user_id: ME.id,
+      username: 'alice',
+      device_id: 'dev-1',
+      session_id: 'session-1',
+      refresh_token: 'refresh-0',
+    });
+    await store.put('devices', 'alice', { device_id: 'dev-1', device_secret: 'secret-1' });
+  }
+
+  it('signing out removes this browser’s device (its keys are erased) and forgets it here', async () => {
+    await storeDeviceSession();
+    server.on('DELETE', '/devices/dev-1', { status: 204 });
+    const api = client();
+    await api.logout();
+    expect(server.calls.filter((c) => c.method === 'DELETE').map((c) => c.path)).toEqual(['/devices/dev-1']);
+    expect(await store.get('devices', 'alice')).toBeUndefined();
+    expect(await store.get('auth', 'session')).toBeUndefined();
+    expect(ended).toEqual(['logout']);
+  });
+
+  it('when the device cannot be removed, signing out still ends the session and forgets the device', async () => {
+    await storeDeviceSession();
+    server.on('DELETE', '/devices/dev-1', { status: 500, body: { code: 'internal', message: 'boom' } });
+    server.on('DELETE', '/sessions/current', { status: 204 });
+    const api = client();
+    await api.logout();
+    expect(server.calls.filter((c) => c.method === 'DELETE').map((c) => c.path)).toEqual(['/devices/dev-1', '/sessions/current']);
+    expect(await store.get('devices', 'alice')).toBeUndefined();
+    expect(ended).toEqual(['logout']);
+  });
+
   it('logs out everywhere', async () => {
     server.on('DELETE', '/sessions', { status: 200, body: { revoked: 3 } });
     const api = client();

@@ -419,6 +419,100 @@ describe('history keys from the backup', () => {
   });
 });
 
+describe('reading', () => {
+  it('keeps the text before the moved ratchet state is stored: a failure in between leaves the message readable', async () => {
+    const { a, b, dm, channel } = await world();
+    for (const m of [
+      stored(dm, a, await a.dev.encryptDirect(dm, textBody('kept first'))),
+      stored(channel, a, await a.dev.encryptChannel(channel, textBody('kept first'))),
+    ]) {
+      let kept = 0;
+      const closed = async () => {
+        kept++;
+        throw new Error('the page closed');
+      };
+      await expect(b.dev.decrypt({ ...m, keep: closed })).rejects.toThrow();
+      expect(kept).toBe(1);
+      expect(await read(b.dev, m)).toBe('kept first');
+    }
+  });
+});
+
+describe('history for new members (docs/e2e.md 18.5)', () => {
+  it('a member’s device hands a newcomer the channel’s history keys; the newcomer reads every earlier message, and its restored device too', async () => {
+    const { dir, server, a, b, channel, history } = await world();
+    const c = await peer(server, 3);
+    dir.channels.get(channel)!.add(c.user);
+    const earlier = history.filter((h) => h.m.channel_id === channel);
+    for (const h of earlier) expect(await whyNot(c.dev, h.m)).toBe('key_pending');
+    // a's device is online when c joins: it hands c the keys it holds, its own and b's.
+    expect(await a.dev.shareHistory(channel, [c.user])).toBe(1);
+    // Once per newcomer in ten minutes.
+    expect(await a.dev.shareHistory(channel, [c.user])).toBe(0);
+    expect(await c.dev.processEnvelopes()).toBe(1);
+    for (const h of earlier) expect(await read(c.dev, h.m)).toBe(h.text);
+    // b sends next with the setting on: c gets b's live key (and b's share, taken again without
+    // harm); earlier and later messages of b's key both read.
+    const later = stored(channel, b, await b.dev.encryptChannel(channel, textBody('after c joined'), true));
+    await c.dev.processEnvelopes();
+    expect(await read(c.dev, later)).toBe('after c joined');
+    // The live key still refuses a replay.
+    expect(await whyNot(c.dev, later)).toBe('tampered');
+    // c's own devices read that history too: it went into c's key backup.
+    await c.dev.backUp();
+    const rk = c.dev.recoveryKeyToShow!;
+    const n = await fresh(c.user);
+    const r = await restoreWithRecoveryKey(server.api(n.user, n.device), n.ks, n.user, n.device, rk);
+    for (const h of earlier) expect(await read(r.device, h.m)).toBe(h.text);
+  });
+
+  it('with the setting off nothing is handed over: earlier messages stay unread for the newcomer', async () => {
+    const { dir, server, b, channel, history } = await world();
+    const c = await peer(server, 3);
+    dir.channels.get(channel)!.add(c.user);
+    const calls = dir.envelopeCalls;
+    const later = stored(channel, b, await b.dev.encryptChannel(channel, textBody('setting off'), false));
+    expect(dir.envelopeCalls).toBe(calls + 1);
+    expect(await c.dev.processEnvelopes()).toBe(1);
+    expect(await read(c.dev, later)).toBe('setting off');
+    const old = history.find((h) => h.m.channel_id === channel && h.by === b)!;
+    expect(await whyNot(c.dev, { ...old.m, joined_at: new Date(Date.now() + 5000).toISOString() })).toBe('before_joined');
+  });
+
+  it('a key whose attestation does not verify, or of a device not listed in the channel, is refused and flagged', async () => {
+    const { dir, server, a, b, channel, history } = await world();
+    const c = await peer(server, 3);
+    dir.channels.get(channel)!.add(c.user);
+    // A forged attestation of b's key among those a holds.
+    const slot = `channel_keys/${channel}`;
+    const held = (await a.ks.getSecret(slot))!;
+    expect(held.length % 169).toBe(0);
+    const keys = [];
+    for (let off = 0; off < held.length; off += 169) keys.push(HistoryKey.fromBytes(held.slice(off, off + 169)));
+    const i = keys.findIndex((k) => k.senderDeviceId.every((x, j) => x === uuidBytes(b.device)[j]));
+    expect(i).toBeGreaterThanOrEqual(0);
+    held[i * 169 + 168]! ^= 1;
+    // And the key of a device that is not listed in the channel, attested by that device.
+    const gone = await peer(server, 4);
+    const stranger = SenderKeySender.generate(uuidBytes(channel), uuidBytes(gone.device));
+    const strangerKey = HistoryKey.withAttestation(stranger.distribution(), new Uint8Array(64).fill(7));
+    const forged = new Uint8Array(held.length + 169);
+    forged.set(held);
+    forged.set(strangerKey.toBytes(), held.length);
+    await a.ks.putSecret(slot, forged);
+    // a's device opened again (its held keys read from the keystore).
+    const a2 = await E2eDevice.openOrCreate(server.api(a.user, a.device), a.ks, a.user, a.device);
+    expect(await a2.shareHistory(channel, [c.user])).toBe(1);
+    await c.dev.processEnvelopes();
+    expect(c.dev.warnings.some((w) => w.kind === 'rejected' && w.what === `history key of device ${b.device}`)).toBe(true);
+    expect(c.dev.warnings.some((w) => w.kind === 'rejected' && w.what === `history key of device ${gone.device}`)).toBe(true);
+    const fromB = history.filter((h) => h.m.channel_id === channel && h.by === b);
+    const fromA = history.filter((h) => h.m.channel_id === channel && h.by === a);
+    for (const h of fromB) expect(await whyNot(c.dev, h.m)).toBe('key_pending');
+    for (const h of fromA) expect(await read(c.dev, h.m)).toBe(h.text);
+  });
+});
+
 describe('why a message cannot be read', () => {
   it('names one reason per message', () => {
     const since = Date.parse('2026-12-01T12:00:00Z');

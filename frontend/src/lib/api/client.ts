@@ -606,10 +606,20 @@ export class ApiClient {
     return this.authed('DELETE', `/groups/${encodeURIComponent(groupId)}`);
   }
 
-  /** Puts a channel in a group (`null`: out of any group), or changes its moderator settings. */
+  /**
+   * Puts a channel in a group (`null`: out of any group), or changes its moderator settings (and,
+   * for admins, its name and whether new members read its encrypted history).
+   */
   updateChannel(
     channelId: string,
-    req: { group_id?: string | null; name?: string; topic?: string; slow_mode_secs?: number; archived?: boolean },
+    req: {
+      group_id?: string | null;
+      name?: string;
+      topic?: string;
+      slow_mode_secs?: number;
+      archived?: boolean;
+      history_for_new_members?: boolean;
+    },
   ): Promise<Channel> {
     return this.authed('PATCH', `/channels/${encodeURIComponent(channelId)}`, req);
   }
@@ -743,11 +753,24 @@ export class ApiClient {
   }
 
   /** Ends this session on the server (best effort) and here. */
+  /**
+   * Signs out. Signing out erases this browser's end-to-end keys, so its device is of no more
+   * use: it is removed from the account (its sessions with it; the channels it read re-key) and
+   * forgotten here, and the next sign-in on this browser is a new device that links or restores.
+   * A session of an older version (no device named) only ends.
+   */
   async logout(): Promise<void> {
+    const stored = await this.storedSession().catch(() => null);
     try {
-      if (this.access || (await this.storedSession())) await this.authed('DELETE', '/sessions/current');
+      if (stored?.device_id) await this.authed('DELETE', `/devices/${encodeURIComponent(stored.device_id)}`);
+      else if (this.access || stored) await this.authed('DELETE', '/sessions/current');
     } catch {
-      // Signed out locally whatever the server said.
+      // Signed out locally whatever the server said; the session ends at least.
+      if (stored?.device_id) await this.authed('DELETE', '/sessions/current').catch(() => {});
+    }
+    if (stored?.device_id) {
+      const kept = await this.store.get<StoredDevice>('devices', normaliseUsername(stored.username)).catch(() => undefined);
+      if (kept?.device_id === stored.device_id) await this.forgetDevice(stored.username);
     }
     await this.forget();
     this.onSessionEnded('logout');

@@ -18,8 +18,18 @@ export function roleRank(role: string | null | undefined): number {
   return role && role in ROLE_RANK ? ROLE_RANK[role as CommunityRole] : 0;
 }
 
-/** What a channel's settings may change: name (admins), topic, slow mode, archive (moderators), group. */
-export type ChannelChange = { name?: string; topic?: string; slow_mode_secs?: number; archived?: boolean; group_id?: string | null };
+/**
+ * What a channel's settings may change: name and history for new members (admins), topic, slow
+ * mode, archive (moderators), group.
+ */
+export type ChannelChange = {
+  name?: string;
+  topic?: string;
+  slow_mode_secs?: number;
+  archived?: boolean;
+  group_id?: string | null;
+  history_for_new_members?: boolean;
+};
 
 export interface AdminOptions {
   api: ApiClient;

@@ -108,7 +108,11 @@ export class ChatStore {
     this.me = opts.me;
     this.now = opts.now ?? (() => Date.now());
     // Why an encrypted message cannot be read depends on when the reader joined (docs/e2e.md 18.8).
-    if (this.e2e) this.e2e.joinedAtOf = (id) => this.channel(id)?.joined_at;
+    if (this.e2e) {
+      this.e2e.joinedAtOf = (id) => this.channel(id)?.joined_at;
+      // New members of a channel read its history when its setting says so (docs/e2e.md 18.5).
+      this.e2e.historyOf = (id) => this.channel(id)?.history_for_new_members;
+    }
     const proto = typeof location !== 'undefined' && location.protocol === 'https:' ? 'wss:' : 'ws:';
     const host = typeof location !== 'undefined' ? location.host : 'localhost';
     this.socket = new RealtimeSocket({
@@ -351,6 +355,12 @@ export class ChatStore {
           // A message from the other person: nothing stands between the two of them now.
           if (m.sender_id && m.sender_id !== this.myId) this.refusedDms.delete(m.channel_id);
           this.bump(m.channel_id);
+          // An encrypted direct message is read as it arrives, shown or not: its pairwise key
+          // is used once, and reading it puts its text in the cache and in the key backup, so
+          // the account's other and later devices read it too (docs/e2e.md 18.10).
+          if (this.e2e && c.e2e && (c.kind === 'dm' || c.kind === 'group_dm') && m.sender_id !== this.myId && m.content?.kind === 'encrypted') {
+            void this.e2e.decrypt(m).catch(() => {});
+          }
         }
         break;
       }
@@ -462,6 +472,13 @@ export class ChatStore {
         // This user is in a community not listed here yet (joined elsewhere): load the lists.
         // Member lists and names follow these frames in CommunityAdmin and PeopleStore.
         if (f.member.user_id === this.myId && !this.community(f.community_id)) this.scheduleRefresh();
+        if (f.member.user_id !== this.myId && this.e2e) {
+          // This device hands the newcomer the history of the encrypted channels that allow it.
+          const shared = this.channels
+            .filter((c) => c.community_id === f.community_id && c.e2e && c.history_for_new_members)
+            .map((c) => c.id);
+          this.e2e.memberJoined(shared, f.member.user_id);
+        }
         break;
       case 'member_left':
         if (f.user_id === this.myId) this.dropCommunity(f.community_id);

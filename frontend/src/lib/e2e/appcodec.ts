@@ -13,6 +13,8 @@ export const AppTag = {
   DIRECT_PLAINTEXT: 0x42,
   ENVELOPE_PLAINTEXT: 0x43,
   KIND_SENDER_KEY: 0x01,
+  /** History keys of a channel handed to a new member's devices (`HistoryBundle`, docs/e2e.md 18.5). */
+  KIND_HISTORY_SHARE: 0x02,
   /** A sender-key distribution sent as its attested history key (tag 0x65, docs/e2e.md 17.2). */
   KIND_ATTESTED_SENDER_KEY: 0x03,
   BODY_TEXT: 0x50,

@@ -108,7 +108,7 @@ export class E2eDevice {
     this.prekeys = new PreKeys(rec, api);
     this.trust = new Trust(rec, api, this.warningList);
     this.sessions = new PairwiseSessions(rec, api, this.trust, this.warningList, now);
-    this.senderKeys = new SenderKeys(rec, api, this.trust, this.sessions, this.warningList, now, this.account);
+    this.senderKeys = new SenderKeys(rec, api, this.trust, this.sessions, this.warningList, now, this.account, this.history);
   }
 
   /**
@@ -191,9 +191,28 @@ export class E2eDevice {
     return this.rec.run(() => this.sessions.encryptDirect(channelId, body));
   }
 
-  /** The channel payload of `body`, after the sender key reached every current member device. */
-  encryptChannel(channelId: string, body: Uint8Array): Promise<Uint8Array> {
-    return this.rec.run(() => this.senderKeys.encrypt(channelId, body));
+  /**
+   * The channel payload of `body`, after the sender key reached every current member device
+   * (and, when the channel lets new members read its history, its history keys every member new
+   * to this device).
+   */
+  encryptChannel(channelId: string, body: Uint8Array, historyOn = false): Promise<Uint8Array> {
+    return this.rec.run(async () => {
+      if (historyOn) await this.openHistory();
+      return this.senderKeys.encrypt(channelId, body, historyOn);
+    });
+  }
+
+  /**
+   * Hands the history keys this device holds for `channelId` (made, received, or read from the
+   * backup) to the devices of `users`, new members of a channel whose setting lets them read its
+   * history (docs/e2e.md 18.5); once per member in ten minutes. Returns the envelopes sent.
+   */
+  shareHistory(channelId: string, users: string[]): Promise<number> {
+    return this.rec.run(async () => {
+      await this.openHistory();
+      return this.senderKeys.shareHistory(channelId, users);
+    });
   }
 
   // ---- receiving
@@ -303,6 +322,8 @@ export class E2eDevice {
       }
     }
     const decoded = decodeBody(body);
+    // The text is kept before the ratchet state that used its key is stored.
+    await m.keep?.(decoded);
     await this.rec.save();
     return decoded;
   }
@@ -364,17 +385,16 @@ export class E2eDevice {
   }
 
   /**
-   * A channel message of a sender key this device holds only as history (from the backup): the
+   * A channel message of a sender key this device holds only as history (from the backup, or
+   * handed to it as a new member), or sent before this device got the live key: the
    * key must be attested by the sender device, whose certificate must be listed for the message's
    * sender now and verify under the trusted user key.
    */
   private async decryptHistory(channelId: string, sender: string, senderDevice: string, message: Uint8Array): Promise<Uint8Array> {
     const keyId = SenderKeyMessage.fromBytes(message).keyId;
-    if (!(await this.openHistory()) && !(await this.syncHistory())) {
-      throw new E2eFailure('unknown_sender_key', 'no sender key for this message');
-    }
-    let key = this.history.historyKey(channelId, senderDevice, keyId);
-    if (!key && (await this.syncHistory())) key = this.history.historyKey(channelId, senderDevice, keyId);
+    await this.openHistory();
+    let key = await this.history.historyKey(channelId, senderDevice, keyId);
+    if (!key && (await this.syncHistory())) key = await this.history.historyKey(channelId, senderDevice, keyId);
     if (!key) throw new E2eFailure('unknown_sender_key', 'no sender key for this message');
     try {
       let cert = this.historyCerts.get(senderDevice);

@@ -2,7 +2,7 @@
 // the failures they report, the warnings they collect and the refusals (blocks) they recognise.
 
 import { CryptoError } from '../crypto/index';
-import { MalformedError } from './appcodec';
+import { MalformedError, type Body } from './appcodec';
 import type { DeviceKeysJson, EnvelopeJson, NewEnvelopeJson } from '../api/types';
 import type { UnreadableReason } from './reasons';
 
@@ -97,6 +97,11 @@ export interface CipherMessage {
   created_at?: string;
   /** When the reader joined the channel's community (community channels), likewise. */
   joined_at?: string | null;
+  /**
+   * Keeps the decrypted body (the message cache) before the moved ratchet state is stored: a
+   * page closed between the two then finds the text in the cache rather than a used-up key.
+   */
+  keep?: (body: Body) => Promise<void>;
 }
 
 export function describe(e: unknown): string {

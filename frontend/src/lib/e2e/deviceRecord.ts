@@ -38,11 +38,17 @@ export interface DeviceState {
   sessions: Record<string, { user: string; list: string[] }>;
   /** channel → this device's sender key there and who has it. */
   outgoing: Record<string, { sender: string; recipients: string[]; sent: number }>;
-  /** `channel/device/key id` → a received sender key and the user it came from. */
-  incoming: Record<string, { user: string; receiver: string }>;
+  /**
+   * `channel/device/key id` → a received sender key, the user it came from and the first
+   * iteration it reads (absent in older states): earlier messages of that key read with its
+   * history key (docs/e2e.md 18.5).
+   */
+  incoming: Record<string, { user: string; receiver: string; first?: number }>;
   seenEnvelopes: string[];
   /** channel → the users seen reading it (from this device's first send on). */
   rosters: Record<string, string[]>;
+  /** channel → the new members this device handed the channel's history keys to (docs/e2e.md 18.5). */
+  historyShared?: Record<string, string[]>;
   /**
    * What this device shares with the account's other devices (docs/e2e.md 18): the backup key,
    * the recovery key until saved, the entries for the key backup. Absent in records of earlier

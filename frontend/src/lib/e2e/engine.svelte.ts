@@ -118,6 +118,8 @@ export class E2e {
   deviceErrorCode = $state<string | null>(null);
   /** When the caller joined a channel's community (`Channel.joined_at`), for why a message cannot be read. */
   joinedAtOf: ((channelId: string) => string | null | undefined) | null = null;
+  /** Whether a channel lets new members read its history (`Channel.history_for_new_members`). */
+  historyOf: ((channelId: string) => boolean | undefined) | null = null;
   /** Bumped when something that was unreadable may now be readable (keys, envelopes). */
   generation = $state(0);
   /** Bumped when pinned keys, key changes or verifications change. */
@@ -135,6 +137,7 @@ export class E2e {
   private epoch = 0;
   /** The opening from the wrapped copy under way, which decryptions wait for. */
   private opening: Promise<boolean> | null = null;
+  private deviceOpening: Promise<void> | null = null;
   /**
    * Plaintexts this tab read (or sent), by message id with the ciphertext they belong to: what
    * reply quotes and the edit of the last message start from (cleared when the keys lock).
@@ -203,25 +206,32 @@ export class E2e {
     if (this.status !== 'locked') return false;
     const epoch = ++this.epoch;
     this.status = 'opening';
-    const p = this.keystore.resume(userId).catch(() => false);
-    this.opening = p;
-    const ok = await p;
-    if (this.opening === p) this.opening = null;
-    if (epoch !== this.epoch) {
-      // Locked meanwhile: the keystore opened here must not stay open.
-      const now = this.status as KeysStatus;
-      if (ok && now !== 'unlocked' && now !== 'unlocking') this.keystore.lock();
-      return false;
+    // Messages asked for meanwhile wait for the keys and the device both (rather than flash
+    // "locked" or "no keys" for a moment).
+    const run = (async () => {
+      const ok = await this.keystore.resume(userId).catch(() => false);
+      if (epoch !== this.epoch) {
+        // Locked meanwhile: the keystore opened here must not stay open.
+        const now = this.status as KeysStatus;
+        if (ok && now !== 'unlocked' && now !== 'unlocking') this.keystore.lock();
+        return false;
+      }
+      await this.loadSettings(userId);
+      if (epoch !== this.epoch) return false;
+      if (!ok) {
+        this.status = 'locked';
+        return false;
+      }
+      this.status = 'unlocked';
+      await this.openDevice();
+      return true;
+    })();
+    this.opening = run;
+    try {
+      return await run;
+    } finally {
+      if (this.opening === run) this.opening = null;
     }
-    await this.loadSettings(userId);
-    if (epoch !== this.epoch) return false;
-    if (!ok) {
-      this.status = 'locked';
-      return false;
-    }
-    this.status = 'unlocked';
-    await this.openDevice();
-    return true;
   }
 
   /** Starts a new keystore under `password` (the old one's contents are lost). */
@@ -323,8 +333,17 @@ export class E2e {
     }
   }
 
-  /** Opens (or creates and publishes) this browser's device keys. */
-  private async openDevice(): Promise<void> {
+  /** Opens (or creates and publishes) this browser's device keys; messages asked for meanwhile wait. */
+  private openDevice(): Promise<void> {
+    const p = this.openDeviceNow();
+    this.deviceOpening = p;
+    void p.finally(() => {
+      if (this.deviceOpening === p) this.deviceOpening = null;
+    });
+    return p;
+  }
+
+  private async openDeviceNow(): Promise<void> {
     const user = this.keystore.unlockedFor;
     if (!this.deps || !user) return;
     this.device = 'opening';
@@ -389,7 +408,9 @@ export class E2e {
     if (!dev) throw new Error(SEND_BLOCK_TEXT.unavailable);
     const body = textBody(text);
     const direct = channel.kind === 'dm' || channel.kind === 'group_dm';
-    const payload = direct ? await dev.encryptDirect(channel.id, body) : await dev.encryptChannel(channel.id, body);
+    const payload = direct
+      ? await dev.encryptDirect(channel.id, body)
+      : await dev.encryptChannel(channel.id, body, this.historyOf?.(channel.id) === true);
     const digest = ciphertextDigest(payload);
     this.own.set(digest, text);
     // Before it is sent: the other tabs of this browser read their device's message from here.
@@ -411,6 +432,7 @@ export class E2e {
     if (bytes.length === 0) return { ok: false, reason: 'malformed' };
     // At a page load the keys open from their wrapped copy: wait for that rather than say locked.
     if (this.opening) await this.opening;
+    if (this.deviceOpening) await this.deviceOpening;
     if (!this.keystore.unlockedFor) return { ok: false, reason: 'locked' };
     const digest = ciphertextDigest(bytes);
     // A message is asked for again when new keys may have arrived (an envelope), possibly while
@@ -465,6 +487,7 @@ export class E2e {
     const dev = this.dev;
     if (!dev) return { ok: false, reason: this.device === 'opening' ? 'locked' : 'no_key' };
     if (dev.isOwn(bytes)) return { ok: false, reason: 'own_unkept' };
+    let kept = false;
     try {
       const m = message as Partial<Message>;
       const body = await dev.decrypt({
@@ -475,9 +498,15 @@ export class E2e {
         seq: m.seq,
         created_at: m.created_at,
         joined_at: this.joinedAtOf?.(message.channel_id) ?? null,
+        // In the cache before the ratchet state moves on (a page closed meanwhile reads it there).
+        keep: async (b) => {
+          await this.keystore.cacheMessage(message.id, digest, bodyText(b)).catch(() => {});
+          kept = true;
+        },
       });
       const text = bodyText(body);
-      await this.keystore.cacheMessage(message.id, digest, text).catch(() => {});
+      // Read from the key backup's archive (no ratchet moved): cached now.
+      if (!kept) await this.keystore.cacheMessage(message.id, digest, text).catch(() => {});
       this.syncTrust();
       return { ok: true, text };
     } catch (e) {
@@ -507,6 +536,27 @@ export class E2e {
       const batch = this.liveEnvelopes.splice(0);
       void this.processEnvelopes(batch);
     }, 50);
+  }
+
+  /**
+   * `userId` joined the community of these encrypted channels, whose setting lets new members
+   * read their history: this device hands them the history keys it holds (docs/e2e.md 18.5).
+   * After a short random wait, so that the online members' devices do not all send at once.
+   */
+  memberJoined(channelIds: string[], userId: string): void {
+    const dev = this.dev;
+    if (!dev || !channelIds.length) return;
+    setTimeout(
+      () => {
+        void (async () => {
+          for (const id of channelIds) {
+            if (this.dev !== dev) return;
+            await dev.shareHistory(id, [userId]).catch(() => 0);
+          }
+        })();
+      },
+      250 + Math.floor(Math.random() * 1500),
+    );
   }
 
   /** Drains the envelope queue (after a reconnect, or when envelopes were pushed). */
