@@ -873,3 +873,32 @@ pub struct MessagePage {
     /// beyond this page.
     pub has_more: bool,
 }
+
+/// `POST /api/v1/channels/{id}/files`: a file stored in a channel (docs/e2e.md 19). In an
+/// end-to-end channel the bytes are the encrypted blob and the server knows nothing else of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct StoredFile {
+    pub id: crate::ids::FileId,
+    pub channel_id: crate::ids::ChannelId,
+    pub uploader_id: UserId,
+    pub size: u64,
+    /// SHA-256 of the bytes stored, 64 lowercase hex characters: an encrypted blob's equals
+    /// the digest in its attachment pointer.
+    pub sha256: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub created_at: OffsetDateTime,
+}
+
+/// `GET /api/v1/users/me/files`: what the caller's files take and may take.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FileUsage {
+    pub files: u64,
+    pub bytes: u64,
+    /// The caller's quota in bytes.
+    pub quota_bytes: u64,
+    /// The largest single upload in bytes.
+    pub max_upload_bytes: u64,
+}

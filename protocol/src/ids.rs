@@ -93,6 +93,10 @@ typed_id!(
     MessageId
 );
 typed_id!(
+    /// A file uploaded to a channel (its bytes are in the file store, docs/e2e.md 19).
+    FileId
+);
+typed_id!(
     /// A group of channels inside a community.
     GroupId
 );

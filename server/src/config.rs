@@ -186,6 +186,12 @@ pub struct LimitsConfig {
     pub key_backup_chunks: u64,
     /// Most bytes of one account's encrypted key backup.
     pub key_backup_bytes: u64,
+    /// The largest file one upload may store, bytes.
+    pub file_upload_bytes: u64,
+    /// Bytes of files one user may have stored.
+    pub file_quota_bytes: u64,
+    /// Bytes of files the whole instance may hold (0: bounded only by the disk).
+    pub file_instance_bytes: u64,
 }
 
 /// `[log]`
@@ -273,6 +279,9 @@ impl Default for LimitsConfig {
             message_bytes_per_day: 512 * 1024 * 1024,
             key_backup_chunks: 100_000,
             key_backup_bytes: 256 * 1024 * 1024,
+            file_upload_bytes: 100 * 1024 * 1024,
+            file_quota_bytes: 1024 * 1024 * 1024,
+            file_instance_bytes: 0,
         }
     }
 }
@@ -509,6 +518,11 @@ impl Config {
                 "limits.key_backup_chunks must be at least 1 and limits.key_backup_bytes at least 1048576",
             );
         }
+        if l.file_upload_bytes < 1024 || l.file_quota_bytes < 1024 {
+            return invalid(
+                "limits.file_upload_bytes and limits.file_quota_bytes must be at least 1024",
+            );
+        }
         if l.messages_per_day == 0 || l.message_bytes_per_day < 64 * 1024 {
             return invalid(
                 "limits.messages_per_day must be at least 1 and limits.message_bytes_per_day at least 65536",
@@ -625,6 +639,11 @@ impl Config {
     }
 
     /// Where the token signing key lives.
+    /// The file store's directory.
+    pub fn files_dir(&self) -> PathBuf {
+        self.server.data_dir.join("files")
+    }
+
     pub fn token_key_path(&self) -> PathBuf {
         self.auth
             .token_key_file

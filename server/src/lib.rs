@@ -146,6 +146,9 @@ pub async fn run(
     .map_err(|e| ServerError::Setup(e.to_string()))?;
     warm_revocations(&db, &tokens).await?;
     prepare_setup(&db, &config).await?;
+    let files = chatalot_storage::blobs::LocalBlobs::open(config.files_dir())
+        .await
+        .map_err(|e| ServerError::Setup(format!("file store: {e}")))?;
     let hash_concurrency = match config.auth.hash_concurrency {
         0 => cores,
         n => n,
@@ -172,6 +175,7 @@ pub async fn run(
         tokens,
         passwords,
         db,
+        files,
         config: config.clone(),
     });
 

@@ -37,6 +37,19 @@ fn body_schema(b: &Body) -> RefOr<Schema> {
     }
 }
 
+/// Raw bytes (a file).
+fn octets_content() -> utoipa::openapi::Content {
+    ContentBuilder::new()
+        .schema(Some(
+            utoipa::openapi::schema::ObjectBuilder::new()
+                .schema_type(utoipa::openapi::schema::Type::String)
+                .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                    utoipa::openapi::KnownFormat::Binary,
+                ))),
+        ))
+        .build()
+}
+
 fn json_content(b: &Body) -> utoipa::openapi::Content {
     ContentBuilder::new().schema(Some(body_schema(b))).build()
 }
@@ -62,6 +75,9 @@ pub fn build() -> OpenApi {
         let mut ok = ResponseBuilder::new().description(o.summary);
         if let Some(b) = &o.response {
             ok = ok.content("application/json", json_content(b));
+        }
+        if o.octets_out {
+            ok = ok.content("application/octet-stream", octets_content());
         }
         let mut responses = ResponsesBuilder::new().response(o.status.to_string(), ok.build());
         for (status, body) in &o.also {
@@ -119,6 +135,14 @@ pub fn build() -> OpenApi {
             operation = operation.request_body(Some(
                 RequestBodyBuilder::new()
                     .content("application/json", json_content(b))
+                    .required(Some(Required::True))
+                    .build(),
+            ));
+        }
+        if o.octets_in {
+            operation = operation.request_body(Some(
+                RequestBodyBuilder::new()
+                    .content("application/octet-stream", octets_content())
                     .required(Some(Required::True))
                     .build(),
             ));

@@ -23,6 +23,8 @@ pub struct AppState {
     pub hub: chatalot_actors::Hub,
     /// Unauthenticated WebSockets per client address.
     pub pre_auth: PreAuthCounter,
+    /// The file store (`<data_dir>/files`): uploaded files' bytes by their SHA-256.
+    pub files: chatalot_storage::blobs::LocalBlobs,
 }
 
 /// The token buckets.

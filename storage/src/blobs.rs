@@ -131,15 +131,16 @@ pub struct BlobFile {
 /// Where blobs live. Every method leaves the store whole whatever happens to the caller.
 pub trait BlobStore: Send + Sync + 'static {
     /// Stores the bytes of `body`, at most `max_bytes` of them, hashing as they arrive.
+    /// (The body need not be `Send`: an HTTP server's request body often is not.)
     fn put<S, B, E>(
         &self,
         body: S,
         max_bytes: u64,
-    ) -> impl Future<Output = Result<StoredBlob, BlobError>> + Send
+    ) -> impl Future<Output = Result<StoredBlob, BlobError>>
     where
-        S: Stream<Item = Result<B, E>> + Send + Unpin,
-        B: AsRef<[u8]> + Send,
-        E: Display + Send;
+        S: Stream<Item = Result<B, E>> + Unpin,
+        B: AsRef<[u8]>,
+        E: Display;
 
     /// The stored blob `id`, or `None`.
     fn open(&self, id: &BlobId)
@@ -214,9 +215,9 @@ impl LocalBlobs {
         max_bytes: u64,
     ) -> Result<(BlobId, u64), BlobError>
     where
-        S: Stream<Item = Result<B, E>> + Send + Unpin,
-        B: AsRef<[u8]> + Send,
-        E: Display + Send,
+        S: Stream<Item = Result<B, E>> + Unpin,
+        B: AsRef<[u8]>,
+        E: Display,
     {
         let mut hash = Sha256::new();
         let mut size = 0u64;
@@ -248,9 +249,9 @@ async fn sync_dir(path: &Path) -> Result<(), BlobError> {
 impl BlobStore for LocalBlobs {
     async fn put<S, B, E>(&self, body: S, max_bytes: u64) -> Result<StoredBlob, BlobError>
     where
-        S: Stream<Item = Result<B, E>> + Send + Unpin,
-        B: AsRef<[u8]> + Send,
-        E: Display + Send,
+        S: Stream<Item = Result<B, E>> + Unpin,
+        B: AsRef<[u8]>,
+        E: Display,
     {
         let temp = self
             .root
@@ -343,7 +344,7 @@ mod tests {
     use super::*;
     use futures_util::stream;
 
-    fn chunks(parts: &[&[u8]]) -> impl Stream<Item = Result<Vec<u8>, String>> + Send + Unpin {
+    fn chunks(parts: &[&[u8]]) -> impl Stream<Item = Result<Vec<u8>, String>> + Unpin {
         stream::iter(parts.iter().map(|p| Ok(p.to_vec())).collect::<Vec<_>>())
     }
 

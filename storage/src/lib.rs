@@ -15,6 +15,7 @@ mod db;
 pub mod devices;
 pub mod envelopes;
 mod error;
+pub mod files;
 pub mod groups;
 pub mod invites;
 pub mod key_backup;

@@ -156,6 +156,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    files (id) {
+        id -> Uuid,
+        channel_id -> Uuid,
+        uploader_id -> Uuid,
+        sha256 -> Bytea,
+        size -> Int8,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     group_members (group_id, user_id) {
         group_id -> Uuid,
         user_id -> Uuid,
@@ -402,6 +413,8 @@ diesel::joinable!(devices -> users (user_id));
 diesel::joinable!(envelopes -> channels (channel_id));
 diesel::joinable!(envelopes -> device_keys (recipient_device_id));
 diesel::joinable!(envelopes -> users (sender_user_id));
+diesel::joinable!(files -> channels (channel_id));
+diesel::joinable!(files -> users (uploader_id));
 diesel::joinable!(group_members -> groups (group_id));
 diesel::joinable!(group_members -> users (user_id));
 diesel::joinable!(groups -> communities (community_id));
@@ -433,6 +446,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     device_keys,
     devices,
     envelopes,
+    files,
     group_members,
     groups,
     instance_settings,

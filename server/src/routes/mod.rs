@@ -5,6 +5,7 @@ mod audit;
 mod channels;
 mod communities;
 pub(crate) mod describe;
+mod files;
 mod groups;
 mod health;
 mod instance;

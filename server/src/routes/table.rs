@@ -28,6 +28,10 @@ pub struct Route {
     pub also: Vec<(u16, Option<Body>)>,
     /// Query parameters: name, required, schema.
     pub query: Vec<Param>,
+    /// The request body is raw bytes (`application/octet-stream`), not JSON.
+    pub octets_in: bool,
+    /// The success body is raw bytes (`application/octet-stream`), not JSON.
+    pub octets_out: bool,
     /// Registers the handler inside the `/api/v1` scope.
     pub mount: fn(&mut ServiceConfig),
 }
@@ -56,6 +60,18 @@ impl Route {
     }
     fn also(mut self, status: u16, body: Option<Body>) -> Self {
         self.also.push((status, body));
+        self
+    }
+    /// Takes raw bytes (`application/octet-stream`) as its body.
+    fn octets_in(mut self) -> Self {
+        self.octets_in = true;
+        self
+    }
+    /// Answers `status` with raw bytes (`application/octet-stream`).
+    fn octets_out(mut self, status: u16) -> Self {
+        self.octets_out = true;
+        self.status = status;
+        self.response = None;
         self
     }
     fn query(
@@ -87,6 +103,8 @@ macro_rules! route {
             response: None,
             also: Vec::new(),
             query: Vec::new(),
+            octets_in: false,
+            octets_out: false,
             mount: |cfg: &mut ServiceConfig| {
                 cfg.route(
                     &uuid_params($path),
@@ -367,6 +385,14 @@ pub fn table() -> &'static [Route] {
             route!(PUT "/users/me/key_backup/head" => multi_device::put_backup_head, "Store the next key backup head")
                 .req(one::<PutBackupHead>())
                 .res(200, one::<KeyBackup>()),
+            route!(POST "/channels/{id}/files" => files::upload_file, "Store a file in a channel (application/octet-stream; in an E2E channel the encrypted blob)")
+                .octets_in()
+                .res(201, one::<StoredFile>()),
+            route!(GET "/files/{id}" => files::download_file, "A file's bytes, to whoever can read its channel (ranges allowed)")
+                .octets_out(200)
+                .also(206, None),
+            route!(GET "/users/me/files" => files::file_usage, "How many files the caller stored, their bytes and the bounds")
+                .res(200, one::<FileUsage>()),
             route!(POST "/users/me/user_key_reset" => multi_device::reset_user_key, "Drop every key of the account to start over with a new user key (password, and code with 2FA; once a day)")
                 .req(one::<ResetUserKeyRequest>()),
         ]

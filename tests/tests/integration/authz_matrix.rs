@@ -76,6 +76,8 @@ struct World {
     group: String,
     invite: String,
     message: String,
+    /// A file of the community's channel.
+    file: String,
     dm: String,
     owner_session: String,
     owner_device: String,
@@ -117,6 +119,7 @@ impl World {
                 "/invites/00000000-0000-7000-8000-000000000000",
             )
             .replace("/dms/{id}", "/dms/00000000-0000-7000-8000-000000000000")
+            .replace("/files/{id}", &format!("/files/{}", self.file))
             .replace(
                 "/link_requests/{id}",
                 &format!("/link_requests/{}", self.owner_device),
@@ -225,6 +228,7 @@ fn rule_of(method: &str, path: &str) -> Option<Rule> {
         | ("PUT", "/api/v1/users/me/link_requests/{id}/response")
         | ("GET", "/api/v1/users/me/secret_storage")
         | ("PUT", "/api/v1/users/me/secret_storage")
+        | ("GET", "/api/v1/users/me/files")
         | ("GET", "/api/v1/users/me/key_backup")
         | ("POST", "/api/v1/users/me/key_backup/chunks")
         | ("GET", "/api/v1/users/me/key_backup/chunks")
@@ -256,7 +260,9 @@ fn rule_of(method: &str, path: &str) -> Option<Rule> {
         | ("GET", "/api/v1/communities/{id}/groups")
         | ("GET", "/api/v1/channels/{id}")
         | ("GET", "/api/v1/channels/{id}/devices")
-        | ("GET", "/api/v1/channels/{id}/messages") => member,
+        | ("GET", "/api/v1/channels/{id}/messages")
+        | ("POST", "/api/v1/channels/{id}/files")
+        | ("GET", "/api/v1/files/{id}") => member,
         ("DELETE", "/api/v1/communities/{id}/members/{user_id}")
         | ("GET", "/api/v1/communities/{id}/bans")
         | ("PUT", "/api/v1/communities/{id}/bans/{user_id}")
@@ -363,6 +369,14 @@ fn build() -> World {
     let invite = inv.body["id"].as_str().expect("invite").to_owned();
     let dm = owner.post("/api/v1/dms", &json!({ "user_ids": [id(Who::Member)] }));
     let dm = dm.body["id"].as_str().expect("dm").to_owned();
+    let f = owner.raw(
+        "POST",
+        &format!("/api/v1/channels/{channel}/files"),
+        &[("content-type", "application/octet-stream")],
+        b"a file of the community's channel".to_vec(),
+    );
+    assert_eq!(f.status, 201, "{}", f.text);
+    let file = f.body["id"].as_str().expect("file").to_owned();
     let owner_session = owner.get("/api/v1/sessions").body[0]["id"]
         .as_str()
         .expect("session")
@@ -376,6 +390,7 @@ fn build() -> World {
         group,
         invite,
         message: String::new(),
+        file,
         dm,
         owner_session,
         owner_device,

@@ -13,6 +13,7 @@ mod authz_matrix;
 mod bad_input;
 mod communities;
 mod e2e;
+mod files;
 mod metrics;
 mod multi_device;
 mod realtime;

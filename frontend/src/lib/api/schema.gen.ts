@@ -91,6 +91,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/channels/{id}/files": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Store a file in a channel (application/octet-stream; in an E2E channel the encrypted blob) */
+        post: operations["post_channels__id__files"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/channels/{id}/messages": {
         parameters: {
             query?: never;
@@ -543,6 +560,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/files/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A file's bytes, to whoever can read its channel (ranges allowed) */
+        get: operations["get_files__id_"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/groups/{id}": {
         parameters: {
             query?: never;
@@ -851,6 +885,23 @@ export interface paths {
         post?: never;
         /** Unblock a user */
         delete: operations["delete_users_me_blocks__id_"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/me/files": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** How many files the caller stored, their bytes and the bounds */
+        get: operations["get_users_me_files"];
+        put?: never;
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -1592,6 +1643,25 @@ export interface components {
          * @enum {string}
          */
         ErrorCode: "invalid_request" | "invalid_json" | "payload_too_large" | "unsupported_media_type" | "unauthorized" | "invalid_credentials" | "totp_required" | "invalid_totp" | "invalid_refresh_token" | "weak_password" | "wrong_password" | "forbidden" | "registration_closed" | "invite_required" | "invalid_invite" | "not_found" | "method_not_allowed" | "username_taken" | "conflict" | "rate_limited" | "too_many_sessions" | "slow_mode" | "busy" | "internal" | "unavailable" | "queue_full" | "invalid_setup_token" | "quota_exceeded" | "storage_full";
+        /** Format: uuid */
+        FileId: string;
+        /** @description `GET /api/v1/users/me/files`: what the caller's files take and may take. */
+        FileUsage: {
+            /** Format: int64 */
+            bytes: number;
+            /** Format: int64 */
+            files: number;
+            /**
+             * Format: int64
+             * @description The largest single upload in bytes.
+             */
+            max_upload_bytes: number;
+            /**
+             * Format: int64
+             * @description The caller's quota in bytes.
+             */
+            quota_bytes: number;
+        };
         /** @description A group of channels. */
         Group: {
             assigned_to?: null | components["schemas"]["UserId"];
@@ -2101,6 +2171,24 @@ export interface components {
         Status: {
             status: string;
         };
+        /**
+         * @description `POST /api/v1/channels/{id}/files`: a file stored in a channel (docs/e2e.md 19). In an
+         *     end-to-end channel the bytes are the encrypted blob and the server knows nothing else of it.
+         */
+        StoredFile: {
+            channel_id: components["schemas"]["ChannelId"];
+            /** Format: date-time */
+            created_at: string;
+            id: components["schemas"]["FileId"];
+            /**
+             * @description SHA-256 of the bytes stored, 64 lowercase hex characters: an encrypted blob's equals
+             *     the digest in its attachment pointer.
+             */
+            sha256: string;
+            /** Format: int64 */
+            size: number;
+            uploader_id: components["schemas"]["UserId"];
+        };
         /** @description A fresh access token and the refresh token that replaces the previous one. */
         TokenPair: {
             access_token: string;
@@ -2414,6 +2502,41 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ChannelDevices"];
+                };
+            };
+            /** @description An error: `code` is stable, `message` says what to fix */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    post_channels__id__files: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/octet-stream": string;
+            };
+        };
+        responses: {
+            /** @description Store a file in a channel (application/octet-stream; in an E2E channel the encrypted blob) */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StoredFile"];
                 };
             };
             /** @description An error: `code` is stable, `message` says what to fix */
@@ -3607,6 +3730,44 @@ export interface operations {
             };
         };
     };
+    get_files__id_: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A file's bytes, to whoever can read its channel (ranges allowed) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+            /** @description A file's bytes, to whoever can read its channel (ranges allowed) */
+            206: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description An error: `code` is stable, `message` says what to fix */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     delete_groups__id_: {
         parameters: {
             query?: never;
@@ -4348,6 +4509,35 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description An error: `code` is stable, `message` says what to fix */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_users_me_files: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description How many files the caller stored, their bytes and the bounds */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FileUsage"];
+                };
             };
             /** @description An error: `code` is stable, `message` says what to fix */
             default: {

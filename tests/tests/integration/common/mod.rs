@@ -303,8 +303,14 @@ pub struct Client {
 }
 
 impl Client {
-    /// Sends a raw request: any method, headers and body bytes.
-    pub fn raw(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Resp {
+    /// Sends a request and answers the response, its body unread.
+    fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> http::Response<ureq::Body> {
         let mut req = http::Request::builder()
             .method(method)
             .uri(format!("{}{}", self.base, path));
@@ -318,7 +324,12 @@ impl Client {
             req = req.header(*k, *v);
         }
         let req = req.body(body).expect("request builds");
-        let mut res = self.agent.run(req).expect("request completes");
+        self.agent.run(req).expect("request completes")
+    }
+
+    /// Sends a raw request: any method, headers and body bytes.
+    pub fn raw(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Resp {
+        let mut res = self.send(method, path, headers, body);
         let status = res.status().as_u16();
         let headers = res.headers().clone();
         let text = res
@@ -334,6 +345,26 @@ impl Client {
             body,
             text,
         }
+    }
+
+    /// Sends a raw request and keeps the answer's body as bytes (a file).
+    pub fn raw_bytes(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> (u16, http::HeaderMap, Vec<u8>) {
+        let mut res = self.send(method, path, headers, body);
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let bytes = res
+            .body_mut()
+            .with_config()
+            .limit(256 * 1024 * 1024)
+            .read_to_vec()
+            .unwrap_or_default();
+        (status, headers, bytes)
     }
 
     fn json(&self, method: &str, path: &str, body: Option<&Value>) -> Resp {

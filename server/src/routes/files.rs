@@ -1,0 +1,190 @@
+//! Files in channels (docs/e2e.md 19): an upload streams into the file store within the upload
+//! bound and the caller's and the instance's quotas, and is recorded once its bytes are placed;
+//! a download goes to whoever can read the file's channel now, as inert bytes with ranges.
+
+use crate::access;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::Authed;
+use crate::state::AppState;
+use actix_files::NamedFile;
+use actix_web::http::header::{self, ContentDisposition, DispositionType};
+use actix_web::web::{Data, Json, Path, Payload};
+use actix_web::{HttpRequest, HttpResponse};
+use chatalot_protocol::api::{FileUsage, StoredFile};
+use chatalot_protocol::error::ErrorCode;
+use chatalot_protocol::ids::{ChannelId, FileId};
+use chatalot_protocol::perms;
+use chatalot_storage::blobs::{BlobError, BlobId, BlobStore};
+use chatalot_storage::{channels, files};
+
+fn wire(f: files::File) -> StoredFile {
+    StoredFile {
+        id: f.id,
+        channel_id: f.channel_id,
+        uploader_id: f.uploader_id,
+        size: f.size,
+        sha256: BlobId(f.sha256).to_hex(),
+        created_at: f.created_at,
+    }
+}
+
+fn full(message: String) -> ApiError {
+    ApiError::new(ErrorCode::StorageFull, message)
+}
+
+/// `POST /api/v1/channels/{id}/files`: stores the body (`application/octet-stream`; in an
+/// end-to-end channel the encrypted blob) as a file of the channel, for a member who may post
+/// there. 413 over the upload bound, 507 when it would pass the caller's or the instance's
+/// quota or the disk is full; nothing is kept then.
+pub async fn upload_file(
+    state: Data<AppState>,
+    authed: Authed,
+    id: Path<ChannelId>,
+    req: HttpRequest,
+    body: Payload,
+) -> ApiResult<HttpResponse> {
+    let user = authed.0.user_id;
+    let limits = &state.config.limits;
+    let (channel, room) = {
+        let mut conn = state.db.conn().await?;
+        let (channel, facts) = channels::find_visible(&mut conn, id.into_inner(), user)
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        access::require(perms::post_channel(&facts))?;
+        let (_, used) = files::usage_of(&mut conn, user).await?;
+        let mut room = limits.file_quota_bytes.saturating_sub(used);
+        if limits.file_instance_bytes > 0 {
+            let all = files::instance_bytes(&mut conn).await?;
+            room = room.min(limits.file_instance_bytes.saturating_sub(all));
+        }
+        (channel, room)
+        // the connection goes back to the pool before the body streams in
+    };
+    let octets = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/octet-stream"))
+        });
+    if !octets {
+        return Err(ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            "send the file as application/octet-stream",
+        ));
+    }
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let over_quota = || {
+        full(format!(
+            "no room for this file: your files may take {} bytes in all and the instance's have their bound too; delete some first",
+            limits.file_quota_bytes
+        ))
+    };
+    let too_large = || {
+        ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("a file may have at most {} bytes", limits.file_upload_bytes),
+        )
+    };
+    if declared.is_some_and(|n| n > limits.file_upload_bytes) {
+        return Err(too_large());
+    }
+    if declared.is_some_and(|n| n > room) {
+        return Err(over_quota());
+    }
+    let bound = limits.file_upload_bytes.min(room);
+    let stored = state.files.put(body, bound).await.map_err(|e| match e {
+        BlobError::TooLarge(_) if bound < limits.file_upload_bytes => over_quota(),
+        BlobError::TooLarge(_) => too_large(),
+        BlobError::Full => full("the server's disk is full; nothing was stored".into()),
+        BlobError::Body(m) => ApiError::invalid(format!("the upload broke off: {m}")),
+        BlobError::Io(e) => {
+            tracing::error!(error = %e, "file store");
+            ApiError::new(ErrorCode::Internal, "the file could not be stored")
+        }
+    })?;
+    let mut conn = state.db.conn().await?;
+    let row = files::insert(&mut conn, channel.id, user, stored.id.0, stored.size).await?;
+    Ok(HttpResponse::Created().json(wire(row)))
+}
+
+/// `GET /api/v1/files/{id}`: the file's bytes to whoever can read its channel now (404
+/// otherwise), as `application/octet-stream` to be saved, never rendered, with ranges.
+pub async fn download_file(
+    state: Data<AppState>,
+    authed: Authed,
+    id: Path<FileId>,
+    req: HttpRequest,
+) -> ApiResult<HttpResponse> {
+    let user = authed.0.user_id;
+    let file = {
+        let mut conn = state.db.conn().await?;
+        let file = files::find(&mut conn, id.into_inner())
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        channels::find_visible(&mut conn, file.channel_id, user)
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        file
+    };
+    let blob = BlobId(file.sha256);
+    let Some(stored) = state.files.open(&blob).await.map_err(|e| {
+        tracing::error!(error = %e, "file store");
+        ApiError::new(ErrorCode::Internal, "the file could not be read")
+    })?
+    else {
+        tracing::error!(file = %file.id, blob = %blob, "a file's bytes are missing from the store");
+        return Err(ApiError::not_found());
+    };
+    let path = stored.path;
+    let named = actix_web::web::block(move || NamedFile::open(path))
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "file store");
+            ApiError::new(ErrorCode::Internal, "the file could not be read")
+        })?
+        .map_err(|e| {
+            tracing::error!(error = %e, "file store");
+            ApiError::new(ErrorCode::Internal, "the file could not be read")
+        })?
+        .set_content_type("application/octet-stream".parse().expect("a MIME type"))
+        .set_content_disposition(ContentDisposition {
+            disposition: DispositionType::Attachment,
+            parameters: vec![],
+        })
+        .use_last_modified(false);
+    let mut res = named.into_response(&req);
+    let h = res.headers_mut();
+    h.insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("private, no-cache"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        header::HeaderValue::from_static("sandbox; default-src 'none'"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        header::HeaderValue::from_static("nosniff"),
+    );
+    Ok(res)
+}
+
+/// `GET /api/v1/users/me/files`: how many files the caller stored, their bytes and the bounds.
+pub async fn file_usage(state: Data<AppState>, authed: Authed) -> ApiResult<Json<FileUsage>> {
+    let mut conn = state.db.conn().await?;
+    let (n, bytes) = files::usage_of(&mut conn, authed.0.user_id).await?;
+    let l = &state.config.limits;
+    Ok(Json(FileUsage {
+        files: n,
+        bytes,
+        quota_bytes: l.file_quota_bytes,
+        max_upload_bytes: l.file_upload_bytes,
+    }))
+}
