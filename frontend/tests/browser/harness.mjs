@@ -83,28 +83,30 @@ function freePort() {
 }
 
 /**
- * Starts the server with the built web app. Limits are raised so that one test run can register
- * a dozen accounts from 127.0.0.1; the instance starts without an owner and with the known
- * setup token `SETUP_TOKEN`; everything else is the server's default, or as `env` says
- * (`CHATALOT_*` settings).
+ * Starts the server with the built web app (or the pages in `webRoot`). Limits are raised so
+ * that one test run can register a dozen accounts from 127.0.0.1; the instance starts without an
+ * owner and with the known setup token `SETUP_TOKEN`; everything else is the server's default,
+ * or as `config` (sections of the configuration file, `{ realtime: { frames_per_sec: 1000 } }`)
+ * and `env` (`CHATALOT_*` settings) say.
  */
-export async function startServer({ env = {} } = {}) {
-  const dist = join(FRONTEND, 'dist');
-  if (!existsSync(join(dist, 'index.html'))) throw new Error("frontend/dist is missing: run 'npm run build' first");
+export async function startServer({ env = {}, config: settings = {}, webRoot = join(FRONTEND, 'dist') } = {}) {
+  const dist = webRoot;
+  if (!existsSync(join(dist, 'index.html'))) {
+    throw new Error(`${dist}/index.html is missing: run 'npm run build' first`);
+  }
   const dataDir = mkdtempSync(join(tmpdir(), 'chatalot-web-'));
   // The embedded cluster runs as `postgres` when we are root: its path must be searchable.
   chmodSync(dataDir, 0o755);
   const config = join(dataDir, 'config.toml');
+  const sections = {
+    ...settings,
+    limits: { auth_ip_burst: 1000, auth_ip_per_minute: 1000, register_ip_burst: 100, register_ip_per_hour: 100, ...settings.limits },
+  };
   writeFileSync(
     config,
-    [
-      '[limits]',
-      'auth_ip_burst = 1000',
-      'auth_ip_per_minute = 1000',
-      'register_ip_burst = 100',
-      'register_ip_per_hour = 100',
-      '',
-    ].join('\n'),
+    Object.entries(sections)
+      .map(([name, keys]) => [`[${name}]`, ...Object.entries(keys).map(([k, v]) => `${k} = ${JSON.stringify(v)}`), ''].join('\n'))
+      .join('\n'),
   );
   const port = await freePort();
   const bin = serverBinary();
