@@ -19,5 +19,11 @@ export default defineConfig({
     modulePreload: { polyfill: false },
     sourcemap: false,
     minify: process.env.BENCH_MINIFY !== '0',
+    rollupOptions: {
+      // The page imports the device module up front, which the app loads on demand: one chunk.
+      onwarn(warning, warn) {
+        if (warning.code !== 'INEFFECTIVE_DYNAMIC_IMPORT') warn(warning);
+      },
+    },
   },
 });
