@@ -40,7 +40,8 @@ function serverBinary() {
     join(REPO, 'target/debug/chatalot-server'),
     join(REPO, 'target/release/chatalot-server'),
   ].filter(Boolean);
-  const found = candidates.find((p) => existsSync(p));
+  // A relative path is taken from the working directory (the server starts in another one).
+  const found = candidates.map((p) => resolve(p)).find((p) => existsSync(p));
   if (!found) throw new Error(`no server binary: build it with 'cargo build -p chatalot-server' (looked at ${candidates.join(', ')})`);
   return found;
 }

@@ -121,3 +121,49 @@ describe('the sealed device record', () => {
     expect(a.store.data[`keys/${f.users.a.user}/device`]).toMatchObject({ nonce: expect.any(String), ct: expect.any(String) });
   });
 });
+
+describe('the device record across tabs', () => {
+  it('an operation opens the stored record only when another tab stored a newer one', async () => {
+    const { DeviceRecord } = await import('../../src/lib/e2e/deviceRecord');
+    const { MemoryStore } = await import('../../src/lib/storage/kv');
+    const ks = new Keystore(new MemoryStore(), { kdf: { alg: 'argon2id', m: 64, t: 1, p: 1 } });
+    await ks.unlock('u1', 'pass phrase');
+    const st = {
+      v: 1,
+      userId: 'u1',
+      deviceId: 'd1',
+      rosters: {} as Record<string, string[]>,
+    } as unknown as Parameters<typeof DeviceRecord.create>[1];
+    const tab1 = await DeviceRecord.create(ks, st);
+    const tab2 = (await DeviceRecord.read(ks, 'u1', 'd1'))!;
+    let opened = 0;
+    const real = ks.getSecretUnless.bind(ks);
+    ks.getSecretUnless = async (name, stamp) => {
+      const r = await real(name, stamp);
+      if (r.value) opened++;
+      return r;
+    };
+    // Nothing changed elsewhere: the record is not opened again.
+    await tab1.run(async () => undefined);
+    await tab1.run(async () => undefined);
+    expect(opened).toBe(0);
+    // The other tab stores a change: the next operation here opens and takes it.
+    await tab2.run(async () => {
+      tab2.st.rosters['c1'] = ['u2'];
+      await tab2.save();
+    });
+    await tab1.run(async () => {
+      expect(tab1.st.rosters['c1']).toEqual(['u2']);
+    });
+    expect(opened).toBe(1);
+    // And its own store does not make it open the record again.
+    await tab1.run(async () => {
+      tab1.st.rosters['c2'] = ['u3'];
+      await tab1.save();
+    });
+    await tab1.run(async () => undefined);
+    expect(opened).toBe(1);
+    await tab2.run(async () => expect(tab2.st.rosters['c2']).toEqual(['u3']));
+    expect(opened).toBe(2);
+  });
+});

@@ -20,7 +20,7 @@ import {
 } from './backup.js';
 import { CROCKFORD, crockfordText, readCrockford } from './encoding.js';
 import { CryptoError } from './errors.js';
-import { HISTORY_KEY_LEN, HistoryKey } from './history.js';
+import { HISTORY_CHECKPOINT_EVERY, HISTORY_KEY_LEN, HistoryKey, HistoryReader } from './history.js';
 import { DeviceIdentity, UserKeyPair } from './identity.js';
 import { MAX_BACKUP_CHUNK_LEN, MAX_BODY_LEN, SENDER_KEY_ROTATE_AFTER } from './limits.js';
 import { LINK_CODE_CHARS, LINK_REQUEST_LEN, LinkCode, LinkRequest, PendingLink, respond } from './link.js';
@@ -258,6 +258,38 @@ describe('history keys', () => {
     expect(toHex(forwarded.toBytes())).toBe(before);
     expect(toHex(forwarded.distribution().toBytes())).toBe(toHex(atStart));
     expect(`${forwarded} ${JSON.stringify({ forwarded })}`).not.toContain(toHex(forwarded.chainKey).slice(0, 8));
+  });
+
+  it('a history reader reads in any order what the key reads, at most 64 steps a message after the first walk', () => {
+    const rng = new TestRng(13);
+    const device = DeviceIdentity.generate(USER, fill(16, 0x64), rng.source);
+    const me = device.deviceId;
+    const sender = SenderKeySender.generate(CHANNEL, me, rng.source);
+    // A key handed over from iteration 5 on.
+    const early = Array.from({ length: 5 }, (_, i) => sender.encrypt(utf8(`early ${i}`), rng.source));
+    const key = HistoryKey.attest(device, sender.distribution());
+    const sent = Array.from({ length: 700 }, (_, i) => sender.encrypt(utf8(`message ${i}`), rng.source));
+    const reader = new HistoryReader(key);
+    // Newest first, then older pages, then at random and twice: the same texts as the key itself.
+    const order = [...Array.from({ length: 700 }, (_, i) => 699 - i), 350, 0, 699, 64, 63, 65, 128];
+    for (const i of order) {
+      const text = new TextDecoder().decode(reader.decrypt(CHANNEL, me, sent[i] as Uint8Array));
+      expect(text).toBe(`message ${i}`);
+    }
+    expect(new TextDecoder().decode(key.decrypt(CHANNEL, me, sent[350] as Uint8Array))).toBe('message 350');
+    expect(reader.checkpointCount).toBe(Math.floor(699 / HISTORY_CHECKPOINT_EVERY) + 1);
+    // What the key refuses, the reader refuses.
+    const bad = (sent[10] as Uint8Array).slice();
+    bad[bad.length - 3]! ^= 1;
+    expect(code(() => reader.decrypt(CHANNEL, me, bad))).toBe(code(() => key.decrypt(CHANNEL, me, bad)));
+    expect(code(() => reader.decrypt(fill(16, 0x01), me, sent[10] as Uint8Array))).not.toBe('ok');
+    const other = SenderKeySender.generate(CHANNEL, me, rng.source);
+    const foreign = other.encrypt(utf8('another key'), rng.source);
+    expect(code(() => reader.decrypt(CHANNEL, me, foreign))).toBe('InvalidField');
+    // Before the key's first iteration: as the key, Duplicate.
+    expect(code(() => reader.decrypt(CHANNEL, me, early[4] as Uint8Array))).toBe('Duplicate');
+    reader.wipe();
+    expect(reader.checkpointCount).toBe(0);
   });
 
   it('a history key in another sender\u2019s name or channel is refused', () => {

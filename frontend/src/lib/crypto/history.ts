@@ -216,6 +216,83 @@ export class HistoryKey {
   }
 }
 
+/** A {@link HistoryReader} keeps the chain key of every this many iterations. */
+export const HISTORY_CHECKPOINT_EVERY = 64;
+
+/**
+ * Reads the messages of one history key in any order, for a device reading a channel's
+ * history (newest page first, then older ones): the first walk from the key's first iteration
+ * keeps the chain key of every {@link HISTORY_CHECKPOINT_EVERY}th iteration in memory, so every
+ * later message costs at most that many chain steps from the nearest one before it. Accepts and
+ * refuses exactly what {@link HistoryKey.decrypt} does; changes nothing persistent. Secret.
+ */
+export class HistoryReader {
+  /** iteration (a multiple of the interval from the first) → the chain key there. */
+  private checkpoints = new Map<number, Uint8Array>();
+  /** The chain key after the last message read, so that reading in order costs one step. */
+  private cursor: { iteration: number; chainKey: Uint8Array } | null = null;
+
+  constructor(readonly key: HistoryKey) {
+    this.checkpoints.set(key.firstIteration, key.chainKey.slice());
+  }
+
+  decrypt(channelId: Uint8Array, senderDeviceId: Uint8Array, bytes: Uint8Array): Uint8Array {
+    const k = this.key;
+    const msg = SenderKeyMessage.fromBytes(bytes);
+    if (msg.keyId !== k.keyId) throw new CryptoError('InvalidField', 'sender key id');
+    if (msg.iteration < k.firstIteration) throw new CryptoError('Duplicate');
+    const steps = msg.iteration - k.firstIteration;
+    if (steps > SENDER_KEY_ROTATE_AFTER) throw new CryptoError('TooFarAhead');
+    // The nearest checkpoint at or before the message (the first iteration is always one).
+    let at = k.firstIteration + Math.floor(steps / HISTORY_CHECKPOINT_EVERY) * HISTORY_CHECKPOINT_EVERY;
+    while (!this.checkpoints.has(at)) at -= HISTORY_CHECKPOINT_EVERY;
+    let chainKey: Uint8Array;
+    if (this.cursor && this.cursor.iteration <= msg.iteration && this.cursor.iteration > at) {
+      at = this.cursor.iteration;
+      chainKey = this.cursor.chainKey.slice();
+    } else {
+      chainKey = this.checkpoints.get(at)!.slice();
+    }
+    for (let it = at; it < msg.iteration; it++) {
+      const [mk, next] = chainStep(chainKey);
+      wipe(mk, chainKey);
+      chainKey = next;
+      const reached = it + 1;
+      if ((reached - k.firstIteration) % HISTORY_CHECKPOINT_EVERY === 0 && !this.checkpoints.has(reached)) {
+        this.checkpoints.set(reached, chainKey.slice());
+      }
+    }
+    const dist = new SenderKeyDistribution(k.channelId, k.senderDeviceId, k.keyId, msg.iteration, chainKey, k.signingKey);
+    let receiver: SenderKeyReceiver | undefined;
+    try {
+      receiver = SenderKeyReceiver.fromDistribution(dist, k.senderDeviceId);
+      const plain = receiver.decrypt(channelId, senderDeviceId, bytes);
+      // Read: the next message in order starts from the chain key after this one.
+      const [mk, next] = chainStep(chainKey);
+      mk.fill(0);
+      this.cursor?.chainKey.fill(0);
+      this.cursor = { iteration: msg.iteration + 1, chainKey: next };
+      return plain;
+    } finally {
+      chainKey.fill(0);
+      receiver?.wipe();
+    }
+  }
+
+  /** Chain keys kept (for tests and bounds: at most 10,000 / 64 + 1). */
+  get checkpointCount(): number {
+    return this.checkpoints.size;
+  }
+
+  /** Overwrites every chain key kept (the key itself is the caller's). */
+  wipe(): void {
+    for (const c of this.checkpoints.values()) c.fill(0);
+    this.checkpoints.clear();
+    this.cursor?.chainKey.fill(0);
+    this.cursor = null;
+  }
+}
+
 /**
  * Most history keys in one {@link HistoryBundle}: a bundle travels in one envelope of at most
  * 16 KiB (80 × 169 bytes is 13,520).

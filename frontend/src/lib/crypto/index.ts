@@ -95,7 +95,15 @@ export {
   openSecretStorage,
   sealSecretStorage,
 } from './secretStorage.js';
-export { ATTESTATION_LABEL, HISTORY_KEY_LEN, HistoryBundle, HistoryKey, MAX_HISTORY_BUNDLE_KEYS } from './history.js';
+export {
+  ATTESTATION_LABEL,
+  HISTORY_CHECKPOINT_EVERY,
+  HISTORY_KEY_LEN,
+  HistoryBundle,
+  HistoryKey,
+  HistoryReader,
+  MAX_HISTORY_BUNDLE_KEYS,
+} from './history.js';
 export {
   ArchivedMessage,
   BACKUP_HEAD_LABEL,

@@ -14,7 +14,7 @@
 //
 // Every public operation here runs as one operation of the record (`DeviceRecord.run`).
 
-import { CryptoError, DeviceCertificate, LinkCode, LinkRequest, SenderKeyMessage, SenderKeyReceiver, UserKeyPair, linkRespond } from '../crypto/index';
+import { CryptoError, DeviceCertificate, LinkCode, LinkRequest, HistoryReader, SenderKeyMessage, UserKeyPair, linkRespond } from '../crypto/index';
 import { Account, USER_KEY_SLOT, entryKey, hasAccountApi, type AccountApi, type AccountState } from './account';
 import { AppTag, MalformedError, type Body, decodeBody, decodeDirectPlaintext, decodePayload, uuidBytes, uuidString } from './appcodec';
 import { E2eFailure, Warnings, failureOf, type CipherMessage, type EnvelopeJson, type KeyApi, type Warning } from './deviceCommon';
@@ -62,6 +62,8 @@ export const BACKUP_DELAY_MS = 3000;
 const BACKUP_RETRY_MAX_MS = 10 * 60 * 1000;
 /** A linked or restored device reads chunks appended since its restore at most this often (ms). */
 const HISTORY_SYNC_MS = 30_000;
+/** Readers of history keys kept at once (each holds at most 157 chain keys). */
+const HISTORY_READERS_KEPT = 500;
 
 function webLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
   const locks = typeof navigator !== 'undefined' ? (navigator as Navigator & { locks?: LockManager }).locks : undefined;
@@ -90,8 +92,8 @@ export class E2eDevice {
   private closed = false;
   /** Sender devices whose certificates verified for history keys, this session. */
   private historyCerts = new Map<string, DeviceCertificate>();
-  /** Receiver states of history keys in use, this session (`channel/device/key id`). */
-  private historyReaders = new Map<string, SenderKeyReceiver>();
+  /** Readers of history keys in use, their attestations checked, this session (`channel/device/key id`). */
+  private historyReaders = new Map<string, { reader: HistoryReader; user: string }>();
   private lastHistorySync = -Infinity;
   private resets: Promise<number[]> | null = null;
 
@@ -157,7 +159,10 @@ export class E2eDevice {
     if (this.backupTimer) clearTimeout(this.backupTimer);
     this.backupTimer = null;
     this.history.clear();
-    for (const r of this.historyReaders.values()) r.wipe();
+    for (const r of this.historyReaders.values()) {
+      r.reader.wipe();
+      r.reader.key.wipe();
+    }
     this.historyReaders.clear();
   }
 
@@ -318,7 +323,15 @@ export class E2eDevice {
         body = this.senderKeys.decrypt(m.channel_id, sender, p.senderDevice, p.message);
       } catch (e) {
         if (!(e instanceof E2eFailure) || e.reason !== 'unknown_sender_key') throw e;
-        body = await this.decryptHistory(m.channel_id, sender, p.senderDevice, p.message);
+        const read = await this.decryptHistory(m.channel_id, sender, p.senderDevice, p.message);
+        body = read.body;
+        // Read with a history key: no ratchet moved; the record is stored only when checking the
+        // key's attestation may have pinned a user key (at a key's first message).
+        if (!read.checked) {
+          const decoded = decodeBody(body);
+          await m.keep?.(decoded);
+          return decoded;
+        }
       }
     }
     const decoded = decodeBody(body);
@@ -390,12 +403,35 @@ export class E2eDevice {
    * key must be attested by the sender device, whose certificate must be listed for the message's
    * sender now and verify under the trusted user key.
    */
-  private async decryptHistory(channelId: string, sender: string, senderDevice: string, message: Uint8Array): Promise<Uint8Array> {
+  private async decryptHistory(
+    channelId: string,
+    sender: string,
+    senderDevice: string,
+    message: Uint8Array,
+  ): Promise<{ body: Uint8Array; checked: boolean }> {
     const keyId = SenderKeyMessage.fromBytes(message).keyId;
+    const name = `${channelId}/${senderDevice}/${keyId}`;
+    const c = uuidBytes(channelId);
+    const d = uuidBytes(senderDevice);
+    // The reader of this key, made (and its attestation checked) at its first message this
+    // session: any message of the key costs at most 64 chain steps then, in any order.
+    const held = this.historyReaders.get(name);
+    if (held && held.user === sender) {
+      try {
+        return { body: held.reader.decrypt(c, d, message), checked: false };
+      } catch (e) {
+        if (!(e instanceof CryptoError) || e.code !== 'Duplicate') throw e;
+        // Before the key's first iteration: an earlier copy of it may have arrived since.
+      }
+    }
     await this.openHistory();
     let key = await this.history.historyKey(channelId, senderDevice, keyId);
     if (!key && (await this.syncHistory())) key = await this.history.historyKey(channelId, senderDevice, keyId);
     if (!key) throw new E2eFailure('unknown_sender_key', 'no sender key for this message');
+    if (held && held.user === sender && key.firstIteration >= held.reader.key.firstIteration) {
+      key.wipe();
+      throw new E2eFailure('before_history', 'the backup’s key starts after this message');
+    }
     try {
       let cert = this.historyCerts.get(senderDevice);
       if (!cert || uuidString(cert.userId) !== sender) {
@@ -408,32 +444,29 @@ export class E2eDevice {
         this.historyCerts.set(senderDevice, cert);
       }
       key.verify(cert);
-      const c = uuidBytes(channelId);
-      const d = uuidBytes(senderDevice);
-      // A receiver state per history key, stepped forward as history is read in order (the key
-      // alone costs a chain walk per message); an earlier message, or one further past it than
-      // it skips at once, is read from the key itself.
-      const name = `${channelId}/${senderDevice}/${keyId}`;
-      let reader = this.historyReaders.get(name);
-      if (!reader) {
-        const dist = key.distribution();
-        reader = SenderKeyReceiver.fromDistribution(dist, d);
-        dist.wipe();
-        this.historyReaders.set(name, reader);
-      }
-      try {
-        return reader.decrypt(c, d, message);
-      } catch (e) {
-        if (!(e instanceof CryptoError) || (e.code !== 'Duplicate' && e.code !== 'TooFarAhead')) throw e;
-      }
-      try {
-        return key.decrypt(c, d, message);
-      } catch (e) {
-        if (e instanceof CryptoError && e.code === 'Duplicate') throw new E2eFailure('before_history', 'the backup’s key starts after this message');
-        throw e;
-      }
-    } finally {
+    } catch (e) {
       key.wipe();
+      throw e;
+    }
+    const reader = new HistoryReader(key);
+    if (held) {
+      held.reader.wipe();
+      held.reader.key.wipe();
+      this.historyReaders.delete(name);
+    }
+    this.historyReaders.set(name, { reader, user: sender });
+    // Bounded: the readers of the keys read least lately go first.
+    while (this.historyReaders.size > HISTORY_READERS_KEPT) {
+      const [oldest, r] = this.historyReaders.entries().next().value as [string, { reader: HistoryReader }];
+      r.reader.wipe();
+      r.reader.key.wipe();
+      this.historyReaders.delete(oldest);
+    }
+    try {
+      return { body: reader.decrypt(c, d, message), checked: true };
+    } catch (e) {
+      if (e instanceof CryptoError && e.code === 'Duplicate') throw new E2eFailure('before_history', 'the backup’s key starts after this message');
+      throw e;
     }
   }
 

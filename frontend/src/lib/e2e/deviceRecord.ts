@@ -71,6 +71,8 @@ export class DeviceRecord {
   st: DeviceState;
   /** The state as last stored: what a failed operation returns to. */
   private saved: string;
+  /** The stamp of the stored record this state is (another tab's write changes it). */
+  private stamp: string | null = null;
   private queue: Promise<unknown> = Promise.resolve();
 
   private constructor(
@@ -83,10 +85,13 @@ export class DeviceRecord {
 
   /** The stored record of this user's device `deviceId`, or null when there is none (or another's). */
   static async read(keystore: Keystore, userId: string, deviceId: string): Promise<DeviceRecord | null> {
-    const raw = await keystore.getSecret(STATE_SLOT);
-    if (!raw) return null;
-    const st = parse(fromUtf8.decode(raw), userId, deviceId);
-    return st ? new DeviceRecord(keystore, st) : null;
+    const got = await keystore.getSecretUnless(STATE_SLOT, null);
+    if (!got.value) return null;
+    const st = parse(fromUtf8.decode(got.value), userId, deviceId);
+    if (!st) return null;
+    const r = new DeviceRecord(keystore, st);
+    r.stamp = got.stamp;
+    return r;
   }
 
   /** A new record, stored at once. */
@@ -98,15 +103,19 @@ export class DeviceRecord {
 
   async save(): Promise<void> {
     const json = JSON.stringify(this.st);
-    await this.keystore.putSecret(STATE_SLOT, utf8.encode(json));
+    this.stamp = await this.keystore.putSecret(STATE_SLOT, utf8.encode(json));
     this.saved = json;
   }
 
-  /** Takes the stored state when another tab changed it. */
+  /**
+   * Takes the stored state when another tab changed it. The stored record is opened only when
+   * its stamp is not the one this state was read or stored with.
+   */
   private async reload(): Promise<void> {
-    const raw = await this.keystore.getSecret(STATE_SLOT);
-    if (!raw) return;
-    const json = fromUtf8.decode(raw);
+    const got = await this.keystore.getSecretUnless(STATE_SLOT, this.stamp);
+    if (got.same || !got.value) return;
+    const json = fromUtf8.decode(got.value);
+    this.stamp = got.stamp;
     if (json === this.saved) return;
     const st = parse(json, this.st.userId, this.st.deviceId);
     if (!st) return;

@@ -476,7 +476,11 @@ export class E2e {
   ): Promise<Decrypted> {
     const cached = await this.keystore.cachedMessage(message.id, digest).catch(() => null);
     if (cached !== null) return { ok: true, text: cached };
-    const mine = this.own.get(digest) ?? (await this.keystore.cachedOwn(digest).catch(() => null)) ?? undefined;
+    // A text this browser sent (another tab's) is kept by digest: only this device's own
+    // messages are looked for there.
+    const maybeOwn = !this.dev || this.dev.isOwn(bytes);
+    const mine =
+      this.own.get(digest) ?? (maybeOwn ? await this.keystore.cachedOwn(digest).catch(() => null) : null) ?? undefined;
     if (mine !== undefined) {
       await this.keystore.cacheMessage(message.id, digest, mine).catch(() => {});
       // A direct message this device sent goes to the key backup, for the account's other devices.

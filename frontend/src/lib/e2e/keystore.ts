@@ -386,10 +386,27 @@ export class Keystore {
     await this.unlock(userId, password, lockOnReload);
   }
 
-  /** Stores a secret (a private key's serialized state) under a name. */
-  async putSecret(name: string, value: Uint8Array): Promise<void> {
+  /**
+   * Stores a secret (a private key's serialized state) under a name; its stamp (the nonce it
+   * was sealed with: a stored value is still this one while its stamp is).
+   */
+  async putSecret(name: string, value: Uint8Array): Promise<string> {
     const { dek, user } = await this.needCurrent();
-    await this.store.put('keys', `${user}/${name}`, this.seal(dek, user, `secret/${name}`, value));
+    const sealed = this.seal(dek, user, `secret/${name}`, value);
+    await this.store.put('keys', `${user}/${name}`, sealed);
+    return sealed.nonce;
+  }
+
+  /**
+   * The stored secret `name` unless it is still the one stamped `stamp` (`same`, nothing
+   * opened): a caller that holds the value it stored skips opening it again.
+   */
+  async getSecretUnless(name: string, stamp: string | null): Promise<{ same: boolean; stamp: string | null; value: Uint8Array | null }> {
+    const { dek, user } = this.need();
+    const s = await this.store.get<Sealed>('keys', `${user}/${name}`);
+    if (!s) return { same: false, stamp: null, value: null };
+    if (stamp !== null && s.nonce === stamp) return { same: true, stamp, value: null };
+    return { same: false, stamp: s.nonce, value: Keystore.unseal(dek, user, `secret/${name}`, s) };
   }
 
   /** A stored secret, or null when there is none or it does not open. */
