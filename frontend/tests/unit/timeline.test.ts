@@ -155,6 +155,158 @@ describe('Timeline', () => {
     expect(t.ack('n3', 'id3', 7, ME)).toBe(false);
   });
 
+  it('merges an older page before the held messages, once each, the newer state kept', () => {
+    const t = new Timeline(CH);
+    t.applyPage(Array.from({ length: 50 }, (_, i) => msg(101 + i)), true, false);
+    // An edit of 101 arrived live; the scroll-back page overlaps with 101 and 102 in their old state.
+    t.apply(msg(101, { updated_seq: 200, content: { kind: 'text', text: 'edited' } }), 200);
+    t.applyPage(Array.from({ length: 52 }, (_, i) => msg(51 + i)), true, true);
+    expect(seqs(t)).toEqual(Array.from({ length: 100 }, (_, i) => 51 + i));
+    expect(t.get('m101')!.content).toEqual({ kind: 'text', text: 'edited' });
+    expect(t.hasMoreBefore).toBe(true);
+    // The last page says nothing lies before it; a deleted message is kept in its place.
+    t.applyPage([msg(49), msg(50, { updated_seq: 190, deleted: true, content: null })], false, true);
+    expect(seqs(t).slice(0, 3)).toEqual([49, 50, 51]);
+    expect(t.get('m50')!.deleted).toBe(true);
+    expect(t.hasMoreBefore).toBe(false);
+    expect(t.cursor).toBe(200);
+  });
+
+  it('merges a newer page after the held messages, keeping the no-holes rule', () => {
+    const t = new Timeline(CH);
+    t.applyPage([msg(10), msg(11), msg(12)], true, false);
+    const before = t.messages;
+    // Nothing new: the list is not written.
+    t.applyPage([msg(11), msg(12)], true, false);
+    expect(t.messages).toBe(before);
+    // 5 lies before the window while older history remains: it is left for scroll-back.
+    t.applyPage([msg(5, { updated_seq: 14 }), msg(12, { updated_seq: 15, content: { kind: 'text', text: 'v2' } }), msg(13), msg(14)], false, false);
+    expect(seqs(t)).toEqual([10, 11, 12, 13, 14]);
+    expect(t.get('m12')!.content).toEqual({ kind: 'text', text: 'v2' });
+    // A page that is not a scroll-back page does not say what lies before the window.
+    expect(t.hasMoreBefore).toBe(true);
+    expect(t.cursor).toBe(15);
+    // Once the whole history is held, an older message is inserted in its place.
+    t.applyPage([msg(1)], false, true);
+    t.applyPage([msg(3), msg(15)], true, false);
+    expect(seqs(t)).toEqual([1, 3, 10, 11, 12, 13, 14, 15]);
+    expect(t.hasMoreBefore).toBe(false);
+  });
+
+  it('merges a page out of order and with repeats: each message once, its newest state', () => {
+    const t = new Timeline(CH);
+    t.applyPage([msg(20), msg(21)], true, false);
+    t.applyPage(
+      [msg(8), msg(19, { updated_seq: 30, deleted: true, content: null }), msg(9), msg(19), msg(21, { updated_seq: 25 }), msg(8, { updated_seq: 22 }), msg(21)],
+      true,
+      true,
+    );
+    expect(seqs(t)).toEqual([8, 9, 19, 20, 21]);
+    expect(t.get('m8')!.updated_seq).toBe(22);
+    expect(t.get('m19')!.deleted).toBe(true);
+    expect(t.get('m21')!.updated_seq).toBe(25);
+    expect(t.cursor).toBe(30);
+  });
+
+  it('takes the server copy of an acknowledged send from a page, once', () => {
+    const t = new Timeline(CH);
+    t.applyPage([msg(3)], false, false);
+    const content = { kind: 'text' as const, text: 'mine' };
+    t.addPending({ nonce: 'n1', content, reply_to: null, created_at: '2026-11-28T10:00:00Z' });
+    t.ack('n1', 'm4', 4, ME);
+    const server = msg(4, { sender_id: ME, content, created_at: '2026-11-28T10:00:01Z' });
+    t.applyPage([msg(3), server], false, false);
+    expect(t.messages.map((m) => [m.id, m.created_at])).toEqual([
+      ['m3', msg(3).created_at],
+      ['m4', '2026-11-28T10:00:01Z'],
+    ]);
+    // It is no longer provisional: another copy of the same state changes nothing.
+    const held = t.messages;
+    t.applyPage([msg(4, { sender_id: ME, content, created_at: '2026-11-28T10:00:02Z' })], false, false);
+    expect(t.messages).toBe(held);
+  });
+
+  it('merges a page as applying its messages one by one would (seeded model)', () => {
+    let seed = 7;
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    // What applyPage did before it merged: each message through `apply`, the no-holes rule off
+    // for the first page and scroll-back pages.
+    const oneByOne = (t: Timeline, page: Message[], hasMore: boolean, older: boolean) => {
+      if (!t.loaded || older) {
+        t.loaded = false;
+        for (const m of page) t.apply(m);
+        t.loaded = true;
+        t.hasMoreBefore = hasMore;
+      } else for (const m of page) t.apply(m);
+    };
+    for (let run = 0; run < 40; run++) {
+      const a = new Timeline(CH);
+      const b = new Timeline(CH);
+      const version = (seq: number) => {
+        const u = seq + rand(3) * 100;
+        return rand(6) === 0 ? msg(seq, { updated_seq: u, deleted: true, content: null }) : msg(seq, { updated_seq: u, content: { kind: 'text', text: `v${u}` } });
+      };
+      for (let step = 0; step < 30; step++) {
+        const op = rand(4);
+        if (op === 0) {
+          const m = version(1 + rand(80));
+          expect(a.apply(m, m.updated_seq)).toBe(b.apply(m, m.updated_seq));
+        } else if (op === 1 && a.loaded) {
+          const seq = 1 + rand(80);
+          const nonce = `n${run}-${step}`;
+          const content = { kind: 'text' as const, text: nonce };
+          for (const t of [a, b]) {
+            t.addPending({ nonce, content, reply_to: null, created_at: '2026-11-28T10:00:00Z' });
+            t.ack(nonce, `m${seq}`, seq, ME);
+          }
+        } else {
+          const start = 1 + rand(80);
+          const page = Array.from({ length: rand(12) }, () => version(start + rand(15)));
+          if (rand(2) === 0) page.sort((x, y) => x.seq - y.seq);
+          const hasMore = rand(3) > 0;
+          const older = rand(2) === 0;
+          a.applyPage(page, hasMore, older);
+          oneByOne(b, page, hasMore, older);
+        }
+        expect(a.messages).toEqual(b.messages);
+        expect([a.cursor, a.loaded, a.hasMoreBefore]).toEqual([b.cursor, b.loaded, b.hasMoreBefore]);
+      }
+    }
+  });
+
+  it('applies 50 older pages of 100 messages writing the list once per page', () => {
+    const t = new Timeline(CH);
+    // Counts what is written to the reactive list: each write copies every element it holds.
+    const d = Object.getOwnPropertyDescriptor(Timeline.prototype, 'messages')!;
+    let writes = 0;
+    let copied = 0;
+    Object.defineProperty(t, 'messages', {
+      get: () => d.get!.call(t) as Message[],
+      set: (v: Message[]) => {
+        writes++;
+        copied += v.length;
+        d.set!.call(t, v);
+      },
+    });
+    const page = (p: number) => Array.from({ length: 100 }, (_, i) => msg(5000 - 100 * p - 99 + i));
+    const pages = Array.from({ length: 50 }, (_, p) => page(p));
+    const started = performance.now();
+    t.applyPage(pages[0]!, true, false);
+    for (let p = 1; p < 50; p++) t.applyPage(pages[p]!, p < 49, true);
+    const ms = performance.now() - started;
+    expect(t.messages).toHaveLength(5000);
+    expect(seqs(t)).toEqual(Array.from({ length: 5000 }, (_, i) => 1 + i));
+    expect(t.hasMoreBefore).toBe(false);
+    // One write per page of (held + page) elements: 127,500 in all. One by one it was a write
+    // per message and about 12.5 million elements.
+    expect(writes).toBe(50);
+    expect(copied).toBe(127_500);
+    expect(ms).toBeLessThan(1000);
+  });
+
   it('marks failed sends and retries them with the same nonce', () => {
     const t = new Timeline(CH);
     t.addPending({ nonce: 'n1', content: { kind: 'text', text: 'x' }, reply_to: 'm1', created_at: '2026-11-28T10:00:00Z' });

@@ -83,6 +83,14 @@ export class Timeline {
   }
 
   /**
+   * Whether `m` replaces `held`, the state held for the same id: a newer state does, and so
+   * does the server's copy of a message made here from an ack (same `updated_seq`).
+   */
+  private supersedes(m: Message, held: Message): boolean {
+    return m.updated_seq > held.updated_seq || (m.updated_seq === held.updated_seq && this.provisional.has(m.id));
+  }
+
+  /**
    * Merges one message state. Returns true when the timeline changed. A message older than the
    * oldest held one is not inserted while older history remains unloaded (scroll-back brings
    * it with its current state), so the timeline never has holes.
@@ -92,9 +100,7 @@ export class Timeline {
     const list = this.messages;
     const at = list.findIndex((x) => x.id === m.id);
     if (at >= 0) {
-      const held = list[at]!;
-      if (m.updated_seq < held.updated_seq) return false;
-      if (m.updated_seq === held.updated_seq && !this.provisional.has(m.id)) return false;
+      if (!this.supersedes(m, list[at]!)) return false;
       this.provisional.delete(m.id);
       const next = list.slice();
       next[at] = m;
@@ -134,19 +140,67 @@ export class Timeline {
 
   /**
    * Merges a history page. `older` marks a scroll-back page (its `has_more` says whether more
-   * lies before it); the first page (no cursor) sets the same.
+   * lies before it); the first page (no cursor) sets the same. The result is the one of
+   * applying the page's messages one by one (a scroll-back page and the first page ignoring
+   * the no-holes rule, since they extend the timeline backwards), but the held list is read
+   * once and written once: a page costs the page plus the messages held, however many pages
+   * came before.
    */
   applyPage(messages: Message[], hasMore: boolean, older: boolean): void {
-    if (!this.loaded || older) {
-      // Insert ignoring the no-holes rule: this page extends the timeline backwards.
-      const wasLoaded = this.loaded;
-      this.loaded = false;
-      for (const m of messages) this.apply(m);
-      this.loaded = true;
-      if (older || !wasLoaded) this.hasMoreBefore = hasMore;
-      return;
+    const extend = !this.loaded || older;
+    let top = 0;
+    for (const m of messages) top = Math.max(top, m.updated_seq, m.seq);
+    this.note(top);
+    const list = this.messages;
+    const held = list.slice();
+    const at = new Map<string, number>();
+    for (let i = 0; i < held.length; i++) at.set(held[i]!.id, i);
+    // Below this seq a message not held is not inserted (the no-holes rule of `apply`).
+    const floor = !extend && this.hasMoreBefore && held.length > 0 ? held[0]!.seq : -Infinity;
+    // Messages not held, by id: the state kept, the seq that placed it, and its place in the page.
+    const added = new Map<string, { m: Message; seq: number; k: number }>();
+    let changed = false;
+    for (let k = 0; k < messages.length; k++) {
+      const m = messages[k]!;
+      const i = at.get(m.id);
+      if (i !== undefined) {
+        if (!this.supersedes(m, held[i]!)) continue;
+        this.provisional.delete(m.id);
+        held[i] = m;
+        changed = true;
+        continue;
+      }
+      const a = added.get(m.id);
+      if (a) {
+        if (!this.supersedes(m, a.m)) continue;
+        this.provisional.delete(m.id);
+        a.m = m;
+        continue;
+      }
+      if (m.seq < floor) continue;
+      added.set(m.id, { m, seq: m.seq, k });
     }
-    for (const m of messages) this.apply(m);
+    if (added.size > 0) {
+      // `apply` puts a message before those of the same seq already there, so of equal seqs the
+      // later in the page comes first. A page arrives sorted, and sorting a sorted run is linear.
+      const adds = [...added.values()].sort((x, y) => x.seq - y.seq || y.k - x.k);
+      const out = new Array<Message>(held.length + adds.length);
+      let i = 0;
+      let j = 0;
+      let o = 0;
+      while (j < adds.length) {
+        if (i < held.length && held[i]!.seq < adds[j]!.seq) out[o++] = held[i++]!;
+        else out[o++] = adds[j++]!.m;
+      }
+      while (i < held.length) out[o++] = held[i++]!;
+      this.messages = out;
+    } else if (changed) {
+      this.messages = held;
+    }
+    if (extend) {
+      this.loaded = true;
+      this.hasMoreBefore = hasMore;
+    }
   }
 
   /** The oldest held `seq`, for the next scroll-back page. */
