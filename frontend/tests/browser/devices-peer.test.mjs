@@ -16,7 +16,7 @@ let server;
 let browser;
 let base;
 const env = { password: PW };
-const { api, person, register, token, messageWith, send, assertClean: clean } = chatHelpers(env);
+const { api, person, register, login, token, messageWith, send, assertClean: clean } = chatHelpers(env);
 const peers = [];
 const ids = {};
 
@@ -30,15 +30,6 @@ function startPeer() {
   const peer = startRustPeer(base);
   peers.push(peer);
   return peer;
-}
-
-async function login(p, username, password) {
-  const { page } = p;
-  await page.goto(`${base}/login`);
-  await page.getByLabel('Username').fill(username);
-  await page.getByLabel('Password').fill(password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByTestId('signed-in').waitFor();
 }
 
 /** Every message of the open channel read or refused; what the page shows. */

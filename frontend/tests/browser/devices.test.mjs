@@ -11,7 +11,6 @@
 
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { SCREENSHOTS, launchBrowser, startPeer, startServer } from './harness.mjs';
 import { chatHelpers } from './people.mjs';
@@ -24,7 +23,7 @@ let server;
 let browser;
 let base;
 const env = { password: PW };
-const { api, person, register, token, messageWith, send, assertClean: clean } = chatHelpers(env);
+const { api, person, register, login, screenshot, token, messageWith, send, assertClean: clean } = chatHelpers(env);
 
 /**
  * No console errors but the answers the app expects and handles: 409 from compare-and-swap when
@@ -49,22 +48,8 @@ function note(channel, text) {
   sent.get(channel).push(text);
 }
 
-async function shot(page, name, viewport) {
-  await page.setViewportSize(viewport);
-  await page.waitForTimeout(200);
-  await page.screenshot({ path: join(SCREENSHOTS, `devices-${name}-${viewport === PHONE ? 'phone' : 'desktop'}.png`) });
-  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-  assert.ok(overflow <= 0, `${name}: ${overflow}px wider than the viewport`);
-}
-
-async function login(p, username) {
-  const { page } = p;
-  await page.goto(`${base}/login`);
-  await page.getByLabel('Username').fill(username);
-  await page.getByLabel('Password').fill(PW);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByTestId('signed-in').waitFor();
-  p.username = username;
+function shot(page, name, viewport) {
+  return screenshot(page, `devices-${name}-${viewport === PHONE ? 'phone' : 'desktop'}`, viewport);
 }
 
 async function openChannel(page, path) {

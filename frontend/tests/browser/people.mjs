@@ -3,7 +3,8 @@
 // ({ base, browser, password }).
 
 import assert from 'node:assert/strict';
-import { watchedPage } from './harness.mjs';
+import { join } from 'node:path';
+import { SCREENSHOTS, watchedPage } from './harness.mjs';
 
 export function chatHelpers(env) {
   async function api(method, path, body, token) {
@@ -18,6 +19,26 @@ export function chatHelpers(env) {
     const ctx = await env.browser.newContext({ viewport, colorScheme: scheme });
     const p = await watchedPage(ctx);
     return { ...p, ctx };
+  }
+
+  /** Signs in through the form (with `env.password` unless another is given). */
+  async function login(p, username, password = env.password) {
+    const { page } = p;
+    await page.goto(`${env.base}/login`);
+    await page.getByLabel('Username').fill(username);
+    await page.getByLabel('Password').fill(password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByTestId('signed-in').waitFor();
+    p.username = username;
+  }
+
+  /** A screenshot at `viewport` into `SCREENSHOTS/<file>.png`; the page must not be wider than it. */
+  async function screenshot(page, file, viewport, settleMs = 200) {
+    await page.setViewportSize(viewport);
+    await page.waitForTimeout(settleMs);
+    await page.screenshot({ path: join(SCREENSHOTS, `${file}.png`) });
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `${file}: ${overflow}px wider than the viewport`);
   }
 
   /** Registers through the form; the person gets `username` and `id`. */
@@ -105,5 +126,5 @@ export function chatHelpers(env) {
     assert.deepEqual(p.problems, [], `${where}: console errors, exceptions or dialogs`);
   }
 
-  return { api, person, register, token, lockOnEveryReload, messages, messageWith, send, assertClean };
+  return { login, screenshot, api, person, register, token, lockOnEveryReload, messages, messageWith, send, assertClean };
 }

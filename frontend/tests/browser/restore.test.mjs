@@ -11,7 +11,6 @@
 
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { SCREENSHOTS, launchBrowser, startPeer as startRustPeer, startServer } from './harness.mjs';
 import { chatHelpers } from './people.mjs';
@@ -30,7 +29,7 @@ let server;
 let browser;
 let base;
 const env = { password: PW };
-const { api, person, register, token, messages, messageWith, send, assertClean: clean } = chatHelpers(env);
+const { api, person, register, login, screenshot, token, messages, messageWith, send, assertClean: clean } = chatHelpers(env);
 const peers = [];
 /** Conversation id → { path, label, texts }: every text written there, in order. */
 const conversations = new Map();
@@ -59,21 +58,8 @@ function conversation(id, path, label) {
   conversations.set(id, { path, label, texts: [] });
 }
 
-async function shot(page, name, viewport) {
-  await page.setViewportSize(viewport);
-  await page.waitForTimeout(300);
-  await page.screenshot({ path: join(SCREENSHOTS, `restore-${name}-${viewport === PHONE ? 'phone' : 'desktop'}.png`) });
-  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-  assert.ok(overflow <= 0, `${name}: ${overflow}px wider than the viewport`);
-}
-
-async function login(p, username) {
-  const { page } = p;
-  await page.goto(`${base}/login`);
-  await page.getByLabel('Username').fill(username);
-  await page.getByLabel('Password').fill(PW);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByTestId('signed-in').waitFor();
+function shot(page, name, viewport) {
+  return screenshot(page, `restore-${name}-${viewport === PHONE ? 'phone' : 'desktop'}`, viewport, 300);
 }
 
 async function openConversation(page, id) {
