@@ -49,6 +49,9 @@ second = call(
         "device_secret": owner["device_secret"],
     },
 )
+# A device of the owner's own for DELETE /devices/{id}: removing the device the run signs in
+# with would end its session, and every later operation would meet a 401.
+doomed_device = call("POST", "/sessions", {"username": "owner", "password": password})["device_id"]
 o, m = owner["access_token"], member["access_token"]
 community = call("POST", "/communities", {"name": "contract", "visibility": "public"}, o)["id"]
 for user in (m, kicked["access_token"], banned["access_token"]):
@@ -62,6 +65,7 @@ seeded = {
     "COMMUNITY_INVITE": call("POST", f"/communities/{community}/invites", {}, o)["id"],
     "DM": call("POST", "/dms", {"user_ids": [member["user"]["id"]]}, o)["id"],
     "DEVICE": owner["device_id"],
+    "DOOMED_DEVICE": doomed_device,
     "SESSION": second["session_id"],
     "INVITE": call("POST", "/invites", {}, o)["id"],
     "KICKED": kicked["user"]["id"],

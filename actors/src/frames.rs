@@ -62,5 +62,6 @@ pub fn message(m: &messages::Message) -> Message {
                 user_ids: r.user_ids.clone(),
             })
             .collect(),
+        files: m.files.clone(),
     }
 }

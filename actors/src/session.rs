@@ -9,7 +9,7 @@ use crate::outbox::{Inbound, Outbox};
 use crate::registry::{Connect, ConnectError, GetChannels};
 use crate::user::{self, UserActor};
 use actix::prelude::*;
-use chatalot_protocol::ids::{ChannelId, MessageId};
+use chatalot_protocol::ids::{ChannelId, FileId, MessageId};
 use chatalot_protocol::perms::ChannelFacts;
 use chatalot_protocol::ws::{
     limits, ClientFrame, CloseReason, Content, Cursor, Presence, ServerFrame,
@@ -24,6 +24,14 @@ use std::time::{Duration, Instant};
 const ACTIVITY_REPORT: Duration = Duration::from_secs(30);
 /// Rate-limit violations tolerated before the connection is closed.
 const MAX_VIOLATIONS: u32 = 50;
+
+/// What a `send_message` frame asks to post.
+struct Post {
+    nonce: String,
+    content: Content,
+    reply_to: Option<MessageId>,
+    files: Vec<FileId>,
+}
 
 /// Where the answers to one client frame go: the frame's type and, for a send whose nonce is
 /// valid, the nonce, so that every error names the frame (and the send) it answers.
@@ -369,7 +377,18 @@ impl SessionActor {
                 nonce,
                 content,
                 reply_to,
-            } => self.send_message(&reply, claims, channel_id, nonce, content, reply_to),
+                files,
+            } => self.send_message(
+                &reply,
+                claims,
+                channel_id,
+                Post {
+                    nonce,
+                    content,
+                    reply_to,
+                    files,
+                },
+            ),
             ClientFrame::EditMessage {
                 channel_id,
                 message_id,
@@ -431,27 +450,20 @@ impl SessionActor {
         });
     }
 
-    fn send_message(
-        &mut self,
-        reply: &Reply,
-        claims: Claims,
-        channel_id: ChannelId,
-        nonce: String,
-        content: Content,
-        reply_to: Option<MessageId>,
-    ) {
+    fn send_message(&mut self, reply: &Reply, claims: Claims, channel_id: ChannelId, send: Post) {
         let Some(addr) = self.channel(reply, channel_id) else {
             return;
         };
-        if let Err(why) = self.within_quota(claims, &content) {
+        if let Err(why) = self.within_quota(claims, &send.content) {
             return self.refuse(reply, ErrorCode::QuotaExceeded, &why);
         }
         let msg = channel::Publish {
             outbox: self.outbox.clone(),
             device_id: claims.device_id,
-            nonce,
-            content,
-            reply_to,
+            nonce: send.nonce,
+            content: send.content,
+            reply_to: send.reply_to,
+            files: send.files,
         };
         if addr.try_send(msg).is_err() {
             self.refuse(

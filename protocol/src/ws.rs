@@ -8,7 +8,7 @@
 use crate::api::{Channel, Community, Group, Member};
 use crate::bytes::Base64Bytes;
 use crate::error::ErrorCode;
-use crate::ids::{ChannelId, CommunityId, DeviceId, GroupId, MessageId, SessionId, UserId};
+use crate::ids::{ChannelId, CommunityId, DeviceId, FileId, GroupId, MessageId, SessionId, UserId};
 use crate::perms::CommunityRole;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -33,6 +33,8 @@ pub mod limits {
     pub const MAX_SUBSCRIPTIONS: usize = 500;
     /// Most users listed per reaction in a message.
     pub const MAX_REACTION_USERS_LISTED: usize = 100;
+    /// Most files one message may name (an encrypted file and its thumbnail count as two).
+    pub const MAX_MESSAGE_FILES: usize = 10;
 }
 
 /// A message body: plaintext in plaintext channels, opaque ciphertext in end-to-end channels.
@@ -101,6 +103,10 @@ pub enum ClientFrame {
         content: Content,
         #[serde(default)]
         reply_to: Option<MessageId>,
+        /// The files the message refers to (docs/e2e.md 19.2): uploaded to this channel by the
+        /// sender and named by no other message; at most `MAX_MESSAGE_FILES`, each once.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        files: Vec<FileId>,
     },
     EditMessage {
         channel_id: ChannelId,
@@ -166,8 +172,14 @@ impl ClientFrame {
     pub fn check(&self) -> Result<(), String> {
         match self {
             ClientFrame::Subscribe { channels } => check_cursors(channels),
-            ClientFrame::SendMessage { nonce, content, .. } => {
+            ClientFrame::SendMessage {
+                nonce,
+                content,
+                files,
+                ..
+            } => {
                 check_nonce(nonce)?;
+                check_files(files)?;
                 content.check()
             }
             ClientFrame::EditMessage { content, .. } => content.check(),
@@ -247,6 +259,22 @@ impl Content {
 }
 
 /// A send's nonce: 1 to `MAX_NONCE_BYTES` bytes without control characters.
+/// A message's list of files: at most `MAX_MESSAGE_FILES`, none twice.
+pub fn check_files(files: &[FileId]) -> Result<(), String> {
+    if files.len() > limits::MAX_MESSAGE_FILES {
+        return Err(format!(
+            "files: at most {} per message",
+            limits::MAX_MESSAGE_FILES
+        ));
+    }
+    for (i, f) in files.iter().enumerate() {
+        if files[..i].contains(f) {
+            return Err(format!("files: {} is listed twice", f.0));
+        }
+    }
+    Ok(())
+}
+
 pub fn check_nonce(nonce: &str) -> Result<(), String> {
     if nonce.is_empty()
         || nonce.len() > limits::MAX_NONCE_BYTES
@@ -416,6 +444,11 @@ pub struct Message {
     pub edited_at: Option<OffsetDateTime>,
     pub deleted: bool,
     pub reactions: Vec<Reaction>,
+    /// The files the message refers to, in the order of their ids (ids only; in an end-to-end
+    /// channel their names, types and keys are inside the encrypted body). Absent when none,
+    /// and once deleted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<FileId>,
 }
 
 /// Why the server ended a subscription.
@@ -642,6 +675,7 @@ mod tests {
             nonce: nonce.to_owned(),
             content,
             reply_to: None,
+            files: Vec::new(),
         }
     }
 
@@ -672,6 +706,24 @@ mod tests {
             send("n", big).check().unwrap_err(),
             "content.ciphertext: 1 to 65536 bytes"
         );
+        let with_files = |n: u128, repeat: bool| {
+            let mut f = send("n", text("hi"));
+            if let ClientFrame::SendMessage { files, .. } = &mut f {
+                *files = (0..n).map(|i| FileId(uuid::Uuid::from_u128(i))).collect();
+                if repeat {
+                    files.push(FileId(uuid::Uuid::from_u128(0)));
+                }
+            }
+            f.check()
+        };
+        assert_eq!(with_files(limits::MAX_MESSAGE_FILES as u128, false), Ok(()));
+        assert_eq!(
+            with_files(limits::MAX_MESSAGE_FILES as u128 + 1, false).unwrap_err(),
+            "files: at most 10 per message"
+        );
+        assert!(with_files(2, true)
+            .unwrap_err()
+            .ends_with("is listed twice"));
         let react = |emoji: &str| ClientFrame::RemoveReaction {
             channel_id: ChannelId(uuid::Uuid::nil()),
             message_id: MessageId(uuid::Uuid::nil()),

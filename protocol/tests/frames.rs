@@ -4,7 +4,7 @@
 use chatalot_protocol::api::{Channel, ChannelKind, Community, Group, Member, Visibility};
 use chatalot_protocol::bytes::Base64Bytes;
 use chatalot_protocol::ids::{
-    ChannelId, CommunityId, DeviceId, EnvelopeId, GroupId, MessageId, SessionId, UserId,
+    ChannelId, CommunityId, DeviceId, EnvelopeId, FileId, GroupId, MessageId, SessionId, UserId,
 };
 use chatalot_protocol::keys::Envelope;
 use chatalot_protocol::perms::{CommunityRole, GroupKind};
@@ -61,6 +61,7 @@ fn client_frames() -> Vec<(&'static str, ClientFrame)> {
                     text: "hello".into(),
                 },
                 reply_to: Some(message),
+                files: vec![FileId(id(9))],
             },
         ),
         (
@@ -137,6 +138,7 @@ fn message() -> Message {
             count: 1,
             user_ids: vec![UserId(id(5))],
         }],
+        files: vec![],
     }
 }
 

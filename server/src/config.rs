@@ -31,7 +31,30 @@ pub struct Config {
     pub auth: AuthConfig,
     pub limits: LimitsConfig,
     pub realtime: RealtimeSection,
+    pub files: FilesConfig,
     pub log: LogConfig,
+}
+
+/// `[files]`: reclaiming the space of files (docs/e2e.md 19.4).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FilesConfig {
+    /// A file no message names this long after its upload is deleted, seconds.
+    pub unclaimed_secs: u64,
+    /// A blob no file names is deleted once it is this old, seconds.
+    pub orphan_grace_secs: u64,
+    /// How often reclamation runs, seconds (0: never).
+    pub reclaim_interval_secs: u64,
+}
+
+impl Default for FilesConfig {
+    fn default() -> Self {
+        FilesConfig {
+            unclaimed_secs: 24 * 3600,
+            orphan_grace_secs: 3600,
+            reclaim_interval_secs: 600,
+        }
+    }
 }
 
 /// `[realtime]`: the WebSocket gateway.

@@ -18,6 +18,7 @@ mod live;
 pub mod metrics;
 pub mod openapi;
 mod password;
+pub mod reclaim;
 pub mod routes;
 pub mod secrets;
 mod state;
@@ -165,6 +166,7 @@ pub async fn run(
         config.realtime(),
     );
     let registry = realtime.registry.clone();
+    reclaim::spawn(db.clone(), files.clone(), config.files.clone());
     let state = web::Data::new(AppState {
         hub: realtime.hub.clone(),
         pre_auth: limits::PreAuthCounter::default(),

@@ -120,12 +120,14 @@ pub struct StoredBlob {
     pub new: bool,
 }
 
-/// A stored blob to read: where it is and how long it is.
+/// A stored blob to read: where it is, how long it is and when it was last stored.
 #[derive(Debug, Clone)]
 pub struct BlobFile {
     /// The object's file (local backend): served with ranges by the caller.
     pub path: PathBuf,
     pub size: u64,
+    /// When it was stored, or stored again (the same bytes uploaded once more).
+    pub stored_at: SystemTime,
 }
 
 /// Where blobs live. Every method leaves the store whole whatever happens to the caller.
@@ -149,9 +151,12 @@ pub trait BlobStore: Send + Sync + 'static {
     /// Deletes blob `id`; false when there was none.
     fn delete(&self, id: &BlobId) -> impl Future<Output = Result<bool, BlobError>> + Send;
 
-    /// Every stored blob with when it was stored, for reclamation (at most `limit`).
+    /// Stored blobs with when each was stored, for reclamation: at most `limit` of them, in
+    /// ascending order of their ids, after `after` (a walk over all of them goes on from the
+    /// last one listed).
     fn list(
         &self,
+        after: Option<BlobId>,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<(BlobId, SystemTime)>, BlobError>> + Send;
 }
@@ -275,7 +280,17 @@ impl BlobStore for LocalBlobs {
         let parent = dest.parent().expect("objects/<2 hex>").to_owned();
         let placed = async {
             if tokio::fs::try_exists(&dest).await? {
-                return Ok::<bool, BlobError>(false);
+                // stored again: as young as a new blob for reclamation's grace period
+                let touched = tokio::fs::OpenOptions::new().write(true).open(&dest).await;
+                match touched {
+                    Ok(f) => f.into_std().await.set_modified(SystemTime::now())?,
+                    // reclaimed meanwhile: placed anew below
+                    Err(e) if e.kind() == ErrorKind::NotFound => {}
+                    Err(e) => return Err(e.into()),
+                }
+                if tokio::fs::try_exists(&dest).await? {
+                    return Ok::<bool, BlobError>(false);
+                }
             }
             tokio::fs::create_dir_all(&parent).await?;
             tokio::fs::rename(&temp, &dest).await?;
@@ -303,6 +318,7 @@ impl BlobStore for LocalBlobs {
             Ok(m) => Ok(Some(BlobFile {
                 path,
                 size: m.len(),
+                stored_at: m.modified()?,
             })),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e.into()),
@@ -317,22 +333,48 @@ impl BlobStore for LocalBlobs {
         }
     }
 
-    async fn list(&self, limit: usize) -> Result<Vec<(BlobId, SystemTime)>, BlobError> {
+    async fn list(
+        &self,
+        after: Option<BlobId>,
+        limit: usize,
+    ) -> Result<Vec<(BlobId, SystemTime)>, BlobError> {
         let mut out = Vec::new();
-        let mut shards = tokio::fs::read_dir(self.root.join("objects")).await?;
-        while let Some(shard) = shards.next_entry().await? {
-            if !shard.file_type().await?.is_dir() {
+        let mut shards = Vec::new();
+        let mut dir = tokio::fs::read_dir(self.root.join("objects")).await?;
+        while let Some(shard) = dir.next_entry().await? {
+            let Some(name) = shard.file_name().to_str().map(str::to_owned) else {
+                continue;
+            };
+            if name.len() == 2 && shard.file_type().await?.is_dir() {
+                shards.push(name);
+            }
+        }
+        shards.sort();
+        let first = after.map(|a| a.to_hex()[..2].to_owned());
+        for shard in shards {
+            if first.as_ref().is_some_and(|f| shard < *f) {
                 continue;
             }
-            let mut files = tokio::fs::read_dir(shard.path()).await?;
+            let mut ids = Vec::new();
+            let mut files = tokio::fs::read_dir(self.root.join("objects").join(&shard)).await?;
             while let Some(f) = files.next_entry().await? {
-                let Some(id) = f.file_name().to_str().and_then(BlobId::from_hex) else {
-                    continue;
-                };
+                if let Some(id) = f.file_name().to_str().and_then(BlobId::from_hex) {
+                    if after.is_none_or(|a| id > a) {
+                        ids.push((id, f.path()));
+                    }
+                }
+            }
+            ids.sort_by_key(|(id, _)| *id);
+            for (id, path) in ids {
                 if out.len() >= limit {
                     return Ok(out);
                 }
-                out.push((id, f.metadata().await?.modified()?));
+                match tokio::fs::metadata(&path).await {
+                    Ok(m) => out.push((id, m.modified()?)),
+                    // deleted since it was listed
+                    Err(e) if e.kind() == ErrorKind::NotFound => {}
+                    Err(e) => return Err(e.into()),
+                }
             }
         }
         Ok(out)
@@ -414,7 +456,7 @@ mod tests {
             .expect("put");
         assert_eq!(again.id, put.id);
         assert!(!again.new);
-        assert_eq!(s.list(10).await.expect("list").len(), 1);
+        assert_eq!(s.list(None, 10).await.expect("list").len(), 1);
         assert_eq!(s.temp_count().await.expect("tmp"), 0);
         // An empty body is a blob too.
         let empty = s.put(chunks(&[]), 10).await.expect("empty");
@@ -445,7 +487,7 @@ mod tests {
             "{err:?}"
         );
         assert_eq!(s.temp_count().await.expect("tmp"), 0);
-        let listed = s.list(10).await.expect("list");
+        let listed = s.list(None, 10).await.expect("list");
         assert_eq!(listed.len(), 1, "only the blob at the bound");
         assert_eq!(
             s.open(&BlobId::of(b"part"))
@@ -462,7 +504,7 @@ mod tests {
         let a = s.put(chunks(&[b"a"]), 10).await.expect("a");
         let b = s.put(chunks(&[b"b"]), 10).await.expect("b");
         let mut ids: Vec<BlobId> = s
-            .list(10)
+            .list(None, 10)
             .await
             .expect("list")
             .into_iter()
@@ -472,7 +514,12 @@ mod tests {
         let mut want = vec![a.id, b.id];
         want.sort();
         assert_eq!(ids, want);
-        assert_eq!(s.list(1).await.expect("list").len(), 1, "bounded");
+        let first = s.list(None, 1).await.expect("list");
+        assert_eq!(first.len(), 1, "bounded");
+        assert_eq!(first[0].0, want[0], "in order");
+        let rest = s.list(Some(first[0].0), 10).await.expect("list on");
+        assert_eq!(rest.iter().map(|x| x.0).collect::<Vec<_>>(), vec![want[1]]);
+        assert!(s.list(Some(want[1]), 10).await.expect("end").is_empty());
         assert!(s.delete(&a.id).await.expect("delete"));
         assert!(!s.delete(&a.id).await.expect("delete again"));
         assert_eq!(s.open(&a.id).await.expect("open").map(|f| f.size), None);
@@ -486,7 +533,7 @@ mod tests {
         assert_eq!(s.temp_count().await.expect("tmp"), 0);
         // Stray files in the objects directory are not blobs.
         std::fs::write(d.path().join("objects").join("README"), b"x").expect("write");
-        assert_eq!(s.list(10).await.expect("list").len(), 1);
+        assert_eq!(s.list(None, 10).await.expect("list").len(), 1);
     }
 
     #[test]

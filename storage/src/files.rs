@@ -2,11 +2,15 @@
 //! which channel it may be read and what it weighs. The bytes are in the file store
 //! (`crate::blobs`), named by the SHA-256 recorded here.
 
-use crate::error::Result;
+use crate::blobs::{BlobId, BlobStore};
+use crate::error::{Result, StorageError};
 use crate::schema::files;
-use chatalot_protocol::ids::{ChannelId, FileId, UserId};
+use chatalot_protocol::ids::{ChannelId, FileId, MessageId, UserId};
 use diesel::prelude::*;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel::sql_types::BigInt;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use std::collections::HashSet;
+use std::time::SystemTime;
 use time::OffsetDateTime;
 
 /// A file row.
@@ -18,6 +22,8 @@ pub struct File {
     pub sha256: [u8; 32],
     pub size: u64,
     pub created_at: OffsetDateTime,
+    /// The message that names it; none until one does (then reclaimed after a while).
+    pub message_id: Option<MessageId>,
 }
 
 #[derive(Queryable, Selectable)]
@@ -29,6 +35,7 @@ struct Row {
     sha256: Vec<u8>,
     size: i64,
     created_at: OffsetDateTime,
+    message_id: Option<uuid::Uuid>,
 }
 
 fn from_row(r: Row) -> File {
@@ -43,31 +50,134 @@ fn from_row(r: Row) -> File {
         sha256,
         size: u64::try_from(r.size).unwrap_or(0),
         created_at: r.created_at,
+        message_id: r.message_id.map(MessageId),
     }
 }
 
-/// Records a stored file.
-pub async fn insert(
+/// The advisory lock (for this transaction) that orders recording a blob and reclaiming it:
+/// keyed by the blob's first 8 bytes (a collision only makes two blobs wait for each other).
+async fn lock_blob(conn: &mut AsyncPgConnection, blob: &BlobId) -> Result<()> {
+    let mut key = [0u8; 8];
+    key.copy_from_slice(&blob.0[..8]);
+    diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+        .bind::<BigInt, _>(i64::from_be_bytes(key))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+fn store_error(e: crate::blobs::BlobError) -> StorageError {
+    StorageError::Query(e.to_string())
+}
+
+/// Records a blob just placed in `store` as a file of `channel`. `None` when the blob is no
+/// longer there: reclamation took it (an earlier, unnamed copy of the same bytes) between its
+/// placing and this record; the bytes must be uploaded again. Holding the blob's lock, the
+/// record and the check are one step for reclamation, which takes the same lock.
+pub async fn record<S: BlobStore>(
     conn: &mut AsyncPgConnection,
+    store: &S,
     channel: ChannelId,
     uploader: UserId,
-    sha256: [u8; 32],
+    blob: BlobId,
     size: u64,
-) -> Result<File> {
-    let size = i64::try_from(size)
-        .map_err(|_| crate::StorageError::Query("file size out of range".into()))?;
-    let row: Row = diesel::insert_into(files::table)
-        .values((
-            files::id.eq(uuid::Uuid::now_v7()),
-            files::channel_id.eq(channel.0),
-            files::uploader_id.eq(uploader.0),
-            files::sha256.eq(sha256.to_vec()),
-            files::size.eq(size),
-        ))
-        .returning(Row::as_returning())
-        .get_result(conn)
+) -> Result<Option<File>> {
+    let size =
+        i64::try_from(size).map_err(|_| StorageError::Query("file size out of range".into()))?;
+    conn.transaction::<_, StorageError, _>(async |conn| {
+        lock_blob(conn, &blob).await?;
+        if store.open(&blob).await.map_err(store_error)?.is_none() {
+            return Ok(None);
+        }
+        let row: Row = diesel::insert_into(files::table)
+            .values((
+                files::id.eq(uuid::Uuid::now_v7()),
+                files::channel_id.eq(channel.0),
+                files::uploader_id.eq(uploader.0),
+                files::sha256.eq(blob.0.to_vec()),
+                files::size.eq(size),
+            ))
+            .returning(Row::as_returning())
+            .get_result(conn)
+            .await?;
+        Ok(Some(from_row(row)))
+    })
+    .await
+}
+
+/// Deletes blob `blob` from `store` unless a file row names it or it was stored (or stored
+/// again) after `stored_before`, holding the blob's lock (so an upload recording the same bytes
+/// waits, then finds them gone and says so). True when it was deleted.
+pub async fn reclaim_blob<S: BlobStore>(
+    conn: &mut AsyncPgConnection,
+    store: &S,
+    blob: BlobId,
+    stored_before: SystemTime,
+) -> Result<bool> {
+    conn.transaction::<_, StorageError, _>(async |conn| {
+        lock_blob(conn, &blob).await?;
+        match store.open(&blob).await.map_err(store_error)? {
+            Some(f) if f.stored_at <= stored_before => {}
+            _ => return Ok(false),
+        }
+        let named: i64 = files::table
+            .filter(files::sha256.eq(blob.0.to_vec()))
+            .count()
+            .get_result(conn)
+            .await?;
+        if named > 0 {
+            return Ok(false);
+        }
+        store.delete(&blob).await.map_err(store_error)
+    })
+    .await
+}
+
+/// Of `blobs`, those some file row names.
+pub async fn named_among(
+    conn: &mut AsyncPgConnection,
+    blobs: &[BlobId],
+) -> Result<HashSet<BlobId>> {
+    if blobs.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let keys: Vec<Vec<u8>> = blobs.iter().map(|b| b.0.to_vec()).collect();
+    let rows: Vec<Vec<u8>> = files::table
+        .filter(files::sha256.eq_any(&keys))
+        .select(files::sha256)
+        .distinct()
+        .load(conn)
         .await?;
-    Ok(from_row(row))
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| <[u8; 32]>::try_from(r.as_slice()).ok().map(BlobId))
+        .collect())
+}
+
+/// Deletes at most `limit` rows of files no message named, uploaded before `before`; how many.
+pub async fn expire_unclaimed(
+    conn: &mut AsyncPgConnection,
+    before: OffsetDateTime,
+    limit: i64,
+) -> Result<usize> {
+    let ids: Vec<uuid::Uuid> = files::table
+        .filter(files::message_id.is_null())
+        .filter(files::created_at.lt(before))
+        .select(files::id)
+        .limit(limit)
+        .load(conn)
+        .await?;
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    // still unnamed: a message may have named one since it was read
+    Ok(diesel::delete(
+        files::table
+            .filter(files::id.eq_any(&ids))
+            .filter(files::message_id.is_null()),
+    )
+    .execute(conn)
+    .await?)
 }
 
 /// The file `id`, if any.

@@ -6,8 +6,8 @@
 //! increasing per channel, and a change is visible exactly when its number is.
 
 use crate::error::{Result, StorageError};
-use crate::schema::{channels, message_edits, messages, reactions};
-use chatalot_protocol::ids::{ChannelId, DeviceId, MessageId, UserId};
+use crate::schema::{channels, files, message_edits, messages, reactions};
+use chatalot_protocol::ids::{ChannelId, DeviceId, FileId, MessageId, UserId};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use std::collections::HashMap;
@@ -59,6 +59,9 @@ pub struct Message {
     pub edited_at: Option<OffsetDateTime>,
     pub deleted: bool,
     pub reactions: Vec<ReactionGroup>,
+    /// The files it names, in the order of their ids (none once deleted: deleting a message
+    /// deletes its file rows).
+    pub files: Vec<FileId>,
 }
 
 #[derive(Queryable, Selectable)]
@@ -99,6 +102,7 @@ impl From<MessageRow> for Message {
             edited_at: r.edited_at,
             deleted: r.deleted_at.is_some(),
             reactions: Vec::new(),
+            files: Vec::new(),
         }
     }
 }
@@ -112,6 +116,9 @@ pub struct NewMessage {
     pub nonce: String,
     pub body: Body,
     pub reply_to: Option<MessageId>,
+    /// Files it names: each uploaded to this channel by the sender and named by no message yet
+    /// (at most `MAX_MESSAGE_FILES`, checked by the protocol).
+    pub files: Vec<FileId>,
 }
 
 /// The result of storing one message of a batch.
@@ -123,6 +130,19 @@ pub enum Inserted {
     Duplicate(Message),
     /// `reply_to` names no message of this channel; nothing stored.
     UnknownReply,
+    /// This file is not one the sender uploaded to this channel, or a message names it
+    /// already; nothing stored.
+    UnknownFile(FileId),
+}
+
+/// What `insert_batch` does with one message of a batch.
+enum Plan {
+    /// Stored before: answered with that message.
+    Known,
+    /// The `i`-th message stored now (a repeat in the batch shares it).
+    Fresh(usize),
+    UnknownReply,
+    UnknownFile(FileId),
 }
 
 fn split_body(body: &Body) -> (Option<&str>, Option<&[u8]>) {
@@ -212,20 +232,49 @@ pub async fn insert_batch(
                 .await?
         };
 
-        let mut plan: Vec<Option<usize>> = Vec::with_capacity(batch.len());
+        // the files named, locked until the batch commits: each may be claimed once
+        let wanted: Vec<Uuid> = batch
+            .iter()
+            .flat_map(|m| m.files.iter().map(|f| f.0))
+            .collect();
+        let mut claimable: HashMap<Uuid, Uuid> = if wanted.is_empty() {
+            HashMap::new()
+        } else {
+            files::table
+                .filter(files::id.eq_any(&wanted))
+                .filter(files::channel_id.eq(channel.0))
+                .filter(files::message_id.is_null())
+                .select((files::id, files::uploader_id))
+                .for_update()
+                .load::<(Uuid, Uuid)>(conn)
+                .await?
+                .into_iter()
+                .collect()
+        };
+
+        let mut plan: Vec<Plan> = Vec::with_capacity(batch.len());
         let mut fresh: Vec<&NewMessage> = Vec::new();
         let mut pending: HashMap<(Uuid, &str), usize> = HashMap::new();
         for m in batch {
             let key = (m.sender.0, m.nonce.as_str());
             if known.contains_key(&(m.sender.0, m.nonce.clone())) {
-                plan.push(None);
+                plan.push(Plan::Known);
             } else if let Some(i) = pending.get(&key) {
-                plan.push(Some(*i));
+                plan.push(Plan::Fresh(*i));
             } else if m.reply_to.is_some_and(|r| !reply_ok.contains(&r.0)) {
-                plan.push(Some(usize::MAX));
+                plan.push(Plan::UnknownReply);
+            } else if let Some(bad) = m
+                .files
+                .iter()
+                .find(|f| claimable.get(&f.0) != Some(&m.sender.0))
+            {
+                plan.push(Plan::UnknownFile(*bad));
             } else {
+                for f in &m.files {
+                    claimable.remove(&f.0);
+                }
                 pending.insert(key, fresh.len());
-                plan.push(Some(fresh.len()));
+                plan.push(Plan::Fresh(fresh.len()));
                 fresh.push(m);
             }
         }
@@ -260,20 +309,34 @@ pub async fn insert_batch(
                 .await?;
             inserted.sort_by_key(|r| r.seq);
             stored = inserted.into_iter().map(Message::from).collect();
+            for (m, msg) in fresh.iter().zip(stored.iter_mut()) {
+                if m.files.is_empty() {
+                    continue;
+                }
+                let ids: Vec<Uuid> = m.files.iter().map(|f| f.0).collect();
+                diesel::update(files::table.filter(files::id.eq_any(&ids)))
+                    .set(files::message_id.eq(Some(m.id.0)))
+                    .execute(conn)
+                    .await?;
+                msg.files = m.files.clone();
+                // as loaded later: in the order of their ids (the order of their uploads)
+                msg.files.sort_by_key(|f| f.0);
+            }
         }
 
         let mut out = Vec::with_capacity(batch.len());
         let mut seen_fresh = vec![false; stored.len()];
         for (m, p) in batch.iter().zip(plan) {
             out.push(match p {
-                None => Inserted::Duplicate(
+                Plan::Known => Inserted::Duplicate(
                     known
                         .get(&(m.sender.0, m.nonce.clone()))
                         .cloned()
                         .ok_or_else(|| StorageError::Query("lost duplicate".into()))?,
                 ),
-                Some(usize::MAX) => Inserted::UnknownReply,
-                Some(i) => {
+                Plan::UnknownReply => Inserted::UnknownReply,
+                Plan::UnknownFile(f) => Inserted::UnknownFile(f),
+                Plan::Fresh(i) => {
                     let msg = stored
                         .get(i)
                         .cloned()
@@ -323,6 +386,19 @@ async fn with_reactions(conn: &mut AsyncPgConnection, list: &mut [Message]) -> R
     }
     for m in list.iter_mut() {
         m.reactions = by_message.remove(&m.id.0).unwrap_or_default();
+    }
+    let named: Vec<(Uuid, Uuid)> = files::table
+        .filter(files::message_id.eq_any(ids.iter().map(|i| Some(*i))))
+        .order(files::id.asc())
+        .select((files::message_id.assume_not_null(), files::id))
+        .load(conn)
+        .await?;
+    let mut files_of: HashMap<Uuid, Vec<FileId>> = HashMap::new();
+    for (mid, fid) in named {
+        files_of.entry(mid).or_default().push(FileId(fid));
+    }
+    for m in list.iter_mut() {
+        m.files = files_of.remove(&m.id.0).unwrap_or_default();
     }
     Ok(())
 }
@@ -408,7 +484,7 @@ pub async fn changes(
 #[derive(Debug, Clone)]
 pub enum Change {
     /// Stored; the message in its new state.
-    Done(Message),
+    Done(Box<Message>),
     /// Nothing to change (the reaction was already there or already gone).
     Unchanged,
     /// No such message in this channel, or it is deleted.
@@ -488,7 +564,7 @@ pub async fn edit(
             ))
             .execute(conn)
             .await?;
-        Ok(Change::Done(bump(conn, channel, id).await?))
+        Ok(Change::Done(Box::new(bump(conn, channel, id).await?)))
     })
     .await
 }
@@ -515,6 +591,10 @@ pub async fn delete(
         diesel::delete(reactions::table.filter(reactions::message_id.eq(row.id)))
             .execute(conn)
             .await?;
+        // its files go with it (the bytes are reclaimed once no row names them)
+        diesel::delete(files::table.filter(files::message_id.eq(Some(row.id))))
+            .execute(conn)
+            .await?;
         diesel::update(messages::table.find(row.id))
             .set((
                 messages::body_text.eq(None::<String>),
@@ -523,7 +603,7 @@ pub async fn delete(
             ))
             .execute(conn)
             .await?;
-        Ok(Change::Done(bump(conn, channel, id).await?))
+        Ok(Change::Done(Box::new(bump(conn, channel, id).await?)))
     })
     .await
 }
@@ -573,7 +653,7 @@ pub async fn set_reaction(
         if changed == 0 {
             return Ok(Change::Unchanged);
         }
-        Ok(Change::Done(bump(conn, channel, id).await?))
+        Ok(Change::Done(Box::new(bump(conn, channel, id).await?)))
     })
     .await
 }

@@ -163,6 +163,7 @@ diesel::table! {
         sha256 -> Bytea,
         size -> Int8,
         created_at -> Timestamptz,
+        message_id -> Nullable<Uuid>,
     }
 }
 
@@ -415,6 +416,7 @@ diesel::joinable!(envelopes -> device_keys (recipient_device_id));
 diesel::joinable!(envelopes -> users (sender_user_id));
 diesel::joinable!(files -> channels (channel_id));
 diesel::joinable!(files -> users (uploader_id));
+diesel::joinable!(files -> messages (message_id));
 diesel::joinable!(group_members -> groups (group_id));
 diesel::joinable!(group_members -> users (user_id));
 diesel::joinable!(groups -> communities (community_id));

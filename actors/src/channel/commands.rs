@@ -6,7 +6,7 @@ use crate::frames;
 use crate::outbox::Outbox;
 use actix::prelude::*;
 use chatalot_protocol::api::ChannelKind;
-use chatalot_protocol::ids::{DeviceId, MessageId};
+use chatalot_protocol::ids::{DeviceId, FileId, MessageId};
 use chatalot_protocol::perms::{self, Decision};
 use chatalot_protocol::ws::{Content, ServerFrame};
 use chatalot_protocol::ErrorCode;
@@ -24,6 +24,8 @@ pub struct Publish {
     pub nonce: String,
     pub content: Content,
     pub reply_to: Option<MessageId>,
+    /// Files the message refers to (checked against the store with the insert).
+    pub files: Vec<FileId>,
 }
 
 impl Handler<Publish> for ChannelActor {
@@ -109,6 +111,7 @@ impl Handler<Publish> for ChannelActor {
                 nonce: msg.nonce,
                 body: frames::body_of(&msg.content),
                 reply_to: msg.reply_to,
+                files: msg.files,
             },
         });
         self.pump(ctx);

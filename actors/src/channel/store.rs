@@ -266,6 +266,16 @@ impl ChannelActor {
                     "send_message",
                     Some(&nonce),
                 ),
+                Inserted::UnknownFile(id) => Self::reject(
+                    &outbox,
+                    ErrorCode::NotFound,
+                    &format!(
+                        "files: {} is no file you uploaded to this channel that another message does not name already",
+                        id.0
+                    ),
+                    "send_message",
+                    Some(&nonce),
+                ),
             }
         }
         Stats::add(&stats().messages_stored, stored);

@@ -110,7 +110,21 @@ pub async fn upload_file(
         }
     })?;
     let mut conn = state.db.conn().await?;
-    let row = files::insert(&mut conn, channel.id, user, stored.id.0, stored.size).await?;
+    let row = files::record(
+        &mut conn,
+        &state.files,
+        channel.id,
+        user,
+        stored.id,
+        stored.size,
+    )
+    .await?
+    .ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::Unavailable,
+            "the file was being cleared away as it arrived: upload it again",
+        )
+    })?;
     Ok(HttpResponse::Created().json(wire(row)))
 }
 

@@ -849,6 +849,7 @@ impl Device {
                 ciphertext: Base64Bytes(ciphertext),
             },
             reply_to: None,
+            files: Vec::new(),
         })?;
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {

@@ -1290,6 +1290,7 @@ fn client_encrypt_and_decrypt_cost_per_message() {
         edited_at: None,
         deleted: false,
         reactions: vec![],
+        files: vec![],
     };
     let mut report = Vec::new();
     for (kind, channel) in [

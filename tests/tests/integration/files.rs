@@ -2,6 +2,7 @@
 //! store and comes back byte for byte, with ranges, as inert `application/octet-stream`, to
 //! whoever can read the channel and to nobody else (404, also after a kick); the upload bound and
 //! the quota refuse with nothing kept.
+use crate::common::ws::Ws;
 use crate::common::{Client, TestServer};
 use chatalot_storage::blobs::BlobId;
 use serde_json::json;
@@ -191,4 +192,121 @@ fn over_the_upload_bound_or_the_quota_nothing_is_kept_and_other_bodies_are_refus
     assert_ne!(a.body["id"], b.body["id"]);
     assert_eq!(a.body["sha256"], b.body["sha256"]);
     assert_eq!(objects(&s), 3);
+}
+
+/// Sends an encrypted message naming `files`; the answer (an ack or an error).
+fn send_with_files(w: &mut Ws, channel: &str, nonce: &str, files: &[&str]) -> serde_json::Value {
+    w.send(
+        &json!({"type": "send_message", "channel_id": channel, "nonce": nonce,
+        "content": {"kind": "encrypted", "ciphertext": "AAECAwQFBgc="}, "files": files}),
+    );
+    loop {
+        let f = w.recv();
+        if f["type"] == "message_acked" || f["type"] == "error" {
+            return f;
+        }
+    }
+}
+
+#[test]
+fn a_message_names_only_its_senders_unnamed_files_of_its_channel_and_takes_them_when_deleted() {
+    let s = TestServer::start_with(|c| {
+        c.files.reclaim_interval_secs = 1;
+        c.files.orphan_grace_secs = 0;
+        c.files.unclaimed_secs = 3;
+    });
+    let (alice, _) = s.register("alice");
+    let (bob, _) = s.register("bob");
+    let (_, channel) = community(&s, &alice, &bob);
+    let dm = alice.post(
+        "/api/v1/dms",
+        &json!({"user_ids": [bob.get("/api/v1/users/me").body["id"]]}),
+    );
+    assert!(dm.status == 200 || dm.status == 201, "{}", dm.text);
+    let dm = dm.body["id"].as_str().expect("dm").to_owned();
+    let id = |r: crate::common::Resp| {
+        assert_eq!(r.status, 201, "{}", r.text);
+        r.body["id"].as_str().expect("id").to_owned()
+    };
+    let first = noise(70_000, 11);
+    let f1 = id(upload(&alice, &channel, &first));
+    let f2 = id(upload(&alice, &channel, &noise(1000, 12)));
+    let of_bob = id(upload(&bob, &channel, &noise(1000, 13)));
+    let elsewhere = id(upload(&alice, &dm, &noise(1000, 14)));
+    let (mut a, _) = Ws::open(&s.base, alice.token());
+    a.subscribe(&channel, None);
+    let (mut b, _) = Ws::open(&s.base, bob.token());
+    b.subscribe(&channel, None);
+    // Another's file, a file of another channel, an unknown id, one listed twice: refused,
+    // nothing stored.
+    let unknown = uuid::Uuid::now_v7().to_string();
+    for (nonce, files) in [
+        ("bob's", vec![f1.as_str(), of_bob.as_str()]),
+        ("elsewhere", vec![elsewhere.as_str()]),
+        ("unknown", vec![unknown.as_str()]),
+    ] {
+        let r = send_with_files(&mut a, &channel, nonce, &files);
+        assert_eq!(r["type"], "error", "{nonce}: {r}");
+        assert_eq!(r["code"], "not_found", "{r}");
+        assert!(
+            r["message"].as_str().unwrap_or("").starts_with("files: "),
+            "{r}"
+        );
+    }
+    let r = send_with_files(&mut a, &channel, "twice", &[&f1, &f1]);
+    assert_eq!(r["code"], "invalid_request", "{r}");
+    assert_eq!(s.sql("SELECT count(*) FROM messages"), "0");
+    // Her own two: stored, and every reader sees which files it names (in the order of their ids).
+    let r = send_with_files(&mut a, &channel, "mine", &[&f2, &f1]);
+    assert_eq!(r["type"], "message_acked", "{r}");
+    let message = r["message_id"].as_str().expect("id").to_owned();
+    let created = b.recv_type("message_created");
+    assert_eq!(created["message"]["files"], json!([f1, f2]));
+    let page = bob.get(&format!("/api/v1/channels/{channel}/messages"));
+    assert_eq!(
+        page.body["messages"][0]["files"],
+        json!([f1, f2]),
+        "{}",
+        page.text
+    );
+    // The same send again is the same message; another message cannot name them again.
+    let again = send_with_files(&mut a, &channel, "mine", &[&f2, &f1]);
+    assert_eq!(again["message_id"], r["message_id"]);
+    let r = send_with_files(&mut a, &channel, "again", &[&f1]);
+    assert_eq!(r["code"], "not_found", "{r}");
+    // Bob's file, never named: reclaimed after `unclaimed_secs`, its bytes with it; the named
+    // ones stay.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while bob.get(&format!("/api/v1/files/{of_bob}")).status != 404 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the unnamed file was not reclaimed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    let (status, _, got) = bob.raw_bytes("GET", &format!("/api/v1/files/{f1}"), &[], Vec::new());
+    assert_eq!(status, 200);
+    assert!(got == first, "the named file's bytes");
+    // Deleting the message deletes its files at once; their bytes go at the next pass.
+    let objects_before = objects(&s);
+    a.send(&json!({"type": "delete_message", "channel_id": channel, "message_id": message}));
+    assert_eq!(b.recv_type("message_updated")["message"]["deleted"], true);
+    assert_eq!(bob.get(&format!("/api/v1/files/{f1}")).status, 404);
+    assert_eq!(alice.get(&format!("/api/v1/files/{f2}")).status, 404);
+    while objects(&s) > objects_before - 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the deleted files' bytes stayed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    let page = bob.get(&format!("/api/v1/channels/{channel}/messages"));
+    assert!(
+        page.body["messages"][0].get("files").is_none(),
+        "{}",
+        page.text
+    );
+    // The DM's file, never named, went too by now.
+    assert_eq!(alice.get(&format!("/api/v1/files/{elsewhere}")).status, 404);
+    assert_eq!(temps(&s), 0);
 }

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 /// A server's database with one channel and its owner's user and device.
-fn setup() -> (TestServer, Db, ChannelId, UserId, DeviceId) {
+pub(crate) fn setup() -> (TestServer, Db, ChannelId, UserId, DeviceId) {
     let s = TestServer::start();
     let (alice, body) = s.register("alice");
     let r = alice.post(
@@ -36,6 +36,7 @@ fn message(user: UserId, device: DeviceId, nonce: &str) -> NewMessage {
         nonce: nonce.to_owned(),
         body: Body::Text(format!("text of {nonce}")),
         reply_to: None,
+        files: Vec::new(),
     }
 }
 
@@ -64,7 +65,7 @@ fn batches_take_consecutive_sequences_and_repeat_nonces_answer_the_first_message
             .map(|r| match r {
                 Inserted::Fresh(m) => (true, m.seq),
                 Inserted::Duplicate(m) => (false, m.seq),
-                Inserted::UnknownReply => panic!("no replies here"),
+                Inserted::UnknownReply | Inserted::UnknownFile(_) => panic!("no replies here"),
             })
             .collect();
         // the repeated nonce within one batch is the same message
@@ -81,7 +82,7 @@ fn batches_take_consecutive_sequences_and_repeat_nonces_answer_the_first_message
             .iter()
             .map(|r| match r {
                 Inserted::Fresh(m) | Inserted::Duplicate(m) => m.seq,
-                Inserted::UnknownReply => panic!("no replies here"),
+                Inserted::UnknownReply | Inserted::UnknownFile(_) => panic!("no replies here"),
             })
             .collect();
         assert_eq!(seqs, vec![3, 4, 5]);
@@ -133,7 +134,9 @@ fn racing_batches_store_each_nonce_once_with_contiguous_sequences() {
                                 Inserted::Fresh(s) | Inserted::Duplicate(s) => {
                                     acked.push((m.nonce.clone(), s.id, s.seq))
                                 }
-                                Inserted::UnknownReply => panic!("no replies here"),
+                                Inserted::UnknownReply | Inserted::UnknownFile(_) => {
+                                    panic!("no replies here")
+                                }
                             }
                         }
                     }

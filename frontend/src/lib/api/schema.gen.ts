@@ -1432,6 +1432,11 @@ export interface components {
         } | {
             channel_id: components["schemas"]["ChannelId"];
             content: components["schemas"]["Content"];
+            /**
+             * @description The files the message refers to (docs/e2e.md 19.2): uploaded to this channel by the
+             *     sender and named by no other message; at most `MAX_MESSAGE_FILES`, each once.
+             */
+            files?: components["schemas"]["FileId"][];
             nonce: string;
             reply_to?: null | components["schemas"]["MessageId"];
             /** @enum {string} */
@@ -1805,6 +1810,12 @@ export interface components {
             deleted: boolean;
             /** Format: date-time */
             edited_at?: string | null;
+            /**
+             * @description The files the message refers to, in the order of their ids (ids only; in an end-to-end
+             *     channel their names, types and keys are inside the encrypted body). Absent when none,
+             *     and once deleted.
+             */
+            files?: components["schemas"]["FileId"][];
             id: components["schemas"]["MessageId"];
             reactions: components["schemas"]["Reaction"][];
             reply_to?: null | components["schemas"]["MessageId"];
