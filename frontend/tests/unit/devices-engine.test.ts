@@ -29,6 +29,12 @@ describe('E2E engine: every device of an account', () => {
         seen.push(m);
         throw Object.assign(new Error('no sender key'), { name: 'E2eFailure', reason: 'unknown_sender_key', why: 'before_joined' });
       },
+      // As the device: one after the other, each answered with its body or its failure.
+      async decryptMany(ms: { id: string }[]) {
+        const out = [];
+        for (const m of ms) out.push(await this.decrypt(m as never).then((body: unknown) => ({ ok: true, body }), (error: unknown) => ({ ok: false, error })));
+        return out;
+      },
       keepSent: async (m: { id: string }, body: Uint8Array) => {
         kept.push({ id: m.id, body });
       },

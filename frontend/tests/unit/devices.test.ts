@@ -9,7 +9,7 @@ import { MemoryStore } from '../../src/lib/storage/kv';
 import { Keystore, fromBase64, toBase64 } from '../../src/lib/e2e/keystore';
 import { BackupError, E2eDevice, E2eFailure, LinkError } from '../../src/lib/e2e/device';
 import { BackupHead, RecoveryKey, openBackupChunk, openSecretStorage, sealBackupChunk, HistoryKey, SenderKeySender, DeviceIdentity } from '../../src/lib/crypto/index';
-import { decodeBody, textBody, uuidBytes } from '../../src/lib/e2e/appcodec';
+import { decodeBody, textBody, uuidBytes, type Body } from '../../src/lib/e2e/appcodec';
 import { LinkSession } from '../../src/lib/e2e/linking';
 import { RecoveryError, restoreWithRecoveryKey, startOver } from '../../src/lib/e2e/recovery';
 import { CHUNK_TARGET_BYTES, ENTRIES_PER_CHUNK, backUp, chunkEntries, readBackup } from '../../src/lib/e2e/keyBackup';
@@ -420,21 +420,55 @@ describe('history keys from the backup', () => {
 });
 
 describe('reading', () => {
-  it('keeps the text before the moved ratchet state is stored: a failure in between leaves the message readable', async () => {
+  it('stores the text with the moved ratchet state: a failed store leaves the message readable, a stored one has both', async () => {
     const { a, b, dm, channel } = await world();
     for (const m of [
       stored(dm, a, await a.dev.encryptDirect(dm, textBody('kept first'))),
       stored(channel, a, await a.dev.encryptChannel(channel, textBody('kept first'))),
     ]) {
-      let kept = 0;
-      const closed = async () => {
-        kept++;
+      const commit = b.ks.commit.bind(b.ks);
+      let tries = 0;
+      b.ks.commit = async () => {
+        tries++;
         throw new Error('the page closed');
       };
-      await expect(b.dev.decrypt({ ...m, keep: closed })).rejects.toThrow();
-      expect(kept).toBe(1);
-      expect(await read(b.dev, m)).toBe('kept first');
+      const cacheAs = () => ({ id: m.id, digest: 'd', text: 'kept first' });
+      const pending = b.dev.accountInfo!.pending;
+      await expect(b.dev.decrypt({ ...m, cacheAs })).rejects.toThrow();
+      expect(tries).toBe(1);
+      expect(b.dev.accountInfo!.pending).toBe(pending);
+      b.ks.commit = commit;
+      // Nothing was stored: the key that read it is still there, and the text is not cached.
+      expect(await b.ks.cachedMessage(m.id, 'd')).toBeNull();
+      expect((await b.dev.decrypt({ ...m, cacheAs })).kind).toBe('text');
+      expect(await b.ks.cachedMessage(m.id, 'd')).toBe('kept first');
+      // A direct message's backup entry is stored with its text.
+      expect(b.dev.accountInfo!.pending).toBe(m.channel_id === dm ? pending + 1 : pending);
     }
+  });
+
+  it('reads a batch in one operation; a message that fails in it fails alone, the others read', async () => {
+    const { a, b, dm, channel } = await world();
+    const ms = [];
+    for (let i = 0; i < 6; i++) {
+      ms.push(stored(i % 2 ? dm : channel, a, i % 2 ? await a.dev.encryptDirect(dm, textBody(`m${i}`)) : await a.dev.encryptChannel(channel, textBody(`m${i}`))));
+    }
+    // The fourth is for another channel: refused, and changes nothing for the others.
+    const wrong = { ...ms[3]!, channel_id: channel };
+    const batch = [ms[0]!, ms[1]!, ms[2]!, wrong, ms[4]!, ms[5]!].map((m) => ({ ...m, cacheAs: (body: Body) => ({ id: m.id, digest: 'd', text: body.kind === 'text' ? body.text : '' }) }));
+    let commits = 0;
+    const commit = b.ks.commit.bind(b.ks);
+    b.ks.commit = (...args) => {
+      commits++;
+      return commit(...args);
+    };
+    const got = await b.dev.decryptMany(batch);
+    expect(got.map((r) => (r.ok ? (r.body.kind === 'text' ? r.body.text : '?') : r.error.reason))).toEqual(['m0', 'm1', 'm2', 'channel_mismatch', 'm4', 'm5']);
+    // The three before the failure stored together, the one after on its own batch.
+    expect(commits).toBe(2);
+    for (const i of [0, 1, 2, 4, 5]) expect(await b.ks.cachedMessage(ms[i]!.id, 'd')).toBe(`m${i}`);
+    expect(await b.ks.cachedMessage(ms[3]!.id, 'd')).toBeNull();
+    b.ks.commit = commit;
   });
 });
 

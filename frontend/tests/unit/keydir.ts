@@ -4,7 +4,7 @@
 // envelopes. Shared by the end-to-end device tests.
 import { fromBase64, toBase64 } from '../../src/lib/e2e/keystore';
 import type { KeyApi } from '../../src/lib/e2e/device';
-import type { KeyValueStore, StoreName } from '../../src/lib/storage/kv';
+import { SimpleStore, type StoreName } from '../../src/lib/storage/kv';
 import type { DeviceKeysJson, EnvelopeJson, NewEnvelopeJson } from '../../src/lib/api/types';
 import { DeviceCertificate, OneTimePreKeyPublic, PreKeyBundle, SignedPreKeyPublic } from '../../src/lib/crypto/index';
 
@@ -145,8 +145,10 @@ export function refusal(message: string): Error {
 }
 
 /** A key-value store whose records can be written out and read back (fixtures of stored data). */
-export class PlainStore implements KeyValueStore {
-  constructor(readonly data: Record<string, unknown> = {}) {}
+export class PlainStore extends SimpleStore {
+  constructor(readonly data: Record<string, unknown> = {}) {
+    super();
+  }
 
   async get<T>(store: StoreName, key: string): Promise<T | undefined> {
     const v = this.data[`${store}/${key}`];

@@ -155,6 +155,12 @@ describe('E2e engine', () => {
         done.add(m.id);
         return { kind: 'text', text: `text of ${m.id}` };
       },
+      // As the device: one after the other, each answered with its body or its failure.
+      async decryptMany(ms: { id: string }[]) {
+        const out = [];
+        for (const m of ms) out.push(await this.decrypt(m as never).then((body: unknown) => ({ ok: true, body }), (error: unknown) => ({ ok: false, error })));
+        return out;
+      },
       keyChanges: [],
       warnings: [],
     };

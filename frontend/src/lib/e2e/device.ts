@@ -21,7 +21,7 @@ import { E2eFailure, Warnings, failureOf, type CipherMessage, type EnvelopeJson,
 import { DeviceRecord, type DeviceState } from './deviceRecord';
 import { HistoryStore } from './historyStore';
 import { backUp, readBackup } from './keyBackup';
-import type { Keystore } from './keystore';
+import type { CachedText, Keystore } from './keystore';
 import { fromBase64, toBase64 } from './keystore';
 import { PreKeys, newDeviceState } from './prekeys';
 import { unreadableReason, type Missing } from './reasons';
@@ -71,6 +71,12 @@ function webLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
 }
 export { ENVELOPE_RETRIES, SENDER_KEY_ROTATE_AFTER } from './senderKeys';
 
+/** A message read: its body, and whether the device's state moved (to be stored with its text). */
+interface Read {
+  body: Body;
+  moved: boolean;
+}
+
 export class E2eDevice {
   /** The clock of refusals (blocks): how long a refusing user is left alone. */
   now: () => number = () => Date.now();
@@ -100,7 +106,7 @@ export class E2eDevice {
   private constructor(
     private readonly api: KeyApi,
     private readonly rec: DeviceRecord,
-    keystore: Keystore,
+    private readonly keystore: Keystore,
   ) {
     const now = () => this.now();
     this.accountApi = hasAccountApi(api) ? api : null;
@@ -300,6 +306,80 @@ export class E2eDevice {
   }
 
   private async decryptNow(m: CipherMessage): Promise<Body> {
+    const read = await this.decryptCore(m);
+    await this.commitReads([{ m, read }]);
+    return read.body;
+  }
+
+  /**
+   * Stores what reading messages changed: their texts (`cacheAs`) with the moved state, in one
+   * transaction; the texts alone when no state moved.
+   */
+  private async commitReads(reads: Array<{ m: CipherMessage; read: Read }>): Promise<void> {
+    const texts: CachedText[] = [];
+    for (const { m, read } of reads) {
+      const t = m.cacheAs?.(read.body);
+      if (t) texts.push(t);
+    }
+    if (reads.some((r) => r.read.moved)) await this.rec.save(texts);
+    else if (texts.length) await this.keystore.commit(texts);
+  }
+
+  /**
+   * Several stored messages read in one operation (one lock, one stored write for all of them):
+   * each answer is the body or the failure `decrypt` gives. A message that fails is read on its
+   * own (after the ones before it are stored), as `decrypt` reads it.
+   */
+  async decryptMany(ms: CipherMessage[]): Promise<Array<{ ok: true; body: Body } | { ok: false; error: E2eFailure }>> {
+    const out: Array<{ ok: true; body: Body } | { ok: false; error: E2eFailure }> = [];
+    let from = 0;
+    let batching = true;
+    const run = (upTo: number, failed: { at: number }) =>
+      this.rec.run(async () => {
+        const reads: Array<{ m: CipherMessage; read: Read }> = [];
+        for (let i = from; i < upTo; i++) {
+          try {
+            reads.push({ m: ms[i]!, read: await this.decryptCore(ms[i]!) });
+          } catch (e) {
+            // A failed read may have changed the state part way: nothing of this run is kept.
+            failed.at = i;
+            throw e;
+          }
+        }
+        await this.commitReads(reads);
+        return reads.map((r) => r.read.body);
+      });
+    while (from < ms.length) {
+      let bodies: Body[] = [];
+      if (batching) {
+        const failed = { at: -1 };
+        try {
+          bodies = await run(ms.length, failed);
+        } catch {
+          // The ones before the failed message again (from the same state), then it alone. When
+          // storing failed, every message is read alone.
+          if (failed.at < 0) batching = false;
+          else if (failed.at > from) bodies = await run(failed.at, { at: -1 }).catch(() => []);
+        }
+      }
+      for (const body of bodies) out.push({ ok: true, body });
+      from += bodies.length;
+      if (from >= ms.length) break;
+      try {
+        out.push({ ok: true, body: await this.decrypt(ms[from]!) });
+      } catch (e) {
+        out.push({ ok: false, error: failureOf(e) });
+      }
+      from += 1;
+    }
+    return out;
+  }
+
+  /**
+   * A message's body, and whether reading it moved the state to be stored. Stores nothing: the
+   * caller stores the state with the text (`commitReads`).
+   */
+  private async decryptCore(m: CipherMessage): Promise<Read> {
     const sender = m.sender_id;
     if (!sender) throw new E2eFailure('wrong_sender', 'the message has no sender');
     const p = decodePayload(m.ciphertext, this.rec.st.deviceId);
@@ -309,14 +389,15 @@ export class E2eDevice {
         // Sent before this device was linked or restored: from the backup.
         const archived = await this.archived(m);
         if (!archived) throw new E2eFailure('not_for_this_device', 'the message holds no ciphertext for this device');
-        return decodeBody(archived);
+        return { body: decodeBody(archived), moved: false };
       }
       const plain = await this.sessions.openMessage(sender, p.senderDevice, p.mine);
       const inner = decodeDirectPlaintext(plain);
       plain.fill(0);
       if (inner.channelId !== m.channel_id) throw new E2eFailure('channel_mismatch', 'made for another channel');
       body = inner.body;
-      // The pairwise keys are gone once used: the account's other devices read it from the backup.
+      // The pairwise keys are gone once used: the account's other devices read it from the
+      // backup (its entry is stored with the moved state and the text).
       this.account.keepDirect(m.channel_id, m.id, m.seq ?? 0, body);
     } else {
       try {
@@ -324,21 +405,12 @@ export class E2eDevice {
       } catch (e) {
         if (!(e instanceof E2eFailure) || e.reason !== 'unknown_sender_key') throw e;
         const read = await this.decryptHistory(m.channel_id, sender, p.senderDevice, p.message);
-        body = read.body;
         // Read with a history key: no ratchet moved; the record is stored only when checking the
         // key's attestation may have pinned a user key (at a key's first message).
-        if (!read.checked) {
-          const decoded = decodeBody(body);
-          await m.keep?.(decoded);
-          return decoded;
-        }
+        return { body: decodeBody(read.body), moved: read.checked };
       }
     }
-    const decoded = decodeBody(body);
-    // The text is kept before the ratchet state that used its key is stored.
-    await m.keep?.(decoded);
-    await this.rec.save();
-    return decoded;
+    return { body: decodeBody(body), moved: true };
   }
 
   /** The history read from the backup, opened (false when this device read none). */
@@ -475,11 +547,17 @@ export class E2eDevice {
    * message's body goes to the backup, for the account's other devices.
    */
   keepSent(m: CipherMessage, body: Uint8Array): Promise<void> {
-    if (m.ciphertext[0] !== AppTag.DIRECT_PAYLOAD || !this.isOwn(m.ciphertext) || !this.rec.st.account) return Promise.resolve();
+    const text = m.cacheAs?.(decodeBody(body));
+    if (m.ciphertext[0] !== AppTag.DIRECT_PAYLOAD || !this.isOwn(m.ciphertext) || !this.rec.st.account) {
+      return text ? this.keystore.commit([text]).then(() => {}) : Promise.resolve();
+    }
     return this.rec.run(async () => {
       const before = this.rec.st.account?.pending.length ?? 0;
       this.account.keepDirect(m.channel_id, m.id, m.seq ?? 0, body);
-      if ((this.rec.st.account?.pending.length ?? 0) !== before) await this.rec.save();
+      // The backup entry and the cached text are stored together: a page closed in between would
+      // leave the text cached (never read again) without its entry.
+      if ((this.rec.st.account?.pending.length ?? 0) !== before) await this.rec.save(text ? [text] : []);
+      else if (text) await this.keystore.commit([text]);
     });
   }
 

@@ -5,6 +5,7 @@ import { CryptoError } from '../crypto/index';
 import { MalformedError, type Body } from './appcodec';
 import type { DeviceKeysJson, EnvelopeJson, NewEnvelopeJson } from '../api/types';
 import type { UnreadableReason } from './reasons';
+import type { CachedText } from './keystore';
 
 export type { DeviceKeysJson, EnvelopeJson, NewEnvelopeJson };
 
@@ -98,10 +99,11 @@ export interface CipherMessage {
   /** When the reader joined the channel's community (community channels), likewise. */
   joined_at?: string | null;
   /**
-   * Keeps the decrypted body (the message cache) before the moved ratchet state is stored: a
-   * page closed between the two then finds the text in the cache rather than a used-up key.
+   * The message's text for the cache, made from its body: stored in one transaction with the
+   * ratchet state that used up its key, so a page closed at any point finds either both or the
+   * earlier state (whose keys still read the message).
    */
-  keep?: (body: Body) => Promise<void>;
+  cacheAs?: (body: Body) => CachedText;
 }
 
 export function describe(e: unknown): string {

@@ -9,7 +9,7 @@
 // (tests/unit/device-record.test.ts reads one).
 
 import type { AccountState } from './account';
-import type { Keystore } from './keystore';
+import type { CachedText, Keystore } from './keystore';
 
 /** The keystore slot of the device record. */
 export const STATE_SLOT = 'device';
@@ -101,10 +101,20 @@ export class DeviceRecord {
     return r;
   }
 
-  async save(): Promise<void> {
+  /**
+   * Stores the state, and with it (one transaction, all or nothing) the texts of the messages
+   * whose keys it used up: a page closed at any point finds either both or the earlier state
+   * and no text, whose keys still read the messages.
+   */
+  async save(texts: CachedText[] = []): Promise<void> {
     const json = JSON.stringify(this.st);
-    this.stamp = await this.keystore.putSecret(STATE_SLOT, utf8.encode(json));
+    this.stamp = await this.keystore.commit(texts, { name: STATE_SLOT, value: utf8.encode(json) });
     this.saved = json;
+  }
+
+  /** Whether the state differs from the one stored. */
+  get changed(): boolean {
+    return JSON.stringify(this.st) !== this.saved;
   }
 
   /**

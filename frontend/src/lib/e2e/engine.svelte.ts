@@ -16,6 +16,7 @@ import { textBody, type Body } from './appcodec';
 // The device module (and the curve arithmetic it brings) loads when the keys are first opened,
 // not with the first page.
 import type { E2eDevice, EnvelopeJson, KeyApi, Warning } from './device';
+import type { E2eFailure } from './deviceCommon';
 import { Keystore, KeystoreError, fromBase64, toBase64, type Handover } from './keystore';
 import { UNREADABLE_TEXT, type UnreadableReason } from './reasons';
 import { SvelteMap } from 'svelte/reactivity';
@@ -105,6 +106,27 @@ async function erasureLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/** Decryptions read together at most (a timeline page is 50). */
+const READ_BATCH = 64;
+
+/** A decryption asked for and not answered yet. */
+interface PendingRead {
+  message: Pick<Message, 'id' | 'channel_id' | 'sender_id'>;
+  bytes: Uint8Array;
+  digest: string;
+  resolve: (d: Decrypted) => void;
+}
+
+/** The answer for a message the device could not read. */
+function unreadable(e: E2eFailure): Decrypted {
+  if (e.why) return { ok: false, reason: e.why, detail: e.message };
+  if (e.reason === 'malformed') return { ok: false, reason: 'malformed', detail: e.message };
+  if (e.reason === 'unknown_sender_key' || e.reason === 'not_for_this_device' || e.reason === 'no_session') {
+    return { ok: false, reason: 'no_key', detail: e.message };
+  }
+  return { ok: false, reason: 'failed', detail: e.message };
+}
+
 function bodyText(b: Body): string {
   if (b.kind === 'text') return b.text;
   return `📎 ${b.name} (${b.mime || 'file'}): an encrypted attachment; this web app does not open attachments yet.`;
@@ -149,6 +171,9 @@ export class E2e {
   private liveEnvelopes: EnvelopeJson[] = [];
   /** Decryptions under way, by message id and ciphertext digest: asked twice, done once. */
   private inflight = new Map<string, Promise<Decrypted>>();
+  /** Decryptions asked for in this turn, read together (at most `READ_BATCH` at once). */
+  private reads: PendingRead[] = [];
+  private readsTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(keystore: Keystore, deps?: E2eDeps, opts: E2eOptions = {}) {
     this.keystore = keystore;
@@ -469,65 +494,100 @@ export class E2e {
     return known && known.ciphertext === c.ciphertext ? known.text : null;
   }
 
-  private async decryptOnce(
-    message: Pick<Message, 'id' | 'channel_id' | 'sender_id'>,
-    bytes: Uint8Array,
-    digest: string,
-  ): Promise<Decrypted> {
-    const cached = await this.keystore.cachedMessage(message.id, digest).catch(() => null);
-    if (cached !== null) return { ok: true, text: cached };
-    // A text this browser sent (another tab's) is kept by digest: only this device's own
-    // messages are looked for there.
-    const maybeOwn = !this.dev || this.dev.isOwn(bytes);
-    const mine =
-      this.own.get(digest) ?? (maybeOwn ? await this.keystore.cachedOwn(digest).catch(() => null) : null) ?? undefined;
-    if (mine !== undefined) {
-      await this.keystore.cacheMessage(message.id, digest, mine).catch(() => {});
-      // A direct message this device sent goes to the key backup, for the account's other devices.
-      const m = message as Partial<Message>;
-      void this.dev?.keepSent?.({ id: message.id, channel_id: message.channel_id, sender_id: message.sender_id ?? null, ciphertext: bytes, seq: m.seq }, textBody(mine)).catch(() => {});
-      return { ok: true, text: mine };
-    }
-    const dev = this.dev;
-    if (!dev) return { ok: false, reason: this.device === 'opening' ? 'locked' : 'no_key' };
-    if (dev.isOwn(bytes)) return { ok: false, reason: 'own_unkept' };
-    let kept = false;
-    try {
-      const m = message as Partial<Message>;
-      const body = await dev.decrypt({
-        id: message.id,
-        channel_id: message.channel_id,
-        sender_id: message.sender_id ?? null,
-        ciphertext: bytes,
-        seq: m.seq,
-        created_at: m.created_at,
-        joined_at: this.joinedAtOf?.(message.channel_id) ?? null,
-        // In the cache before the ratchet state moves on (a page closed meanwhile reads it there).
-        keep: async (b) => {
-          await this.keystore.cacheMessage(message.id, digest, bodyText(b)).catch(() => {});
-          kept = true;
-        },
-      });
-      const text = bodyText(body);
-      // Read from the key backup's archive (no ratchet moved): cached now.
-      if (!kept) await this.keystore.cacheMessage(message.id, digest, text).catch(() => {});
-      this.syncTrust();
-      return { ok: true, text };
-    } catch (e) {
-      this.syncTrust();
-      // Read meanwhile elsewhere (another tab of this browser), and cached there.
-      const late = await this.keystore.cachedMessage(message.id, digest).catch(() => null);
-      if (late !== null) return { ok: true, text: late };
-      if (e instanceof Error && e.name === 'E2eFailure') {
-        const why = (e as Error & { why?: UnreadableReason }).why;
-        if (why) return { ok: false, reason: why, detail: e.message };
-        const reason = (e as Error & { reason: string }).reason;
-        if (reason === 'malformed') return { ok: false, reason: 'malformed', detail: e.message };
-        if (reason === 'unknown_sender_key' || reason === 'not_for_this_device' || reason === 'no_session') {
-          return { ok: false, reason: 'no_key', detail: e.message };
-        }
+  private decryptOnce(message: Pick<Message, 'id' | 'channel_id' | 'sender_id'>, bytes: Uint8Array, digest: string): Promise<Decrypted> {
+    return new Promise((resolve) => {
+      this.reads.push({ message, bytes, digest, resolve });
+      this.readsTimer ??= setTimeout(() => {
+        this.readsTimer = null;
+        void this.flushReads();
+      }, 0);
+    });
+  }
+
+  /**
+   * The decryptions asked for in one turn (a page's rows), read together: one cache read, and
+   * what is not cached in one device operation, stored in one transaction (`decryptMany`).
+   */
+  private async flushReads(): Promise<void> {
+    while (this.reads.length) {
+      const batch = this.reads.splice(0, READ_BATCH);
+      try {
+        await this.readBatch(batch);
+      } catch (e) {
+        // Each is answered once: those already answered keep their answer.
+        for (const r of batch) r.resolve({ ok: false, reason: 'failed', detail: e instanceof Error ? e.message : String(e) });
       }
-      return { ok: false, reason: 'failed', detail: e instanceof Error ? e.message : String(e) };
+    }
+  }
+
+  private async readBatch(batch: PendingRead[]): Promise<void> {
+    const cached = await this.keystore
+      .cachedMessages(batch.map((r) => ({ id: r.message.id, digest: r.digest })))
+      .catch(() => batch.map(() => null));
+    const dev = this.dev;
+    const todo: PendingRead[] = [];
+    for (const [i, r] of batch.entries()) {
+      const text = cached[i];
+      if (text !== null && text !== undefined) {
+        r.resolve({ ok: true, text });
+        continue;
+      }
+      // A text this browser sent (another tab's) is kept by digest: only this device's own
+      // messages are looked for there.
+      const maybeOwn = !dev || dev.isOwn(r.bytes);
+      const mine =
+        this.own.get(r.digest) ?? (maybeOwn ? await this.keystore.cachedOwn(r.digest).catch(() => null) : null) ?? undefined;
+      if (mine !== undefined) {
+        r.resolve({ ok: true, text: mine });
+        // Cached by id; a direct message this device sent goes to the key backup with it, for
+        // the account's other devices (until both are stored, the next read finds it as here).
+        const entry = { id: r.message.id, digest: r.digest, text: mine };
+        const m = r.message as Partial<Message>;
+        const stored = dev
+          ? dev.keepSent(
+              { id: r.message.id, channel_id: r.message.channel_id, sender_id: r.message.sender_id ?? null, ciphertext: r.bytes, seq: m.seq, cacheAs: () => entry },
+              textBody(mine),
+            )
+          : this.keystore.commit([entry]);
+        void stored.catch(() => {});
+        continue;
+      }
+      if (!dev) r.resolve({ ok: false, reason: this.device === 'opening' ? 'locked' : 'no_key' });
+      else if (dev.isOwn(r.bytes)) r.resolve({ ok: false, reason: 'own_unkept' });
+      else todo.push(r);
+    }
+    if (!dev || !todo.length) return;
+    const results = await dev.decryptMany(
+      todo.map((r) => {
+        const m = r.message as Partial<Message>;
+        return {
+          id: r.message.id,
+          channel_id: r.message.channel_id,
+          sender_id: r.message.sender_id ?? null,
+          ciphertext: r.bytes,
+          seq: m.seq,
+          created_at: m.created_at,
+          joined_at: this.joinedAtOf?.(r.message.channel_id) ?? null,
+          // Stored with the ratchet state that used up its key (a page closed meanwhile reads it there).
+          cacheAs: (b: Body) => ({ id: r.message.id, digest: r.digest, text: bodyText(b) }),
+        };
+      }),
+    );
+    this.syncTrust();
+    const failed: Array<{ r: PendingRead; error: E2eFailure }> = [];
+    for (const [i, r] of todo.entries()) {
+      const res = results[i]!;
+      if (res.ok) r.resolve({ ok: true, text: bodyText(res.body) });
+      else failed.push({ r, error: res.error });
+    }
+    if (!failed.length) return;
+    // Read meanwhile elsewhere (another tab of this browser), and cached there.
+    const late = await this.keystore
+      .cachedMessages(failed.map(({ r }) => ({ id: r.message.id, digest: r.digest })))
+      .catch(() => failed.map(() => null));
+    for (const [i, { r, error }] of failed.entries()) {
+      const text = late[i];
+      r.resolve(text !== null && text !== undefined ? { ok: true, text } : unreadable(error));
     }
   }
 

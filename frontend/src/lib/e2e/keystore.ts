@@ -9,7 +9,7 @@
 // Sign-out and a revoked session erase the whole keystore of the browser (`erase`).
 
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
-import type { KeyValueStore } from '../storage/kv';
+import type { KeyValueStore, Put, StoreName } from '../storage/kv';
 import { unwrapDataKey, wrapDataKey, type WrapRecord, type WrapStore } from './unlockWrap';
 
 export interface KdfParams {
@@ -58,6 +58,13 @@ export interface KeystoreMeta {
 interface CachedRecord {
   digest: string;
   sealed: Sealed;
+}
+
+/** A decrypted message's text, for the cache: `digest` names the ciphertext it was read from. */
+export interface CachedText {
+  id: string;
+  digest: string;
+  text: string;
 }
 
 export type KeystoreErrorCode = 'wrong_password' | 'locked' | 'corrupt';
@@ -357,10 +364,15 @@ export class Keystore {
    */
   private async needCurrent(): Promise<{ dek: Uint8Array; user: string }> {
     const held = this.need();
-    const meta = await this.store.get<KeystoreMeta>('keys', held.user);
+    this.checkCurrent(held, await this.store.get<KeystoreMeta>('keys', held.user));
+    return held;
+  }
+
+  /** The check of `needCurrent` on the header as read (`meta`): throws, and locks, when it fails. */
+  private checkCurrent(held: { dek: Uint8Array; user: string }, meta: KeystoreMeta | undefined): void {
     if (meta && (meta.check?.ct === this.checked || Keystore.opens(held.user, meta, held.dek))) {
       this.checked = meta.check?.ct ?? null;
-      return held;
+      return;
     }
     if (this.dek === held.dek) this.lock();
     throw new KeystoreError('locked', 'The encryption keys of this browser were removed or replaced.');
@@ -391,10 +403,36 @@ export class Keystore {
    * was sealed with: a stored value is still this one while its stamp is).
    */
   async putSecret(name: string, value: Uint8Array): Promise<string> {
-    const { dek, user } = await this.needCurrent();
-    const sealed = this.seal(dek, user, `secret/${name}`, value);
-    await this.store.put('keys', `${user}/${name}`, sealed);
-    return sealed.nonce;
+    return (await this.commit([], { name, value }))!;
+  }
+
+  /**
+   * Writes texts into the message cache and, with them, a secret (the device record): one
+   * transaction, which first checks that the keystore is still the one opened (as
+   * `needCurrent`), all or nothing. A message's text and the ratchet state that used its key
+   * are stored together, or neither. Returns the secret's stamp (null without one).
+   */
+  async commit(texts: CachedText[], secret?: { name: string; value: Uint8Array }): Promise<string | null> {
+    const held = this.need();
+    const { dek, user } = held;
+    const puts: Put[] = texts.map((t) => ({
+      store: 'msgcache',
+      key: `${user}/${t.id}`,
+      value: { digest: t.digest, sealed: this.seal(dek, user, `msg/${t.id}/${t.digest}`, enc.encode(t.text)) } satisfies CachedRecord,
+    }));
+    let stamp: string | null = null;
+    if (secret) {
+      const sealed = this.seal(dek, user, `secret/${secret.name}`, secret.value);
+      puts.push({ store: 'keys', key: `${user}/${secret.name}`, value: sealed });
+      stamp = sealed.nonce;
+    }
+    if (!puts.length) return null;
+    const stores: StoreName[] = secret ? ['keys', 'msgcache'] : ['msgcache'];
+    await this.store.putIf<KeystoreMeta>({ store: 'keys', key: user }, stores, (meta) => {
+      this.checkCurrent(held, meta);
+      return puts;
+    });
+    return stamp;
   }
 
   /**
@@ -418,12 +456,7 @@ export class Keystore {
 
   /** Keeps the plaintext of a message decrypted from the ciphertext named by `digest`. */
   async cacheMessage(messageId: string, digest: string, text: string): Promise<void> {
-    const { dek, user } = await this.needCurrent();
-    const rec: CachedRecord = {
-      digest,
-      sealed: this.seal(dek, user, `msg/${messageId}/${digest}`, enc.encode(text)),
-    };
-    await this.store.put('msgcache', `${user}/${messageId}`, rec);
+    await this.commit([{ id: messageId, digest, text }]);
   }
 
   /**
@@ -453,15 +486,26 @@ export class Keystore {
 
   /** The cached plaintext of a message decrypted from the ciphertext named by `digest`, or null. */
   async cachedMessage(messageId: string, digest: string): Promise<string | null> {
+    return (await this.cachedMessages([{ id: messageId, digest }]))[0] ?? null;
+  }
+
+  /** `cachedMessage` of several messages, read in one transaction. */
+  async cachedMessages(list: Array<{ id: string; digest: string }>): Promise<Array<string | null>> {
     const { dek, user } = this.need();
-    const rec = await this.store.get<CachedRecord>('msgcache', `${user}/${messageId}`);
-    if (!rec || rec.digest !== digest) return null;
-    const plain = Keystore.unseal(dek, user, `msg/${messageId}/${digest}`, rec.sealed);
-    if (!plain) return null;
-    try {
-      return dec.decode(plain);
-    } catch {
-      return null;
-    }
+    const recs = await this.store.getMany<CachedRecord>(
+      'msgcache',
+      list.map((m) => `${user}/${m.id}`),
+    );
+    return list.map((m, i) => {
+      const rec = recs[i];
+      if (!rec || rec.digest !== m.digest) return null;
+      const plain = Keystore.unseal(dek, user, `msg/${m.id}/${m.digest}`, rec.sealed);
+      if (!plain) return null;
+      try {
+        return dec.decode(plain);
+      } catch {
+        return null;
+      }
+    });
   }
 }

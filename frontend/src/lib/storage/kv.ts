@@ -12,6 +12,44 @@ export interface KeyValueStore {
   delete(store: StoreName, key: string): Promise<void>;
   /** Removes every record of one store. */
   clear(store: StoreName): Promise<void>;
+  /** Several records of one store, read together (undefined for each missing one). */
+  getMany<T>(store: StoreName, keys: string[]): Promise<Array<T | undefined>>;
+  /**
+   * One read-write transaction over `stores`: reads the `guard` record, then writes what `write`
+   * makes of it (into `stores` only), all or nothing: a `write` that throws writes nothing, and
+   * its error is the answer. Resolves once the transaction is committed.
+   */
+  putIf<G>(guard: { store: StoreName; key: string }, stores: StoreName[], write: (g: G | undefined) => Put[]): Promise<void>;
+}
+
+/** One record to write. */
+export interface Put {
+  store: StoreName;
+  key: string;
+  value: unknown;
+}
+
+/**
+ * `getMany` and `putIf` over `get` and `put`, for the stores kept in one tab's memory (nothing
+ * else writes them between the steps).
+ */
+export abstract class SimpleStore implements KeyValueStore {
+  abstract get<T>(store: StoreName, key: string): Promise<T | undefined>;
+  abstract put<T>(store: StoreName, key: string, value: T): Promise<void>;
+  abstract delete(store: StoreName, key: string): Promise<void>;
+  abstract clear(store: StoreName): Promise<void>;
+
+  async getMany<T>(store: StoreName, keys: string[]): Promise<Array<T | undefined>> {
+    const out: Array<T | undefined> = [];
+    for (const k of keys) out.push(await this.get<T>(store, k));
+    return out;
+  }
+
+  async putIf<G>(guard: { store: StoreName; key: string }, stores: StoreName[], write: (g: G | undefined) => Put[]): Promise<void> {
+    const puts = write(await this.get<G>(guard.store, guard.key));
+    for (const p of puts) if (!stores.includes(p.store)) throw new Error(`${p.store} is not a store of this transaction`);
+    for (const p of puts) await this.put(p.store, p.key, p.value);
+  }
 }
 
 export const DB_NAME = 'chatalot';
@@ -67,10 +105,36 @@ export class IdbStore implements KeyValueStore {
   async clear(store: StoreName): Promise<void> {
     await done((await this.tx(store, 'readwrite')).clear());
   }
+
+  async getMany<T>(store: StoreName, keys: string[]): Promise<Array<T | undefined>> {
+    if (!keys.length) return [];
+    const os = await this.tx(store, 'readonly');
+    return Promise.all(keys.map((k) => done(os.get(k)) as Promise<T | undefined>));
+  }
+
+  async putIf<G>(guard: { store: StoreName; key: string }, stores: StoreName[], write: (g: G | undefined) => Put[]): Promise<void> {
+    const db = await this.db;
+    const tx = db.transaction([...new Set<StoreName>([guard.store, ...stores])], 'readwrite');
+    await new Promise<void>((resolve, reject) => {
+      let failure: unknown = null;
+      tx.oncomplete = () => resolve();
+      tx.onabort = () => reject(failure ?? tx.error ?? new Error('the transaction was aborted'));
+      tx.onerror = () => {};
+      const req = tx.objectStore(guard.store).get(guard.key);
+      req.onsuccess = () => {
+        try {
+          for (const p of write(req.result as G | undefined)) tx.objectStore(p.store).put(p.value, p.key);
+        } catch (e) {
+          failure = e;
+          tx.abort();
+        }
+      };
+    });
+  }
 }
 
 /** Kept in memory only: for tests, and when the browser refuses IndexedDB (some private modes). */
-export class MemoryStore implements KeyValueStore {
+export class MemoryStore extends SimpleStore {
   private data = new Map<string, unknown>();
 
   async get<T>(store: StoreName, key: string): Promise<T | undefined> {
