@@ -58,6 +58,48 @@ pub enum Body {
     /// `0x51 | blob_message_id[16] | AttachmentPointer (73 bytes) | var(file name) |
     /// var(MIME type)`.
     Attachment(AttachmentBody),
+    /// `0x52 | file_id[16] | AttachmentPointer | var(file name) | var(MIME type) | flags u8 |
+    /// [width u32 | height u32] | [duration_ms u32] | [thumb_file_id[16] | AttachmentPointer]`
+    /// (flags bits 0, 1, 2 say which of the three follow; no other bit may be set).
+    File(FileBody),
+}
+
+/// A file uploaded to the server's file store (docs/e2e.md 19.2): its id there, its key and
+/// digest, what it is, and for an image or video its dimensions and an encrypted thumbnail.
+#[derive(Clone, PartialEq, Eq)]
+pub struct FileBody {
+    /// The file's id in the store (`POST /channels/{id}/files`).
+    pub file_id: [u8; ID_LEN],
+    /// File key, blob digest and plaintext size. Secret.
+    pub pointer: AttachmentPointer,
+    /// File name, at most [`MAX_FILE_NAME_LEN`] bytes.
+    pub name: String,
+    /// MIME type, at most [`MAX_MIME_TYPE_LEN`] bytes (may be empty).
+    pub mime: String,
+    /// Width and height in pixels (an image or a video).
+    pub dimensions: Option<(u32, u32)>,
+    /// Length of a video or a recording, milliseconds.
+    pub duration_ms: Option<u32>,
+    /// The thumbnail's file id and pointer (its own file and key).
+    pub thumbnail: Option<([u8; ID_LEN], AttachmentPointer)>,
+}
+
+const FILE_HAS_DIMENSIONS: u8 = 1;
+const FILE_HAS_DURATION: u8 = 2;
+const FILE_HAS_THUMBNAIL: u8 = 4;
+
+impl fmt::Debug for FileBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FileBody")
+            .field("file_id", &self.file_id)
+            .field("pointer", &self.pointer)
+            .field("name_len", &self.name.len())
+            .field("mime_len", &self.mime.len())
+            .field("dimensions", &self.dimensions)
+            .field("duration_ms", &self.duration_ms)
+            .field("thumbnail", &self.thumbnail.as_ref().map(|t| t.0))
+            .finish()
+    }
 }
 
 /// An attachment sent as its own message (the blob, tag 0x09), referenced by the message
@@ -79,6 +121,7 @@ impl fmt::Debug for Body {
         match self {
             Body::Text(t) => f.debug_struct("Text").field("len", &t.len()).finish(),
             Body::Attachment(a) => a.fmt(f),
+            Body::File(b) => b.fmt(f),
         }
     }
 }
@@ -104,7 +147,7 @@ pub fn text_body(text: &str) -> Zeroizing<Vec<u8>> {
 }
 
 impl Body {
-    /// Encoding (tag 0x50 or 0x51). Secret.
+    /// Encoding (tag 0x50, 0x51 or 0x52). Secret.
     pub fn encode(&self) -> Result<Zeroizing<Vec<u8>>> {
         match self {
             Body::Text(t) => Ok(text_body(t)),
@@ -119,6 +162,41 @@ impl Body {
                 out.extend_from_slice(&a.pointer.to_bytes());
                 put_var(&mut out, a.name.as_bytes());
                 put_var(&mut out, a.mime.as_bytes());
+                Ok(out)
+            }
+            Body::File(b) => {
+                check_len(b.name.len(), MAX_FILE_NAME_LEN, "file name")?;
+                check_len(b.mime.len(), MAX_MIME_TYPE_LEN, "MIME type")?;
+                let mut out = Zeroizing::new(Vec::with_capacity(
+                    2 + 2 * (ID_LEN + POINTER_LEN) + 20 + b.name.len() + b.mime.len(),
+                ));
+                out.push(tag::BODY_FILE);
+                out.extend_from_slice(&b.file_id);
+                out.extend_from_slice(&b.pointer.to_bytes());
+                put_var(&mut out, b.name.as_bytes());
+                put_var(&mut out, b.mime.as_bytes());
+                let mut flags = 0;
+                if b.dimensions.is_some() {
+                    flags |= FILE_HAS_DIMENSIONS;
+                }
+                if b.duration_ms.is_some() {
+                    flags |= FILE_HAS_DURATION;
+                }
+                if b.thumbnail.is_some() {
+                    flags |= FILE_HAS_THUMBNAIL;
+                }
+                out.push(flags);
+                if let Some((w, h)) = b.dimensions {
+                    out.extend_from_slice(&w.to_be_bytes());
+                    out.extend_from_slice(&h.to_be_bytes());
+                }
+                if let Some(d) = b.duration_ms {
+                    out.extend_from_slice(&d.to_be_bytes());
+                }
+                if let Some((id, p)) = &b.thumbnail {
+                    out.extend_from_slice(id);
+                    out.extend_from_slice(&p.to_bytes());
+                }
                 Ok(out)
             }
         }
@@ -141,6 +219,42 @@ impl Body {
                     pointer,
                     name,
                     mime,
+                }))
+            }
+            tag::BODY_FILE => {
+                let file_id = r.array()?;
+                let pointer = AttachmentPointer::from_bytes(r.bytes(POINTER_LEN)?)?;
+                let name = utf8(r.var_bytes(MAX_FILE_NAME_LEN, "file name")?)?;
+                let mime = utf8(r.var_bytes(MAX_MIME_TYPE_LEN, "MIME type")?)?;
+                let flags = r.u8()?;
+                if flags & !(FILE_HAS_DIMENSIONS | FILE_HAS_DURATION | FILE_HAS_THUMBNAIL) != 0 {
+                    return Err(CryptoError::InvalidField("file body flags"));
+                }
+                let dimensions = if flags & FILE_HAS_DIMENSIONS != 0 {
+                    Some((r.u32()?, r.u32()?))
+                } else {
+                    None
+                };
+                let duration_ms = if flags & FILE_HAS_DURATION != 0 {
+                    Some(r.u32()?)
+                } else {
+                    None
+                };
+                let thumbnail = if flags & FILE_HAS_THUMBNAIL != 0 {
+                    let id = r.array()?;
+                    Some((id, AttachmentPointer::from_bytes(r.bytes(POINTER_LEN)?)?))
+                } else {
+                    None
+                };
+                r.finish()?;
+                Ok(Body::File(FileBody {
+                    file_id,
+                    pointer,
+                    name,
+                    mime,
+                    dimensions,
+                    duration_ms,
+                    thumbnail,
                 }))
             }
             t => Err(CryptoError::WrongTag(t)),
@@ -492,7 +606,8 @@ mod tests {
     #[test]
     fn bodies_reject_bad_text_pointer_and_trailing_bytes() {
         assert_eq!(Body::decode(&[]), Err(CryptoError::Truncated));
-        assert_eq!(Body::decode(&[0x52]), Err(CryptoError::WrongTag(0x52)));
+        assert_eq!(Body::decode(&[0x53]), Err(CryptoError::WrongTag(0x53)));
+        assert_eq!(Body::decode(&[tag::BODY_FILE]), Err(CryptoError::Truncated));
         assert!(matches!(
             Body::decode(&[tag::BODY_TEXT, 0xff]),
             Err(CryptoError::InvalidField(_))

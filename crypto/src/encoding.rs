@@ -56,6 +56,8 @@ pub mod tag {
     pub const BODY_TEXT: u8 = 0x50;
     /// Application layer: attachment body v1.
     pub const BODY_ATTACHMENT: u8 = 0x51;
+    /// Application layer: file body v1 (a file in the server's file store, docs/e2e.md 19.2).
+    pub const BODY_FILE: u8 = 0x52;
 
     /// Secret storage ([`crate::secret_storage`]): `SecretStorage` v1.
     pub const SECRET_STORAGE: u8 = 0x60;

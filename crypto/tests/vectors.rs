@@ -14,7 +14,7 @@ use std::convert::Infallible;
 
 use chatalot_crypto::app::{
     AttachmentBody, Body, ChannelPayload, DirectPayload, DirectPlaintext, DirectRecipient,
-    EnvelopePlaintext, Payload,
+    EnvelopePlaintext, FileBody, Payload,
 };
 use chatalot_crypto::attachment::{
     decrypt_attachment, encrypt_attachment_with_key, AttachmentPointer,
@@ -456,6 +456,24 @@ fn app_vectors_verify() {
                 name: utf8(&c["name"]),
                 mime: utf8(&c["mime"]),
             }),
+            "file" => {
+                let num = |k: &str| c[k].as_u64().map(|n| u32::try_from(n).expect("u32"));
+                Body::File(FileBody {
+                    file_id: arr(&c["file_id"]),
+                    pointer: AttachmentPointer::from_bytes(&bytes(&c["pointer"])).expect("pointer"),
+                    name: utf8(&c["name"]),
+                    mime: utf8(&c["mime"]),
+                    dimensions: num("width").zip(num("height")),
+                    duration_ms: num("duration_ms"),
+                    thumbnail: c.get("thumb_file_id").map(|t| {
+                        (
+                            arr(t),
+                            AttachmentPointer::from_bytes(&bytes(&c["thumb_pointer"]))
+                                .expect("thumbnail pointer"),
+                        )
+                    }),
+                })
+            }
             other => panic!("unknown body kind {other}"),
         };
         let encoding = bytes(&c["encoding"]);

@@ -11,7 +11,7 @@ use std::convert::Infallible;
 
 use chatalot_crypto::app::{
     text_body, AttachmentBody, Body, ChannelPayload, DirectPayload, DirectPlaintext,
-    DirectRecipient, EnvelopePlaintext, Payload, ENVELOPE_KIND_SENDER_KEY,
+    DirectRecipient, EnvelopePlaintext, FileBody, Payload, ENVELOPE_KIND_SENDER_KEY,
 };
 use chatalot_crypto::attachment::{encrypt_attachment_with_key, AttachmentPointer};
 use chatalot_crypto::fingerprint::{Fingerprint, SafetyNumber};
@@ -753,6 +753,24 @@ fn body_json(desc: &str, b: &Body) -> Json {
             f.push(("name", h(a.name.as_bytes())));
             f.push(("mime", h(a.mime.as_bytes())));
         }
+        Body::File(b) => {
+            f.push(("kind", s("file")));
+            f.push(("file_id", h(&b.file_id)));
+            f.push(("pointer", h(&b.pointer.to_bytes())));
+            f.push(("name", h(b.name.as_bytes())));
+            f.push(("mime", h(b.mime.as_bytes())));
+            if let Some((w, ht)) = b.dimensions {
+                f.push(("width", Json::Num(u64::from(w))));
+                f.push(("height", Json::Num(u64::from(ht))));
+            }
+            if let Some(d) = b.duration_ms {
+                f.push(("duration_ms", Json::Num(u64::from(d))));
+            }
+            if let Some((id, p)) = &b.thumbnail {
+                f.push(("thumb_file_id", h(id)));
+                f.push(("thumb_pointer", h(&p.to_bytes())));
+            }
+        }
     }
     f.push(("encoding", h(&encoding)));
     obj(f)
@@ -796,6 +814,54 @@ pub fn app() -> Json {
         body_json(
             "attachment: largest size, file name (2-byte characters) and MIME type",
             &attachment(22, pointer(0x43, MAX_ATTACHMENT_SIZE), &max_name, &max_mime),
+        ),
+        body_json(
+            "file: a document, nothing else",
+            &Body::File(FileBody {
+                file_id: id(30),
+                pointer: pointer(0x51, 48_213),
+                name: "notes.txt".into(),
+                mime: "text/plain".into(),
+                dimensions: None,
+                duration_ms: None,
+                thumbnail: None,
+            }),
+        ),
+        body_json(
+            "file: an image with its dimensions and a thumbnail",
+            &Body::File(FileBody {
+                file_id: id(31),
+                pointer: pointer(0x52, 2_345_678),
+                name: "beach.jpg".into(),
+                mime: "image/jpeg".into(),
+                dimensions: Some((4032, 3024)),
+                duration_ms: None,
+                thumbnail: Some((id(32), pointer(0x53, 9_876))),
+            }),
+        ),
+        body_json(
+            "file: a video with dimensions, duration and thumbnail; largest values",
+            &Body::File(FileBody {
+                file_id: id(33),
+                pointer: pointer(0x54, MAX_ATTACHMENT_SIZE),
+                name: max_name.clone(),
+                mime: max_mime.clone(),
+                dimensions: Some((u32::MAX, u32::MAX)),
+                duration_ms: Some(u32::MAX),
+                thumbnail: Some((id(34), pointer(0x55, 0))),
+            }),
+        ),
+        body_json(
+            "file: a recording with a duration only",
+            &Body::File(FileBody {
+                file_id: id(35),
+                pointer: pointer(0x56, 64_000),
+                name: "voice.ogg".into(),
+                mime: "audio/ogg".into(),
+                dimensions: None,
+                duration_ms: Some(12_500),
+                thumbnail: None,
+            }),
         ),
     ];
 
@@ -938,9 +1004,38 @@ pub fn app() -> Json {
     .to_vec();
     let mut bad_flag = envelope_ok.clone();
     bad_flag[2] = 2;
+    // a file body with no optional part: its last byte is the flags
+    let file_ok = Body::File(FileBody {
+        file_id: [9; 16],
+        pointer: AttachmentPointer {
+            key: Zeroizing::new([0x61; 32]),
+            digest: sha256(b"f"),
+            size: 10,
+        },
+        name: "a".into(),
+        mime: String::new(),
+        dimensions: None,
+        duration_ms: None,
+        thumbnail: None,
+    })
+    .encode()
+    .expect("encode")
+    .to_vec();
     let cases: Vec<(&str, &str, Vec<u8>)> = vec![
         ("body", "empty", vec![]),
-        ("body", "unknown body tag 0x52", vec![0x52, b'h', b'i']),
+        ("body", "unknown body tag 0x53", vec![0x53, b'h', b'i']),
+        ("body", "file: a flag bit that means nothing (0x08)", {
+            let mut b = file_ok.clone();
+            *b.last_mut().expect("flags") = 0x08;
+            b
+        }),
+        ("body", "file: thumbnail flagged, then cut", {
+            let mut b = file_ok.clone();
+            *b.last_mut().expect("flags") = 0x04;
+            b.extend_from_slice(&[0; 20]);
+            b
+        }),
+        ("body", "file: trailing byte", [&file_ok[..], &[0]].concat()),
         ("body", "text not UTF-8", vec![0x50, 0xc3, 0x28]),
         (
             "body",

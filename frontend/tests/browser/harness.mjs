@@ -150,6 +150,8 @@ export async function startServer({ env = {}, config: settings = {}, webRoot = j
   return {
     base,
     bin,
+    /** The server's data directory (its file store is `files/`). */
+    dataDir: join(dataDir, 'data'),
     log: () => log,
     /** A plain-SQL dump of the whole database. */
     pgDump: () => pgClient(dataDir, 'pg_dump', []),

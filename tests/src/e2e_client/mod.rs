@@ -15,8 +15,8 @@ pub use devices::NewDevice;
 
 use chatalot_crypto::app::{
     self, AttachmentBody, ChannelPayload, DirectPayload, DirectPlaintext, DirectRecipient,
-    EnvelopePlaintext, Payload, ENVELOPE_KIND_ATTESTED_SENDER_KEY, ENVELOPE_KIND_HISTORY_SHARE,
-    ENVELOPE_KIND_SENDER_KEY,
+    EnvelopePlaintext, FileBody, Payload, ENVELOPE_KIND_ATTESTED_SENDER_KEY,
+    ENVELOPE_KIND_HISTORY_SHARE, ENVELOPE_KIND_SENDER_KEY,
 };
 use chatalot_crypto::attachment::{decrypt_attachment, encrypt_attachment};
 use chatalot_crypto::encoding::tag;
@@ -29,7 +29,7 @@ use chatalot_crypto::sender_key::{
 use chatalot_crypto::x3dh::{OneTimePreKeySecret, PreKeyBundle, SignedPreKeySecret};
 use chatalot_crypto::CryptoError;
 use chatalot_protocol::bytes::Base64Bytes;
-use chatalot_protocol::ids::{ChannelId, DeviceId, EnvelopeId, MessageId, UserId};
+use chatalot_protocol::ids::{ChannelId, DeviceId, EnvelopeId, FileId, MessageId, UserId};
 use chatalot_protocol::keys::{
     ChannelDevices, ClaimBundlesRequest, ClaimedBundles, DeviceKeys, Envelope, EnvelopePage,
     NewEnvelope, PublishKeysRequest, SendEnvelopesRequest, SentEnvelopes, UserDevices,
@@ -165,6 +165,39 @@ impl Http {
     }
 
     fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<(u16, Value)> {
+        let body = match body {
+            Some(b) => Some((
+                "application/json",
+                serde_json::to_vec(b).map_err(|e| ClientError::Io(e.to_string()))?,
+            )),
+            None => None,
+        };
+        let (status, bytes) = self.request(method, path, body, 16 * 1024 * 1024)?;
+        Ok((
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        ))
+    }
+
+    /// Raw bytes in (`application/octet-stream`) or out: the status and the body.
+    fn raw(&self, method: &str, path: &str, body: Option<Vec<u8>>) -> Result<(u16, Vec<u8>)> {
+        // above the server's largest upload bound a test may configure
+        let limit = 256 * 1024 * 1024;
+        self.request(
+            method,
+            path,
+            body.map(|b| ("application/octet-stream", b)),
+            limit,
+        )
+    }
+
+    fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<(&str, Vec<u8>)>,
+        limit: u64,
+    ) -> Result<(u16, Vec<u8>)> {
         let mut req = ureq::http::Request::builder()
             .method(method)
             .uri(format!("{}{}", self.base, path));
@@ -172,9 +205,9 @@ impl Http {
             req = req.header("authorization", format!("Bearer {t}"));
         }
         let bytes = match body {
-            Some(b) => {
-                req = req.header("content-type", "application/json");
-                serde_json::to_vec(b).map_err(|e| ClientError::Io(e.to_string()))?
+            Some((kind, b)) => {
+                req = req.header("content-type", kind);
+                b
             }
             None => Vec::new(),
         };
@@ -186,14 +219,13 @@ impl Http {
             .run(req)
             .map_err(|e| ClientError::Io(e.to_string()))?;
         let status = res.status().as_u16();
-        let text = res
+        let bytes = res
             .body_mut()
             .with_config()
-            .limit(16 * 1024 * 1024)
-            .read_to_string()
-            .unwrap_or_default();
-        let value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Ok((status, value))
+            .limit(limit)
+            .read_to_vec()
+            .map_err(|e| ClientError::Io(e.to_string()))?;
+        Ok((status, bytes))
     }
 
     /// A call that must succeed, decoded.
@@ -810,6 +842,16 @@ impl Device {
 
     /// [`Device::post_ciphertext`], with the sequence number the message got.
     fn post(&mut self, channel: ChannelId, ciphertext: Vec<u8>) -> Result<(MessageId, i64)> {
+        self.post_with_files(channel, ciphertext, Vec::new())
+    }
+
+    /// [`Device::post`] of a message naming `files`.
+    fn post_with_files(
+        &mut self,
+        channel: ChannelId,
+        ciphertext: Vec<u8>,
+        files: Vec<FileId>,
+    ) -> Result<(MessageId, i64)> {
         if !self.subscribed.contains(&channel) {
             let ws = self.ws()?;
             ws.send(&ClientFrame::Subscribe {
@@ -849,7 +891,7 @@ impl Device {
                 ciphertext: Base64Bytes(ciphertext),
             },
             reply_to: None,
-            files: Vec::new(),
+            files,
         })?;
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
@@ -1090,6 +1132,56 @@ impl Device {
             self.encrypt_channel(channel, &body)?
         };
         self.post_ciphertext(channel, payload)
+    }
+
+    /// Encrypts a file (random key, chunked AEAD), uploads the blob to the channel's files
+    /// (`POST /channels/{id}/files`) and sends a message naming it whose encrypted body holds
+    /// its id, pointer, name and type (docs/e2e.md 19.2).
+    pub fn send_file(
+        &mut self,
+        channel: ChannelId,
+        direct: bool,
+        name: &str,
+        mime: &str,
+        data: &[u8],
+    ) -> Result<MessageId> {
+        let (pointer, blob) = encrypt_attachment(&mut rand::rng(), data)?;
+        let (status, answer) = self.http.raw(
+            "POST",
+            &format!("/api/v1/channels/{}/files", channel.0),
+            Some(blob),
+        )?;
+        let stored: Value = serde_json::from_slice(&answer).unwrap_or(Value::Null);
+        if status != 201 {
+            return Err(ClientError::Http {
+                status,
+                code: stored["code"].as_str().unwrap_or("").to_owned(),
+                message: stored["message"].as_str().unwrap_or("").to_owned(),
+            });
+        }
+        let file_id = stored["id"]
+            .as_str()
+            .and_then(|s| Uuid::parse_str(s).ok())
+            .ok_or(ClientError::Malformed("upload answer without an id"))?;
+        let body = app::Body::File(FileBody {
+            file_id: *file_id.as_bytes(),
+            pointer,
+            name: name.to_owned(),
+            mime: mime.to_owned(),
+            dimensions: None,
+            duration_ms: None,
+            thumbnail: None,
+        })
+        .encode()?;
+        let payload = if direct {
+            self.encrypt_direct(channel, &body)?
+        } else {
+            self.prepare_sender_key(channel)?;
+            self.encrypt_channel(channel, &body)?
+        };
+        Ok(self
+            .post_with_files(channel, payload, vec![FileId(file_id)])?
+            .0)
     }
 
     /// Fetches, processes and acknowledges every queued envelope (and those pushed live).
@@ -1371,6 +1463,22 @@ impl Device {
                 Ok(Body::Attachment {
                     name: a.name,
                     mime: a.mime,
+                    data,
+                })
+            }
+            app::Body::File(f) => {
+                let (status, blob) = self.http.raw(
+                    "GET",
+                    &format!("/api/v1/files/{}", Uuid::from_bytes(f.file_id)),
+                    None,
+                )?;
+                if status != 200 {
+                    return Err(ClientError::Malformed("the file could not be downloaded"));
+                }
+                let data = decrypt_attachment(&f.pointer, &blob)?.to_vec();
+                Ok(Body::Attachment {
+                    name: f.name,
+                    mime: f.mime,
                     data,
                 })
             }

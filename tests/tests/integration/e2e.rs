@@ -1191,22 +1191,35 @@ fn canaries_never_reach_the_database_the_logs_or_the_files() {
         .expect("attachment");
     a1.send_attachment(dm, true, &file_name, "text/plain", &file)
         .expect("attachment");
+    // and through the file store, named by their messages (docs/e2e.md 19)
+    a1.send_file(ch, false, &file_name, "text/plain", &file)
+        .expect("file");
+    a1.send_file(dm, true, &file_name, "text/plain", &file)
+        .expect("file");
 
     // the canaries did travel
     let got = b.sync(dm).expect("sync");
     assert!(matches!(&got[0], Ok(Received { body: Body::Text(t), .. }) if *t == dm_text));
     let got = b.sync(ch).expect("sync");
     assert!(matches!(&got[0], Ok(Received { body: Body::Text(t), .. }) if *t == ch_text));
-    assert!(
-        matches!(&got[1], Ok(Received { body: Body::Attachment { name, data, .. }, .. })
-        if *name == file_name && *data == file),
-        "{got:?}"
-    );
+    for i in [1, 2] {
+        assert!(
+            matches!(&got[i], Ok(Received { body: Body::Attachment { name, data, .. }, .. })
+            if *name == file_name && *data == file),
+            "{got:?}"
+        );
+    }
     let got = a2.sync(dm).expect("sync");
-    assert!(
-        matches!(&got[1], Ok(Received { body: Body::Attachment { name, data, .. }, .. })
-        if *name == file_name && *data == file),
-        "{got:?}"
+    for i in [1, 2] {
+        assert!(
+            matches!(&got[i], Ok(Received { body: Body::Attachment { name, data, .. }, .. })
+            if *name == file_name && *data == file),
+            "{got:?}"
+        );
+    }
+    assert_eq!(
+        s.sql("SELECT count(*) FROM files WHERE message_id IS NOT NULL"),
+        "2"
     );
 
     // the search finds a canary where there is one

@@ -17,6 +17,8 @@ import type {
   AuditEvent,
   BackupChunkPageJson,
   KeyBackupJson,
+  FileUsage,
+  StoredFile,
   LinkAnswerJson,
   PendingLinkJson,
   PendingLinksJson,
@@ -752,7 +754,67 @@ export class ApiClient {
     return this.authed('POST', '/users/me/user_key_reset', code ? { password, code } : { password });
   }
 
-  /** Ends this session on the server (best effort) and here. */
+  // ---- files (docs/api.md, "Files")
+
+  /**
+   * `POST /channels/{id}/files`: stores `blob` (in an end-to-end channel the encrypted blob) as
+   * a file of the channel, reporting the bytes sent; `signal` cancels (an `AbortError`).
+   */
+  async uploadFile(
+    channelId: string,
+    blob: Blob,
+    onProgress?: (sent: number, total: number) => void,
+    signal?: AbortSignal,
+  ): Promise<StoredFile> {
+    const path = `/channels/${encodeURIComponent(channelId)}/files`;
+    const once = (token: string) =>
+      new Promise<{ status: number; text: string; retryAfter: string | null }>((resolve, reject) => {
+        const xhr = new XMLHttpRequest();
+        xhr.open('POST', this.base + path);
+        xhr.setRequestHeader('authorization', `Bearer ${token}`);
+        xhr.setRequestHeader('content-type', 'application/octet-stream');
+        xhr.setRequestHeader('accept', 'application/json');
+        xhr.upload.onprogress = (e) => onProgress?.(e.loaded, e.lengthComputable ? e.total : blob.size);
+        xhr.onload = () => resolve({ status: xhr.status, text: xhr.responseText, retryAfter: xhr.getResponseHeader('retry-after') });
+        xhr.onerror = () => reject(new ApiError('network', 'The server cannot be reached. Check your connection and try again.'));
+        xhr.onabort = () => reject(new DOMException('The upload was cancelled.', 'AbortError'));
+        if (signal?.aborted) return xhr.onabort(new ProgressEvent('abort'));
+        signal?.addEventListener('abort', () => xhr.abort(), { once: true });
+        xhr.send(blob);
+      });
+    const token = await this.accessToken();
+    let r = await once(token);
+    if (r.status === 401) {
+      await this.refresh(token);
+      r = await once(this.access?.token ?? '');
+    }
+    return ApiClient.parse<StoredFile>(new Response(r.text || null, { status: r.status, headers: r.retryAfter ? { 'retry-after': r.retryAfter } : {} }));
+  }
+
+  /** `GET /files/{id}`: the answer, its body to be read as a stream (an error answer throws). */
+  async fileResponse(fileId: string, signal?: AbortSignal): Promise<Response> {
+    const get = (token: string | null) =>
+      this.fetchFn(`${this.base}/files/${encodeURIComponent(fileId)}`, {
+        headers: token ? { authorization: `Bearer ${token}` } : {},
+        credentials: 'omit',
+        cache: 'no-store',
+        signal,
+      });
+    const token = await this.accessToken();
+    let res = await get(token);
+    if (res.status === 401) {
+      await this.refresh(token);
+      res = await get(this.access?.token ?? null);
+    }
+    if (!res.ok) throw await ApiClient.fail(res);
+    return res;
+  }
+
+  /** `GET /users/me/files`: how many files the caller stored, their bytes and the bounds. */
+  fileUsage(): Promise<FileUsage> {
+    return this.authed('GET', '/users/me/files');
+  }
+
   /**
    * Signs out. Signing out erases this browser's end-to-end keys, so its device is of no more
    * use: it is removed from the account (its sessions with it; the channels it read re-key) and

@@ -91,5 +91,7 @@ export type PendingLinksJson = Schemas['PendingLinks'];
 export type LinkAnswerJson = Schemas['LinkAnswer'];
 export type SecretStorageJson = Schemas['SecretStorage'];
 export type KeyBackupJson = Schemas['KeyBackup'];
+export type StoredFile = Schemas['StoredFile'];
+export type FileUsage = Schemas['FileUsage'];
 export type AppendedChunkJson = Schemas['AppendedChunk'];
 export type BackupChunkPageJson = Schemas['BackupChunkPage'];

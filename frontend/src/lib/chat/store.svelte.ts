@@ -15,6 +15,10 @@ import { describeError, frameErrorText } from '../errors';
 import type { ClientFrame, Presence, ServerFrame } from '../realtime/frames';
 import { RealtimeSocket, type SocketOptions, type SocketStatus } from '../realtime/socket';
 import { Timeline } from './timeline.svelte';
+import { MAX_UPLOADS_PER_CHANNEL, Upload, isAbort, uploadEncrypted, uploadError } from './uploads.svelte';
+import type { FileRef } from '../e2e/appcodec';
+import { decryptStream, formatSize } from '../e2e/files';
+import { AttachmentPointer } from '../crypto/attachment';
 
 export const PAGE_SIZE = 50;
 
@@ -47,6 +51,10 @@ export class ChannelView {
   dividerAfter = $state<number | null>(null);
   loadingOlder = $state(false);
   loadError = $state<unknown>(null);
+  /** Files on their way to this channel (at most `MAX_UPLOADS_PER_CHANNEL`). */
+  uploads = $state<Upload[]>([]);
+  /** An upload runs at a time; the others wait their turn. */
+  uploading = false;
 
   constructor(channelId: string) {
     this.timeline = new Timeline(channelId);
@@ -323,7 +331,7 @@ export class ChatStore {
         // Sends that were never acknowledged go again, with their nonces.
         for (const [id, v] of this.views) {
           for (const p of v.timeline.pending) {
-            if (p.status === 'sending') this.sendFrame(id, p.nonce, p.content, p.reply_to);
+            if (p.status === 'sending') this.sendFrame(id, p.nonce, p.content, p.reply_to, p.files);
           }
         }
         break;
@@ -579,9 +587,10 @@ export class ChatStore {
 
   // ---- sending and changing
 
-  private sendFrame(channelId: string, nonce: string, content: Content, replyTo: string | null): void {
+  private sendFrame(channelId: string, nonce: string, content: Content, replyTo: string | null, files?: string[]): void {
     const frame: ClientFrame = { type: 'send_message', channel_id: channelId, nonce, content };
     if (replyTo) frame.reply_to = replyTo;
+    if (files?.length) frame.files = files;
     this.send(frame);
   }
 
@@ -614,7 +623,7 @@ export class ChatStore {
   }
 
   /** Shows a send as pending and sends it; `display` is the text of an encrypted send. */
-  private queueSend(channelId: string, content: Content, display: string | undefined, replyTo: string | null): void {
+  private queueSend(channelId: string, content: Content, display: string | undefined, replyTo: string | null, files?: string[]): void {
     const nonce = newNonce();
     this.view(channelId).timeline.addPending({
       nonce,
@@ -622,9 +631,136 @@ export class ChatStore {
       display,
       reply_to: replyTo,
       created_at: new Date(this.now()).toISOString(),
+      files,
     });
-    this.sendFrame(channelId, nonce, content, replyTo);
+    this.sendFrame(channelId, nonce, content, replyTo, files);
     this.lastTypingSent.delete(channelId);
+  }
+
+  /** The largest file the server takes (asked once; 100 MB until it answered). */
+  private maxUpload: number | null = null;
+
+  /**
+   * Sends files (picked, dropped or pasted), each as a message of its own, in an end-to-end
+   * channel or DM: encrypted here, uploaded with progress, then sent. Null, or why not (nothing
+   * is started then).
+   */
+  sendFiles(channelId: string, files: File[]): string | null {
+    const c = this.channel(channelId);
+    if (!c) return 'This channel is not available.';
+    const block = this.sendBlock(channelId);
+    if (block) return block;
+    if (!c.e2e) return 'Files can be sent in end-to-end encrypted channels and direct messages; this channel is plaintext.';
+    const v = this.view(channelId);
+    if (v.uploads.length + files.length > MAX_UPLOADS_PER_CHANNEL) {
+      return `At most ${MAX_UPLOADS_PER_CHANNEL} files can be on their way at once: wait for some to finish.`;
+    }
+    const max = this.maxUpload ?? 100 * 1024 * 1024;
+    // The encrypted blob is 16 bytes a 64 KiB chunk and 5 bytes larger than the file.
+    const tooLarge = files.find((f) => f.size + Math.ceil(f.size / 65536) * 16 + 21 > max);
+    if (tooLarge) return `${tooLarge.name} is too large: a file may have at most ${formatSize(max)} here.`;
+    v.uploads = [...v.uploads, ...files.map((f) => new Upload(f))];
+    void this.runUploads(c);
+    if (this.maxUpload === null) {
+      void this.api
+        .fileUsage()
+        .then((u) => (this.maxUpload = u.max_upload_bytes))
+        .catch(() => {});
+    }
+    return null;
+  }
+
+  private async runUploads(c: Channel): Promise<void> {
+    const v = this.view(c.id);
+    if (v.uploading) return;
+    v.uploading = true;
+    try {
+      for (;;) {
+        const u = v.uploads.find((x) => x.status === 'preparing' && !x.signal.aborted);
+        if (!u) return;
+        try {
+          const { ref, files } = await uploadEncrypted(this.api, c.id, u);
+          u.status = 'sending';
+          await this.sendEncryptedFile(c, ref, files);
+          u.release();
+          v.uploads = v.uploads.filter((x) => x !== u);
+        } catch (e) {
+          if (u.signal.aborted || isAbort(e)) {
+            v.uploads = v.uploads.filter((x) => x !== u);
+            continue;
+          }
+          u.status = 'failed';
+          u.error = uploadError(e);
+        }
+      }
+    } finally {
+      v.uploading = false;
+    }
+  }
+
+  /** Cancels a file on its way (or drops a failed one). */
+  cancelUpload(channelId: string, id: string): void {
+    const v = this.view(channelId);
+    const u = v.uploads.find((x) => x.id === id);
+    if (!u) return;
+    u.cancel();
+    v.uploads = v.uploads.filter((x) => x !== u);
+  }
+
+  /** Tries a failed file again from the start. */
+  retryUpload(channelId: string, id: string): void {
+    const c = this.channel(channelId);
+    const u = this.view(channelId).uploads.find((x) => x.id === id);
+    if (!c || !u || u.status !== 'failed') return;
+    u.restart();
+    void this.runUploads(c);
+  }
+
+  /** Decrypted files held as object URLs, by file id (the least lately used go first). */
+  private opened = new Map<string, { url: string; size: number }>();
+  private openedBytes = 0;
+  private opening = new Map<string, Promise<string>>();
+
+  /**
+   * A file a message names, downloaded, decrypted and checked, as an object URL this tab keeps
+   * (at most 64 files and 256 MB; the least lately used are let go). Fails, showing nothing,
+   * for a blob that is not the one the message names.
+   */
+  openFile(f: { fileId: string; pointer: Uint8Array }, mime: string, onProgress?: (done: number, total: number) => void): Promise<string> {
+    const held = this.opened.get(f.fileId);
+    if (held) {
+      this.opened.delete(f.fileId);
+      this.opened.set(f.fileId, held);
+      return Promise.resolve(held.url);
+    }
+    let p = this.opening.get(f.fileId);
+    if (!p) {
+      p = (async () => {
+        const pointer = AttachmentPointer.fromBytes(f.pointer);
+        const res = await this.api.fileResponse(f.fileId);
+        if (!res.body) throw new Error('The file could not be read.');
+        const blob = await decryptStream(pointer, res.body, mime, onProgress);
+        const url = URL.createObjectURL(blob);
+        this.opened.set(f.fileId, { url, size: blob.size });
+        this.openedBytes += blob.size;
+        for (const [id, o] of this.opened) {
+          if (this.opened.size <= 64 && this.openedBytes <= 256 * 1024 * 1024) break;
+          if (id === f.fileId) continue;
+          URL.revokeObjectURL(o.url);
+          this.opened.delete(id);
+          this.openedBytes -= o.size;
+        }
+        return url;
+      })().finally(() => this.opening.delete(f.fileId));
+      this.opening.set(f.fileId, p);
+    }
+    return p;
+  }
+
+  /** The message naming an uploaded file: its body encrypted, its files listed for the server. */
+  private async sendEncryptedFile(c: Channel, ref: FileRef, files: string[]): Promise<void> {
+    const ciphertext = await this.e2e.encryptFile(c, ref);
+    this.queueSend(c.id, { kind: 'encrypted', ciphertext }, `📎 ${ref.name}`, null, files);
   }
 
   /**
@@ -650,7 +786,7 @@ export class ChatStore {
 
   retry(channelId: string, nonce: string): void {
     const p = this.view(channelId).timeline.retry(nonce);
-    if (p) this.sendFrame(channelId, nonce, p.content, p.reply_to);
+    if (p) this.sendFrame(channelId, nonce, p.content, p.reply_to, p.files);
   }
 
   discard(channelId: string, nonce: string): void {

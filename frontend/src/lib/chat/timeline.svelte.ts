@@ -38,6 +38,8 @@ export interface Pending {
   display?: string;
   reply_to: string | null;
   created_at: string;
+  /** The files the message names (sent with it again on a retry). */
+  files?: string[];
   status: 'sending' | 'failed';
   error: string | null;
 }

@@ -15,6 +15,8 @@ import {
   MAX_PAIRWISE,
   MalformedError,
   attachmentBody,
+  fileBody,
+  type FileRef,
   channelPayload,
   decodeBody,
   decodeDirectPlaintext,
@@ -43,6 +45,7 @@ const CODE: Record<string, string> = {
   'trailing bytes': 'TrailingBytes',
   'length above limit': 'LimitExceeded',
   flag: 'InvalidField',
+  'file body flags': 'InvalidField',
   'utf-8': 'InvalidField',
   'body kind': 'WrongTag',
   'payload tag': 'WrongTag',
@@ -79,6 +82,16 @@ describe('app.json', () => {
       if (c.kind === 'text') {
         expect(toHex(textBody(text(c.text))), c.description).toBe(c.encoding);
         expect(decodeBody(hex(c.encoding))).toEqual({ kind: 'text', text: text(c.text) });
+      } else if (c.kind === 'file') {
+        const f: FileRef = { fileId: id(c.file_id), pointer: hex(c.pointer), name: text(c.name), mime: text(c.mime) };
+        if (c.width !== undefined) {
+          f.width = c.width;
+          f.height = c.height;
+        }
+        if (c.duration_ms !== undefined) f.durationMs = c.duration_ms;
+        if (c.thumb_file_id !== undefined) f.thumb = { fileId: id(c.thumb_file_id), pointer: hex(c.thumb_pointer) };
+        expect(toHex(fileBody(f)), c.description).toBe(c.encoding);
+        expect(decodeBody(hex(c.encoding)), c.description).toEqual({ kind: 'file', ...f });
       } else {
         expect(c.kind).toBe('attachment');
         const fields = {

@@ -19,6 +19,8 @@ export const AppTag = {
   KIND_ATTESTED_SENDER_KEY: 0x03,
   BODY_TEXT: 0x50,
   BODY_ATTACHMENT: 0x51,
+  /** A file in the server's file store (docs/e2e.md 19.2). */
+  BODY_FILE: 0x52,
   ATTACHMENT_BLOB: 0x09,
 } as const;
 
@@ -82,6 +84,11 @@ export class AppReader {
     return (b[0]! << 8) | b[1]!;
   }
 
+  u32(): number {
+    const b = this.take(4);
+    return ((b[0]! << 24) >>> 0) + (b[1]! << 16) + (b[2]! << 8) + b[3]!;
+  }
+
   id(): string {
     return uuidString(this.take(16));
   }
@@ -116,9 +123,56 @@ function decodeUtf8(b: Uint8Array): string {
 
 // ---- bodies
 
+/** A file of the server's file store, as a message body names it (docs/e2e.md 19.2). */
+export interface FileRef {
+  /** Its id in the store. */
+  fileId: string;
+  /** `AttachmentPointer` (73 bytes): key, digest of the encrypted blob, plaintext size. Secret. */
+  pointer: Uint8Array;
+  name: string;
+  mime: string;
+  /** Pixels, for an image or a video. */
+  width?: number;
+  height?: number;
+  /** Milliseconds, for a video or a recording. */
+  durationMs?: number;
+  /** An encrypted thumbnail, its own file and key. */
+  thumb?: { fileId: string; pointer: Uint8Array };
+}
+
 export type Body =
   | { kind: 'text'; text: string }
-  | { kind: 'attachment'; blobMessageId: string; pointer: Uint8Array; name: string; mime: string };
+  | { kind: 'attachment'; blobMessageId: string; pointer: Uint8Array; name: string; mime: string }
+  | ({ kind: 'file' } & FileRef);
+
+const FILE_HAS_DIMENSIONS = 1;
+const FILE_HAS_DURATION = 2;
+const FILE_HAS_THUMBNAIL = 4;
+
+function u32ok(n: number | undefined): boolean {
+  return n === undefined || (Number.isInteger(n) && n >= 0 && n <= 0xffffffff);
+}
+
+/**
+ * `0x52 | file_id | AttachmentPointer | var(name) | var(MIME type) | flags u8 | [width u32 |
+ * height u32] | [duration_ms u32] | [thumb_file_id | AttachmentPointer]` (flags bits 0, 1, 2).
+ */
+export function fileBody(f: FileRef): Uint8Array {
+  if (f.pointer.length !== POINTER_LEN || (f.thumb && f.thumb.pointer.length !== POINTER_LEN)) throw new MalformedError('pointer');
+  if ((f.width === undefined) !== (f.height === undefined) || !u32ok(f.width) || !u32ok(f.height) || !u32ok(f.durationMs)) {
+    throw new MalformedError('file dimensions or duration');
+  }
+  const n = utf8.encode(f.name);
+  const m = utf8.encode(f.mime);
+  if (n.length > MAX_FILE_NAME || m.length > MAX_MIME_TYPE) throw new MalformedError('length above limit');
+  const flags =
+    (f.width !== undefined ? FILE_HAS_DIMENSIONS : 0) | (f.durationMs !== undefined ? FILE_HAS_DURATION : 0) | (f.thumb ? FILE_HAS_THUMBNAIL : 0);
+  const w = new Writer().u8(AppTag.BODY_FILE).bytes(uuidBytes(f.fileId)).bytes(f.pointer).varBytes(n).varBytes(m).u8(flags);
+  if (f.width !== undefined) w.u32(f.width).u32(f.height!);
+  if (f.durationMs !== undefined) w.u32(f.durationMs);
+  if (f.thumb) w.bytes(uuidBytes(f.thumb.fileId)).bytes(f.thumb.pointer);
+  return w.finish();
+}
 
 /** `0x50 | UTF-8 text`. */
 export function textBody(text: string): Uint8Array {
@@ -146,6 +200,23 @@ export function decodeBody(body: Uint8Array): Body {
       const mime = decodeUtf8(r.var(MAX_MIME_TYPE));
       r.finish();
       return { kind: 'attachment', blobMessageId, pointer, name, mime };
+    }
+    case AppTag.BODY_FILE: {
+      const fileId = r.id();
+      const pointer = r.take(POINTER_LEN).slice();
+      const name = decodeUtf8(r.var(MAX_FILE_NAME));
+      const mime = decodeUtf8(r.var(MAX_MIME_TYPE));
+      const flags = r.u8();
+      if (flags & ~(FILE_HAS_DIMENSIONS | FILE_HAS_DURATION | FILE_HAS_THUMBNAIL)) throw new MalformedError('file body flags');
+      const out: Body = { kind: 'file', fileId, pointer, name, mime };
+      if (flags & FILE_HAS_DIMENSIONS) {
+        out.width = r.u32();
+        out.height = r.u32();
+      }
+      if (flags & FILE_HAS_DURATION) out.durationMs = r.u32();
+      if (flags & FILE_HAS_THUMBNAIL) out.thumb = { fileId: r.id(), pointer: r.take(POINTER_LEN).slice() };
+      r.finish();
+      return out;
     }
     default:
       throw new MalformedError('body kind');

@@ -12,7 +12,7 @@
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import type { Channel, Message } from '../api/types';
-import { textBody, type Body } from './appcodec';
+import { fileBody, textBody, type Body, type FileRef } from './appcodec';
 // The device module (and the curve arithmetic it brings) loads when the keys are first opened,
 // not with the first page.
 import type { E2eDevice, EnvelopeJson, KeyApi, Warning } from './device';
@@ -26,7 +26,11 @@ export type SendBlock = 'locked' | 'setting_up' | 'unavailable';
 /** `no_key`: this browser has no device keys; the others say why a message cannot be read (docs/e2e.md 18.8). */
 export type DecryptFailureReason = 'no_key' | 'malformed' | 'locked' | 'failed' | 'own_unkept' | UnreadableReason;
 
-export type Decrypted = { ok: true; text: string } | { ok: false; reason: DecryptFailureReason; detail?: string };
+/**
+ * A message read: its text (for a file, "📎 name", what quotes and previews show) and, for a
+ * file, the fields its body names (docs/e2e.md 19.2).
+ */
+export type Decrypted = { ok: true; text: string; file?: FileRef } | { ok: false; reason: DecryptFailureReason; detail?: string };
 
 /** `opening`: from the wrapped copy of the data key, at a page load (no password). */
 export type KeysStatus = 'locked' | 'opening' | 'unlocking' | 'unlocked' | 'wrong_password';
@@ -127,9 +131,72 @@ function unreadable(e: E2eFailure): Decrypted {
   return { ok: false, reason: 'failed', detail: e.message };
 }
 
-function bodyText(b: Body): string {
-  if (b.kind === 'text') return b.text;
-  return `📎 ${b.name} (${b.mime || 'file'}): an encrypted attachment; this web app does not open attachments yet.`;
+/**
+ * Starts a cached text that holds a file body's fields (JSON), not text a person wrote; a text
+ * that itself starts with U+0000 is kept behind `TEXT_MARK`, so no text reads back as a file.
+ */
+const FILE_MARK = '\u0000f';
+const TEXT_MARK = '\u0000t';
+
+interface CachedFile {
+  id: string;
+  p: string;
+  n: string;
+  m: string;
+  w?: number;
+  h?: number;
+  d?: number;
+  t?: { id: string; p: string };
+}
+
+/** What the message cache keeps of a body (sealed, as every cached text). */
+export function bodyText(b: Body): string {
+  if (b.kind === 'text') return b.text.startsWith('\u0000') ? TEXT_MARK + b.text : b.text;
+  if (b.kind === 'file') {
+    const c: CachedFile = { id: b.fileId, p: toBase64(b.pointer), n: b.name, m: b.mime };
+    if (b.width !== undefined) {
+      c.w = b.width;
+      c.h = b.height;
+    }
+    if (b.durationMs !== undefined) c.d = b.durationMs;
+    if (b.thumb) c.t = { id: b.thumb.fileId, p: toBase64(b.thumb.pointer) };
+    return FILE_MARK + JSON.stringify(c);
+  }
+  return `📎 ${b.name} (${b.mime || 'file'}): an attachment of an earlier version of the app, which this one does not open.`;
+}
+
+function cachedFile(text: string): FileRef | null {
+  if (!text.startsWith(FILE_MARK)) return null;
+  try {
+    const c = JSON.parse(text.slice(FILE_MARK.length)) as CachedFile;
+    const f: FileRef = { fileId: c.id, pointer: fromBase64(c.p), name: c.n, mime: c.m };
+    if (c.w !== undefined && c.h !== undefined) {
+      f.width = c.w;
+      f.height = c.h;
+    }
+    if (c.d !== undefined) f.durationMs = c.d;
+    if (c.t) f.thumb = { fileId: c.t.id, pointer: fromBase64(c.t.p) };
+    return f;
+  } catch {
+    return null;
+  }
+}
+
+/** The text a person wrote, of a cached text that is not a file's. */
+function cachedText(text: string): string {
+  return text.startsWith(TEXT_MARK) ? text.slice(TEXT_MARK.length) : text;
+}
+
+/** The answer for a cached (or just decrypted) text. */
+export function shown(text: string): Decrypted {
+  const file = cachedFile(text);
+  return file ? { ok: true, text: `📎 ${file.name}`, file } : { ok: true, text: cachedText(text) };
+}
+
+/** The body a cached text was made from (what the key backup archives). */
+export function cachedBody(text: string): Uint8Array {
+  const file = cachedFile(text);
+  return file ? fileBody(file) : textBody(cachedText(text));
 }
 
 export class E2e {
@@ -426,20 +493,28 @@ export class E2e {
   }
 
   /** Encrypts a text for an E2E channel: base64 ciphertext for `Content::Encrypted`. */
-  async encrypt(channel: Pick<Channel, 'id' | 'e2e' | 'kind'>, text: string): Promise<string> {
+  encrypt(channel: Pick<Channel, 'id' | 'e2e' | 'kind'>, text: string): Promise<string> {
+    return this.encryptBody(channel, textBody(text), bodyText({ kind: 'text', text }));
+  }
+
+  /** Encrypts a file's message body (docs/e2e.md 19.2): base64 ciphertext. */
+  encryptFile(channel: Pick<Channel, 'id' | 'e2e' | 'kind'>, file: FileRef): Promise<string> {
+    return this.encryptBody(channel, fileBody(file), bodyText({ kind: 'file', ...file }));
+  }
+
+  private async encryptBody(channel: Pick<Channel, 'id' | 'e2e' | 'kind'>, body: Uint8Array, cached: string): Promise<string> {
     const block = this.sendBlock(channel);
     if (block) throw new Error(SEND_BLOCK_TEXT[block]);
     const dev = this.dev;
     if (!dev) throw new Error(SEND_BLOCK_TEXT.unavailable);
-    const body = textBody(text);
     const direct = channel.kind === 'dm' || channel.kind === 'group_dm';
     const payload = direct
       ? await dev.encryptDirect(channel.id, body)
       : await dev.encryptChannel(channel.id, body, this.historyOf?.(channel.id) === true);
     const digest = ciphertextDigest(payload);
-    this.own.set(digest, text);
+    this.own.set(digest, cached);
     // Before it is sent: the other tabs of this browser read their device's message from here.
-    await this.keystore.cacheOwn(digest, text).catch(() => {});
+    await this.keystore.cacheOwn(digest, cached).catch(() => {});
     this.syncTrust();
     return toBase64(payload);
   }
@@ -529,7 +604,7 @@ export class E2e {
     for (const [i, r] of batch.entries()) {
       const text = cached[i];
       if (text !== null && text !== undefined) {
-        r.resolve({ ok: true, text });
+        r.resolve(shown(text));
         continue;
       }
       // A text this browser sent (another tab's) is kept by digest: only this device's own
@@ -538,7 +613,7 @@ export class E2e {
       const mine =
         this.own.get(r.digest) ?? (maybeOwn ? await this.keystore.cachedOwn(r.digest).catch(() => null) : null) ?? undefined;
       if (mine !== undefined) {
-        r.resolve({ ok: true, text: mine });
+        r.resolve(shown(mine));
         // Cached by id; a direct message this device sent goes to the key backup with it, for
         // the account's other devices (until both are stored, the next read finds it as here).
         const entry = { id: r.message.id, digest: r.digest, text: mine };
@@ -546,7 +621,7 @@ export class E2e {
         const stored = dev
           ? dev.keepSent(
               { id: r.message.id, channel_id: r.message.channel_id, sender_id: r.message.sender_id ?? null, ciphertext: r.bytes, seq: m.seq, cacheAs: () => entry },
-              textBody(mine),
+              cachedBody(mine),
             )
           : this.keystore.commit([entry]);
         void stored.catch(() => {});
@@ -577,7 +652,7 @@ export class E2e {
     const failed: Array<{ r: PendingRead; error: E2eFailure }> = [];
     for (const [i, r] of todo.entries()) {
       const res = results[i]!;
-      if (res.ok) r.resolve({ ok: true, text: bodyText(res.body) });
+      if (res.ok) r.resolve(shown(bodyText(res.body)));
       else failed.push({ r, error: res.error });
     }
     if (!failed.length) return;
@@ -587,7 +662,7 @@ export class E2e {
       .catch(() => failed.map(() => null));
     for (const [i, { r, error }] of failed.entries()) {
       const text = late[i];
-      r.resolve(text !== null && text !== undefined ? { ok: true, text } : unreadable(error));
+      r.resolve(text !== null && text !== undefined ? shown(text) : unreadable(error));
     }
   }
 
