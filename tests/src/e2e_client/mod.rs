@@ -1125,13 +1125,18 @@ impl Device {
             mime: mime.to_owned(),
         })
         .encode()?;
-        let payload = if direct {
-            self.encrypt_direct(channel, &body)?
+        let payload = self.encrypt_body(channel, direct, &body)?;
+        self.post_ciphertext(channel, payload)
+    }
+
+    /// An encoded body's payload: pairwise in a DM, with the sender key in a channel.
+    fn encrypt_body(&mut self, channel: ChannelId, direct: bool, body: &[u8]) -> Result<Vec<u8>> {
+        if direct {
+            self.encrypt_direct(channel, body)
         } else {
             self.prepare_sender_key(channel)?;
-            self.encrypt_channel(channel, &body)?
-        };
-        self.post_ciphertext(channel, payload)
+            self.encrypt_channel(channel, body)
+        }
     }
 
     /// Encrypts a file (random key, chunked AEAD), uploads the blob to the channel's files
@@ -1173,12 +1178,7 @@ impl Device {
             thumbnail: None,
         })
         .encode()?;
-        let payload = if direct {
-            self.encrypt_direct(channel, &body)?
-        } else {
-            self.prepare_sender_key(channel)?;
-            self.encrypt_channel(channel, &body)?
-        };
+        let payload = self.encrypt_body(channel, direct, &body)?;
         Ok(self
             .post_with_files(channel, payload, vec![FileId(file_id)])?
             .0)
