@@ -3,9 +3,10 @@
 `positive_data_acceptance` fails a request the document calls valid that is answered with a
 4xx other than 401/403/404/409. A few rules depend on more than the shape of one request and
 cannot be written in a schema: a password against the account's username, a path naming the
-caller, the cryptography of published keys (points on the curve, signatures, key ids), and
-the account named inside the opaque blobs of device linking and the key backup (bytes 1-16
-are the caller's user id) with the chunk count a backup head may name.
+caller, the cryptography of published keys (points on the curve, signatures, key ids), the
+account named inside the opaque blobs of device linking and the key backup (bytes 1-16
+are the caller's user id) with the chunk count a backup head may name, whether an image ref
+names an uploaded image of the right kind, and whether uploaded bytes are a picture (415).
 For those operations exactly the errors matched below are accepted answers; any other
 rejection still fails the built-in rule.
 """
@@ -27,6 +28,14 @@ KEYS = re.compile(
     r"|key id \d+ appears twice)"
     r"|one_time_prekeys: a device keeps at most \d+ unclaimed one-time prekeys"
 )
+
+def image_ref(*fields):
+    """A ref of the right shape that names no image uploaded as that kind."""
+    alts = "|".join(fields)
+    return re.compile(
+        rf"({alts}): the ref of an image uploaded as [a-z]+ \(POST /api/v1/images\?kind=[a-z]+\), or null"
+    )
+
 
 def named(field, extra=None):
     """The blob `field` must name the caller (and, for `extra`, more)."""
@@ -54,6 +63,25 @@ BEYOND_SCHEMA = {
         re.compile(r"a device cannot answer its own request"),
     ),
     ("PUT", "/api/v1/users/me/secret_storage"): ("invalid_request", named("storage")),
+    ("PATCH", "/api/v1/users/me/profile"): (
+        "invalid_request",
+        image_ref("avatar_ref", "banner_ref"),
+    ),
+    ("PATCH", "/api/v1/communities/{id}"): (
+        "invalid_request",
+        image_ref("icon_ref", "banner_ref"),
+    ),
+    ("POST", "/api/v1/communities/{id}/emoji"): ("invalid_request", image_ref("image_ref")),
+    # the bytes decide: random ones are no picture, or a broken or oversized one
+    ("POST", "/api/v1/images"): (
+        "unsupported_media_type|invalid_request",
+        re.compile(
+            r"the file is not a PNG, JPEG, GIF or WebP image"
+            r"|the image could not be read: .*"
+            r"|the image is too large: .*",
+            re.S,
+        ),
+    ),
     ("POST", "/api/v1/users/me/key_backup/chunks"): ("invalid_request", named("chunk")),
     ("PUT", "/api/v1/users/me/key_backup/head"): (
         "invalid_request",
@@ -68,7 +96,7 @@ BEYOND_SCHEMA = {
 @schemathesis.check
 def positive_data_acceptance_with_rules(ctx, response, case):
     rule = BEYOND_SCHEMA.get((case.method.upper(), case.path))
-    if rule and response.status_code == 400:
+    if rule and response.status_code in (400, 415):
         try:
             body = response.json()
         except Exception:
@@ -76,7 +104,7 @@ def positive_data_acceptance_with_rules(ctx, response, case):
         code, message = rule
         if (
             isinstance(body, dict)
-            and body.get("code") == code
+            and re.fullmatch(code, str(body.get("code")))
             and isinstance(body.get("message"), str)
             and message.fullmatch(body["message"])
         ):

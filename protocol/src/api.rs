@@ -116,6 +116,8 @@ pub struct Me {
     pub display_name: String,
     pub role: InstanceRole,
     pub totp_enabled: bool,
+    /// The ref of their avatar (`GET /api/v1/images/{ref}`), if they set one.
+    pub avatar_ref: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: OffsetDateTime,
@@ -510,6 +512,8 @@ pub struct Member {
     #[serde(with = "time::serde::rfc3339")]
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub joined_at: OffsetDateTime,
+    /// The ref of their avatar (`GET /api/v1/images/{ref}`), if they set one.
+    pub avatar_ref: Option<String>,
 }
 
 /// `PUT /api/v1/communities/{id}/members/{user_id}/role`
@@ -901,4 +905,111 @@ pub struct FileUsage {
     pub quota_bytes: u64,
     /// The largest single upload in bytes.
     pub max_upload_bytes: u64,
+}
+
+/// What a public image is for; it decides how the server shapes it (docs/api.md "Images").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ImageKind {
+    /// A user's picture: a centred square of at most 512 px.
+    Avatar,
+    /// A profile's or a community's banner: within 1920 × 640 px.
+    Banner,
+    /// A community's icon: a centred square of at most 512 px.
+    Icon,
+    /// A custom emoji: within 128 × 128 px.
+    Emoji,
+}
+
+impl ImageKind {
+    pub const ALL: [ImageKind; 4] = [
+        ImageKind::Avatar,
+        ImageKind::Banner,
+        ImageKind::Icon,
+        ImageKind::Emoji,
+    ];
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImageKind::Avatar => "avatar",
+            ImageKind::Banner => "banner",
+            ImageKind::Icon => "icon",
+            ImageKind::Emoji => "emoji",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<ImageKind> {
+        ImageKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// `POST /api/v1/images?kind=`: the query.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[serde(deny_unknown_fields)]
+pub struct ImageQuery {
+    pub kind: ImageKind,
+}
+
+/// A stored public image. `ref` (the SHA-256 of the stored bytes, 64 lowercase hex) is what
+/// `avatar_ref`, `banner_ref`, `icon_ref` and an emoji take, and names it under
+/// `GET /api/v1/images/{ref}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Image {
+    #[serde(rename = "ref")]
+    pub image_ref: String,
+    pub kind: ImageKind,
+    /// `image/webp` (an image with transparency) or `image/jpeg`.
+    pub content_type: String,
+    pub width: u32,
+    pub height: u32,
+    pub size: u64,
+}
+
+/// Bounds of public images.
+pub mod image_limits {
+    /// The most bytes an uploaded image may have.
+    pub const UPLOAD_MAX: u64 = 10 * 1024 * 1024;
+    /// The widest or tallest image decoded.
+    pub const SIDE_MAX: u32 = 8192;
+    /// The most pixels an image decoded may have.
+    pub const PIXELS_MAX: u64 = 40_000_000;
+    /// Custom emoji per community.
+    pub const EMOJI_PER_COMMUNITY: usize = 100;
+    /// An emoji's name: 2 to 32 of `a-z`, `0-9`, `_`.
+    pub const EMOJI_NAME_MIN: usize = 2;
+    pub const EMOJI_NAME_MAX: usize = 32;
+}
+
+/// A community's custom emoji: written `:name:` by people, sent in messages and reactions as
+/// `<:name:ref>` so that any reader (a DM's, an end-to-end channel's) can show it from
+/// `GET /api/v1/images/{ref}` without knowing the community.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CustomEmoji {
+    pub id: crate::ids::EmojiId,
+    pub community_id: crate::ids::CommunityId,
+    /// 2 to 32 of `a-z`, `0-9`, `_`; unique in the community.
+    pub name: String,
+    /// The ref of its image (uploaded with `kind=emoji`).
+    pub image_ref: String,
+    pub created_by: Option<UserId>,
+    #[serde(with = "time::serde::rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub created_at: OffsetDateTime,
+}
+
+/// `POST /api/v1/communities/{id}/emoji`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateEmojiRequest {
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[a-z0-9_]{2,32}$"))]
+    pub name: String,
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[0-9a-f]{64}$"))]
+    pub image_ref: String,
 }

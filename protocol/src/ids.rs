@@ -101,6 +101,10 @@ typed_id!(
     GroupId
 );
 typed_id!(
+    /// A custom emoji of a community.
+    EmojiId
+);
+typed_id!(
     /// A device-to-device envelope queued for its recipient device.
     EnvelopeId
 );

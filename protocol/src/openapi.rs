@@ -158,9 +158,9 @@ pub fn pronouns() -> RefOr<Schema> {
 pub fn custom_status() -> RefOr<Schema> {
     line(0, 128)
 }
-/// A stored file reference, or null to clear it.
+/// The ref of a public image (a SHA-256 in lowercase hex), or null to clear it.
 pub fn file_ref() -> RefOr<Schema> {
-    nullable(ascii(1, 200))
+    nullable(string("^[0-9a-f]{64}$".to_owned(), 64, 64))
 }
 /// Invite uses: 1 to 10,000.
 pub fn max_uses() -> RefOr<Schema> {

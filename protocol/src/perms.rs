@@ -49,7 +49,8 @@ pub enum Action {
     View,
     /// Leave it (the owner cannot: the community would have no owner).
     Leave,
-    /// Change name, description, icon, banner, welcome message, visibility, discoverability.
+    /// Change name, description, icon, banner, welcome message, visibility, discoverability;
+    /// add and remove custom emoji.
     EditCommunity,
     DeleteCommunity,
     /// Create, list and revoke invite codes.

@@ -5,7 +5,7 @@
 //! sequence number `event_seq`; a client keeps the highest it has seen per channel and passes
 //! it as `after_seq` when it subscribes again, to receive exactly what it missed.
 
-use crate::api::{Channel, Community, Group, Member};
+use crate::api::{Channel, Community, CustomEmoji, Group, Member};
 use crate::bytes::Base64Bytes;
 use crate::error::ErrorCode;
 use crate::ids::{ChannelId, CommunityId, DeviceId, FileId, GroupId, MessageId, SessionId, UserId};
@@ -23,8 +23,8 @@ pub mod limits {
     pub const MAX_CIPHERTEXT_BYTES: usize = 64 * 1024;
     /// Longest client nonce, bytes.
     pub const MAX_NONCE_BYTES: usize = 64;
-    /// Longest reaction emoji, bytes.
-    pub const MAX_EMOJI_BYTES: usize = 64;
+    /// Longest reaction emoji, bytes (a custom emoji, `<:name:ref>`, takes up to 99).
+    pub const MAX_EMOJI_BYTES: usize = 100;
     /// Most distinct reactions on one message.
     pub const MAX_REACTIONS_PER_MESSAGE: usize = 20;
     /// Most times one message may be edited (each edit keeps the earlier version).
@@ -569,6 +569,11 @@ pub enum ServerFrame {
     CommunityDeleted {
         community_id: CommunityId,
     },
+    /// A community's custom emoji changed (one added or removed): the whole list as it now is.
+    EmojiChanged {
+        community_id: CommunityId,
+        emoji: Vec<CustomEmoji>,
+    },
     /// A channel the user may read appeared (created, opened as a DM, or newly visible).
     ChannelCreated {
         channel: Channel,
@@ -646,6 +651,7 @@ impl ServerFrame {
         "closing",
         "community_updated",
         "community_deleted",
+        "emoji_changed",
         "channel_created",
         "channel_updated",
         "channel_deleted",
@@ -730,7 +736,7 @@ mod tests {
             emoji: emoji.to_owned(),
         };
         assert_eq!(react("👍").check(), Ok(()));
-        for bad in ["", "a b", "\t", &"x".repeat(65)] {
+        for bad in ["", "a b", "\t", &"x".repeat(limits::MAX_EMOJI_BYTES + 1)] {
             assert!(react(bad).check().is_err(), "{bad:?}");
         }
         let cursor = |n: u128| Cursor {

@@ -1,10 +1,13 @@
 //! The JSON of every WebSocket frame, pinned by snapshots: a change to the wire format shows up
 //! as a snapshot diff. Each frame also round-trips through serde.
 
-use chatalot_protocol::api::{Channel, ChannelKind, Community, Group, Member, Visibility};
+use chatalot_protocol::api::{
+    Channel, ChannelKind, Community, CustomEmoji, Group, Member, Visibility,
+};
 use chatalot_protocol::bytes::Base64Bytes;
 use chatalot_protocol::ids::{
-    ChannelId, CommunityId, DeviceId, EnvelopeId, FileId, GroupId, MessageId, SessionId, UserId,
+    ChannelId, CommunityId, DeviceId, EmojiId, EnvelopeId, FileId, GroupId, MessageId, SessionId,
+    UserId,
 };
 use chatalot_protocol::keys::Envelope;
 use chatalot_protocol::perms::{CommunityRole, GroupKind};
@@ -267,6 +270,20 @@ fn server_frames() -> Vec<(&'static str, ServerFrame)> {
             },
         ),
         (
+            "emoji_changed",
+            ServerFrame::EmojiChanged {
+                community_id: CommunityId(id(6)),
+                emoji: vec![CustomEmoji {
+                    id: EmojiId(id(9)),
+                    community_id: CommunityId(id(6)),
+                    name: "party_cat".into(),
+                    image_ref: "5f".repeat(32),
+                    created_by: Some(UserId(id(5))),
+                    created_at: datetime!(2026-11-28 10:00:00 UTC),
+                }],
+            },
+        ),
+        (
             "channel_created",
             ServerFrame::ChannelCreated {
                 channel: a_channel(),
@@ -318,6 +335,7 @@ fn server_frames() -> Vec<(&'static str, ServerFrame)> {
                     display_name: "Bob".into(),
                     role: CommunityRole::Member,
                     joined_at: datetime!(2026-11-28 10:00:00 UTC),
+                    avatar_ref: None,
                 },
             },
         ),

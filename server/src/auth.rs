@@ -17,13 +17,14 @@ pub const SETTING_REGISTRATION_MODE: &str = "registration_mode";
 pub const SETTING_INSTANCE_NAME: &str = "instance_name";
 
 /// The account as its owner sees it.
-pub fn me(user: &User) -> Me {
+pub fn me(user: &User, avatar_ref: Option<String>) -> Me {
     Me {
         id: user.id,
         username: user.username.clone(),
         display_name: user.display_name.clone(),
         role: user.role,
         totp_enabled: user.totp_enabled,
+        avatar_ref,
         created_at: user.created_at,
     }
 }
@@ -76,10 +77,11 @@ pub fn token_pair(
     })
 }
 
-/// The answer to a successful registration or login.
+/// The answer to a successful registration or login (`avatar_ref`: the user's, if set).
 pub fn login_response(
     state: &AppState,
     user: &User,
+    avatar_ref: Option<String>,
     session: &Session,
     refresh_token: String,
     device_secret: Option<String>,
@@ -89,7 +91,7 @@ pub fn login_response(
         tokens: token_pair(state, session, refresh_token)?,
         device_id: session.device_id,
         device_secret,
-        user: me(user),
+        user: me(user, avatar_ref),
         recovery_code,
     })
 }

@@ -215,6 +215,12 @@ pub struct LimitsConfig {
     pub file_quota_bytes: u64,
     /// Bytes of files the whole instance may hold (0: bounded only by the disk).
     pub file_instance_bytes: u64,
+    /// Public images (avatars, banners, icons, emoji) one user may upload.
+    pub image_upload_burst: u32,
+    pub image_upload_per_hour: u32,
+    /// Downloads of files per user, and of public images per client IP.
+    pub download_burst: u32,
+    pub download_per_minute: u32,
 }
 
 /// `[log]`
@@ -305,6 +311,10 @@ impl Default for LimitsConfig {
             file_upload_bytes: 100 * 1024 * 1024,
             file_quota_bytes: 1024 * 1024 * 1024,
             file_instance_bytes: 0,
+            image_upload_burst: 20,
+            image_upload_per_hour: 60,
+            download_burst: 300,
+            download_per_minute: 600,
         }
     }
 }
@@ -531,6 +541,10 @@ impl Config {
             (l.key_claim_per_hour, "limits.key_claim_per_hour"),
             (l.dm_create_burst, "limits.dm_create_burst"),
             (l.dm_create_per_hour, "limits.dm_create_per_hour"),
+            (l.image_upload_burst, "limits.image_upload_burst"),
+            (l.image_upload_per_hour, "limits.image_upload_per_hour"),
+            (l.download_burst, "limits.download_burst"),
+            (l.download_per_minute, "limits.download_per_minute"),
         ] {
             if v == 0 {
                 return Err(ConfigError::Invalid(format!("{n} must be at least 1")));

@@ -33,6 +33,7 @@ pub fn member(m: communities::Member) -> Member {
         display_name: m.display_name,
         role: m.role,
         joined_at: m.joined_at,
+        avatar_ref: m.avatar_ref,
     }
 }
 

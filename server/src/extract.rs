@@ -59,6 +59,23 @@ pub struct ClientInfo {
     pub user_agent: Option<String>,
 }
 
+/// The request body's media type (before any `;` parameter), lower-cased.
+pub fn body_type(req: &HttpRequest) -> Option<String> {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|t| t.trim().to_ascii_lowercase())
+}
+
+/// The request body's declared length, if any.
+pub fn body_length(req: &HttpRequest) -> Option<u64> {
+    req.headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+}
+
 /// The rate-limit key of an address: IPv4 as is, IPv6 reduced to its /64 network.
 pub fn limit_key(ip: IpAddr) -> IpAddr {
     match ip {

@@ -13,6 +13,7 @@ mod convert;
 pub mod embedded_pg;
 mod error;
 mod extract;
+pub mod imaging;
 mod limits;
 mod live;
 pub mod metrics;
@@ -26,6 +27,9 @@ mod tokens;
 pub mod totp;
 mod validate;
 mod ws;
+
+/// Public images decoded at once: two, each bounded to 200 MiB (`imaging`).
+const IMAGING_AT_ONCE: usize = 2;
 
 use crate::config::Config;
 use crate::state::{AppState, Limiters};
@@ -178,6 +182,7 @@ pub async fn run(
         passwords,
         db,
         files,
+        imaging: std::sync::Arc::new(tokio::sync::Semaphore::new(IMAGING_AT_ONCE)),
         config: config.clone(),
     });
 

@@ -79,6 +79,11 @@ pub fn build() -> OpenApi {
         if o.octets_out {
             ok = ok.content("application/octet-stream", octets_content());
         }
+        if o.image_out {
+            ok = ok
+                .content("image/webp", octets_content())
+                .content("image/jpeg", octets_content());
+        }
         let mut responses = ResponsesBuilder::new().response(o.status.to_string(), ok.build());
         for (status, body) in &o.also {
             let mut r = ResponseBuilder::new().description(o.summary);
@@ -114,7 +119,11 @@ pub fn build() -> OpenApi {
                         .name(name)
                         .parameter_in(ParameterIn::Path)
                         .required(Required::True)
-                        .schema(Some(chatalot_protocol::openapi::uuid_schema())),
+                        .schema(Some(if name == "ref" {
+                            content_ref_schema()
+                        } else {
+                            chatalot_protocol::openapi::uuid_schema()
+                        })),
                 );
             }
         }
@@ -208,6 +217,14 @@ fn conditional_rules(doc: &mut serde_json::Value) {
             json!({"properties": {"assigned_to": {"type": "null"}}}),
         );
     }
+}
+
+/// A content reference: a SHA-256 in lowercase hex.
+fn content_ref_schema() -> RefOr<utoipa::openapi::schema::Schema> {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .pattern(Some("^[0-9a-f]{64}$"))
+        .into()
 }
 
 #[cfg(test)]

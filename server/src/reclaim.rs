@@ -1,12 +1,13 @@
 //! Reclaiming file space (docs/e2e.md 19.4): every `files.reclaim_interval_secs`, rows of files
-//! no message named within `files.unclaimed_secs` of their upload go, then every blob older
+//! no message named within `files.unclaimed_secs` of their upload go, and rows of public images
+//! nothing named within as long of their last use, then every blob older
 //! than `files.orphan_grace_secs` that no row names. The last step holds the blob's lock
 //! (`chatalot_storage::files::reclaim_blob`), which an upload recording the same bytes takes
 //! too: a blob a row names, or is about to, is never deleted.
 
 use crate::config::FilesConfig;
 use chatalot_storage::blobs::{BlobId, BlobStore, LocalBlobs};
-use chatalot_storage::{files, Db};
+use chatalot_storage::{files, images, Db};
 use std::time::{Duration, SystemTime};
 
 /// Blobs listed (and checked against the rows) at once.
@@ -18,6 +19,8 @@ const ROWS: i64 = 1000;
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Pass {
     pub rows: usize,
+    /// Image rows nothing named.
+    pub images: usize,
     pub blobs: usize,
 }
 
@@ -33,6 +36,13 @@ pub async fn pass(
     loop {
         let n = files::expire_unclaimed(&mut conn, before, ROWS).await?;
         done.rows += n;
+        if (n as i64) < ROWS {
+            break;
+        }
+    }
+    loop {
+        let n = images::expire_unnamed(&mut conn, before, ROWS).await?;
+        done.images += n;
         if (n as i64) < ROWS {
             break;
         }
@@ -75,8 +85,13 @@ pub fn spawn(db: Db, store: LocalBlobs, cfg: FilesConfig) {
         loop {
             tick.tick().await;
             match pass(&db, &store, &cfg).await {
-                Ok(p) if p.rows + p.blobs > 0 => {
-                    tracing::info!(rows = p.rows, blobs = p.blobs, "file space reclaimed")
+                Ok(p) if p.rows + p.images + p.blobs > 0 => {
+                    tracing::info!(
+                        rows = p.rows,
+                        images = p.images,
+                        blobs = p.blobs,
+                        "file space reclaimed"
+                    )
                 }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "file reclamation"),

@@ -25,6 +25,8 @@ pub struct AppState {
     pub pre_auth: PreAuthCounter,
     /// The file store (`<data_dir>/files`): uploaded files' bytes by their SHA-256.
     pub files: chatalot_storage::blobs::LocalBlobs,
+    /// Public images being decoded and re-encoded at once (each may take 200 MiB).
+    pub imaging: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 /// The token buckets.
@@ -40,6 +42,12 @@ pub struct Limiters {
     pub key_claim: RateLimiter<(UserId, UserId)>,
     /// New DMs and group DMs per user.
     pub dm_create: RateLimiter<UserId>,
+    /// Public images uploaded per user.
+    pub image_upload: RateLimiter<UserId>,
+    /// File downloads per user.
+    pub download_user: RateLimiter<UserId>,
+    /// Public image downloads per client address.
+    pub download_ip: RateLimiter<IpAddr>,
 }
 
 impl Limiters {
@@ -78,6 +86,13 @@ impl Limiters {
                 c.dm_create_per_hour,
                 Duration::from_secs(3600),
             ),
+            image_upload: RateLimiter::new(
+                c.image_upload_burst,
+                c.image_upload_per_hour,
+                Duration::from_secs(3600),
+            ),
+            download_user: RateLimiter::new(c.download_burst, c.download_per_minute, minute),
+            download_ip: RateLimiter::new(c.download_burst, c.download_per_minute, minute),
         }
     }
 }

@@ -178,20 +178,6 @@ pub fn line(raw: &str, field: &str, min: usize, max: usize) -> ApiResult<String>
     Ok(t)
 }
 
-/// A reference to a stored file (an image id or path): 1 to `REF_MAX` visible ASCII characters.
-pub fn file_ref(raw: &str, field: &str) -> ApiResult<String> {
-    if raw.is_empty()
-        || raw.len() > community_limits::REF_MAX
-        || !raw.bytes().all(|b| b.is_ascii_graphic())
-    {
-        return Err(ApiError::invalid(format!(
-            "{field}: 1 to {} visible ASCII characters, or null",
-            community_limits::REF_MAX
-        )));
-    }
-    Ok(raw.to_owned())
-}
-
 /// A channel's slow mode: 0 (off) or `SLOW_MODE_MIN_SECS` to `SLOW_MODE_MAX_SECS`.
 pub fn slow_mode(secs: i32) -> ApiResult<i32> {
     let range = community_limits::SLOW_MODE_MIN_SECS..=community_limits::SLOW_MODE_MAX_SECS;

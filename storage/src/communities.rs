@@ -3,7 +3,7 @@
 use crate::error::{Result, StorageError};
 use crate::schema::{
     channels, communities, community_bans, community_invites, community_members, group_members,
-    groups, users,
+    groups, user_profiles, users,
 };
 use chatalot_protocol::api::{ChannelKind, Visibility};
 use chatalot_protocol::ids::{ChannelId, CommunityId, InviteId, UserId};
@@ -387,17 +387,20 @@ pub struct Member {
     pub display_name: String,
     pub role: CommunityRole,
     pub joined_at: OffsetDateTime,
+    /// The ref of their avatar image, if they set one.
+    pub avatar_ref: Option<String>,
 }
 
-type MemberRow = (Uuid, String, String, String, OffsetDateTime);
+type MemberRow = (Uuid, String, String, String, OffsetDateTime, Option<String>);
 
-fn member_from((id, username, display_name, role, joined_at): MemberRow) -> Member {
+fn member_from((id, username, display_name, role, joined_at, avatar): MemberRow) -> Member {
     Member {
         user_id: UserId(id),
         username,
         display_name,
         role: CommunityRole::parse(&role).unwrap_or(CommunityRole::Member),
         joined_at,
+        avatar_ref: avatar,
     }
 }
 
@@ -408,7 +411,7 @@ pub async fn members(
     limit: i64,
 ) -> Result<Vec<Member>> {
     let rows: Vec<MemberRow> = community_members::table
-        .inner_join(users::table)
+        .inner_join(users::table.left_join(user_profiles::table))
         .filter(community_members::community_id.eq(community.0))
         .order(community_members::joined_at.asc())
         .limit(limit)
@@ -418,6 +421,7 @@ pub async fn members(
             users::display_name,
             community_members::role,
             community_members::joined_at,
+            user_profiles::avatar_ref.nullable(),
         ))
         .load(conn)
         .await?;
@@ -433,7 +437,7 @@ pub async fn member(
     user: UserId,
 ) -> Result<Option<Member>> {
     let row: Option<MemberRow> = community_members::table
-        .inner_join(users::table)
+        .inner_join(users::table.left_join(user_profiles::table))
         .filter(community_members::community_id.eq(community.0))
         .filter(community_members::user_id.eq(user.0))
         .select((
@@ -442,6 +446,7 @@ pub async fn member(
             users::display_name,
             community_members::role,
             community_members::joined_at,
+            user_profiles::avatar_ref.nullable(),
         ))
         .first(conn)
         .await

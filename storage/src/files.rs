@@ -56,7 +56,7 @@ fn from_row(r: Row) -> File {
 
 /// The advisory lock (for this transaction) that orders recording a blob and reclaiming it:
 /// keyed by the blob's first 8 bytes (a collision only makes two blobs wait for each other).
-async fn lock_blob(conn: &mut AsyncPgConnection, blob: &BlobId) -> Result<()> {
+pub(crate) async fn lock_blob(conn: &mut AsyncPgConnection, blob: &BlobId) -> Result<()> {
     let mut key = [0u8; 8];
     key.copy_from_slice(&blob.0[..8]);
     diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
@@ -105,7 +105,7 @@ pub async fn record<S: BlobStore>(
     .await
 }
 
-/// Deletes blob `blob` from `store` unless a file row names it or it was stored (or stored
+/// Deletes blob `blob` from `store` unless a file or image row names it or it was stored (or stored
 /// again) after `stored_before`, holding the blob's lock (so an upload recording the same bytes
 /// waits, then finds them gone and says so). True when it was deleted.
 pub async fn reclaim_blob<S: BlobStore>(
@@ -125,7 +125,7 @@ pub async fn reclaim_blob<S: BlobStore>(
             .count()
             .get_result(conn)
             .await?;
-        if named > 0 {
+        if named > 0 || crate::images::names(conn, &blob).await? {
             return Ok(false);
         }
         store.delete(&blob).await.map_err(store_error)
@@ -133,7 +133,7 @@ pub async fn reclaim_blob<S: BlobStore>(
     .await
 }
 
-/// Of `blobs`, those some file row names.
+/// Of `blobs`, those some file or image row names.
 pub async fn named_among(
     conn: &mut AsyncPgConnection,
     blobs: &[BlobId],
@@ -148,8 +148,10 @@ pub async fn named_among(
         .distinct()
         .load(conn)
         .await?;
+    let images = crate::images::named_among(conn, &keys).await?;
     Ok(rows
         .into_iter()
+        .chain(images)
         .filter_map(|r| <[u8; 32]>::try_from(r.as_slice()).ok().map(BlobId))
         .collect())
 }

@@ -93,6 +93,19 @@ diesel::table! {
 }
 
 diesel::table! {
+    community_emoji (id) {
+        id -> Uuid,
+        community_id -> Uuid,
+        #[max_length = 32]
+        name -> Varchar,
+        #[max_length = 64]
+        image_ref -> Varchar,
+        created_by -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     community_invites (id) {
         id -> Uuid,
         community_id -> Uuid,
@@ -186,6 +199,21 @@ diesel::table! {
         assigned_to -> Nullable<Uuid>,
         position -> Int4,
         created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    images (sha256, kind) {
+        sha256 -> Bytea,
+        #[max_length = 8]
+        kind -> Varchar,
+        uploader_id -> Nullable<Uuid>,
+        #[max_length = 16]
+        content_type -> Varchar,
+        width -> Int4,
+        height -> Int4,
+        size -> Int8,
+        touched_at -> Timestamptz,
     }
 }
 
@@ -286,7 +314,7 @@ diesel::table! {
     reactions (message_id, user_id, emoji) {
         message_id -> Uuid,
         user_id -> Uuid,
-        #[max_length = 64]
+        #[max_length = 100]
         emoji -> Varchar,
         created_at -> Timestamptz,
     }
@@ -404,6 +432,8 @@ diesel::joinable!(channels -> groups (group_id));
 diesel::joinable!(channels -> users (created_by));
 diesel::joinable!(communities -> users (owner_id));
 diesel::joinable!(community_bans -> communities (community_id));
+diesel::joinable!(community_emoji -> communities (community_id));
+diesel::joinable!(community_emoji -> users (created_by));
 diesel::joinable!(community_invites -> communities (community_id));
 diesel::joinable!(community_invites -> users (created_by));
 diesel::joinable!(community_members -> communities (community_id));
@@ -421,6 +451,7 @@ diesel::joinable!(group_members -> groups (group_id));
 diesel::joinable!(group_members -> users (user_id));
 diesel::joinable!(groups -> communities (community_id));
 diesel::joinable!(groups -> users (assigned_to));
+diesel::joinable!(images -> users (uploader_id));
 diesel::joinable!(invites -> users (created_by));
 diesel::joinable!(message_edits -> messages (message_id));
 diesel::joinable!(messages -> channels (channel_id));
@@ -443,6 +474,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     channels,
     communities,
     community_bans,
+    community_emoji,
     community_invites,
     community_members,
     device_keys,
@@ -451,6 +483,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     files,
     group_members,
     groups,
+    images,
     instance_settings,
     invites,
     key_backup_chunks,

@@ -97,6 +97,7 @@ pub async fn create_account(
             let body = auth::login_response(
                 &state,
                 &user,
+                None,
                 &session,
                 refresh_token,
                 Some(device_secret),

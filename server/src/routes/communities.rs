@@ -8,7 +8,7 @@ use crate::convert;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Authed, ClientInfo, JsonBody};
 use crate::live;
-use crate::routes::no_content;
+use crate::routes::{images, no_content};
 use crate::state::AppState;
 use crate::validate;
 use actix_web::web::{Data, Json, Path, Query};
@@ -16,7 +16,8 @@ use actix_web::HttpResponse;
 use chatalot_protocol::api::{
     community_limits as lim, Ban, BanRequest, ChannelKind, Community, CommunityInvite,
     CreateChannelRequest, CreateCommunityInviteRequest, CreateCommunityRequest, DirectoryEntry,
-    JoinCommunityRequest, Member, SetMemberRoleRequest, UpdateCommunityRequest, Visibility,
+    ImageKind, JoinCommunityRequest, Member, SetMemberRoleRequest, UpdateCommunityRequest,
+    Visibility,
 };
 use chatalot_protocol::ids::{ChannelId, CommunityId, InviteId, UserId};
 use chatalot_protocol::perms::{self, Action, CommunityRole};
@@ -124,16 +125,6 @@ pub async fn update_community(
         .as_deref()
         .map(|w| validate::text(w, "welcome_message", 0, lim::WELCOME_MAX))
         .transpose()?;
-    let icon = match &body.icon_ref {
-        Some(Some(r)) => Some(Some(validate::file_ref(r, "icon_ref")?)),
-        Some(None) => Some(None),
-        None => None,
-    };
-    let banner = match &body.banner_ref {
-        Some(Some(r)) => Some(Some(validate::file_ref(r, "banner_ref")?)),
-        Some(None) => Some(None),
-        None => None,
-    };
     let public_after = body.visibility.unwrap_or(community.visibility) == Visibility::Public;
     if body.discoverable == Some(true) && !public_after {
         return Err(ApiError::new(
@@ -141,6 +132,9 @@ pub async fn update_community(
             "discoverable: only public communities can be listed in the directory",
         ));
     }
+    let icon = images::claim(&mut conn, &body.icon_ref, ImageKind::Icon, "icon_ref").await?;
+    let banner =
+        images::claim(&mut conn, &body.banner_ref, ImageKind::Banner, "banner_ref").await?;
     let updated = communities::update(
         &mut conn,
         community.id,

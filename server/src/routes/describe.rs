@@ -66,6 +66,15 @@ pub(crate) mod params {
     pub fn search() -> RefOr<Schema> {
         chatalot_protocol::openapi::name_100()
     }
+    /// What a public image is for.
+    pub fn image_kind() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(
+                chatalot_protocol::api::ImageKind::ALL.map(|k| k.as_str()),
+            ))
+            .into()
+    }
     /// The `next_before` of an earlier page of the channel list.
     pub fn channel_cursor() -> RefOr<Schema> {
         ObjectBuilder::new()

@@ -4,7 +4,7 @@
 
 use crate::access;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::Authed;
+use crate::extract::{body_length, body_type, Authed};
 use crate::state::AppState;
 use actix_files::NamedFile;
 use actix_web::http::header::{self, ContentDisposition, DispositionType};
@@ -60,26 +60,13 @@ pub async fn upload_file(
         (channel, room)
         // the connection goes back to the pool before the body streams in
     };
-    let octets = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(';')
-                .next()
-                .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/octet-stream"))
-        });
-    if !octets {
+    if body_type(&req).as_deref() != Some("application/octet-stream") {
         return Err(ApiError::new(
             ErrorCode::UnsupportedMediaType,
             "send the file as application/octet-stream",
         ));
     }
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared = body_length(&req);
     let over_quota = || {
         full(format!(
             "no room for this file: your files may take {} bytes in all and the instance's have their bound too; delete some first",
@@ -129,7 +116,8 @@ pub async fn upload_file(
 }
 
 /// `GET /api/v1/files/{id}`: the file's bytes to whoever can read its channel now (404
-/// otherwise), as `application/octet-stream` to be saved, never rendered, with ranges.
+/// otherwise), as `application/octet-stream` to be saved, never rendered, with ranges; within
+/// the caller's download rate (`limits.download_*`).
 pub async fn download_file(
     state: Data<AppState>,
     authed: Authed,
@@ -137,6 +125,11 @@ pub async fn download_file(
     req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
     let user = authed.0.user_id;
+    state
+        .limits
+        .download_user
+        .take(&user)
+        .map_err(ApiError::rate_limited)?;
     let file = {
         let mut conn = state.db.conn().await?;
         let file = files::find(&mut conn, id.into_inner())

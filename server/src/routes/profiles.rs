@@ -4,12 +4,12 @@ use crate::convert;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Authed, JsonBody};
 use crate::live;
-use crate::routes::no_content;
+use crate::routes::{images, no_content};
 use crate::state::AppState;
 use crate::validate;
 use actix_web::web::{Data, Json, Path, Query};
 use actix_web::HttpResponse;
-use chatalot_protocol::api::{community_limits as lim, Profile, UpdateProfileRequest};
+use chatalot_protocol::api::{community_limits as lim, ImageKind, Profile, UpdateProfileRequest};
 use chatalot_protocol::ids::UserId;
 use chatalot_storage::{channels, profiles};
 use serde::Deserialize;
@@ -51,14 +51,6 @@ pub async fn get_profile(
     )))
 }
 
-fn opt_ref(v: &Option<Option<String>>, field: &str) -> ApiResult<Option<Option<String>>> {
-    Ok(match v {
-        Some(Some(r)) => Some(Some(validate::file_ref(r, field)?)),
-        Some(None) => Some(None),
-        None => None,
-    })
-}
-
 /// `PATCH /api/v1/users/me/profile`
 pub async fn update_profile(
     state: Data<AppState>,
@@ -85,9 +77,11 @@ pub async fn update_profile(
         .as_deref()
         .map(|s| validate::line(s, "custom_status", 0, lim::CUSTOM_STATUS_MAX))
         .transpose()?;
-    let avatar = opt_ref(&body.avatar_ref, "avatar_ref")?;
-    let banner = opt_ref(&body.banner_ref, "banner_ref")?;
     let mut conn = state.db.conn().await?;
+    let avatar =
+        images::claim(&mut conn, &body.avatar_ref, ImageKind::Avatar, "avatar_ref").await?;
+    let banner =
+        images::claim(&mut conn, &body.banner_ref, ImageKind::Banner, "banner_ref").await?;
     let p = profiles::update(
         &mut conn,
         authed.0.user_id,

@@ -184,7 +184,18 @@ pub async fn create_session(
     )
     .await?;
     auth::record(&mut conn, Some(user.id), "login", &client).await;
-    let body = auth::login_response(&state, &user, &session, refresh_token, device_secret, None)?;
+    let avatar = chatalot_storage::profiles::get(&mut conn, user.id)
+        .await?
+        .avatar_ref;
+    let body = auth::login_response(
+        &state,
+        &user,
+        avatar,
+        &session,
+        refresh_token,
+        device_secret,
+        None,
+    )?;
     Ok(HttpResponse::Created().json(body))
 }
 

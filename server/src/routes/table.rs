@@ -32,6 +32,8 @@ pub struct Route {
     pub octets_in: bool,
     /// The success body is raw bytes (`application/octet-stream`), not JSON.
     pub octets_out: bool,
+    /// The success body is a picture (`image/webp` or `image/jpeg`), not JSON.
+    pub image_out: bool,
     /// Registers the handler inside the `/api/v1` scope.
     pub mount: fn(&mut ServiceConfig),
 }
@@ -74,6 +76,13 @@ impl Route {
         self.response = None;
         self
     }
+    /// Answers `status` with a picture (`image/webp` or `image/jpeg`).
+    fn image_out(mut self, status: u16) -> Self {
+        self.image_out = true;
+        self.status = status;
+        self.response = None;
+        self
+    }
     fn query(
         mut self,
         name: &'static str,
@@ -105,6 +114,7 @@ macro_rules! route {
             query: Vec::new(),
             octets_in: false,
             octets_out: false,
+            image_out: false,
             mount: |cfg: &mut ServiceConfig| {
                 cfg.route(
                     &uuid_params($path),
@@ -119,12 +129,17 @@ macro_rules! route {
 pub const UUID_SEGMENT: &str =
     "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}";
 
-/// `path` with every `{param}` segment matching only a UUID (every path parameter is an id):
+/// A content reference (a SHA-256 in lowercase hex), as a path segment pattern.
+pub const REF_SEGMENT: &str = "[0-9a-f]{64}";
+
+/// `path` with every `{param}` segment matching only a UUID (every path parameter is an id;
+/// one named `ref` is a content reference):
 /// `/sessions/refresh` is then never taken for `/sessions/{id}`.
 fn uuid_params(path: &str) -> String {
     path.split('/')
         .map(
             |seg| match seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                Some("ref") => format!("{{ref:{REF_SEGMENT}}}"),
                 Some(name) => format!("{{{name}:{UUID_SEGMENT}}}"),
                 None => seg.to_owned(),
             },
@@ -391,6 +406,21 @@ pub fn table() -> &'static [Route] {
             route!(GET "/files/{id}" => files::download_file, "A file's bytes, to whoever can read its channel (ranges allowed)")
                 .octets_out(200)
                 .also(206, None),
+            route!(POST "/images" => images::upload_image, "Store a public image (avatar, banner, icon or emoji): PNG, JPEG, GIF or WebP, decoded, shaped and re-encoded")
+                .octets_in()
+                .query("kind", true, q::image_kind)
+                .res(201, one::<Image>()),
+            route!(GET "/images/{ref}" => images::get_image, "A public image by its ref (inline, cached for good)")
+                .public()
+                .image_out(200)
+                .also(206, None)
+                .also(304, None),
+            route!(GET "/communities/{id}/emoji" => emoji::list_emoji, "The community's custom emoji, by name")
+                .res(200, list::<CustomEmoji>()),
+            route!(POST "/communities/{id}/emoji" => emoji::create_emoji, "Add a custom emoji (community admin): a name and the ref of an image of kind emoji")
+                .req(one::<CreateEmojiRequest>())
+                .res(201, one::<CustomEmoji>()),
+            route!(DELETE "/communities/{id}/emoji/{emoji_id}" => emoji::delete_emoji, "Remove a custom emoji (community admin)"),
             route!(GET "/users/me/files" => files::file_usage, "How many files the caller stored, their bytes and the bounds")
                 .res(200, one::<FileUsage>()),
             route!(POST "/users/me/user_key_reset" => multi_device::reset_user_key, "Drop every key of the account to start over with a new user key (password, and code with 2FA; once a day)")

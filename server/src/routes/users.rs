@@ -36,7 +36,10 @@ fn totp_conflict(enabled: bool) -> ApiError {
 pub async fn get_me(state: Data<AppState>, authed: Authed) -> ApiResult<Json<Me>> {
     let mut conn = state.db.conn().await?;
     let user = users::get(&mut conn, authed.0.user_id).await?;
-    Ok(Json(auth::me(&user)))
+    let avatar = chatalot_storage::profiles::get(&mut conn, user.id)
+        .await?
+        .avatar_ref;
+    Ok(Json(auth::me(&user, avatar)))
 }
 
 /// `PUT /api/v1/users/me/password`: needs the current password; logs out every other session.

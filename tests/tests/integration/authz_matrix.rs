@@ -119,6 +119,7 @@ impl World {
                 "/invites/00000000-0000-7000-8000-000000000000",
             )
             .replace("/dms/{id}", "/dms/00000000-0000-7000-8000-000000000000")
+            .replace("{emoji_id}", "00000000-0000-7000-8000-000000000000")
             .replace("/files/{id}", &format!("/files/{}", self.file))
             .replace(
                 "/link_requests/{id}",
@@ -145,6 +146,9 @@ impl World {
             ("PUT", p) if p.contains("/bans/") => Some(json!({"reason": "r"})),
             ("POST", "/api/v1/communities/{id}/invites") => Some(json!({})),
             ("POST", "/api/v1/communities/{id}/groups") => Some(json!({"name": "g2"})),
+            ("POST", "/api/v1/communities/{id}/emoji") => {
+                Some(json!({"name": "party", "image_ref": "0".repeat(64)}))
+            }
             ("PATCH", "/api/v1/groups/{id}") => Some(json!({"position": 3})),
             ("POST", "/api/v1/communities/{id}/channels") => Some(json!({"name": "c2"})),
             ("PATCH", "/api/v1/channels/{id}") => Some(json!({"topic": "t"})),
@@ -194,7 +198,8 @@ fn rule_of(method: &str, path: &str) -> Option<Rule> {
         | ("POST", "/api/v1/accounts")
         | ("POST", "/api/v1/sessions")
         | ("POST", "/api/v1/sessions/refresh")
-        | ("POST", "/api/v1/recoveries") => Public,
+        | ("POST", "/api/v1/recoveries")
+        | ("GET", "/api/v1/images/{ref}") => Public,
         ("GET", "/api/v1/ws") => Gateway,
         ("GET", "/api/v1/sessions")
         | ("DELETE", "/api/v1/sessions")
@@ -229,6 +234,7 @@ fn rule_of(method: &str, path: &str) -> Option<Rule> {
         | ("GET", "/api/v1/users/me/secret_storage")
         | ("PUT", "/api/v1/users/me/secret_storage")
         | ("GET", "/api/v1/users/me/files")
+        | ("POST", "/api/v1/images")
         | ("GET", "/api/v1/users/me/key_backup")
         | ("POST", "/api/v1/users/me/key_backup/chunks")
         | ("GET", "/api/v1/users/me/key_backup/chunks")
@@ -258,6 +264,7 @@ fn rule_of(method: &str, path: &str) -> Option<Rule> {
         | ("GET", "/api/v1/communities/{id}/members")
         | ("POST", "/api/v1/communities/{id}/members")
         | ("GET", "/api/v1/communities/{id}/groups")
+        | ("GET", "/api/v1/communities/{id}/emoji")
         | ("GET", "/api/v1/channels/{id}")
         | ("GET", "/api/v1/channels/{id}/devices")
         | ("GET", "/api/v1/channels/{id}/messages")
@@ -276,6 +283,8 @@ fn rule_of(method: &str, path: &str) -> Option<Rule> {
         ("PATCH", "/api/v1/communities/{id}")
         | ("PUT", "/api/v1/communities/{id}/members/{user_id}/role")
         | ("POST", "/api/v1/communities/{id}/groups")
+        | ("POST", "/api/v1/communities/{id}/emoji")
+        | ("DELETE", "/api/v1/communities/{id}/emoji/{emoji_id}")
         | ("PATCH", "/api/v1/groups/{id}")
         | ("DELETE", "/api/v1/groups/{id}")
         | ("POST", "/api/v1/communities/{id}/channels")

@@ -280,6 +280,7 @@ fn unauthenticated_calls_to_protected_routes_get_401_and_change_nothing() {
         "/api/v1/sessions/refresh",
         "/api/v1/recoveries",
         "/api/v1/openapi.json",
+        "/api/v1/images/{ref}",
         // authenticates in-band, with the first frame
         "/api/v1/ws",
     ];
@@ -340,7 +341,10 @@ fn with_ids(pattern: &str) -> String {
     pattern
         .split('/')
         .map(|seg| {
-            if seg.starts_with('{') {
+            if seg == "{ref}" {
+                // a content reference: 64 lowercase hex
+                uuid::Uuid::new_v4().simple().to_string().repeat(2)
+            } else if seg.starts_with('{') {
                 uuid::Uuid::new_v4().to_string()
             } else {
                 seg.to_owned()

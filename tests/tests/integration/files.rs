@@ -49,18 +49,6 @@ fn community(s: &TestServer, alice: &Client, bob: &Client) -> (String, String) {
     (community, channel)
 }
 
-fn objects(s: &TestServer) -> usize {
-    let dir = s.data_dir().join("files").join("objects");
-    std::fs::read_dir(dir)
-        .map(|shards| {
-            shards
-                .flatten()
-                .map(|d| std::fs::read_dir(d.path()).map(|f| f.count()).unwrap_or(0))
-                .sum()
-        })
-        .unwrap_or(0)
-}
-
 fn temps(s: &TestServer) -> usize {
     std::fs::read_dir(s.data_dir().join("files").join("tmp"))
         .map(|d| d.count())
@@ -139,7 +127,7 @@ fn a_file_comes_back_byte_for_byte_to_readers_of_its_channel_and_to_nobody_else(
     assert!(r.status == 204 || r.status == 200, "{}", r.text);
     let (status, _, _) = bob.raw_bytes("GET", &path, &[], Vec::new());
     assert_eq!(status, 404);
-    assert_eq!(objects(&s), 1);
+    assert_eq!(crate::common::objects(&s), 1);
     assert_eq!(temps(&s), 0);
 }
 
@@ -182,7 +170,7 @@ fn over_the_upload_bound_or_the_quota_nothing_is_kept_and_other_bodies_are_refus
     let u = alice.get("/api/v1/users/me/files");
     assert_eq!(u.body["files"], 1);
     assert_eq!(u.body["bytes"], 60 * 1024);
-    assert_eq!(objects(&s), 2);
+    assert_eq!(crate::common::objects(&s), 2);
     assert_eq!(temps(&s), 0);
     // The same bytes twice are one object in the store and two files.
     let same = noise(1000, 5);
@@ -191,7 +179,7 @@ fn over_the_upload_bound_or_the_quota_nothing_is_kept_and_other_bodies_are_refus
     assert_eq!((a.status, b.status), (201, 201));
     assert_ne!(a.body["id"], b.body["id"]);
     assert_eq!(a.body["sha256"], b.body["sha256"]);
-    assert_eq!(objects(&s), 3);
+    assert_eq!(crate::common::objects(&s), 3);
 }
 
 /// Sends an encrypted message naming `files`; the answer (an ack or an error).
@@ -288,12 +276,12 @@ fn a_message_names_only_its_senders_unnamed_files_of_its_channel_and_takes_them_
     assert_eq!(status, 200);
     assert!(got == first, "the named file's bytes");
     // Deleting the message deletes its files at once; their bytes go at the next pass.
-    let objects_before = objects(&s);
+    let objects_before = crate::common::objects(&s);
     a.send(&json!({"type": "delete_message", "channel_id": channel, "message_id": message}));
     assert_eq!(b.recv_type("message_updated")["message"]["deleted"], true);
     assert_eq!(bob.get(&format!("/api/v1/files/{f1}")).status, 404);
     assert_eq!(alice.get(&format!("/api/v1/files/{f2}")).status, 404);
-    while objects(&s) > objects_before - 2 {
+    while crate::common::objects(&s) > objects_before - 2 {
         assert!(
             std::time::Instant::now() < deadline,
             "the deleted files' bytes stayed"

@@ -214,6 +214,41 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/communities/{id}/emoji": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The community's custom emoji, by name */
+        get: operations["get_communities__id__emoji"];
+        put?: never;
+        /** Add a custom emoji (community admin): a name and the ref of an image of kind emoji */
+        post: operations["post_communities__id__emoji"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/communities/{id}/emoji/{emoji_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Remove a custom emoji (community admin) */
+        delete: operations["delete_communities__id__emoji__emoji_id_"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/communities/{id}/groups": {
         parameters: {
             query?: never;
@@ -622,6 +657,40 @@ export interface paths {
         };
         /** Liveness */
         get: operations["get_health"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/images": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Store a public image (avatar, banner, icon or emoji): PNG, JPEG, GIF or WebP, decoded, shaped and re-encoded */
+        post: operations["post_images"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/images/{ref}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A public image by its ref (inline, cached for good) */
+        get: operations["get_images__ref_"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1563,6 +1632,11 @@ export interface components {
             name: string;
             visibility?: null | components["schemas"]["Visibility"];
         };
+        /** @description `POST /api/v1/communities/{id}/emoji` */
+        CreateEmojiRequest: {
+            image_ref: string;
+            name: string;
+        };
         /** @description `POST /api/v1/communities/{id}/groups` (admins; personal groups: moderators) */
         CreateGroupRequest: {
             assigned_to?: null | components["schemas"]["UserId"];
@@ -1590,6 +1664,22 @@ export interface components {
              */
             after_seq?: number | null;
             channel_id: components["schemas"]["ChannelId"];
+        };
+        /**
+         * @description A community's custom emoji: written `:name:` by people, sent in messages and reactions as
+         *     `<:name:ref>` so that any reader (a DM's, an end-to-end channel's) can show it from
+         *     `GET /api/v1/images/{ref}` without knowing the community.
+         */
+        CustomEmoji: {
+            community_id: components["schemas"]["CommunityId"];
+            /** Format: date-time */
+            created_at: string;
+            created_by?: null | components["schemas"]["UserId"];
+            id: components["schemas"]["EmojiId"];
+            /** @description The ref of its image (uploaded with `kind=emoji`). */
+            image_ref: string;
+            /** @description 2 to 32 of `a-z`, `0-9`, `_`; unique in the community. */
+            name: string;
         };
         /** Format: uuid */
         DeviceId: string;
@@ -1619,6 +1709,8 @@ export interface components {
             /** Format: int64 */
             member_count: number;
         };
+        /** Format: uuid */
+        EmojiId: string;
         /** @description A queued envelope as its recipient sees it. */
         Envelope: {
             channel_id?: null | components["schemas"]["ChannelId"];
@@ -1684,6 +1776,28 @@ export interface components {
          * @enum {string}
          */
         GroupKind: "public" | "private" | "personal";
+        /**
+         * @description A stored public image. `ref` (the SHA-256 of the stored bytes, 64 lowercase hex) is what
+         *     `avatar_ref`, `banner_ref`, `icon_ref` and an emoji take, and names it under
+         *     `GET /api/v1/images/{ref}`.
+         */
+        Image: {
+            /** @description `image/webp` (an image with transparency) or `image/jpeg`. */
+            content_type: string;
+            /** Format: int32 */
+            height: number;
+            kind: components["schemas"]["ImageKind"];
+            ref: string;
+            /** Format: int64 */
+            size: number;
+            /** Format: int32 */
+            width: number;
+        };
+        /**
+         * @description What a public image is for; it decides how the server shapes it (docs/api.md "Images").
+         * @enum {string}
+         */
+        ImageKind: "avatar" | "banner" | "icon" | "emoji";
         /** @description `GET /api/v1/instance`: what a client needs before logging in. */
         InstanceInfo: {
             name: string;
@@ -1784,6 +1898,8 @@ export interface components {
         };
         /** @description The caller's own account. */
         Me: {
+            /** @description The ref of their avatar (`GET /api/v1/images/{ref}`), if they set one. */
+            avatar_ref?: string | null;
             /** Format: date-time */
             created_at: string;
             display_name: string;
@@ -1794,6 +1910,8 @@ export interface components {
         };
         /** @description A member of a community. */
         Member: {
+            /** @description The ref of their avatar (`GET /api/v1/images/{ref}`), if they set one. */
+            avatar_ref?: string | null;
             display_name: string;
             /** Format: date-time */
             joined_at: string;
@@ -2100,6 +2218,11 @@ export interface components {
             community_id: components["schemas"]["CommunityId"];
             /** @enum {string} */
             type: "community_deleted";
+        } | {
+            community_id: components["schemas"]["CommunityId"];
+            emoji: components["schemas"]["CustomEmoji"][];
+            /** @enum {string} */
+            type: "emoji_changed";
         } | {
             channel: components["schemas"]["Channel"];
             /** @enum {string} */
@@ -2871,6 +2994,102 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["Channel"];
                 };
+            };
+            /** @description An error: `code` is stable, `message` says what to fix */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_communities__id__emoji: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The community's custom emoji, by name */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CustomEmoji"][];
+                };
+            };
+            /** @description An error: `code` is stable, `message` says what to fix */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    post_communities__id__emoji: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateEmojiRequest"];
+            };
+        };
+        responses: {
+            /** @description Add a custom emoji (community admin): a name and the ref of an image of kind emoji */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CustomEmoji"];
+                };
+            };
+            /** @description An error: `code` is stable, `message` says what to fix */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_communities__id__emoji__emoji_id_: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                emoji_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Remove a custom emoji (community admin) */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description An error: `code` is stable, `message` says what to fix */
             default: {
@@ -3920,6 +4139,87 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["Status"];
                 };
+            };
+            /** @description An error: `code` is stable, `message` says what to fix */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    post_images: {
+        parameters: {
+            query: {
+                kind: "avatar" | "banner" | "icon" | "emoji";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/octet-stream": string;
+            };
+        };
+        responses: {
+            /** @description Store a public image (avatar, banner, icon or emoji): PNG, JPEG, GIF or WebP, decoded, shaped and re-encoded */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Image"];
+                };
+            };
+            /** @description An error: `code` is stable, `message` says what to fix */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_images__ref_: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                ref: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A public image by its ref (inline, cached for good) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/jpeg": string;
+                    "image/webp": string;
+                };
+            };
+            /** @description A public image by its ref (inline, cached for good) */
+            206: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A public image by its ref (inline, cached for good) */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description An error: `code` is stable, `message` says what to fix */
             default: {

@@ -428,3 +428,16 @@ impl Client {
         c
     }
 }
+
+/// How many objects the server's file store holds.
+pub fn objects(s: &TestServer) -> usize {
+    let dir = s.data_dir().join("files").join("objects");
+    std::fs::read_dir(dir)
+        .map(|shards| {
+            shards
+                .flatten()
+                .map(|d| std::fs::read_dir(d.path()).map(|f| f.count()).unwrap_or(0))
+                .sum()
+        })
+        .unwrap_or(0)
+}
