@@ -1684,6 +1684,29 @@ export interface components {
          * @enum {string}
          */
         GroupKind: "public" | "private" | "personal";
+        /**
+         * @description `POST /api/v1/images`: an image the server decoded, shaped for its kind and encoded
+         *     again. Anyone may fetch it at `GET /api/v1/images/{ref}`.
+         */
+        Image: {
+            /** @enum {string} */
+            content_type: "image/webp" | "image/jpeg";
+            /** Format: int32 */
+            height: number;
+            kind: components["schemas"]["ImageKind"];
+            /** @description SHA-256 of the stored bytes, 64 lowercase hex characters. */
+            ref: string;
+            /** Format: int64 */
+            size: number;
+            /** Format: int32 */
+            width: number;
+        };
+        /**
+         * @description What an image is for: avatars and icons become a square of at most 512 px, banners
+         *     fit within 1920×640, emoji within 128×128.
+         * @enum {string}
+         */
+        ImageKind: "avatar" | "banner" | "icon" | "emoji";
         /** @description `GET /api/v1/instance`: what a client needs before logging in. */
         InstanceInfo: {
             name: string;
@@ -1784,6 +1807,7 @@ export interface components {
         };
         /** @description The caller's own account. */
         Me: {
+            avatar_ref?: string | null;
             /** Format: date-time */
             created_at: string;
             display_name: string;
@@ -1794,6 +1818,7 @@ export interface components {
         };
         /** @description A member of a community. */
         Member: {
+            avatar_ref?: string | null;
             display_name: string;
             /** Format: date-time */
             joined_at: string;
