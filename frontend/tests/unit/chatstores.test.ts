@@ -87,6 +87,44 @@ describe('PeopleStore', () => {
     p.remember({ id: BOB, username: 'bob', display_name: 'Bobby' });
     expect(p.profiles).toBe(before);
   });
+
+  it('knows avatars from member lists, member frames, profiles and the signed-in user', async () => {
+    const A1 = 'a1'.repeat(32);
+    const A2 = 'a2'.repeat(32);
+    const asked: string[] = [];
+    const p = new PeopleStore({
+      api: {
+        profile: async (id: string) => {
+          asked.push(id);
+          return { ...profile(id, 'carol', 'Carol'), avatar_ref: A2 };
+        },
+      } as unknown as Pick<ApiClient, 'profile' | 'userByName'>,
+      me: () => ({ id: 'me', display_name: 'Me', avatar_ref: A1 }),
+    });
+    expect(p.avatarOf('me')).toBe(A1);
+    expect(p.avatarOf(null)).toBeNull();
+    p.rememberMembers([{ ...member(BOB, 'bob', 'Bob'), avatar_ref: A1 }]);
+    expect(p.avatarOf(BOB)).toBe(A1);
+    // A source that says nothing of the avatar keeps it; `null` takes it away.
+    p.remember({ id: BOB, username: 'bob', display_name: 'Bob' });
+    expect(p.avatarOf(BOB)).toBe(A1);
+    p.rememberMembers([member(BOB, 'bob', 'Bob')]);
+    expect(p.avatarOf(BOB)).toBe(A1);
+    const before = p.profiles;
+    p.remember({ id: BOB, username: 'bob', display_name: 'Bob', avatar_ref: A1 });
+    expect(p.profiles).toBe(before);
+    p.remember({ id: BOB, username: 'bob', display_name: 'Bob', avatar_ref: null });
+    expect(p.avatarOf(BOB)).toBeNull();
+    p.remember({ id: BOB, username: 'bob', display_name: 'Bob', avatar_ref: A2 });
+    expect(p.avatarOf(BOB)).toBe(A2);
+    // Someone unknown has none until the profile (asked once, as for the name) says.
+    expect(p.avatarOf(CAROL)).toBeNull();
+    expect(p.nameOf(CAROL)).toBe(`user·${shortId(CAROL)}`);
+    await flush();
+    await flush();
+    expect(asked).toEqual([CAROL]);
+    expect(p.avatarOf(CAROL)).toBe(A2);
+  });
 });
 
 describe('ChatStore frames handed on', () => {

@@ -19,6 +19,8 @@ import type {
   KeyBackupJson,
   FileUsage,
   StoredFile,
+  Image,
+  ImageKind,
   LinkAnswerJson,
   PendingLinkJson,
   PendingLinksJson,
@@ -36,6 +38,7 @@ import type {
   UpdateCommunityRequest,
   Member,
   Profile,
+  UpdateProfileRequest,
   CreateChannelRequest,
   CreateCommunityRequest,
   DeviceKeysJson,
@@ -112,6 +115,17 @@ const REFRESH_MARGIN_MS = 60_000;
 export const CHANNEL_PAGE_LIMIT = 500;
 /** At most this many pages of `GET /channels` are read: 20,000 channels. */
 export const CHANNEL_PAGES_MAX = 40;
+
+/** The largest image `POST /images` takes: 10 MiB (a larger one is refused with 413). */
+export const IMAGE_MAX_BYTES = 10 * 1024 * 1024;
+/** The image types the server reads (it goes by the bytes; the type sent is a hint). */
+export const IMAGE_TYPES: readonly string[] = ['image/png', 'image/jpeg', 'image/gif', 'image/webp'];
+
+/** The `Content-Type` of an image upload: the blob's own type when the server reads it, else `application/octet-stream`. */
+export function imageContentType(blob: Blob): string {
+  const type = blob.type.toLowerCase();
+  return IMAGE_TYPES.includes(type) ? type : 'application/octet-stream';
+}
 
 /** The whole channel list, or as much of it as the page bound allows (`complete: false`). */
 export interface ChannelList {
@@ -530,8 +544,8 @@ export class ApiClient {
     return this.authed('GET', `/users/${encodeURIComponent(userId)}/profile`);
   }
 
-  /** Changes the caller's profile; omitted fields stay. */
-  updateProfile(req: { display_name?: string; pronouns?: string; custom_status?: string; bio?: string }): Promise<Profile> {
+  /** Changes the caller's profile; omitted fields stay, and `null` clears an image reference. */
+  updateProfile(req: UpdateProfileRequest): Promise<Profile> {
     return this.authed('PATCH', '/users/me/profile', req);
   }
 
@@ -760,19 +774,32 @@ export class ApiClient {
    * `POST /channels/{id}/files`: stores `blob` (in an end-to-end channel the encrypted blob) as
    * a file of the channel, reporting the bytes sent; `signal` cancels (an `AbortError`).
    */
-  async uploadFile(
+  uploadFile(
     channelId: string,
     blob: Blob,
     onProgress?: (sent: number, total: number) => void,
     signal?: AbortSignal,
   ): Promise<StoredFile> {
-    const path = `/channels/${encodeURIComponent(channelId)}/files`;
+    return this.upload(`/channels/${encodeURIComponent(channelId)}/files`, blob, 'application/octet-stream', onProgress, signal);
+  }
+
+  /**
+   * Sends `blob` as the raw body of an authenticated POST (with XMLHttpRequest, which reports the
+   * bytes sent), refreshing once after a 401; `signal` cancels (an `AbortError`).
+   */
+  private async upload<T>(
+    path: string,
+    blob: Blob,
+    contentType: string,
+    onProgress?: (sent: number, total: number) => void,
+    signal?: AbortSignal,
+  ): Promise<T> {
     const once = (token: string) =>
       new Promise<{ status: number; text: string; retryAfter: string | null }>((resolve, reject) => {
         const xhr = new XMLHttpRequest();
         xhr.open('POST', this.base + path);
         xhr.setRequestHeader('authorization', `Bearer ${token}`);
-        xhr.setRequestHeader('content-type', 'application/octet-stream');
+        xhr.setRequestHeader('content-type', contentType);
         xhr.setRequestHeader('accept', 'application/json');
         xhr.upload.onprogress = (e) => onProgress?.(e.loaded, e.lengthComputable ? e.total : blob.size);
         xhr.onload = () => resolve({ status: xhr.status, text: xhr.responseText, retryAfter: xhr.getResponseHeader('retry-after') });
@@ -788,7 +815,23 @@ export class ApiClient {
       await this.refresh(token);
       r = await once(this.access?.token ?? '');
     }
-    return ApiClient.parse<StoredFile>(new Response(r.text || null, { status: r.status, headers: r.retryAfter ? { 'retry-after': r.retryAfter } : {} }));
+    return ApiClient.parse<T>(new Response(r.text || null, { status: r.status, headers: r.retryAfter ? { 'retry-after': r.retryAfter } : {} }));
+  }
+
+  // ---- images (docs/api.md, "Images")
+
+  /**
+   * `POST /images?kind=`: the server decodes the image, crops or shrinks it for its kind (avatars
+   * and icons a square, banners within 1920×640) and stores it again; the answer names it by
+   * `ref`, which a profile or a community then refers to.
+   */
+  uploadImage(kind: ImageKind, blob: Blob, onProgress?: (sent: number, total: number) => void, signal?: AbortSignal): Promise<Image> {
+    return this.upload(`/images?kind=${encodeURIComponent(kind)}`, blob, imageContentType(blob), onProgress, signal);
+  }
+
+  /** Where an image is served (`GET /images/{ref}`, public, so an `<img src>` needs no token). */
+  imageUrl(ref: string): string {
+    return `${this.base}/images/${encodeURIComponent(ref)}`;
   }
 
   /** `GET /files/{id}`: the answer, its body to be read as a stream (an error answer throws). */

@@ -46,6 +46,7 @@ export type CommunityRole = Schemas['CommunityRole'];
 export type Community = Schemas['Community'];
 /** What every signed-in user may see of an account. */
 export type Profile = Schemas['Profile'];
+export type UpdateProfileRequest = Schemas['UpdateProfileRequest'];
 export type Member = Schemas['Member'];
 export type Ban = Schemas['Ban'];
 export type GroupKind = Schemas['GroupKind'];
@@ -95,3 +96,9 @@ export type StoredFile = Schemas['StoredFile'];
 export type FileUsage = Schemas['FileUsage'];
 export type AppendedChunkJson = Schemas['AppendedChunk'];
 export type BackupChunkPageJson = Schemas['BackupChunkPage'];
+
+// ---- images (avatars, banners, community icons)
+
+/** An image the server stored, by its reference (`GET /api/v1/images/{ref}` serves it to anyone). */
+export type Image = Schemas['Image'];
+export type ImageKind = Schemas['ImageKind'];

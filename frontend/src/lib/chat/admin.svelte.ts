@@ -164,7 +164,7 @@ export class CommunityAdmin {
         break;
       case 'member_joined': {
         const m = f.member;
-        this.people.remember({ id: m.user_id, username: m.username, display_name: m.display_name });
+        this.people.remember({ id: m.user_id, username: m.username, display_name: m.display_name, avatar_ref: m.avatar_ref });
         const list = this.members[f.community_id];
         if (list && !list.some((x) => x.user_id === m.user_id)) {
           this.members = { ...this.members, [f.community_id]: [...list, m] };

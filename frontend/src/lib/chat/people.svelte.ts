@@ -1,5 +1,5 @@
-// The people cache of the signed-in session: display names and usernames of the users the app
-// shows, learned from member lists and live member frames, and fetched once per session
+// The people cache of the signed-in session: display names, usernames and avatars of the users
+// the app shows, learned from member lists and live member frames, and fetched once per session
 // (`GET /users/{id}/profile`, in a batch after the render that asked) for anyone else: DM
 // partners, senders who left, people who are present or typing.
 
@@ -15,15 +15,20 @@ export function shortId(id: string): string {
 export interface PersonName {
   display_name: string;
   username: string;
+  /** The avatar's image reference, or null for none. */
+  avatar_ref: string | null;
 }
+
+/** What a source says of a user: an `avatar_ref` left out (not `null`) keeps the one held. */
+export type PersonInfo = Pick<Profile, 'id' | 'username' | 'display_name'> & { avatar_ref?: string | null };
 
 export interface PeopleOptions {
   api: Pick<ApiClient, 'profile' | 'userByName'>;
-  me: () => { id: string; display_name: string } | null;
+  me: () => { id: string; display_name: string; avatar_ref?: string | null } | null;
 }
 
 export class PeopleStore {
-  /** user id → display name and username, from member lists and profiles. */
+  /** user id → display name, username and avatar, from member lists and profiles. */
   profiles = $state<Record<string, PersonName>>({});
 
   private readonly api: PeopleOptions['api'];
@@ -51,7 +56,21 @@ export class PeopleStore {
     return `user·${shortId(userId)}`;
   }
 
-  /** A user's whole profile (pronouns, status, about), fetched now. */
+  /**
+   * A user's avatar (its image reference), or null: none, or not known yet (asked for like the
+   * name, which is shown beside it).
+   */
+  avatarOf(userId: string | null | undefined): string | null {
+    if (!userId) return null;
+    const me = this.me();
+    if (me && userId === me.id) return me.avatar_ref ?? null;
+    const p = this.profiles[userId];
+    if (p) return p.avatar_ref;
+    this.want(userId);
+    return null;
+  }
+
+  /** A user's whole profile (pronouns, status, about, images), fetched now. */
   async fullProfile(userId: string): Promise<Profile> {
     const p = await this.api.profile(userId);
     this.remember(p);
@@ -65,18 +84,27 @@ export class PeopleStore {
     return p;
   }
 
-  /** Takes a user's current name (a profile, a member frame). */
-  remember(p: Pick<Profile, 'id' | 'username' | 'display_name'>): void {
+  /** Takes a user's current name and avatar (a profile, a member frame). */
+  remember(p: PersonInfo): void {
     const cur = this.profiles[p.id];
-    if (cur && cur.display_name === p.display_name && cur.username === p.username) return;
-    this.profiles = { ...this.profiles, [p.id]: { display_name: p.display_name, username: p.username } };
+    const next = PeopleStore.entry(p, cur);
+    if (cur && cur.display_name === next.display_name && cur.username === next.username && cur.avatar_ref === next.avatar_ref) return;
+    this.profiles = { ...this.profiles, [p.id]: next };
   }
 
-  /** Takes the names of a community's member list. */
-  rememberMembers(list: { user_id: string; username: string; display_name: string }[]): void {
+  /** Takes the names and avatars of a community's member list. */
+  rememberMembers(list: { user_id: string; username: string; display_name: string; avatar_ref?: string | null }[]): void {
     const next = { ...this.profiles };
-    for (const m of list) next[m.user_id] = { display_name: m.display_name, username: m.username };
+    for (const m of list) next[m.user_id] = PeopleStore.entry({ ...m, id: m.user_id }, next[m.user_id]);
     this.profiles = next;
+  }
+
+  private static entry(p: PersonInfo, cur: PersonName | undefined): PersonName {
+    return {
+      display_name: p.display_name,
+      username: p.username,
+      avatar_ref: p.avatar_ref === undefined ? (cur?.avatar_ref ?? null) : p.avatar_ref,
+    };
   }
 
   private want(userId: string): void {

@@ -71,7 +71,7 @@ export function newNonce(): string {
 export interface ChatOptions {
   api: ApiClient;
   e2e: E2e;
-  me: () => { id: string; display_name: string } | null;
+  me: () => { id: string; display_name: string; avatar_ref?: string | null } | null;
   socket?: Partial<SocketOptions>;
   now?: () => number;
 }

@@ -34,6 +34,7 @@ const SERVER_TYPE_LIST: Record<ServerFrame['type'], true> = {
   closing: true,
   community_updated: true,
   community_deleted: true,
+  emoji_changed: true,
   channel_created: true,
   channel_updated: true,
   channel_deleted: true,
@@ -68,6 +69,7 @@ export function parseServerFrame(data: unknown): ServerFrame | null {
   if ((t === 'channel_created' || t === 'channel_updated') && (typeof o.channel !== 'object' || !o.channel)) return null;
   if (t === 'community_updated' && (typeof o.community !== 'object' || !o.community)) return null;
   if (t === 'member_joined' && (typeof o.member !== 'object' || !o.member)) return null;
+  if (t === 'emoji_changed' && (typeof o.community_id !== 'string' || !Array.isArray(o.emoji))) return null;
   if (
     t === 'reaction_changed' &&
     (typeof o.channel_id !== 'string' ||
