@@ -55,6 +55,10 @@ key_claim_burst = 1000000
 key_claim_per_hour = 1000000
 dm_create_burst = 1000000
 dm_create_per_hour = 1000000
+[link_previews]
+# no fetching of random addresses from the test run (tests/tests/integration/previews.rs
+# tests the fetcher against listeners of its own)
+enabled = false
 [log]
 level = "warn"
 EOF

@@ -1013,3 +1013,35 @@ pub struct CreateEmojiRequest {
     #[cfg_attr(feature = "openapi", schema(pattern = "^[0-9a-f]{64}$"))]
     pub image_ref: String,
 }
+
+/// `GET /api/v1/link_preview?url=`: the page whose preview is wanted.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[serde(deny_unknown_fields)]
+pub struct LinkPreviewQuery {
+    pub url: String,
+}
+
+/// What a web page says of itself (its Open Graph tags, else its title and description),
+/// fetched by the server's link fetcher (docs/api.md "Link previews").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LinkPreview {
+    /// The address asked for.
+    pub url: String,
+    /// Where the page was found after redirects.
+    pub final_url: String,
+    pub title: String,
+    pub description: String,
+    pub site_name: String,
+}
+
+/// Bounds of link previews.
+pub mod preview_limits {
+    /// The longest address taken, bytes.
+    pub const URL_MAX: usize = 2048;
+    /// The longest title, description and site name kept, characters.
+    pub const TITLE_MAX: usize = 300;
+    pub const DESCRIPTION_MAX: usize = 1000;
+    pub const SITE_NAME_MAX: usize = 100;
+}

@@ -32,7 +32,39 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub realtime: RealtimeSection,
     pub files: FilesConfig,
+    pub link_previews: LinkPreviewsConfig,
     pub log: LogConfig,
+}
+
+/// `[link_previews]`: the server's fetcher of link previews (docs/api.md "Link previews").
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LinkPreviewsConfig {
+    /// Whether the server fetches previews at all.
+    pub enabled: bool,
+    /// Addresses (`ip:port`) the fetcher may reach although they are not public (an intranet
+    /// wiki, say). Empty by default: only public addresses on ports 80 and 443.
+    pub allow: Vec<String>,
+    /// The whole fetch, redirects included, milliseconds.
+    pub timeout_ms: u64,
+    /// The most bytes of a page read.
+    pub max_bytes: u64,
+    /// Previews remembered, and for how long, seconds.
+    pub cache_entries: usize,
+    pub cache_secs: u64,
+}
+
+impl Default for LinkPreviewsConfig {
+    fn default() -> Self {
+        LinkPreviewsConfig {
+            enabled: true,
+            allow: Vec::new(),
+            timeout_ms: 5000,
+            max_bytes: 512 * 1024,
+            cache_entries: 1000,
+            cache_secs: 3600,
+        }
+    }
 }
 
 /// `[files]`: reclaiming the space of files (docs/e2e.md 19.4).
@@ -221,6 +253,9 @@ pub struct LimitsConfig {
     /// Downloads of files per user, and of public images per client IP.
     pub download_burst: u32,
     pub download_per_minute: u32,
+    /// Link previews one user may ask for.
+    pub preview_burst: u32,
+    pub preview_per_minute: u32,
 }
 
 /// `[log]`
@@ -315,6 +350,8 @@ impl Default for LimitsConfig {
             image_upload_per_hour: 60,
             download_burst: 300,
             download_per_minute: 600,
+            preview_burst: 30,
+            preview_per_minute: 60,
         }
     }
 }
@@ -488,6 +525,22 @@ impl Config {
         for p in &self.server.trusted_proxies {
             parse_cidr(p).map_err(ConfigError::Invalid)?;
         }
+        for a in &self.link_previews.allow {
+            if a.parse::<std::net::SocketAddr>().is_err() {
+                return Err(ConfigError::Invalid(format!(
+                    "link_previews.allow: {a:?} is not an ip:port address"
+                )));
+            }
+        }
+        let lp = &self.link_previews;
+        if !(100..=60_000).contains(&lp.timeout_ms)
+            || !(1024..=16 * 1024 * 1024).contains(&lp.max_bytes)
+            || lp.cache_entries > 1_000_000
+        {
+            return invalid(
+                "link_previews: timeout_ms 100 to 60000, max_bytes 1024 to 16777216, cache_entries at most 1000000",
+            );
+        }
         if let Some(t) = &self.server.metrics_token {
             if t.chars().count() < 16 || t.chars().any(|c| c.is_whitespace() || c.is_control()) {
                 return invalid(
@@ -545,6 +598,8 @@ impl Config {
             (l.image_upload_per_hour, "limits.image_upload_per_hour"),
             (l.download_burst, "limits.download_burst"),
             (l.download_per_minute, "limits.download_per_minute"),
+            (l.preview_burst, "limits.preview_burst"),
+            (l.preview_per_minute, "limits.preview_per_minute"),
         ] {
             if v == 0 {
                 return Err(ConfigError::Invalid(format!("{n} must be at least 1")));

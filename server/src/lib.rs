@@ -19,6 +19,7 @@ mod live;
 pub mod metrics;
 pub mod openapi;
 mod password;
+pub mod previews;
 pub mod reclaim;
 pub mod routes;
 pub mod secrets;
@@ -183,6 +184,7 @@ pub async fn run(
         db,
         files,
         imaging: std::sync::Arc::new(tokio::sync::Semaphore::new(IMAGING_AT_ONCE)),
+        previews: std::sync::Arc::new(previews::Previews::new(&config.link_previews)),
         config: config.clone(),
     });
 

@@ -27,6 +27,8 @@ pub struct AppState {
     pub files: chatalot_storage::blobs::LocalBlobs,
     /// Public images being decoded and re-encoded at once (each may take 200 MiB).
     pub imaging: std::sync::Arc<tokio::sync::Semaphore>,
+    /// The link preview fetcher and its cache.
+    pub previews: std::sync::Arc<crate::previews::Previews>,
 }
 
 /// The token buckets.
@@ -48,6 +50,8 @@ pub struct Limiters {
     pub download_user: RateLimiter<UserId>,
     /// Public image downloads per client address.
     pub download_ip: RateLimiter<IpAddr>,
+    /// Link previews asked for per user.
+    pub preview: RateLimiter<UserId>,
 }
 
 impl Limiters {
@@ -93,6 +97,7 @@ impl Limiters {
             ),
             download_user: RateLimiter::new(c.download_burst, c.download_per_minute, minute),
             download_ip: RateLimiter::new(c.download_burst, c.download_per_minute, minute),
+            preview: RateLimiter::new(c.preview_burst, c.preview_per_minute, minute),
         }
     }
 }

@@ -66,6 +66,15 @@ pub(crate) mod params {
     pub fn search() -> RefOr<Schema> {
         chatalot_protocol::openapi::name_100()
     }
+    /// An http(s) address.
+    pub fn url() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some("^https?://"))
+            .min_length(Some(1))
+            .max_length(Some(chatalot_protocol::api::preview_limits::URL_MAX))
+            .into()
+    }
     /// What a public image is for.
     pub fn image_kind() -> RefOr<Schema> {
         ObjectBuilder::new()

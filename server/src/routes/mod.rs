@@ -14,6 +14,7 @@ mod instance;
 mod invites;
 mod keys;
 mod multi_device;
+mod previews;
 mod profiles;
 mod recoveries;
 mod sessions;

@@ -235,6 +235,7 @@ fn rule_of(method: &str, path: &str) -> Option<Rule> {
         | ("PUT", "/api/v1/users/me/secret_storage")
         | ("GET", "/api/v1/users/me/files")
         | ("POST", "/api/v1/images")
+        | ("GET", "/api/v1/link_preview")
         | ("GET", "/api/v1/users/me/key_backup")
         | ("POST", "/api/v1/users/me/key_backup/chunks")
         | ("GET", "/api/v1/users/me/key_backup/chunks")

@@ -752,6 +752,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/link_preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** What a public web page says of itself (title, description, site), fetched by the server without reaching private addresses */
+        get: operations["get_link_preview"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/openapi.json": {
         parameters: {
             query?: never;
@@ -1877,6 +1894,19 @@ export interface components {
             responder_device_id: components["schemas"]["DeviceId"];
             /** @description `LinkResponse` (tag 0x63): open it with the pending link. */
             response: components["schemas"]["Base64Bytes"];
+        };
+        /**
+         * @description What a web page says of itself (its Open Graph tags, else its title and description),
+         *     fetched by the server's link fetcher (docs/api.md "Link previews").
+         */
+        LinkPreview: {
+            description: string;
+            /** @description Where the page was found after redirects. */
+            final_url: string;
+            site_name: string;
+            title: string;
+            /** @description The address asked for. */
+            url: string;
         };
         /** @description `POST /api/v1/sessions` (log in) */
         LoginRequest: {
@@ -4373,6 +4403,37 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description An error: `code` is stable, `message` says what to fix */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_link_preview: {
+        parameters: {
+            query: {
+                url: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description What a public web page says of itself (title, description, site), fetched by the server without reaching private addresses */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LinkPreview"];
+                };
             };
             /** @description An error: `code` is stable, `message` says what to fix */
             default: {
