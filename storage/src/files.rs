@@ -70,10 +70,33 @@ fn store_error(e: crate::blobs::BlobError) -> StorageError {
     StorageError::Query(e.to_string())
 }
 
-/// Records a blob just placed in `store` as a file of `channel`. `None` when the blob is no
-/// longer there: reclamation took it (an earlier, unnamed copy of the same bytes) between its
-/// placing and this record; the bytes must be uploaded again. Holding the blob's lock, the
-/// record and the check are one step for reclamation, which takes the same lock.
+/// The bounds an upload must stay within when it is recorded.
+#[derive(Debug, Clone, Copy)]
+pub struct Quota {
+    /// Bytes of files the uploader may have in all.
+    pub user_bytes: u64,
+    /// Bytes of files the instance may hold (0: no bound).
+    pub instance_bytes: u64,
+}
+
+/// What recording an upload came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recorded {
+    File(File),
+    /// The blob is no longer there: reclamation took it (an earlier, unnamed copy of the same
+    /// bytes) between its placing and this record; the bytes must be uploaded again.
+    Gone,
+    /// With it the uploader's files, or the instance's, would pass their quota (other uploads
+    /// were recorded while it streamed in). Nothing is recorded; the blob is left to
+    /// reclamation.
+    OverQuota,
+}
+
+/// Records a blob just placed in `store` as a file of `channel`, within `quota`. Holding the
+/// blob's lock, the record and the check that the bytes are there are one step for reclamation,
+/// which takes the same lock; holding the uploader's lock (and, with an instance bound, the
+/// instance's), uploads that stream in side by side are counted against the quota one after
+/// the other, so together they never pass it.
 pub async fn record<S: BlobStore>(
     conn: &mut AsyncPgConnection,
     store: &S,
@@ -81,13 +104,34 @@ pub async fn record<S: BlobStore>(
     uploader: UserId,
     blob: BlobId,
     size: u64,
-) -> Result<Option<File>> {
+    quota: Quota,
+) -> Result<Recorded> {
     let size =
         i64::try_from(size).map_err(|_| StorageError::Query("file size out of range".into()))?;
     conn.transaction::<_, StorageError, _>(async |conn| {
         lock_blob(conn, &blob).await?;
         if store.open(&blob).await.map_err(store_error)?.is_none() {
-            return Ok(None);
+            return Ok(Recorded::Gone);
+        }
+        // the uploader's lock, then the instance's: always in this order
+        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 1))")
+            .bind::<diesel::sql_types::Text, _>(format!("file quota {}", uploader.0))
+            .execute(conn)
+            .await?;
+        let (_, used) = usage_of(conn, uploader).await?;
+        if used.saturating_add(size as u64) > quota.user_bytes {
+            return Ok(Recorded::OverQuota);
+        }
+        if quota.instance_bytes > 0 {
+            diesel::sql_query(
+                "SELECT pg_advisory_xact_lock(hashtextextended('file quota of the instance', 1))",
+            )
+            .execute(conn)
+            .await?;
+            let all = instance_bytes(conn).await?;
+            if all.saturating_add(size as u64) > quota.instance_bytes {
+                return Ok(Recorded::OverQuota);
+            }
         }
         let row: Row = diesel::insert_into(files::table)
             .values((
@@ -100,7 +144,7 @@ pub async fn record<S: BlobStore>(
             .returning(Row::as_returning())
             .get_result(conn)
             .await?;
-        Ok(Some(from_row(row)))
+        Ok(Recorded::File(from_row(row)))
     })
     .await
 }

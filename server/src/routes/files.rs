@@ -97,21 +97,30 @@ pub async fn upload_file(
         }
     })?;
     let mut conn = state.db.conn().await?;
-    let row = files::record(
+    let quota = files::Quota {
+        user_bytes: limits.file_quota_bytes,
+        instance_bytes: limits.file_instance_bytes,
+    };
+    let row = match files::record(
         &mut conn,
         &state.files,
         channel.id,
         user,
         stored.id,
         stored.size,
+        quota,
     )
     .await?
-    .ok_or_else(|| {
-        ApiError::new(
-            ErrorCode::Unavailable,
-            "the file was being cleared away as it arrived: upload it again",
-        )
-    })?;
+    {
+        files::Recorded::File(row) => row,
+        files::Recorded::OverQuota => return Err(over_quota()),
+        files::Recorded::Gone => {
+            return Err(ApiError::new(
+                ErrorCode::Unavailable,
+                "the file was being cleared away as it arrived: upload it again",
+            ))
+        }
+    };
     Ok(HttpResponse::Created().json(wire(row)))
 }
 

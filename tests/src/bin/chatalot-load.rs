@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -42,6 +42,8 @@ SCENARIOS and their options (defaults in brackets):
   restore  --messages M [2000]                   end-to-end key backup: M encrypted messages (half
                                                  in a DM, half in a channel) backed up, then a fresh
                                                  device restores from the recovery key and reads them
+  files    --size MIB [100]                      one file uploaded and downloaded: MB/s, server CPU
+                                                 per MB, server memory growth during each transfer
   smoke    each scenario for about a second at small sizes; exits non-zero on any error
 common:  --runs N [1] (fanout, persist, history: N measured runs on one setup, then the median)
          --server-workers N [0 = one per core] (with --spawn-server)";
@@ -93,7 +95,7 @@ impl Args {
                 "--server-workers" => a.server_workers = value(&arg)?.parse()?,
                 "--conns" | "--senders" | "--receivers" | "--rate" | "--duration"
                 | "--channels" | "--inflight" | "--concurrency" | "--fill" | "--runs"
-                | "--unauthenticated" | "--messages" => {
+                | "--unauthenticated" | "--messages" | "--size" => {
                     let v: u64 = value(&arg)?
                         .parse()
                         .with_context(|| format!("{arg} takes a whole number"))?;
@@ -439,33 +441,8 @@ impl Http {
         req.push_str("\r\n");
         req.push_str(&body);
         self.stream.get_mut().write_all(req.as_bytes()).await?;
+        let (status, length, chunked) = read_head(&mut self.stream).await?;
         let mut line = String::new();
-        self.stream.read_line(&mut line).await?;
-        let status: u16 = line
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| anyhow!("bad status line {line:?}"))?;
-        let mut length = None;
-        let mut chunked = false;
-        loop {
-            line.clear();
-            if self.stream.read_line(&mut line).await? == 0 {
-                bail!("connection closed in the headers");
-            }
-            let l = line.trim_end();
-            if l.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = l.split_once(':') {
-                let (k, v) = (k.trim().to_ascii_lowercase(), v.trim());
-                if k == "content-length" {
-                    length = Some(v.parse::<usize>()?);
-                } else if k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked") {
-                    chunked = true;
-                }
-            }
-        }
         let mut out = Vec::new();
         if chunked {
             loop {
@@ -480,7 +457,7 @@ impl Http {
                 out.extend_from_slice(&chunk[..n]);
             }
         } else if let Some(n) = length {
-            out.resize(n, 0);
+            out.resize(n as usize, 0);
             self.stream.read_exact(&mut out).await?;
         }
         Ok((status, out))
@@ -1620,6 +1597,197 @@ fn restore_blocking(base: &str, m: usize) -> Outcome {
     Ok(unreadable + missing)
 }
 
+/// Bytes that do not repeat (xorshift), written and read back in 64 KiB chunks, with a running
+/// checksum so that the download is known to be the upload.
+struct Noise {
+    state: u64,
+    sum: u64,
+}
+
+impl Noise {
+    fn new(seed: u64) -> Noise {
+        Noise {
+            state: seed | 1,
+            sum: 0,
+        }
+    }
+
+    fn fill(&mut self, buf: &mut [u8]) {
+        for b in buf.iter_mut() {
+            self.state ^= self.state << 13;
+            self.state ^= self.state >> 7;
+            self.state ^= self.state << 17;
+            *b = self.state as u8;
+        }
+    }
+
+    fn add(&mut self, buf: &[u8]) {
+        for &b in buf {
+            self.sum = (self.sum.rotate_left(5) ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+}
+
+/// Reads an HTTP/1.1 answer's status and headers (its length, whether it is chunked); the body
+/// is left in `r`.
+async fn read_head(r: &mut BufReader<TcpStream>) -> Result<(u16, Option<u64>, bool)> {
+    let mut line = String::new();
+    r.read_line(&mut line).await?;
+    let status: u16 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| anyhow!("bad status line {line:?}"))?;
+    let mut length = None;
+    let mut chunked = false;
+    loop {
+        line.clear();
+        if r.read_line(&mut line).await? == 0 {
+            bail!("connection closed in the headers");
+        }
+        let l = line.trim_end();
+        if l.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = l.split_once(':') {
+            let (k, v) = (k.trim(), v.trim());
+            if k.eq_ignore_ascii_case("content-length") {
+                length = Some(v.parse()?);
+            } else if k.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked") {
+                chunked = true;
+            }
+        }
+    }
+    Ok((status, length, chunked))
+}
+
+/// Upload and download of one large file: throughput, the server's CPU per MB and how much
+/// its memory grows while the bytes stream (it must not grow with the file's size).
+async fn scenario_files(server: &Server, args: &Args) -> Outcome {
+    let mib = args.get("size", 100).clamp(1, 100);
+    let runs = args.get("runs", 1).clamp(1, 9) as usize;
+    let size = mib * 1024 * 1024;
+    let users = register_users(server.addr, 1).await?;
+    let (_, channel) = create_channel(server.addr, &users[0], "files").await?;
+    let token = users[0].token.clone();
+    let mut table = Table::new(
+        &format!("files: one {mib} MiB file uploaded (POST /channels/{{id}}/files) and downloaded (GET /files/{{id}})"),
+        &[
+            "upload MB/s",
+            "download MB/s",
+            "server CPU ms/MB up",
+            "server CPU ms/MB down",
+            "server RSS before MiB",
+            "RSS growth up MiB",
+            "RSS growth down MiB",
+        ],
+    );
+    let chunk = 64 * 1024;
+    let mb = size as f64 / 1e6;
+    for run in 0..runs {
+        let before = server.rss_kib().unwrap_or(0);
+        let peak = Arc::new(AtomicU64::new(before));
+        let sampling = Arc::new(AtomicBool::new(true));
+        let sampler = {
+            let (peak, sampling, pid) = (peak.clone(), sampling.clone(), server.pid);
+            tokio::spawn(async move {
+                while sampling.load(Ordering::Relaxed) {
+                    if let Some(kib) = pid.and_then(|p| {
+                        let s = std::fs::read_to_string(format!("/proc/{p}/status")).ok()?;
+                        s.lines()
+                            .find(|l| l.starts_with("VmRSS:"))?
+                            .split_whitespace()
+                            .nth(1)?
+                            .parse::<u64>()
+                            .ok()
+                    }) {
+                        peak.fetch_max(kib, Ordering::Relaxed);
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            })
+        };
+
+        // upload
+        let meter = CpuMeter::start(server);
+        let t = Instant::now();
+        let stream = TcpStream::connect(server.addr).await?;
+        stream.set_nodelay(true)?;
+        let mut conn = BufReader::new(stream);
+        let head = format!(
+            "POST /api/v1/channels/{channel}/files HTTP/1.1\r\nhost: {}\r\nauthorization: Bearer {token}\r\n\
+             content-type: application/octet-stream\r\ncontent-length: {size}\r\n\r\n",
+            server.addr
+        );
+        conn.get_mut().write_all(head.as_bytes()).await?;
+        let mut up = Noise::new(0x9e37_79b9 + run as u64);
+        let mut buf = vec![0u8; chunk];
+        let mut left = size as usize;
+        while left > 0 {
+            let n = left.min(chunk);
+            up.fill(&mut buf[..n]);
+            up.add(&buf[..n]);
+            conn.get_mut().write_all(&buf[..n]).await?;
+            left -= n;
+        }
+        let (status, length, _) = read_head(&mut conn).await?;
+        let mut body = vec![0u8; length.unwrap_or(0) as usize];
+        conn.read_exact(&mut body).await?;
+        if status != 201 {
+            bail!("upload: {status} {}", String::from_utf8_lossy(&body));
+        }
+        let up_secs = t.elapsed().as_secs_f64();
+        let up_cpu = meter.stop(server);
+        let up_peak = peak.swap(server.rss_kib().unwrap_or(0), Ordering::Relaxed);
+        let file: Value = serde_json::from_slice(&body)?;
+        let id = file["id"].as_str().context("file id")?.to_owned();
+
+        // download
+        let meter = CpuMeter::start(server);
+        let t = Instant::now();
+        let head = format!(
+            "GET /api/v1/files/{id} HTTP/1.1\r\nhost: {}\r\nauthorization: Bearer {token}\r\n\r\n",
+            server.addr
+        );
+        conn.get_mut().write_all(head.as_bytes()).await?;
+        let (status, length, _) = read_head(&mut conn).await?;
+        if status != 200 || length != Some(size) {
+            bail!("download: {status}, {length:?} bytes");
+        }
+        let mut down = Noise::new(0);
+        let mut left = size as usize;
+        while left > 0 {
+            let n = conn.read(&mut buf[..left.min(chunk)]).await?;
+            if n == 0 {
+                bail!("download: the connection closed with {left} bytes to go");
+            }
+            down.add(&buf[..n]);
+            left -= n;
+        }
+        let down_secs = t.elapsed().as_secs_f64();
+        let down_cpu = meter.stop(server);
+        sampling.store(false, Ordering::Relaxed);
+        let _ = sampler.await;
+        let down_peak = peak.load(Ordering::Relaxed);
+        if down.sum != up.sum {
+            bail!("download: the bytes differ from the upload");
+        }
+        let per_mb = |u: &CpuUse| u.server_us.map_or(f64::NAN, |us| us / 1000.0 / mb);
+        let growth = |kib: u64| kib.saturating_sub(before) as f64 / 1024.0;
+        table.rows.push(vec![
+            mb / up_secs,
+            mb / down_secs,
+            per_mb(&up_cpu),
+            per_mb(&down_cpu),
+            before as f64 / 1024.0,
+            growth(up_peak),
+            growth(down_peak),
+        ]);
+    }
+    table.print();
+    Ok(0)
+}
+
 async fn run_scenario(name: &str, server: &Server, args: &Args) -> Outcome {
     let limit = Duration::from_secs(600);
     let work = async {
@@ -1629,6 +1797,7 @@ async fn run_scenario(name: &str, server: &Server, args: &Args) -> Outcome {
             "persist" => scenario_persist(server, args).await,
             "history" => scenario_history(server, args).await,
             "restore" => scenario_restore(server, args).await,
+            "files" => scenario_files(server, args).await,
             other => bail!("unknown scenario {other}\n\n{USAGE}"),
         }
     };

@@ -29,6 +29,7 @@ use chatalot_crypto::sender_key::{
 use chatalot_crypto::x3dh::{OneTimePreKeySecret, PreKeyBundle, SignedPreKeySecret};
 use chatalot_crypto::CryptoError;
 use chatalot_protocol::bytes::Base64Bytes;
+use chatalot_protocol::error::ErrorCode;
 use chatalot_protocol::ids::{ChannelId, DeviceId, EnvelopeId, FileId, MessageId, UserId};
 use chatalot_protocol::keys::{
     ChannelDevices, ClaimBundlesRequest, ClaimedBundles, DeviceKeys, Envelope, EnvelopePage,
@@ -884,7 +885,7 @@ impl Device {
             self.subscribed.insert(channel);
         }
         let nonce = Uuid::new_v4().simple().to_string();
-        self.ws()?.send(&ClientFrame::SendMessage {
+        let frame = ClientFrame::SendMessage {
             channel_id: channel,
             nonce: nonce.clone(),
             content: Content::Encrypted {
@@ -892,10 +893,21 @@ impl Device {
             },
             reply_to: None,
             files,
-        })?;
+        };
+        self.ws()?.send(&frame)?;
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             match self.ws()?.recv(Duration::from_millis(100))? {
+                // over the frame rate the server drops the frame (it names no nonce): the
+                // same send again after a pause (the nonce makes it happen once)
+                Some(ServerFrame::Error {
+                    code: ErrorCode::RateLimited,
+                    nonce: None,
+                    ..
+                }) => {
+                    std::thread::sleep(Duration::from_millis(1100));
+                    self.ws()?.send(&frame)?;
+                }
                 Some(ServerFrame::MessageAcked {
                     nonce: n,
                     message_id,

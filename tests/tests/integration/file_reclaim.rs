@@ -57,9 +57,14 @@ fn reclamation_racing_uploads_never_deletes_a_blob_a_row_names() {
         let (mut recorded, mut lost) = (0, 0);
         for round in 0..300 {
             let put = store.put(body(&bytes), 1 << 20).await.expect("put");
-            let Some(row) = files::record(&mut conn, &store, channel, user, put.id, put.size)
-                .await
-                .expect("record")
+            let quota = files::Quota {
+                user_bytes: u64::MAX,
+                instance_bytes: 0,
+            };
+            let files::Recorded::File(row) =
+                files::record(&mut conn, &store, channel, user, put.id, put.size, quota)
+                    .await
+                    .expect("record")
             else {
                 // the reclaimer took the bytes between their placing and the record
                 lost += 1;

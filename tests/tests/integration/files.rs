@@ -298,3 +298,124 @@ fn a_message_names_only_its_senders_unnamed_files_of_its_channel_and_takes_them_
     assert_eq!(alice.get(&format!("/api/v1/files/{elsewhere}")).status, 404);
     assert_eq!(temps(&s), 0);
 }
+
+/// A small filesystem of its own (tmpfs), unmounted when dropped (after the server using it).
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    /// `None` where this process may not mount (not root): said on stderr.
+    fn mount(bytes: u64) -> Option<SmallDisk> {
+        let dir =
+            std::env::temp_dir().join(format!("chatalot-full-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("mount point");
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
+            .arg(&dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!("SKIPPED: a full disk needs a tmpfs mount, which this process may not make");
+            let _ = std::fs::remove_dir(&dir);
+            return None;
+        }
+        Some(SmallDisk(dir))
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn a_full_disk_answers_507_keeps_nothing_half_written_and_the_server_keeps_serving() {
+    let Some(disk) = SmallDisk::mount(3 * 1024 * 1024) else {
+        return;
+    };
+    let data = disk.0.clone();
+    let s = TestServer::start_with(|c| c.server.data_dir = data);
+    let (alice, _) = s.register("alice");
+    let (bob, _) = s.register("bob");
+    let (_, channel) = community(&s, &alice, &bob);
+    let first = noise(1024 * 1024, 7);
+    let r = upload(&alice, &channel, &first);
+    assert_eq!(r.status, 201, "{}", r.text);
+    let kept = r.body["id"].as_str().expect("id").to_owned();
+
+    // Two more MiB do not fit: 507, nothing of them stays.
+    let r = upload(&alice, &channel, &noise(2 * 1024 * 1024, 8));
+    r.assert_error(507, "storage_full");
+    // (the server's data directory is the small disk, not `s.data_dir()`)
+    let store = disk.0.join("files");
+    assert_eq!(crate::common::objects_in(&store), 1);
+    let temps = std::fs::read_dir(store.join("tmp"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(temps, 0, "no half-written file");
+    // An image does not fit either, once the disk is full to the last bytes.
+    let mut filler = 0;
+    for size in [64 * 1024, 4096] {
+        while upload(&alice, &channel, &noise(size, 100 + filler)).status == 201 {
+            filler += 1;
+            assert!(filler < 200, "the disk never filled");
+        }
+    }
+    let png = {
+        let img = image::DynamicImage::ImageRgb8(image::RgbImage::from_fn(256, 256, |x, y| {
+            image::Rgb([x as u8, y as u8, (x ^ y) as u8])
+        }));
+        let mut out = std::io::Cursor::new(Vec::new());
+        img.write_to(&mut out, image::ImageFormat::Png)
+            .expect("png");
+        out.into_inner()
+    };
+    alice
+        .raw(
+            "POST",
+            "/api/v1/images?kind=avatar",
+            &[("content-type", "image/png")],
+            png,
+        )
+        .assert_error(507, "storage_full");
+
+    // The server keeps serving: reads, the file kept, messages.
+    assert_eq!(s.client().get("/api/v1/health").status, 200);
+    let (status, _, got) = bob.raw_bytes("GET", &format!("/api/v1/files/{kept}"), &[], Vec::new());
+    assert_eq!(status, 200);
+    assert!(got == first, "the file kept is whole");
+    assert_eq!(alice.get("/api/v1/channels").status, 200);
+    drop(s);
+    drop(disk);
+}
+
+#[test]
+fn uploads_streaming_in_side_by_side_never_pass_the_quota_together() {
+    let s = TestServer::start_with(|c| {
+        c.limits.file_quota_bytes = 1024 * 1024;
+    });
+    let (alice, _) = s.register("alice");
+    let (bob, _) = s.register("bob");
+    let (_, channel) = community(&s, &alice, &bob);
+    // each fits alone; eight of them are more than twice the quota
+    let size = 300 * 1024;
+    let answers: Vec<u16> = std::thread::scope(|scope| {
+        let tasks: Vec<_> = (0..8)
+            .map(|i| {
+                let (alice, channel) = (&alice, &channel);
+                scope.spawn(move || upload(alice, channel, &noise(size, 1000 + i)).status)
+            })
+            .collect();
+        tasks
+            .into_iter()
+            .map(|t| t.join().expect("upload"))
+            .collect()
+    });
+    let stored = answers.iter().filter(|&&a| a == 201).count();
+    assert!(answers.iter().all(|&a| a == 201 || a == 507), "{answers:?}");
+    assert_eq!(stored, 3, "three of 300 KiB fit in 1 MiB: {answers:?}");
+    let u = alice.get("/api/v1/users/me/files");
+    assert_eq!(u.body["files"], 3);
+    assert!(u.body["bytes"].as_u64().unwrap_or(u64::MAX) <= 1024 * 1024);
+}

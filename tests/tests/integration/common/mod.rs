@@ -431,8 +431,12 @@ impl Client {
 
 /// How many objects the server's file store holds.
 pub fn objects(s: &TestServer) -> usize {
-    let dir = s.data_dir().join("files").join("objects");
-    std::fs::read_dir(dir)
+    objects_in(&s.data_dir().join("files"))
+}
+
+/// How many objects the file store at `store` holds.
+pub fn objects_in(store: &std::path::Path) -> usize {
+    std::fs::read_dir(store.join("objects"))
         .map(|shards| {
             shards
                 .flatten()
