@@ -12,6 +12,7 @@ import { E2eDevice } from '../../src/lib/e2e/device';
 import { E2e, type Decrypted } from '../../src/lib/e2e/engine.svelte';
 import { Keystore } from '../../src/lib/e2e/keystore';
 import { restoreWithRecoveryKey } from '../../src/lib/e2e/recovery';
+import { decryptStream, encryptFile } from '../../src/lib/e2e/files';
 import { IdbWrapStore } from '../../src/lib/e2e/unlockWrap';
 import type { ServerFrame } from '../../src/lib/realtime/frames';
 import { openStore } from '../../src/lib/storage/kv';
@@ -251,6 +252,28 @@ class Bench {
     const t = performance.now();
     const chunks = await dev.backUp();
     return { ms: performance.now() - t, chunks, pending: dev.backupPending };
+  }
+
+  /**
+   * Encrypts `mib` MiB of random bytes as an attachment (the composer's `encryptFile`) and
+   * decrypts the result back through `decryptStream` (as a download is read); milliseconds of
+   * each, and whether the bytes came back.
+   */
+  async files(mib: number): Promise<{ encryptMs: number; decryptMs: number; same: boolean; blobBytes: number }> {
+    const size = mib * 1024 * 1024;
+    const plain = new Uint8Array(size);
+    for (let o = 0; o < size; o += 65_536) crypto.getRandomValues(plain.subarray(o, Math.min(size, o + 65_536)));
+    const file = new Blob([plain]);
+    let t = performance.now();
+    const { blob, pointer } = await encryptFile(file);
+    const encryptMs = performance.now() - t;
+    t = performance.now();
+    const back = await decryptStream(pointer, blob.stream(), 'application/octet-stream');
+    const decryptMs = performance.now() - t;
+    const got = new Uint8Array(await back.arrayBuffer());
+    let same = got.length === plain.length;
+    for (let i = 0; same && i < got.length; i += 4099) same = got[i] === plain[i];
+    return { encryptMs, decryptMs, same, blobBytes: blob.size };
   }
 
   /** The device's account part: what waits for the backup, what was dropped, what was restored. */

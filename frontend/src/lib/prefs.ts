@@ -12,6 +12,8 @@ export interface Prefs {
   /** Base font size in CSS pixels. */
   fontSize: number;
   clock: Clock;
+  /** Show what a linked page says of itself under messages of plaintext channels. */
+  linkPreviews: boolean;
 }
 
 export const ACCENTS: readonly { name: string; value: string }[] = [
@@ -32,6 +34,7 @@ export const DEFAULT_PREFS: Prefs = {
   density: 'cozy',
   fontSize: 15,
   clock: '24',
+  linkPreviews: true,
 };
 
 const pick = <T extends string>(v: unknown, allowed: readonly T[], fallback: T): T =>
@@ -52,6 +55,7 @@ export function sanitisePrefs(raw: unknown): Prefs {
     density: pick(r.density, ['compact', 'cozy', 'comfortable'] as const, DEFAULT_PREFS.density),
     fontSize,
     clock: pick(r.clock, ['12', '24'] as const, DEFAULT_PREFS.clock),
+    linkPreviews: typeof r.linkPreviews === 'boolean' ? r.linkPreviews : DEFAULT_PREFS.linkPreviews,
   };
 }
 

@@ -241,4 +241,19 @@ describe('web app: files in end-to-end conversations', { timeout: 900_000 }, () 
     assert.equal(dump.includes('beach'), false, 'a file name in the database');
     for (const p of [A, B]) assertClean(p, `channel ${p.username}`);
   });
+
+  it('her storage in the settings counts what she sent', async () => {
+    const usage = await api('GET', '/users/me/files', undefined, await token('nadia'));
+    assert.equal(usage.status, 200);
+    assert.ok(usage.body.files >= 4 && usage.body.bytes > 20 * 1024 * 1024, JSON.stringify(usage.body));
+    await A.page.goto(`${base}/settings/account`);
+    const storage = A.page.getByTestId('storage');
+    await storage.getByTestId('storage-used').waitFor();
+    const used = await storage.getByTestId('storage-used').textContent();
+    assert.match(used ?? '', /^\d+(\.\d)? MB$/);
+    assert.equal(await storage.getByTestId('storage-quota').textContent(), '1.1 GB');
+    await storage.getByText(`(${usage.body.files} files)`, { exact: false }).waitFor();
+    assert.ok((await storage.locator('progress').evaluate((el) => el.value)) > 0, 'the bar shows some use');
+    assertClean(A, 'settings');
+  });
 });

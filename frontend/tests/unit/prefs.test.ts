@@ -8,10 +8,10 @@ describe('preferences', () => {
     expect(sanitisePrefs(undefined)).toEqual(DEFAULT_PREFS);
     expect(sanitisePrefs('junk')).toEqual(DEFAULT_PREFS);
     expect(
-      sanitisePrefs({ theme: 'dark', accent: '#ABCDEF', density: 'compact', fontSize: 18, clock: '12' }),
-    ).toEqual({ theme: 'dark', accent: '#abcdef', density: 'compact', fontSize: 18, clock: '12' });
+      sanitisePrefs({ theme: 'dark', accent: '#ABCDEF', density: 'compact', fontSize: 18, clock: '12', linkPreviews: false }),
+    ).toEqual({ theme: 'dark', accent: '#abcdef', density: 'compact', fontSize: 18, clock: '12', linkPreviews: false });
     expect(
-      sanitisePrefs({ theme: 'neon', accent: 'red;background:url(x)', density: 1, fontSize: 99, clock: 24 }),
+      sanitisePrefs({ theme: 'neon', accent: 'red;background:url(x)', density: 1, fontSize: 99, clock: 24, linkPreviews: 'no' }),
     ).toEqual(DEFAULT_PREFS);
   });
 
@@ -23,7 +23,7 @@ describe('preferences', () => {
 
   it('applies to the document root', () => {
     const root = document.createElement('html');
-    applyPrefs({ theme: 'system', accent: '#0f8a7e', density: 'compact', fontSize: 18, clock: '24' }, root, true);
+    applyPrefs({ theme: 'system', accent: '#0f8a7e', density: 'compact', fontSize: 18, clock: '24', linkPreviews: true }, root, true);
     expect(root.dataset.theme).toBe('dark');
     expect(root.dataset.density).toBe('compact');
     expect(root.style.getPropertyValue('--accent')).toBe('#0f8a7e');

@@ -18,6 +18,7 @@ import type {
   BackupChunkPageJson,
   KeyBackupJson,
   FileUsage,
+  LinkPreview,
   StoredFile,
   Image,
   ImageKind,
@@ -851,6 +852,11 @@ export class ApiClient {
     }
     if (!res.ok) throw await ApiClient.fail(res);
     return res;
+  }
+
+  /** `GET /link_preview`: what a public web page says of itself, fetched by the server. */
+  linkPreview(url: string): Promise<LinkPreview> {
+    return this.authed('GET', `/link_preview?url=${encodeURIComponent(url)}`);
   }
 
   /** `GET /users/me/files`: how many files the caller stored, their bytes and the bounds. */

@@ -94,6 +94,7 @@ export type SecretStorageJson = Schemas['SecretStorage'];
 export type KeyBackupJson = Schemas['KeyBackup'];
 export type StoredFile = Schemas['StoredFile'];
 export type FileUsage = Schemas['FileUsage'];
+export type LinkPreview = Schemas['LinkPreview'];
 export type AppendedChunkJson = Schemas['AppendedChunk'];
 export type BackupChunkPageJson = Schemas['BackupChunkPage'];
 
