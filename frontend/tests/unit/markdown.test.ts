@@ -56,6 +56,11 @@ const HOSTILE = [
   '*'.repeat(5000),
   '['.repeat(3000) + ']('.repeat(3000),
   '> '.repeat(200) + 'deep',
+  // Look-alikes of a custom emoji (`<:name:ref>`) that are not one.
+  '<:cat:javascript:alert(1)>',
+  `<:cat:${'a'.repeat(64)}" onerror="alert(1)>`,
+  `<:<img src=x onerror=alert(1)>:${'a'.repeat(64)}>`,
+  `<:cat:${'a'.repeat(64)}/../../x>`,
 ];
 
 function checkTree(root: HTMLElement, source: string) {

@@ -32,6 +32,8 @@ import type {
   Community,
   CommunityInvite,
   CommunityRole,
+  CreateEmojiRequest,
+  CustomEmoji,
   Ban,
   DirectoryEntry,
   Group,
@@ -605,6 +607,23 @@ export class ApiClient {
 
   revokeInvite(communityId: string, inviteId: string): Promise<void> {
     return this.authed('DELETE', `/communities/${encodeURIComponent(communityId)}/invites/${encodeURIComponent(inviteId)}`);
+  }
+
+  // ---- custom emoji (docs/api.md, "Custom emoji")
+
+  /** A community's custom emoji, by name (at most 100). */
+  listEmoji(communityId: string): Promise<CustomEmoji[]> {
+    return this.authed('GET', `/communities/${encodeURIComponent(communityId)}/emoji`);
+  }
+
+  /** Adds a custom emoji (admins): its name and the `ref` of an image uploaded with `kind=emoji`. */
+  createEmoji(communityId: string, req: CreateEmojiRequest): Promise<CustomEmoji> {
+    return this.authed('POST', `/communities/${encodeURIComponent(communityId)}/emoji`, req);
+  }
+
+  /** Removes a custom emoji (admins); messages that used it keep their text. */
+  deleteEmoji(communityId: string, emojiId: string): Promise<void> {
+    return this.authed('DELETE', `/communities/${encodeURIComponent(communityId)}/emoji/${encodeURIComponent(emojiId)}`);
   }
 
   groups(communityId: string): Promise<Group[]> {

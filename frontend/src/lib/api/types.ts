@@ -68,7 +68,7 @@ export const WS_LIMITS = {
   TEXT_MAX_CHARS: 4000,
   CIPHERTEXT_MAX_BYTES: 64 * 1024,
   NONCE_MAX_BYTES: 64,
-  EMOJI_MAX_BYTES: 64,
+  EMOJI_MAX_BYTES: 100,
   REACTIONS_PER_MESSAGE: 20,
   NAME_MAX: 100,
   TOPIC_MAX: 1000,
@@ -98,8 +98,14 @@ export type LinkPreview = Schemas['LinkPreview'];
 export type AppendedChunkJson = Schemas['AppendedChunk'];
 export type BackupChunkPageJson = Schemas['BackupChunkPage'];
 
-// ---- images (avatars, banners, community icons)
+// ---- images (avatars, banners, community icons, custom emoji)
 
 /** An image the server stored, by its reference (`GET /api/v1/images/{ref}` serves it to anyone). */
 export type Image = Schemas['Image'];
 export type ImageKind = Schemas['ImageKind'];
+
+// ---- custom emoji (docs/api.md, "Custom emoji")
+
+/** A community's custom emoji: `:name:` to people, `<:name:ref>` in messages and reactions. */
+export type CustomEmoji = Schemas['CustomEmoji'];
+export type CreateEmojiRequest = Schemas['CreateEmojiRequest'];

@@ -6,7 +6,8 @@
 // bans, invite lists) are made with the API client directly.
 
 import type { ApiClient } from '../api/client';
-import type { Channel, CommunityRole, CreateChannelRequest, Group, GroupKind, Member, UpdateCommunityRequest } from '../api/types';
+import type { Channel, CommunityRole, CreateChannelRequest, CustomEmoji, Group, GroupKind, Member, UpdateCommunityRequest } from '../api/types';
+import { isNotFound } from './store.svelte';
 import type { ServerFrame } from '../realtime/frames';
 import type { PeopleStore } from './people.svelte';
 import type { ChatStore } from './store.svelte';
@@ -111,6 +112,23 @@ export class CommunityAdmin {
   async deleteCommunity(id: string): Promise<void> {
     await this.api.deleteCommunity(id);
     this.dropCommunity(id);
+  }
+
+  /** Adds a custom emoji (admins); the chat store's list has it at once. */
+  async createEmoji(communityId: string, name: string, imageRef: string): Promise<CustomEmoji> {
+    const e = await this.api.createEmoji(communityId, { name, image_ref: imageRef });
+    this.chat.mergeEmoji(e);
+    return e;
+  }
+
+  /** Removes a custom emoji (admins); one gone already (404) is dropped all the same. */
+  async deleteEmoji(communityId: string, emojiId: string): Promise<void> {
+    try {
+      await this.api.deleteEmoji(communityId, emojiId);
+    } catch (e) {
+      if (!isNotFound(e)) throw e;
+    }
+    this.chat.dropEmoji(communityId, emojiId);
   }
 
   /** A new invite code of a community, unlimited and without expiry (moderators and above). */

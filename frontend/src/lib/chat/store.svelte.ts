@@ -5,10 +5,14 @@
 // client left off. Sends carry a nonce and are resent with it after a reconnect until acked.
 // Names of people are in `PeopleStore` (people.svelte.ts), member lists, groups and community
 // administration in `CommunityAdmin` (admin.svelte.ts), which follows this store's frames.
+// The custom emoji of the communities opened are here too, since the composer and the
+// messages use them.
 
 import { SvelteMap, SvelteSet } from 'svelte/reactivity';
 import { ApiError, type ApiClient } from '../api/client';
-import type { Channel, Community, Content, CreateCommunityRequest, Message } from '../api/types';
+import type { Channel, Community, Content, CreateCommunityRequest, CustomEmoji, Message } from '../api/types';
+import { EMOJI_PER_COMMUNITY, isEmojiName } from '../emoji/emoji';
+import { isImageRef } from '../images';
 import type { E2e } from '../e2e/engine.svelte';
 import { SEND_BLOCK_TEXT } from '../e2e/engine.svelte';
 import { describeError, frameErrorText } from '../errors';
@@ -95,6 +99,11 @@ export class ChatStore {
   myPresence = $state<Exclude<Presence, 'offline'>>('online');
   activeId = $state<string | null>(null);
   readonly views = new SvelteMap<string, ChannelView>();
+  /**
+   * community id → its custom emoji by name (at most 100): loaded when the community is opened,
+   * replaced by every `emoji_changed`, loaded again after a reconnect.
+   */
+  emoji = $state<Record<string, CustomEmoji[]>>({});
 
   private readonly api: ApiClient;
   readonly e2e: E2e;
@@ -324,6 +333,8 @@ export class ChatStore {
           // A refused DM gets another try after a reconnect (a block may have been lifted).
           this.refusedDms.clear();
           void this.refreshLists();
+          // `emoji_changed` is not replayed either.
+          for (const id of Object.keys(this.emoji)) void this.loadEmoji(id);
         }
         if (this.myPresence !== 'online') this.send({ type: 'set_presence', presence: this.myPresence });
         // Envelopes queued while this device was away (the socket pushes only new ones).
@@ -451,6 +462,10 @@ export class ChatStore {
       case 'community_deleted':
         this.dropCommunity(f.community_id);
         break;
+      case 'emoji_changed':
+        // The whole list as it now is (an emoji added or removed, here or elsewhere).
+        if (this.community(f.community_id)) this.setEmoji(f.community_id, f.emoji);
+        break;
       case 'channel_created':
       case 'channel_updated': {
         const ch = f.channel;
@@ -520,6 +535,54 @@ export class ChatStore {
   dropCommunity(id: string): void {
     this.communities = this.communities.filter((c) => c.id !== id);
     this.channels = this.channels.filter((c) => c.community_id !== id);
+    if (id in this.emoji) {
+      const next = { ...this.emoji };
+      delete next[id];
+      this.emoji = next;
+    }
+  }
+
+  // ---- custom emoji
+
+  /** The custom emoji of a community (none for DMs, or before they are loaded). */
+  emojiOf(communityId: string | null | undefined): CustomEmoji[] {
+    return (communityId && this.emoji[communityId]) || [];
+  }
+
+  /** The custom emoji a channel's messages may use: its community's. */
+  emojiFor(channelId: string | null | undefined): CustomEmoji[] {
+    return this.emojiOf(this.channel(channelId)?.community_id);
+  }
+
+  /** Loads a community's custom emoji (when it is opened); a failure keeps what is held. */
+  async loadEmoji(communityId: string): Promise<void> {
+    try {
+      const list = await this.api.listEmoji(communityId);
+      if (this.community(communityId)) this.setEmoji(communityId, list);
+    } catch {
+      // Not a member (any more), or offline: what is held stays.
+    }
+  }
+
+  /** Takes a community's whole list: well-formed emoji only, by name, at most 100. */
+  setEmoji(communityId: string, list: CustomEmoji[]): void {
+    const clean = list
+      .filter((e) => e && e.community_id === communityId && isEmojiName(e.name) && isImageRef(e.image_ref))
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+      .slice(0, EMOJI_PER_COMMUNITY);
+    this.emoji = { ...this.emoji, [communityId]: clean };
+  }
+
+  /** An emoji just added (its answer): in the list by id, whichever of it and the frame came first. */
+  mergeEmoji(e: CustomEmoji): void {
+    const list = this.emojiOf(e.community_id).filter((x) => x.id !== e.id && x.name !== e.name);
+    this.setEmoji(e.community_id, [...list, e]);
+  }
+
+  /** An emoji just removed. */
+  dropEmoji(communityId: string, emojiId: string): void {
+    if (!(communityId in this.emoji)) return;
+    this.setEmoji(communityId, this.emojiOf(communityId).filter((x) => x.id !== emojiId));
   }
 
   // ---- opening and history

@@ -5,7 +5,9 @@
 //
 // Supported: paragraphs with line breaks, fenced code blocks (```), block quotes (>), bullet and
 // numbered lists, headings (#, ##, ###), inline code, **bold**, *italic* / _italic_,
-// ~~strikethrough~~, [text](url) and bare http(s) URLs, backslash escapes.
+// ~~strikethrough~~, [text](url) and bare http(s) URLs, backslash escapes, and custom emoji in
+// their wire form `<:name:ref>` (a name of `a-z0-9_` and an image reference of 64 lowercase hex
+// digits, nothing else: the image is shown from the reference, never from an address in the text).
 
 export type Inline =
   | { t: 'text'; v: string }
@@ -14,6 +16,7 @@ export type Inline =
   | { t: 'em'; c: Inline[] }
   | { t: 'del'; c: Inline[] }
   | { t: 'link'; href: string; c: Inline[] }
+  | { t: 'emoji'; name: string; ref: string }
   | { t: 'br' };
 
 export type Block =
@@ -44,6 +47,8 @@ export function safeUrl(raw: string): string | null {
 
 const ESCAPABLE = /[\\`*_~[\]()<>#>|!.+-]/;
 const WORD = /[\p{L}\p{N}]/u;
+/** A custom emoji at the position it is tried at (`lastIndex`): `<:name:ref>`. */
+const EMOJI = /<:([a-z0-9_]{2,32}):([0-9a-f]{64})>/y;
 
 function parseInline(s: string, depth = 0): Inline[] {
   const out: Inline[] = [];
@@ -102,7 +107,7 @@ function parseInline(s: string, depth = 0): Inline[] {
             !/\s/.test(before) &&
             !(delim.length === 1 && next === delim) &&
             !(delim[0] === '_' && next !== undefined && WORD.test(next));
-          if (okClose && j > i + delim.length) break;
+          if (okClose && j > i + delim.length && !inEmoji(s, j)) break;
           j = s.indexOf(delim, j + 1);
         }
         if (j < 0) continue;
@@ -110,6 +115,16 @@ function parseInline(s: string, depth = 0): Inline[] {
         out.push({ t: kind, c: parseInline(s.slice(i + delim.length, j), depth + 1) });
         i = j + delim.length;
         continue outer;
+      }
+    }
+    if (ch === '<') {
+      EMOJI.lastIndex = i;
+      const m = EMOJI.exec(s);
+      if (m) {
+        flush();
+        out.push({ t: 'emoji', name: m[1]!, ref: m[2]! });
+        i += m[0].length;
+        continue;
       }
     }
     if (ch === '[') {
@@ -150,6 +165,15 @@ function parseInline(s: string, depth = 0): Inline[] {
   }
   flush();
   return out;
+}
+
+/** Whether position `j` is inside a custom emoji (whose name may hold `_`). */
+function inEmoji(s: string, j: number): boolean {
+  const from = s.lastIndexOf('<:', j);
+  if (from < 0 || j - from > 36) return false;
+  EMOJI.lastIndex = from;
+  const m = EMOJI.exec(s);
+  return m !== null && j < from + m[0].length;
 }
 
 function count(s: string, c: string): number {
@@ -253,10 +277,12 @@ export function parseMarkdown(source: string): Block[] {
   return parseBlocks(source.replace(/\r\n?/g, '\n').split('\n'), 0);
 }
 
-/** The text of a message without markup, for previews (replies) and labels. */
+/** The text of a message without markup, for previews (replies) and labels; custom emoji as `:name:`. */
 export function plainText(source: string): string {
   const walk = (nodes: Inline[]): string =>
-    nodes.map((n) => (n.t === 'text' || n.t === 'code' ? n.v : n.t === 'br' ? ' ' : walk(n.c))).join('');
+    nodes
+      .map((n) => (n.t === 'text' || n.t === 'code' ? n.v : n.t === 'br' ? ' ' : n.t === 'emoji' ? `:${n.name}:` : walk(n.c)))
+      .join('');
   const blocks = (bs: Block[]): string =>
     bs
       .map((b) =>
