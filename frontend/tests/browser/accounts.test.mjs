@@ -462,7 +462,7 @@ describe('web app: accounts', { timeout: 600_000 }, () => {
       font: document.documentElement.style.fontSize,
     }));
     assert.deepEqual(applied, { theme: 'dark', density: 'compact', accent: '#0f8a7e', font: '18px' });
-    assert.match(await page.locator('.hint').last().textContent(), /PM|pm/);
+    assert.match(await page.locator('.hint', { hasText: 'Example:' }).textContent(), /PM|pm/);
     assert.equal(await page.evaluate(() => localStorage.length), 0);
     await page.screenshot({ path: join(SCREENSHOTS, 'appearance-custom-desktop.png') });
     await page.getByLabel('System').check();

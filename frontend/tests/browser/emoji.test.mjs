@@ -176,20 +176,20 @@ describe('web app: custom emoji', { timeout: 900_000 }, () => {
     page.on('request', (r) => {
       if (r.method() === 'POST' && /\/api\/v1\/(images|communities\/[^/]+\/emoji)/.test(new URL(r.url()).pathname)) posts += 1;
     });
-    await section.getByLabel('Name').fill('Party Blob!');
+    await section.getByLabel('Emoji name').fill('Party Blob!');
     await section.getByRole('button', { name: 'Add emoji' }).click();
     await section.getByText('Use no spaces: join words with _ (party_cat).').waitFor();
     await section.getByText('Choose an image for the emoji.').waitFor();
-    assert.equal(await section.getByLabel('Name').getAttribute('aria-invalid'), 'true');
-    await section.getByLabel('Name').fill('x');
+    assert.equal(await section.getByLabel('Emoji name').getAttribute('aria-invalid'), 'true');
+    await section.getByLabel('Emoji name').fill('x');
     await section.getByRole('button', { name: 'Add emoji' }).click();
     await section.getByText('Use 2 to 32 characters.').waitFor();
     assert.equal(posts, 0, 'nothing is sent before the form is right');
 
     // The picture picked names itself from the file; the name is checked, the image goes up.
-    await section.getByLabel('Name').fill('');
+    await section.getByLabel('Emoji name').fill('');
     await page.getByTestId('emoji-input').setInputFiles({ name: 'Party Blob.png', mimeType: 'image/png', buffer: facePng(160) });
-    assert.equal(await section.getByLabel('Name').inputValue(), 'party_blob');
+    assert.equal(await section.getByLabel('Emoji name').inputValue(), 'party_blob');
     await section.locator('.emoji-new-preview img').waitFor();
     await section.getByRole('button', { name: 'Add emoji' }).click();
     await section.getByTestId('emoji-status').filter({ hasText: 'Added :party_blob:.' }).waitFor();
@@ -198,7 +198,7 @@ describe('web app: custom emoji', { timeout: 900_000 }, () => {
     assert.ok(img.w <= 128 && img.h <= 128, `within 128 × 128 (${img.w}×${img.h})`);
     assert.deepEqual([img.shownW, img.shownH], [32, 32]);
     assert.equal((await section.getByTestId('emoji-count').textContent()).trim(), '1 of 100');
-    assert.equal(await section.getByLabel('Name').inputValue(), '', 'the form is ready for the next one');
+    assert.equal(await section.getByLabel('Emoji name').inputValue(), '', 'the form is ready for the next one');
     ids.ref = img.ref;
     assert.match(ids.ref, /^[0-9a-f]{64}$/);
     await shot(page, 'emoji-settings-desktop', DESKTOP);
@@ -207,10 +207,10 @@ describe('web app: custom emoji', { timeout: 900_000 }, () => {
     await page.setViewportSize(DESKTOP);
 
     // The same name again: refused here, since the community has it.
-    await section.getByLabel('Name').fill('party_blob');
+    await section.getByLabel('Emoji name').fill('party_blob');
     await section.getByRole('button', { name: 'Add emoji' }).click();
     await section.getByText('This community has an emoji called :party_blob: already.').waitFor();
-    await section.getByLabel('Name').fill('');
+    await section.getByLabel('Emoji name').fill('');
 
     // The server lists it, and serves its picture to anyone.
     const list = await api('GET', `/communities/${ids.community}/emoji`, undefined, await token('tomas'));

@@ -100,6 +100,8 @@ export async function startServer({ env = {}, config: settings = {}, webRoot = j
   chmodSync(dataDir, 0o755);
   const config = join(dataDir, 'config.toml');
   const sections = {
+    // no fetching of outside pages from tests (a test that wants previews names its own site)
+    link_previews: { enabled: false },
     ...settings,
     limits: { auth_ip_burst: 1000, auth_ip_per_minute: 1000, register_ip_burst: 100, register_ip_per_hour: 100, ...settings.limits },
   };

@@ -61,6 +61,13 @@ describe('link previews', () => {
     expect(p.entries.has('https://e.example/1')).toBe(false);
   });
 
+  it('a page without a preview (204) shows nothing', async () => {
+    const p = new LinkPreviews(() => Promise.resolve(null));
+    p.request('https://plain.example/');
+    await new Promise((r) => setTimeout(r, 0));
+    expect(p.request('https://plain.example/').status).toBe('none');
+  });
+
   it('a refusal shows nothing and is not asked again', async () => {
     let n = 0;
     const p = new LinkPreviews(() => {

@@ -423,7 +423,8 @@ pub fn table() -> &'static [Route] {
             route!(DELETE "/communities/{id}/emoji/{emoji_id}" => emoji::delete_emoji, "Remove a custom emoji (community admin)"),
             route!(GET "/link_preview" => previews::link_preview, "What a public web page says of itself (title, description, site), fetched by the server without reaching private addresses")
                 .query("url", true, q::url)
-                .res(200, one::<LinkPreview>()),
+                .res(200, one::<LinkPreview>())
+                .also(204, None),
             route!(GET "/users/me/files" => files::file_usage, "How many files the caller stored, their bytes and the bounds")
                 .res(200, one::<FileUsage>()),
             route!(POST "/users/me/user_key_reset" => multi_device::reset_user_key, "Drop every key of the account to start over with a new user key (password, and code with 2FA; once a day)")

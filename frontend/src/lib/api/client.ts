@@ -873,9 +873,9 @@ export class ApiClient {
     return res;
   }
 
-  /** `GET /link_preview`: what a public web page says of itself, fetched by the server. */
-  linkPreview(url: string): Promise<LinkPreview> {
-    return this.authed('GET', `/link_preview?url=${encodeURIComponent(url)}`);
+  /** `GET /link_preview`: what a public web page says of itself, fetched by the server; null when it has none (204). */
+  async linkPreview(url: string): Promise<LinkPreview | null> {
+    return (await this.authed<LinkPreview | undefined>('GET', `/link_preview?url=${encodeURIComponent(url)}`)) ?? null;
   }
 
   /** `GET /users/me/files`: how many files the caller stored, their bytes and the bounds. */

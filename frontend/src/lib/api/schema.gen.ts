@@ -4435,6 +4435,13 @@ export interface operations {
                     "application/json": components["schemas"]["LinkPreview"];
                 };
             };
+            /** @description What a public web page says of itself (title, description, site), fetched by the server without reaching private addresses */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             /** @description An error: `code` is stable, `message` says what to fix */
             default: {
                 headers: {

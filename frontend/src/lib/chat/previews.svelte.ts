@@ -49,7 +49,7 @@ export class LinkPreviews {
   private readonly waiting: string[] = [];
   private running = 0;
 
-  constructor(private readonly fetchPreview: (url: string) => Promise<LinkPreview>) {}
+  constructor(private readonly fetchPreview: (url: string) => Promise<LinkPreview | null>) {}
 
   /** The state of `url`'s preview, asking for it the first time. */
   request(url: string): PreviewState {
@@ -74,8 +74,8 @@ export class LinkPreviews {
       this.running++;
       this.fetchPreview(url).then(
         (preview) => {
-          const useful = preview.title.trim() || preview.description.trim();
-          if (this.entries.has(url)) this.entries.set(url, useful ? { status: 'ok', preview } : { status: 'none' });
+          const useful = preview && (preview.title.trim() || preview.description.trim());
+          if (this.entries.has(url)) this.entries.set(url, preview && useful ? { status: 'ok', preview } : { status: 'none' });
         },
         () => {
           if (this.entries.has(url)) this.entries.set(url, { status: 'none' });
