@@ -1653,7 +1653,9 @@ async fn read_head(r: &mut BufReader<TcpStream>) -> Result<(u16, Option<u64>, bo
             let (k, v) = (k.trim(), v.trim());
             if k.eq_ignore_ascii_case("content-length") {
                 length = Some(v.parse()?);
-            } else if k.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked") {
+            } else if k.eq_ignore_ascii_case("transfer-encoding")
+                && v.eq_ignore_ascii_case("chunked")
+            {
                 chunked = true;
             }
         }
