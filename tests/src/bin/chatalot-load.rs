@@ -1417,7 +1417,7 @@ async fn smoke(server: &Server, base: &Args) -> Result<bool> {
     };
     let mut passed = 0;
     let mut failed = 0;
-    let checks: [(&str, Args); 5] = [
+    let checks: [(&str, Args); 6] = [
         ("idle", with(&[("conns", 200)])),
         (
             "fanout",
@@ -1442,6 +1442,7 @@ async fn smoke(server: &Server, base: &Args) -> Result<bool> {
             with(&[("concurrency", 4), ("duration", 1), ("fill", 60)]),
         ),
         ("restore", with(&[("messages", 40)])),
+        ("files", with(&[("size", 2)])),
     ];
     for (name, a) in checks {
         let r = run_scenario(name, server, &a).await;
