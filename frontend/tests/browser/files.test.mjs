@@ -256,4 +256,54 @@ describe('web app: files in end-to-end conversations', { timeout: 900_000 }, () 
     assert.ok((await storage.locator('progress').evaluate((el) => el.value)) > 0, 'the bar shows some use');
     assertClean(A, 'settings');
   });
+
+  it('a video goes with its poster and duration; the other plays it where it is', async () => {
+    // a 2 s WebM recorded in the page from a canvas (MediaRecorder), as a phone's clip would be
+    const b64 = await A.page.evaluate(async () => {
+      const canvas = document.createElement('canvas');
+      canvas.width = 320;
+      canvas.height = 180;
+      const ctx = canvas.getContext('2d');
+      const stream = canvas.captureStream(25);
+      const rec = new MediaRecorder(stream, { mimeType: 'video/webm' });
+      const parts = [];
+      rec.ondataavailable = (e) => parts.push(e.data);
+      const stopped = new Promise((r) => (rec.onstop = r));
+      rec.start(100);
+      const t0 = performance.now();
+      while (performance.now() - t0 < 2000) {
+        const t = (performance.now() - t0) / 2000;
+        ctx.fillStyle = `rgb(${Math.round(255 * t)}, 80, ${Math.round(255 * (1 - t))})`;
+        ctx.fillRect(0, 0, 320, 180);
+        ctx.fillStyle = '#fff';
+        ctx.fillRect(20 + 260 * t, 70, 40, 40);
+        await new Promise((r) => setTimeout(r, 40));
+      }
+      rec.stop();
+      await stopped;
+      const buf = new Uint8Array(await new Blob(parts, { type: 'video/webm' }).arrayBuffer());
+      let s = '';
+      for (const b of buf) s += String.fromCharCode(b);
+      return btoa(s);
+    });
+    const clip = { name: 'clip.webm', mimeType: 'video/webm', buffer: Buffer.from(b64, 'base64') };
+    await A.page.goto(`${base}/c/${ids.community}/${ids.general}`);
+    await B.page.goto(`${base}/c/${ids.community}/${ids.general}`);
+    await A.page.locator('.composer textarea').waitFor();
+    await attach(A.page, [clip]);
+    const msg = fileMessage(B.page, 'clip.webm');
+    const player = msg.getByTestId('file-video');
+    await player.locator('img').waitFor({ timeout: 60_000 });
+    await B.page.waitForFunction((el) => el.complete && el.naturalWidth > 0, await player.locator('img').elementHandle());
+    const shown = await player.getByTestId('file-duration').textContent();
+    assert.match(shown ?? '', /^0:0[1-3]$/, `the duration said: ${shown}`);
+    await player.getByRole('button', { name: 'Play video clip.webm' }).click();
+    const video = player.locator('video');
+    await video.waitFor({ timeout: 60_000 });
+    await B.page.waitForFunction((el) => el.readyState >= 1 && el.videoWidth === 320, await video.elementHandle(), { timeout: 30_000 });
+    await screenshot(B.page, 'files-video-desktop', DESKTOP);
+    await screenshot(B.page, 'files-video-phone', PHONE);
+    await B.page.setViewportSize(DESKTOP);
+    for (const p of [A, B]) assertClean(p, `video ${p.username}`);
+  });
 });

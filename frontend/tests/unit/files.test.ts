@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { decryptAttachment } from '../../src/lib/crypto/attachment';
 import { fileBody, decodeBody, type FileRef } from '../../src/lib/e2e/appcodec';
 import { bodyText, cachedBody, shown } from '../../src/lib/e2e/engine.svelte';
-import { decryptStream, encryptFile, formatSize } from '../../src/lib/e2e/files';
+import { decryptStream, encryptFile, formatDuration, formatSize, isInlineVideo } from '../../src/lib/e2e/files';
 
 function bytes(n: number, seed = 1): Uint8Array {
   const out = new Uint8Array(n);
@@ -87,5 +87,18 @@ describe('files', () => {
     expect(formatSize(999)).toBe('999 B');
     expect(formatSize(1500)).toBe('1.5 kB');
     expect(formatSize(20 * 1024 * 1024)).toBe('21 MB');
+  });
+});
+
+describe('videos', () => {
+  it('says durations for people and knows the types played inline', () => {
+    expect(formatDuration(0)).toBe('0:00');
+    expect(formatDuration(1_499)).toBe('0:01');
+    expect(formatDuration(65_000)).toBe('1:05');
+    expect(formatDuration(3_723_000)).toBe('1:02:03');
+    expect(isInlineVideo('video/webm')).toBe(true);
+    expect(isInlineVideo('video/MP4')).toBe(true);
+    expect(isInlineVideo('video/x-msvideo')).toBe(false);
+    expect(isInlineVideo('image/png')).toBe(false);
   });
 });

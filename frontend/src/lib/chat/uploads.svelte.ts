@@ -8,7 +8,7 @@ import { ApiError } from '../api/client';
 import type { StoredFile } from '../api/types';
 import { describeError } from '../errors';
 import type { FileRef } from '../e2e/appcodec';
-import { blobDigest, encryptFile, imageThumbnail, type Encrypted } from '../e2e/files';
+import { blobDigest, encryptFile, imageThumbnail, videoThumbnail, type Encrypted } from '../e2e/files';
 
 /** Files waiting or under way in one channel at most. */
 export const MAX_UPLOADS_PER_CHANNEL = 20;
@@ -86,7 +86,11 @@ export async function uploadEncrypted(api: ApiClient, channelId: string, u: Uplo
   const file = u.file;
   const mime = file.type || 'application/octet-stream';
   u.status = 'preparing';
-  const image = mime.startsWith('image/') ? await imageThumbnail(file) : null;
+  const image: { width: number; height: number; durationMs?: number; thumb: Blob } | null = mime.startsWith('image/')
+    ? await imageThumbnail(file)
+    : mime.startsWith('video/')
+      ? await videoThumbnail(file)
+      : null;
   u.signal.throwIfAborted();
   if (image && !u.preview) u.preview = URL.createObjectURL(image.thumb);
   u.status = 'encrypting';
@@ -104,6 +108,7 @@ export async function uploadEncrypted(api: ApiClient, channelId: string, u: Uplo
   if (image) {
     ref.width = image.width;
     ref.height = image.height;
+    if (image.durationMs !== undefined) ref.durationMs = image.durationMs;
   }
   if (storedThumb && thumb) ref.thumb = { fileId: storedThumb.id, pointer: thumb.pointer.toBytes() };
   return { ref, files: storedThumb ? [stored.id, storedThumb.id] : [stored.id] };

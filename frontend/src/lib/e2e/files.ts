@@ -110,6 +110,69 @@ export function isInlineImage(mime: string): boolean {
   return /^image\/(png|jpeg|gif|webp|avif|bmp)$/i.test(mime);
 }
 
+/** Whether the browser plays this type inline as a video. */
+export function isInlineVideo(mime: string): boolean {
+  return /^video\/(mp4|webm|ogg|quicktime)$/i.test(mime);
+}
+
+/** "1:05", "12:00", "1:02:03": a duration for people. */
+export function formatDuration(ms: number): string {
+  const total = Math.max(0, Math.round(ms / 1000));
+  const h = Math.floor(total / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const sec = String(total % 60).padStart(2, '0');
+  return h ? `${h}:${String(m).padStart(2, '0')}:${sec}` : `${m}:${sec}`;
+}
+
+/** How long a video may take to give its first frame here before it goes without a thumbnail. */
+const VIDEO_PROBE_MS = 10_000;
+
+/**
+ * A video's dimensions, duration and a thumbnail of its first moments (at most `THUMB_MAX_SIDE`
+ * px, WebP or JPEG), read by the browser's own player from the file in memory. Null for a file
+ * this browser cannot play, or one that gives no frame within `VIDEO_PROBE_MS`.
+ */
+export async function videoThumbnail(file: Blob): Promise<{ width: number; height: number; durationMs?: number; thumb: Blob } | null> {
+  if (typeof document === 'undefined' || typeof OffscreenCanvas === 'undefined') return null;
+  const video = document.createElement('video');
+  const url = URL.createObjectURL(file);
+  const event = (name: string) =>
+    new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), VIDEO_PROBE_MS);
+      video.addEventListener(name, () => (clearTimeout(timer), resolve(true)), { once: true });
+      video.addEventListener('error', () => (clearTimeout(timer), resolve(false)), { once: true });
+    });
+  try {
+    video.muted = true;
+    video.preload = 'auto';
+    const meta = event('loadeddata');
+    video.src = url;
+    if (!(await meta)) return null;
+    const { videoWidth: width, videoHeight: height } = video;
+    if (!width || !height) return null;
+    const duration = Number.isFinite(video.duration) ? Math.round(video.duration * 1000) : undefined;
+    if (duration !== undefined && duration > 0) {
+      const seeked = event('seeked');
+      video.currentTime = Math.min(0.5, video.duration / 2);
+      await seeked;
+    }
+    const scale = Math.min(1, THUMB_MAX_SIDE / Math.max(width, height));
+    const canvas = new OffscreenCanvas(Math.max(1, Math.round(width * scale)), Math.max(1, Math.round(height * scale)));
+    const ctx = canvas.getContext('2d');
+    if (!ctx) return null;
+    ctx.drawImage(video, 0, 0, canvas.width, canvas.height);
+    let thumb = await canvas.convertToBlob({ type: 'image/webp', quality: 0.8 });
+    if (thumb.type !== 'image/webp') thumb = await canvas.convertToBlob({ type: 'image/jpeg', quality: 0.8 });
+    return { width, height, durationMs: duration !== undefined && duration < 2 ** 32 ? duration : undefined, thumb };
+  } catch {
+    return null;
+  } finally {
+    video.removeAttribute('src');
+    video.load();
+    URL.revokeObjectURL(url);
+  }
+}
+
 /**
  * An image's dimensions and a thumbnail of at most `THUMB_MAX_SIDE` px on its longer side
  * (WebP, or JPEG where WebP cannot be encoded; re-encoding drops the metadata). Null for a file
