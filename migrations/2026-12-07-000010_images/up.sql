@@ -16,7 +16,7 @@ CREATE TABLE images (
 CREATE INDEX images_touched ON images (touched_at);
 
 -- A community's own emoji, written `:name:` and sent in messages and reactions as
--- `<:name:ref>` (up to 99 bytes, hence the wider reaction column).
+-- `<:name:ref>` (up to 100 bytes, hence the wider reaction column).
 CREATE TABLE community_emoji (
     id           uuid        PRIMARY KEY,
     community_id uuid        NOT NULL REFERENCES communities (id) ON DELETE CASCADE,

@@ -23,7 +23,7 @@ pub mod limits {
     pub const MAX_CIPHERTEXT_BYTES: usize = 64 * 1024;
     /// Longest client nonce, bytes.
     pub const MAX_NONCE_BYTES: usize = 64;
-    /// Longest reaction emoji, bytes (a custom emoji, `<:name:ref>`, takes up to 99).
+    /// Longest reaction emoji, bytes (a custom emoji, `<:name:ref>`, takes up to 100).
     pub const MAX_EMOJI_BYTES: usize = 100;
     /// Most distinct reactions on one message.
     pub const MAX_REACTIONS_PER_MESSAGE: usize = 20;

@@ -9,7 +9,7 @@
 use chatalot_protocol::api::image_limits::{PIXELS_MAX, SIDE_MAX};
 use chatalot_protocol::api::ImageKind;
 use image::imageops::FilterType;
-use image::{DynamicImage, ImageFormat, ImageReader, Limits};
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
 use std::io::Cursor;
 
 /// The most memory one decode may take (40 megapixels of RGBA and some room).
@@ -82,7 +82,15 @@ pub fn decode(bytes: &[u8]) -> Result<DynamicImage, Refused> {
     {
         return Err(Refused::Dimensions);
     }
-    reader(bytes).decode().map_err(refusal)
+    // decoded with the orientation the file states applied (a phone's portrait photo upright),
+    // since the re-encoding drops the tag that says it
+    let mut decoder = reader(bytes).into_decoder().map_err(refusal)?;
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut img = DynamicImage::from_decoder(decoder).map_err(refusal)?;
+    img.apply_orientation(orientation);
+    Ok(img)
 }
 
 fn refusal(e: image::ImageError) -> Refused {

@@ -99,9 +99,10 @@ fn public_v6(ip: Ipv6Addr) -> bool {
     if s[..5] == [0; 5] && (s[5] == 0xffff || s[5] == 0) {
         return public_v4(embedded(6));
     }
-    // 64:ff9b::a.b.c.d and 64:ff9b:1::/48 (NAT64): the IPv4 address decides
+    // 64:ff9b::a.b.c.d (the well-known NAT64 prefix): the IPv4 address decides; the rest of
+    // 64:ff9b::/32 (the local-use 64:ff9b:1::/48 among it) is refused
     if s[0] == 0x64 && s[1] == 0xff9b {
-        return public_v4(embedded(6));
+        return s[2..6] == [0; 4] && public_v4(embedded(6));
     }
     // 2002:a.b.c.d::/48 (6to4): the IPv4 address decides
     if s[0] == 0x2002 {
@@ -112,11 +113,35 @@ fn public_v6(ip: Ipv6Addr) -> bool {
         && !(s[0] == 0x2001 && s[1] == 0)
         && !(s[0] == 0x2001 && (0x10..0x40).contains(&s[1]))
         && !(s[0] == 0x2001 && s[1] == 0x0db8)
+        && !(s[0] == 0x2001 && s[1] == 0x0002 && s[2] == 0) // benchmarking
         && !(s[0] == 0x3fff && s[1] < 0x1000)
 }
 
-/// The address `url` may be fetched from, resolved once, or why not.
-fn pin(url: &Url, allow: &[SocketAddr]) -> Result<SocketAddr, NoPreview> {
+/// The addresses of `name`, from the system's resolver, within `left` (a lookup that takes
+/// longer is given up; its thread ends when the resolver's own timeout does).
+fn resolve(name: &str, port: u16, left: Duration) -> Result<Vec<SocketAddr>, NoPreview> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let name = name.to_owned();
+    std::thread::spawn(move || {
+        let _ = tx.send(
+            (name.as_str(), port)
+                .to_socket_addrs()
+                .map(|a| a.collect::<Vec<_>>()),
+        );
+    });
+    match rx.recv_timeout(left) {
+        Ok(Ok(addrs)) => Ok(addrs),
+        Ok(Err(e)) => Err(NoPreview::Unavailable(format!(
+            "the name does not resolve ({e})"
+        ))),
+        Err(_) => Err(NoPreview::Unavailable(
+            "the name took too long to resolve".into(),
+        )),
+    }
+}
+
+/// The address `url` may be fetched from, resolved once within `left`, or why not.
+fn pin(url: &Url, allow: &[SocketAddr], left: Duration) -> Result<SocketAddr, NoPreview> {
     if !matches!(url.scheme(), "http" | "https") {
         return Err(NoPreview::BadUrl(
             "only http and https addresses have previews".into(),
@@ -133,10 +158,7 @@ fn pin(url: &Url, allow: &[SocketAddr]) -> Result<SocketAddr, NoPreview> {
     let candidates: Vec<SocketAddr> = match url.host() {
         Some(Host::Ipv4(ip)) => vec![SocketAddr::new(IpAddr::V4(ip), port)],
         Some(Host::Ipv6(ip)) => vec![SocketAddr::new(IpAddr::V6(ip), port)],
-        Some(Host::Domain(name)) => (name, port)
-            .to_socket_addrs()
-            .map_err(|e| NoPreview::Unavailable(format!("the name does not resolve ({e})")))?
-            .collect(),
+        Some(Host::Domain(name)) => resolve(name, port, left)?,
         None => return Err(NoPreview::BadUrl("the address has no host".into())),
     };
     let first = *candidates
@@ -224,12 +246,21 @@ pub fn fetch(raw: &str, cfg: &LinkPreviewsConfig) -> Result<LinkPreview, NoPrevi
     let deadline = Instant::now() + Duration::from_millis(cfg.timeout_ms);
     let mut url = Url::parse(raw).map_err(|e| NoPreview::BadUrl(format!("not an address: {e}")))?;
     url.set_fragment(None);
-    for _ in 0..=MAX_REDIRECTS {
-        let addr = pin(&url, &allow)?;
+    for hop in 0..=MAX_REDIRECTS {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(NoPreview::Unavailable("the page took too long".into()));
         }
+        let addr = match pin(&url, &allow, left) {
+            Ok(a) => a,
+            // the address asked for is the caller's to fix; one a site redirects to is not
+            Err(e @ (NoPreview::BadUrl(_) | NoPreview::NotPublic)) if hop > 0 => {
+                return Err(NoPreview::Unavailable(format!(
+                    "a redirect to a refused address: {e}"
+                )))
+            }
+            Err(e) => return Err(e),
+        };
         let (status, location, content_type, body) = get(&url, addr, left, cfg.max_bytes)?;
         match status {
             301 | 302 | 303 | 307 | 308 => {
@@ -377,7 +408,7 @@ fn decode(s: &str) -> String {
     while let Some(i) = rest.find('&') {
         out.push_str(&rest[..i]);
         rest = &rest[i..];
-        let end = rest[..rest.len().min(12)].find(';');
+        let end = rest.bytes().take(12).position(|c| c == b';');
         let decoded = end.and_then(|e| {
             let name = &rest[1..e];
             let c = match name {
@@ -425,6 +456,24 @@ fn clip(s: &str, max: usize) -> String {
         let mut cut: String = folded.chars().take(max - 1).collect();
         cut.push('…');
         cut
+    }
+}
+
+/// On drop, forgets `url`'s lock in `map` if only the map and this holder have it.
+struct Leave<'a> {
+    map: &'a Mutex<HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
+    url: &'a str,
+}
+
+impl Drop for Leave<'_> {
+    fn drop(&mut self) {
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        if map
+            .get(self.url)
+            .is_some_and(|l| std::sync::Arc::strong_count(l) <= 2)
+        {
+            map.remove(self.url);
+        }
     }
 }
 
@@ -492,35 +541,35 @@ impl Previews {
             let mut map = self.fetching.lock().unwrap_or_else(|e| e.into_inner());
             map.entry(url.to_owned()).or_default().clone()
         };
-        let answer = {
-            let _one = lock.lock().await;
-            match self.cached(url) {
-                Some(hit) => hit,
-                None => self.fetch_now(url).await,
-            }
+        // removes the address's lock once no one holds it, also when the request is given up
+        let _leave = Leave {
+            map: &self.fetching,
+            url,
         };
-        let mut map = self.fetching.lock().unwrap_or_else(|e| e.into_inner());
-        if map
-            .get(url)
-            .is_some_and(|l| std::sync::Arc::strong_count(l) <= 2)
-        {
-            map.remove(url);
+        let _one = lock.lock().await;
+        match self.cached(url) {
+            Some(hit) => hit,
+            None => self.fetch_now(url).await,
         }
-        answer
     }
 
     /// Fetches `url` (at most `AT_ONCE` at a time) and remembers the answer.
     async fn fetch_now(&self, url: &str) -> Result<LinkPreview, NoPreview> {
-        let _permit = self
+        let permit = self
             .at_once
             .clone()
             .acquire_owned()
             .await
             .map_err(|_| NoPreview::Off)?;
         let (raw, cfg) = (url.to_owned(), self.cfg.clone());
-        let answer = actix_web::web::block(move || fetch(&raw, &cfg))
-            .await
-            .unwrap_or_else(|e| Err(NoPreview::Unavailable(e.to_string())));
+        // the permit goes with the fetch: a request given up does not free its place early
+        let answer = actix_web::web::block(move || {
+            let out = fetch(&raw, &cfg);
+            drop(permit);
+            out
+        })
+        .await
+        .unwrap_or_else(|e| Err(NoPreview::Unavailable(e.to_string())));
         self.remember(url, &answer);
         answer
     }
@@ -601,7 +650,11 @@ mod tests {
             "https://169.254.169.254/latest/meta-data/",
         ] {
             let u = Url::parse(url).unwrap();
-            assert_eq!(pin(&u, &[]), Err(NoPreview::NotPublic), "{url}");
+            assert_eq!(
+                pin(&u, &[], Duration::from_secs(5)),
+                Err(NoPreview::NotPublic),
+                "{url}"
+            );
         }
         for (url, why) in [
             ("ftp://example.com/", "only http and https"),
@@ -609,7 +662,7 @@ mod tests {
             ("http://1.1.1.1:22/", "ports 80 and 443"),
         ] {
             let u = Url::parse(url).unwrap();
-            match pin(&u, &[]) {
+            match pin(&u, &[], Duration::from_secs(5)) {
                 Err(NoPreview::BadUrl(m)) => assert!(m.contains(why), "{url}: {m}"),
                 other => panic!("{url}: {other:?}"),
             }
@@ -617,7 +670,7 @@ mod tests {
         // an exact exception is reachable
         let u = Url::parse("http://127.0.0.1:8081/").unwrap();
         let a: SocketAddr = "127.0.0.1:8081".parse().unwrap();
-        assert_eq!(pin(&u, &[a]), Ok(a));
+        assert_eq!(pin(&u, &[a], Duration::from_secs(5)), Ok(a));
     }
 
     #[test]
@@ -634,6 +687,8 @@ mod tests {
         let m = read_page("<title>\n  Only\t a   title </title>");
         assert_eq!(m.title, "Only a title");
         assert_eq!(m.description, "");
+        // a reference cut short before a multi-byte character
+        assert_eq!(read_page("<title>&éééééé</title>").title, "&éééééé");
         let long = format!("<title>{}</title>", "x".repeat(1000));
         assert_eq!(read_page(&long).title.chars().count(), TITLE_MAX);
         assert_eq!(

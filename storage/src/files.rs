@@ -250,10 +250,14 @@ pub async fn usage_of(conn: &mut AsyncPgConnection, user: UserId) -> Result<(u64
     ))
 }
 
-/// The bytes of every file of the instance.
+/// The bytes of every file and public image of the instance.
 pub async fn instance_bytes(conn: &mut AsyncPgConnection) -> Result<u64> {
     let bytes: i64 = files::table.select(total()).first(conn).await?;
-    Ok(u64::try_from(bytes).unwrap_or(0))
+    let images: i64 = crate::schema::images::table
+        .select(total())
+        .first(conn)
+        .await?;
+    Ok(u64::try_from(bytes.saturating_add(images)).unwrap_or(0))
 }
 
 /// The sum of `size` as a bigint (PostgreSQL sums a bigint column as numeric).

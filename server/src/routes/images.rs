@@ -110,6 +110,17 @@ pub async fn upload_image(
         Refused::Dimensions | Refused::Broken(_) => ApiError::invalid(e.to_string()),
     })?;
     let size = processed.bytes.len() as u64;
+    let bound = state.config.limits.file_instance_bytes;
+    if bound > 0 {
+        let mut conn = state.db.conn().await?;
+        let all = chatalot_storage::files::instance_bytes(&mut conn).await?;
+        if all.saturating_add(size) > bound {
+            return Err(ApiError::new(
+                ErrorCode::StorageFull,
+                "the instance's files are at their bound; nothing was stored",
+            ));
+        }
+    }
     let content_type = processed.content_type;
     let (width, height) = (processed.width, processed.height);
     let one = futures_util::stream::iter([Ok::<_, std::convert::Infallible>(processed.bytes)]);
