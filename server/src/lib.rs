@@ -16,6 +16,7 @@ mod extract;
 pub mod imaging;
 mod limits;
 mod live;
+mod media;
 pub mod metrics;
 pub mod openapi;
 mod password;

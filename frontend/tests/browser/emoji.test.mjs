@@ -11,10 +11,10 @@
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { deflateSync, crc32 } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import { launchBrowser, startServer } from './harness.mjs';
 import { chatHelpers } from './people.mjs';
+import { encodePng } from './png.mjs';
 
 const DESKTOP = { width: 1280, height: 800 };
 const PHONE = { width: 390, height: 844 };
@@ -39,41 +39,22 @@ const { api, person, register, token, messageWith, assertClean } = chatHelpers(e
  * nothing, as an emoji would be.
  */
 function facePng(size) {
-  const chunk = (type, data) => {
-    const len = Buffer.alloc(4);
-    len.writeUInt32BE(data.length);
-    const body = Buffer.concat([Buffer.from(type), data]);
-    const crc = Buffer.alloc(4);
-    crc.writeUInt32BE(crc32(body) >>> 0);
-    return Buffer.concat([len, body, crc]);
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(size, 0);
-  ihdr.writeUInt32BE(size, 4);
-  ihdr[8] = 8; // bit depth
-  ihdr[9] = 6; // RGBA
-  const rows = Buffer.alloc((size * 4 + 1) * size);
   const c = size / 2;
-  for (let y = 0; y < size; y++) {
-    const o = y * (size * 4 + 1);
-    for (let x = 0; x < size; x++) {
+  return encodePng(
+    size,
+    size,
+    (x, y) => {
       const dx = x - c + 0.5;
       const dy = y - c + 0.5;
       const r = Math.hypot(dx, dy);
       const eye = Math.hypot(Math.abs(dx) - size * 0.17, dy + size * 0.12) < size * 0.07;
       const smile = dy > size * 0.08 && Math.abs(r - size * 0.27) < size * 0.04;
-      let px = [0, 0, 0, 0];
-      if (r < size * 0.46) px = eye || smile ? [60, 40, 20, 255] : [255, 200, 40, 255];
-      else if (r < size * 0.49) px = [200, 130, 20, 255];
-      rows.set(px, o + 1 + x * 4);
-    }
-  }
-  return Buffer.concat([
-    Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]),
-    chunk('IHDR', ihdr),
-    chunk('IDAT', deflateSync(rows)),
-    chunk('IEND', Buffer.alloc(0)),
-  ]);
+      if (r < size * 0.46) return eye || smile ? [60, 40, 20, 255] : [255, 200, 40, 255];
+      if (r < size * 0.49) return [200, 130, 20, 255];
+      return [0, 0, 0, 0];
+    },
+    { alpha: true },
+  );
 }
 
 /** Waits until the `<img>` has loaded; its natural and shown sizes and its reference. */

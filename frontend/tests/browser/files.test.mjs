@@ -9,10 +9,10 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { deflateSync, crc32 } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import { SCREENSHOTS, launchBrowser, startServer } from './harness.mjs';
 import { chatHelpers } from './people.mjs';
+import { gradientPng } from './png.mjs';
 
 const DESKTOP = { width: 1280, height: 800 };
 const PHONE = { width: 390, height: 844 };
@@ -29,35 +29,8 @@ const ids = {};
 const env = { password: PW };
 const { api, person, register, token, messageWith, screenshot, assertClean } = chatHelpers(env);
 
-/** A PNG of `w` × `h` pixels: a gradient with a band, so that a thumbnail shows something. */
-function png(w, h, hue) {
-  const chunk = (type, data) => {
-    const len = Buffer.alloc(4);
-    len.writeUInt32BE(data.length);
-    const body = Buffer.concat([Buffer.from(type), data]);
-    const crc = Buffer.alloc(4);
-    crc.writeUInt32BE(crc32(body) >>> 0);
-    return Buffer.concat([len, body, crc]);
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(w, 0);
-  ihdr.writeUInt32BE(h, 4);
-  ihdr[8] = 8; // bit depth
-  ihdr[9] = 2; // RGB
-  const rows = Buffer.alloc((w * 3 + 1) * h);
-  for (let y = 0; y < h; y++) {
-    const o = y * (w * 3 + 1);
-    for (let x = 0; x < w; x++) {
-      const band = Math.abs(y - h / 2) < h / 10;
-      rows[o + 1 + x * 3] = band ? 250 : (x * 255) / w;
-      rows[o + 2 + x * 3] = band ? 250 : hue;
-      rows[o + 3 + x * 3] = band ? 250 : (y * 255) / h;
-    }
-  }
-  // A text chunk with the canary: metadata that the thumbnail's re-encoding must drop.
-  const text = chunk('tEXt', Buffer.from(`Comment\0${CANARY}`));
-  return Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), chunk('IHDR', ihdr), text, chunk('IDAT', deflateSync(rows)), chunk('IEND', Buffer.alloc(0))]);
-}
+/** A gradient PNG with the canary in its metadata. */
+const png = (w, h, hue) => gradientPng(w, h, hue, CANARY);
 
 const sha = (b) => createHash('sha256').update(b).digest('hex');
 
@@ -294,13 +267,13 @@ describe('web app: files in end-to-end conversations', { timeout: 900_000 }, () 
     const msg = fileMessage(B.page, 'clip.webm');
     const player = msg.getByTestId('file-video');
     await player.locator('img').waitFor({ timeout: 60_000 });
-    await B.page.waitForFunction((el) => el.complete && el.naturalWidth > 0, await player.locator('img').elementHandle());
+    await B.page.waitForFunction((el) => el.complete && el.naturalWidth > 0, await player.locator('img').elementHandle(), { timeout: 60_000 });
     const shown = await player.getByTestId('file-duration').textContent();
     assert.match(shown ?? '', /^0:0[1-3]$/, `the duration said: ${shown}`);
     await player.getByRole('button', { name: 'Play video clip.webm' }).click();
     const video = player.locator('video');
     await video.waitFor({ timeout: 60_000 });
-    await B.page.waitForFunction((el) => el.readyState >= 1 && el.videoWidth === 320, await video.elementHandle(), { timeout: 30_000 });
+    await B.page.waitForFunction((el) => el.readyState >= 1 && el.videoWidth === 320, await video.elementHandle(), { timeout: 60_000 });
     await screenshot(B.page, 'files-video-desktop', DESKTOP);
     await screenshot(B.page, 'files-video-phone', PHONE);
     await B.page.setViewportSize(DESKTOP);

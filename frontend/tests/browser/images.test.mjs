@@ -11,10 +11,10 @@
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { deflateSync, crc32 } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import { launchBrowser, startServer } from './harness.mjs';
 import { chatHelpers } from './people.mjs';
+import { gradientPng } from './png.mjs';
 
 const DESKTOP = { width: 1280, height: 800 };
 const PHONE = { width: 390, height: 844 };
@@ -32,34 +32,8 @@ const ids = {};
 const env = { password: PW };
 const { api, person, register, token, messageWith, send, assertClean } = chatHelpers(env);
 
-/** A PNG of `w` × `h` pixels: a gradient with a light band, and a text chunk with the canary. */
-function png(w, h, hue) {
-  const chunk = (type, data) => {
-    const len = Buffer.alloc(4);
-    len.writeUInt32BE(data.length);
-    const body = Buffer.concat([Buffer.from(type), data]);
-    const crc = Buffer.alloc(4);
-    crc.writeUInt32BE(crc32(body) >>> 0);
-    return Buffer.concat([len, body, crc]);
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(w, 0);
-  ihdr.writeUInt32BE(h, 4);
-  ihdr[8] = 8; // bit depth
-  ihdr[9] = 2; // RGB
-  const rows = Buffer.alloc((w * 3 + 1) * h);
-  for (let y = 0; y < h; y++) {
-    const o = y * (w * 3 + 1);
-    for (let x = 0; x < w; x++) {
-      const band = Math.abs(y - h / 2) < h / 10;
-      rows[o + 1 + x * 3] = band ? 250 : (x * 255) / w;
-      rows[o + 2 + x * 3] = band ? 250 : hue;
-      rows[o + 3 + x * 3] = band ? 250 : (y * 255) / h;
-    }
-  }
-  const text = chunk('tEXt', Buffer.from(`Comment\0${CANARY}`));
-  return Buffer.concat([Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]), chunk('IHDR', ihdr), text, chunk('IDAT', deflateSync(rows)), chunk('IEND', Buffer.alloc(0))]);
-}
+/** A gradient PNG with the canary in its metadata. */
+const png = (w, h, hue) => gradientPng(w, h, hue, CANARY);
 
 /** Waits until the `<img>` has loaded; its natural size and its reference (from its address). */
 async function loaded(img) {

@@ -8,7 +8,8 @@ use crate::convert;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Authed, ClientInfo, JsonBody};
 use crate::live;
-use crate::routes::{images, no_content};
+use crate::media::claim_image;
+use crate::routes::no_content;
 use crate::state::AppState;
 use crate::validate;
 use actix_web::web::{Data, Json, Path, Query};
@@ -132,9 +133,8 @@ pub async fn update_community(
             "discoverable: only public communities can be listed in the directory",
         ));
     }
-    let icon = images::claim(&mut conn, &body.icon_ref, ImageKind::Icon, "icon_ref").await?;
-    let banner =
-        images::claim(&mut conn, &body.banner_ref, ImageKind::Banner, "banner_ref").await?;
+    let icon = claim_image(&mut conn, &body.icon_ref, ImageKind::Icon, "icon_ref").await?;
+    let banner = claim_image(&mut conn, &body.banner_ref, ImageKind::Banner, "banner_ref").await?;
     let updated = communities::update(
         &mut conn,
         community.id,

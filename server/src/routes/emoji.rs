@@ -5,7 +5,8 @@ use crate::access;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Authed, JsonBody};
 use crate::live;
-use crate::routes::{images, no_content};
+use crate::media::claim_image;
+use crate::routes::no_content;
 use crate::state::AppState;
 use actix_web::web::{Data, Json, Path};
 use actix_web::HttpResponse;
@@ -97,7 +98,7 @@ pub async fn create_emoji(
     let (community, _) =
         access::authorize(&mut conn, id.into_inner(), user, Action::EditCommunity).await?;
     let name = name(&body.name)?;
-    let image_ref = images::claim(
+    let image_ref = claim_image(
         &mut conn,
         &Some(Some(body.image_ref.clone())),
         ImageKind::Emoji,

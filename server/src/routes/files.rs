@@ -5,9 +5,8 @@
 use crate::access;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{body_length, body_type, Authed};
+use crate::media::{serve_blob, Serve};
 use crate::state::AppState;
-use actix_files::NamedFile;
-use actix_web::http::header::{self, ContentDisposition, DispositionType};
 use actix_web::web::{Data, Json, Path, Payload};
 use actix_web::{HttpRequest, HttpResponse};
 use chatalot_protocol::api::{FileUsage, StoredFile};
@@ -149,47 +148,12 @@ pub async fn download_file(
             .ok_or_else(ApiError::not_found)?;
         file
     };
-    let blob = BlobId(file.sha256);
-    let Some(stored) = state.files.open(&blob).await.map_err(|e| {
-        tracing::error!(error = %e, "file store");
-        ApiError::new(ErrorCode::Internal, "the file could not be read")
-    })?
-    else {
-        tracing::error!(file = %file.id, blob = %blob, "a file's bytes are missing from the store");
-        return Err(ApiError::not_found());
+    let how = Serve {
+        content_type: "application/octet-stream",
+        inline: false,
+        cache: "private, no-cache",
     };
-    let path = stored.path;
-    let named = actix_web::web::block(move || NamedFile::open(path))
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "file store");
-            ApiError::new(ErrorCode::Internal, "the file could not be read")
-        })?
-        .map_err(|e| {
-            tracing::error!(error = %e, "file store");
-            ApiError::new(ErrorCode::Internal, "the file could not be read")
-        })?
-        .set_content_type("application/octet-stream".parse().expect("a MIME type"))
-        .set_content_disposition(ContentDisposition {
-            disposition: DispositionType::Attachment,
-            parameters: vec![],
-        })
-        .use_last_modified(false);
-    let mut res = named.into_response(&req);
-    let h = res.headers_mut();
-    h.insert(
-        header::CACHE_CONTROL,
-        header::HeaderValue::from_static("private, no-cache"),
-    );
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        header::HeaderValue::from_static("sandbox; default-src 'none'"),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        header::HeaderValue::from_static("nosniff"),
-    );
-    Ok(res)
+    serve_blob(&state.files, BlobId(file.sha256), how, &req).await
 }
 
 /// `GET /api/v1/users/me/files`: how many files the caller stored, their bytes and the bounds.

@@ -5,13 +5,13 @@
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{body_length, body_type, Authed, ClientInfo};
 use crate::imaging::{self, Refused};
+use crate::media::{serve_blob, Serve};
 use crate::state::AppState;
-use actix_files::NamedFile;
-use actix_web::http::header::{self, ContentDisposition, DispositionType, HeaderValue};
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::web::{Data, Path, Payload, Query};
 use actix_web::{HttpRequest, HttpResponse};
 use chatalot_protocol::api::image_limits::UPLOAD_MAX;
-use chatalot_protocol::api::{Image, ImageKind, ImageQuery};
+use chatalot_protocol::api::{Image, ImageQuery};
 use chatalot_protocol::error::ErrorCode;
 use chatalot_storage::blobs::{BlobError, BlobId, BlobStore};
 use chatalot_storage::images::{self, NewImage};
@@ -173,67 +173,19 @@ pub async fn get_image(
             .await?
             .ok_or_else(ApiError::not_found)?
     };
-    let Some(stored) = state.files.open(&blob).await.map_err(ApiError::internal)? else {
-        tracing::error!(blob = %blob, "an image's bytes are missing from the store");
-        return Err(ApiError::not_found());
-    };
-    let path = stored.path;
     let content_type = match image.content_type.as_str() {
         "image/webp" => "image/webp",
         _ => "image/jpeg",
     };
-    let named = actix_web::web::block(move || NamedFile::open(path))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)?
-        .set_content_type(content_type.parse().expect("a MIME type"))
-        .set_content_disposition(ContentDisposition {
-            disposition: DispositionType::Inline,
-            parameters: vec![],
-        })
-        .use_last_modified(false);
-    let mut res = named.into_response(&req);
-    let h = res.headers_mut();
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=31536000, immutable"),
-    );
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("sandbox; default-src 'none'"),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
+    let how = Serve {
+        content_type,
+        inline: true,
+        cache: "public, max-age=31536000, immutable",
+    };
+    let mut res = serve_blob(&state.files, blob, how, &req).await?;
+    res.headers_mut().insert(
         header::HeaderName::from_static("cross-origin-resource-policy"),
         HeaderValue::from_static("same-origin"),
     );
     Ok(res)
-}
-
-/// A change of a reference to an image of `kind` (absent: none; `null`: clear): a new one must
-/// name an image uploaded as that kind, and is touched so reclamation keeps it.
-pub async fn claim(
-    conn: &mut chatalot_storage::AsyncPgConnection,
-    change: &Option<Option<String>>,
-    kind: ImageKind,
-    field: &str,
-) -> ApiResult<Option<Option<String>>> {
-    let Some(Some(raw)) = change else {
-        return Ok(change.as_ref().map(|_| None));
-    };
-    let refused = || {
-        ApiError::invalid(format!(
-            "{field}: the ref of an image uploaded as {} (POST /api/v1/images?kind={}), or null",
-            kind.as_str(),
-            kind.as_str()
-        ))
-    };
-    let blob = BlobId::from_hex(raw).ok_or_else(refused)?;
-    if !images::touch(conn, blob, kind).await? {
-        return Err(refused());
-    }
-    Ok(Some(Some(blob.to_hex())))
 }

@@ -4,7 +4,8 @@ use crate::convert;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Authed, JsonBody};
 use crate::live;
-use crate::routes::{images, no_content};
+use crate::media::claim_image;
+use crate::routes::no_content;
 use crate::state::AppState;
 use crate::validate;
 use actix_web::web::{Data, Json, Path, Query};
@@ -78,10 +79,8 @@ pub async fn update_profile(
         .map(|s| validate::line(s, "custom_status", 0, lim::CUSTOM_STATUS_MAX))
         .transpose()?;
     let mut conn = state.db.conn().await?;
-    let avatar =
-        images::claim(&mut conn, &body.avatar_ref, ImageKind::Avatar, "avatar_ref").await?;
-    let banner =
-        images::claim(&mut conn, &body.banner_ref, ImageKind::Banner, "banner_ref").await?;
+    let avatar = claim_image(&mut conn, &body.avatar_ref, ImageKind::Avatar, "avatar_ref").await?;
+    let banner = claim_image(&mut conn, &body.banner_ref, ImageKind::Banner, "banner_ref").await?;
     let p = profiles::update(
         &mut conn,
         authed.0.user_id,
