@@ -150,11 +150,22 @@ export async function videoThumbnail(file: Blob): Promise<{ width: number; heigh
     if (!(await meta)) return null;
     const { videoWidth: width, videoHeight: height } = video;
     if (!width || !height) return null;
+    if (!Number.isFinite(video.duration)) {
+      // A recording made by a browser (MediaRecorder WebM) carries no duration in its header:
+      // seeking past the end makes the player scan to the last frame and learn it.
+      const scanned = event('seeked');
+      video.currentTime = Number.MAX_SAFE_INTEGER;
+      await scanned;
+    }
     const duration = Number.isFinite(video.duration) ? Math.round(video.duration * 1000) : undefined;
     if (duration !== undefined && duration > 0) {
       const seeked = event('seeked');
       video.currentTime = Math.min(0.5, video.duration / 2);
       await seeked;
+    } else if (video.currentTime > 0) {
+      const back = event('seeked');
+      video.currentTime = 0;
+      await back;
     }
     const scale = Math.min(1, THUMB_MAX_SIDE / Math.max(width, height));
     const canvas = new OffscreenCanvas(Math.max(1, Math.round(width * scale)), Math.max(1, Math.round(height * scale)));
