@@ -19,7 +19,8 @@ use crate::attachment::{AttachmentPointer, POINTER_LEN};
 use crate::encoding::{put_var, tag, Reader};
 use crate::error::{CryptoError, Result};
 use crate::limits::{
-    ID_LEN, MAX_BODY_LEN, MAX_DIRECT_RECIPIENTS, MAX_FILE_NAME_LEN, MAX_MIME_TYPE_LEN,
+    ID_LEN, MAX_BODY_LEN, MAX_DIRECT_RECIPIENTS, MAX_FILE_NAME_LEN, MAX_LINK_DESCRIPTION_LEN,
+    MAX_LINK_SITE_NAME_LEN, MAX_LINK_TITLE_LEN, MAX_LINK_URL_LEN, MAX_MIME_TYPE_LEN,
     MAX_PAIRWISE_MESSAGE_LEN,
 };
 
@@ -62,6 +63,44 @@ pub enum Body {
     /// [width u32 | height u32] | [duration_ms u32] | [thumb_file_id[16] | AttachmentPointer]`
     /// (flags bits 0, 1, 2 say which of the three follow; no other bit may be set).
     File(FileBody),
+    /// `0x53 | var(text) | var(url) | var(final_url) | var(title) | var(description) |
+    /// var(site_name)`: a text and the preview of a link in it, fetched by the sender.
+    LinkText(LinkTextBody),
+}
+
+/// A text with a link preview its sender made (docs/e2e.md 19.5): readers show the preview
+/// from here and never fetch the address themselves.
+#[derive(Clone, PartialEq, Eq)]
+pub struct LinkTextBody {
+    /// The message's text (bounded by the body's bound).
+    pub text: String,
+    /// The address previewed, 1 to [`MAX_LINK_URL_LEN`] bytes.
+    pub url: String,
+    /// Where the page was found after redirects, 1 to [`MAX_LINK_URL_LEN`] bytes.
+    pub final_url: String,
+    /// At most [`MAX_LINK_TITLE_LEN`] bytes.
+    pub title: String,
+    /// At most [`MAX_LINK_DESCRIPTION_LEN`] bytes.
+    pub description: String,
+    /// At most [`MAX_LINK_SITE_NAME_LEN`] bytes.
+    pub site_name: String,
+}
+
+impl fmt::Debug for LinkTextBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LinkTextBody")
+            .field("text_len", &self.text.len())
+            .field("url_len", &self.url.len())
+            .field("title_len", &self.title.len())
+            .finish()
+    }
+}
+
+fn check_url(len: usize, what: &'static str) -> Result<()> {
+    if len == 0 {
+        return Err(CryptoError::InvalidField(what));
+    }
+    check_len(len, MAX_LINK_URL_LEN, what)
 }
 
 /// A file uploaded to the server's file store (docs/e2e.md 19.2): its id there, its key and
@@ -122,6 +161,7 @@ impl fmt::Debug for Body {
             Body::Text(t) => f.debug_struct("Text").field("len", &t.len()).finish(),
             Body::Attachment(a) => a.fmt(f),
             Body::File(b) => b.fmt(f),
+            Body::LinkText(l) => l.fmt(f),
         }
     }
 }
@@ -147,7 +187,7 @@ pub fn text_body(text: &str) -> Zeroizing<Vec<u8>> {
 }
 
 impl Body {
-    /// Encoding (tag 0x50, 0x51 or 0x52). Secret.
+    /// Encoding (tag 0x50, 0x51, 0x52 or 0x53). Secret.
     pub fn encode(&self) -> Result<Zeroizing<Vec<u8>>> {
         match self {
             Body::Text(t) => Ok(text_body(t)),
@@ -196,6 +236,34 @@ impl Body {
                 if let Some((id, p)) = &b.thumbnail {
                     out.extend_from_slice(id);
                     out.extend_from_slice(&p.to_bytes());
+                }
+                Ok(out)
+            }
+            Body::LinkText(l) => {
+                check_len(l.text.len(), MAX_BODY_LEN, "text")?;
+                check_url(l.url.len(), "link address")?;
+                check_url(l.final_url.len(), "link address after redirects")?;
+                check_len(l.title.len(), MAX_LINK_TITLE_LEN, "link title")?;
+                check_len(
+                    l.description.len(),
+                    MAX_LINK_DESCRIPTION_LEN,
+                    "link description",
+                )?;
+                check_len(l.site_name.len(), MAX_LINK_SITE_NAME_LEN, "link site name")?;
+                let fields = [
+                    &l.text,
+                    &l.url,
+                    &l.final_url,
+                    &l.title,
+                    &l.description,
+                    &l.site_name,
+                ];
+                let mut out = Zeroizing::new(Vec::with_capacity(
+                    1 + fields.iter().map(|f| 4 + f.len()).sum::<usize>(),
+                ));
+                out.push(tag::BODY_LINK_TEXT);
+                for f in fields {
+                    put_var(&mut out, f.as_bytes());
                 }
                 Ok(out)
             }
@@ -255,6 +323,28 @@ impl Body {
                     dimensions,
                     duration_ms,
                     thumbnail,
+                }))
+            }
+            tag::BODY_LINK_TEXT => {
+                let text = utf8(r.var_bytes(MAX_BODY_LEN, "text")?)?;
+                let mut url = |what| {
+                    let b = r.var_bytes(MAX_LINK_URL_LEN, what)?;
+                    check_url(b.len(), what)?;
+                    utf8(b)
+                };
+                let url_ = url("link address")?;
+                let final_url = url("link address after redirects")?;
+                let title = utf8(r.var_bytes(MAX_LINK_TITLE_LEN, "link title")?)?;
+                let description = utf8(r.var_bytes(MAX_LINK_DESCRIPTION_LEN, "link description")?)?;
+                let site_name = utf8(r.var_bytes(MAX_LINK_SITE_NAME_LEN, "link site name")?)?;
+                r.finish()?;
+                Ok(Body::LinkText(LinkTextBody {
+                    text,
+                    url: url_,
+                    final_url,
+                    title,
+                    description,
+                    site_name,
                 }))
             }
             t => Err(CryptoError::WrongTag(t)),

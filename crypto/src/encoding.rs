@@ -58,6 +58,9 @@ pub mod tag {
     pub const BODY_ATTACHMENT: u8 = 0x51;
     /// Application layer: file body v1 (a file in the server's file store, docs/e2e.md 19.2).
     pub const BODY_FILE: u8 = 0x52;
+    /// Application layer: a text with the preview of a link in it, made by the sender
+    /// (docs/e2e.md 19.5).
+    pub const BODY_LINK_TEXT: u8 = 0x53;
 
     /// Secret storage ([`crate::secret_storage`]): `SecretStorage` v1.
     pub const SECRET_STORAGE: u8 = 0x60;

@@ -55,6 +55,14 @@ pub const MAX_DIRECT_RECIPIENTS: usize = u16::MAX as usize;
 pub const MAX_FILE_NAME_LEN: usize = 1024;
 /// Application layer: largest MIME type (UTF-8 bytes) of an attachment body.
 pub const MAX_MIME_TYPE_LEN: usize = 256;
+/// Largest address (and address after redirects) of a link preview in a body, bytes.
+pub const MAX_LINK_URL_LEN: usize = 2048;
+/// Largest title of a link preview in a body, bytes.
+pub const MAX_LINK_TITLE_LEN: usize = 1200;
+/// Largest description of a link preview in a body, bytes.
+pub const MAX_LINK_DESCRIPTION_LEN: usize = 4000;
+/// Largest site name of a link preview in a body, bytes.
+pub const MAX_LINK_SITE_NAME_LEN: usize = 400;
 /// Application layer: a sender key is replaced after this many messages even without a
 /// membership change.
 pub const SENDER_KEY_ROTATE_AFTER: u32 = 10_000;

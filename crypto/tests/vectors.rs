@@ -14,7 +14,7 @@ use std::convert::Infallible;
 
 use chatalot_crypto::app::{
     AttachmentBody, Body, ChannelPayload, DirectPayload, DirectPlaintext, DirectRecipient,
-    EnvelopePlaintext, FileBody, Payload,
+    EnvelopePlaintext, FileBody, LinkTextBody, Payload,
 };
 use chatalot_crypto::attachment::{
     decrypt_attachment, encrypt_attachment_with_key, AttachmentPointer,
@@ -474,6 +474,14 @@ fn app_vectors_verify() {
                     }),
                 })
             }
+            "link_text" => Body::LinkText(LinkTextBody {
+                text: utf8(&c["text"]),
+                url: utf8(&c["url"]),
+                final_url: utf8(&c["final_url"]),
+                title: utf8(&c["title"]),
+                description: utf8(&c["description"]),
+                site_name: utf8(&c["site_name"]),
+            }),
             other => panic!("unknown body kind {other}"),
         };
         let encoding = bytes(&c["encoding"]);

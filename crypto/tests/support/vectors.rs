@@ -11,14 +11,15 @@ use std::convert::Infallible;
 
 use chatalot_crypto::app::{
     text_body, AttachmentBody, Body, ChannelPayload, DirectPayload, DirectPlaintext,
-    DirectRecipient, EnvelopePlaintext, FileBody, Payload, ENVELOPE_KIND_SENDER_KEY,
+    DirectRecipient, EnvelopePlaintext, FileBody, LinkTextBody, Payload, ENVELOPE_KIND_SENDER_KEY,
 };
 use chatalot_crypto::attachment::{encrypt_attachment_with_key, AttachmentPointer};
 use chatalot_crypto::fingerprint::{Fingerprint, SafetyNumber};
 use chatalot_crypto::identity::{DeviceCertificate, DeviceIdentity, UserKeyPair};
 use chatalot_crypto::limits::{
-    MAX_ATTACHMENT_SIZE, MAX_BODY_LEN, MAX_DIRECT_RECIPIENTS, MAX_FILE_NAME_LEN, MAX_MIME_TYPE_LEN,
-    MAX_PAIRWISE_MESSAGE_LEN, SENDER_KEY_ROTATE_AFTER,
+    MAX_ATTACHMENT_SIZE, MAX_BODY_LEN, MAX_DIRECT_RECIPIENTS, MAX_FILE_NAME_LEN,
+    MAX_LINK_DESCRIPTION_LEN, MAX_LINK_SITE_NAME_LEN, MAX_LINK_TITLE_LEN, MAX_LINK_URL_LEN,
+    MAX_MIME_TYPE_LEN, MAX_PAIRWISE_MESSAGE_LEN, SENDER_KEY_ROTATE_AFTER,
 };
 use chatalot_crypto::ratchet::{PreKeyMessage, Session};
 use chatalot_crypto::sender_key::{SenderKeyReceiver, SenderKeySender};
@@ -771,6 +772,15 @@ fn body_json(desc: &str, b: &Body) -> Json {
                 f.push(("thumb_pointer", h(&p.to_bytes())));
             }
         }
+        Body::LinkText(l) => {
+            f.push(("kind", s("link_text")));
+            f.push(("text", h(l.text.as_bytes())));
+            f.push(("url", h(l.url.as_bytes())));
+            f.push(("final_url", h(l.final_url.as_bytes())));
+            f.push(("title", h(l.title.as_bytes())));
+            f.push(("description", h(l.description.as_bytes())));
+            f.push(("site_name", h(l.site_name.as_bytes())));
+        }
     }
     f.push(("encoding", h(&encoding)));
     obj(f)
@@ -861,6 +871,39 @@ pub fn app() -> Json {
                 dimensions: None,
                 duration_ms: Some(12_500),
                 thumbnail: None,
+            }),
+        ),
+        body_json(
+            "link text: a text with the preview of its link",
+            &Body::LinkText(LinkTextBody {
+                text: "look https://example.org/a".into(),
+                url: "https://example.org/a".into(),
+                final_url: "https://www.example.org/a/".into(),
+                title: "A page".into(),
+                description: "What it is about.".into(),
+                site_name: "Example".into(),
+            }),
+        ),
+        body_json(
+            "link text: empty text, title, description and site name; largest fields",
+            &Body::LinkText(LinkTextBody {
+                text: String::new(),
+                url: format!("https://e.org/{}", "u".repeat(MAX_LINK_URL_LEN - 14)),
+                final_url: "h".repeat(MAX_LINK_URL_LEN),
+                title: "\u{e9}".repeat(MAX_LINK_TITLE_LEN / 2),
+                description: "d".repeat(MAX_LINK_DESCRIPTION_LEN),
+                site_name: "s".repeat(MAX_LINK_SITE_NAME_LEN),
+            }),
+        ),
+        body_json(
+            "link text: no title, description or site name",
+            &Body::LinkText(LinkTextBody {
+                text: "https://x.test".into(),
+                url: "https://x.test".into(),
+                final_url: "https://x.test".into(),
+                title: String::new(),
+                description: String::new(),
+                site_name: String::new(),
             }),
         ),
     ];
@@ -1023,7 +1066,69 @@ pub fn app() -> Json {
     .to_vec();
     let cases: Vec<(&str, &str, Vec<u8>)> = vec![
         ("body", "empty", vec![]),
-        ("body", "unknown body tag 0x53", vec![0x53, b'h', b'i']),
+        ("body", "unknown body tag 0x54", vec![0x54, b'h', b'i']),
+        ("body", "link text: empty address", {
+            let mut b = vec![0x53];
+            for f in [&b"t"[..], b"", b"https://x.test", b"", b"", b""] {
+                b.extend_from_slice(&(f.len() as u32).to_be_bytes());
+                b.extend_from_slice(f);
+            }
+            b
+        }),
+        (
+            "body",
+            "link text: title declared one byte above the limit",
+            {
+                let mut b = vec![0x53];
+                for f in [&b"t"[..], b"https://x.test", b"https://x.test"] {
+                    b.extend_from_slice(&(f.len() as u32).to_be_bytes());
+                    b.extend_from_slice(f);
+                }
+                b.extend_from_slice(&(MAX_LINK_TITLE_LEN as u32 + 1).to_be_bytes());
+                b
+            },
+        ),
+        ("body", "link text: site name cut short", {
+            let mut b = vec![0x53];
+            for f in [&b"t"[..], b"https://x.test", b"https://x.test", b"", b""] {
+                b.extend_from_slice(&(f.len() as u32).to_be_bytes());
+                b.extend_from_slice(f);
+            }
+            b.extend_from_slice(&5u32.to_be_bytes());
+            b.extend_from_slice(b"ab");
+            b
+        }),
+        ("body", "link text: trailing byte", {
+            let mut b = vec![0x53];
+            for f in [
+                &b"t"[..],
+                b"https://x.test",
+                b"https://x.test",
+                b"",
+                b"",
+                b"",
+            ] {
+                b.extend_from_slice(&(f.len() as u32).to_be_bytes());
+                b.extend_from_slice(f);
+            }
+            b.push(0);
+            b
+        }),
+        ("body", "link text: description not UTF-8", {
+            let mut b = vec![0x53];
+            for f in [
+                &b"t"[..],
+                b"https://x.test",
+                b"https://x.test",
+                b"",
+                &[0xc3, 0x28],
+                b"",
+            ] {
+                b.extend_from_slice(&(f.len() as u32).to_be_bytes());
+                b.extend_from_slice(f);
+            }
+            b
+        }),
         ("body", "file: a flag bit that means nothing (0x08)", {
             let mut b = file_ok.clone();
             *b.last_mut().expect("flags") = 0x08;

@@ -1466,6 +1466,8 @@ impl Device {
     fn decode_body(&self, body: &[u8]) -> Result<Body> {
         match app::Body::decode(body)? {
             app::Body::Text(text) => Ok(Body::Text(text)),
+            // the preview is the sender's; this client reads the text
+            app::Body::LinkText(l) => Ok(Body::Text(l.text)),
             app::Body::Attachment(a) => {
                 let blob = self
                     .blobs
