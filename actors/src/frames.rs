@@ -63,5 +63,19 @@ pub fn message(m: &messages::Message) -> Message {
             })
             .collect(),
         files: m.files.clone(),
+        attachments: m.attachments.iter().map(attachment).collect(),
+    }
+}
+
+/// A plaintext channel's file as a message carries it.
+pub fn attachment(a: &chatalot_storage::files::Attachment) -> chatalot_protocol::ws::Attachment {
+    chatalot_protocol::ws::Attachment {
+        id: a.id,
+        name: a.meta.name.clone(),
+        content_type: a.meta.content_type.clone(),
+        size: a.size,
+        width: a.meta.dimensions.map(|d| d.0),
+        height: a.meta.dimensions.map(|d| d.1),
+        thumbnail: a.meta.thumbnail.is_some(),
     }
 }

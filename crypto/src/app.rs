@@ -696,7 +696,7 @@ mod tests {
     #[test]
     fn bodies_reject_bad_text_pointer_and_trailing_bytes() {
         assert_eq!(Body::decode(&[]), Err(CryptoError::Truncated));
-        assert_eq!(Body::decode(&[0x53]), Err(CryptoError::WrongTag(0x53)));
+        assert_eq!(Body::decode(&[0x54]), Err(CryptoError::WrongTag(0x54)));
         assert_eq!(Body::decode(&[tag::BODY_FILE]), Err(CryptoError::Truncated));
         assert!(matches!(
             Body::decode(&[tag::BODY_TEXT, 0xff]),

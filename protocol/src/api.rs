@@ -893,6 +893,39 @@ pub struct StoredFile {
     #[serde(with = "time::serde::rfc3339")]
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: OffsetDateTime,
+    /// In a plaintext channel: the file's name (absent in an end-to-end channel, as are the
+    /// type and the dimensions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// In a plaintext channel: the type the server recognised, else the declared one, else
+    /// `application/octet-stream`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    /// An image's width and height in pixels, upright (plaintext channels).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    /// Whether the server made a thumbnail (`GET /files/{id}/thumbnail`).
+    #[serde(default)]
+    pub thumbnail: bool,
+}
+
+/// Bounds of what a plaintext channel's upload says of its file.
+pub mod file_limits {
+    /// The longest file name, bytes.
+    pub const NAME_MAX: usize = 255;
+    /// The longest declared type, bytes.
+    pub const TYPE_MAX: usize = 100;
+}
+
+/// `POST /api/v1/channels/{id}/files` query: in a plaintext channel the file's name (required)
+/// and type (optional); an end-to-end channel's upload has neither.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct UploadFileQuery {
+    pub name: Option<String>,
+    #[serde(rename = "type")]
+    pub content_type: Option<String>,
 }
 
 /// `GET /api/v1/users/me/files`: what the caller's files take and may take.

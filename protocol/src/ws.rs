@@ -180,7 +180,11 @@ impl ClientFrame {
             } => {
                 check_nonce(nonce)?;
                 check_files(files)?;
-                content.check()
+                match content {
+                    // a file alone needs no caption
+                    Content::Text { text } if text.is_empty() && !files.is_empty() => Ok(()),
+                    _ => content.check(),
+                }
             }
             ClientFrame::EditMessage { content, .. } => content.check(),
             ClientFrame::AddReaction { emoji, .. } | ClientFrame::RemoveReaction { emoji, .. } => {
@@ -449,6 +453,30 @@ pub struct Message {
     /// and once deleted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<FileId>,
+    /// In a plaintext channel, what the server knows of those files, in the same order
+    /// (docs/e2e.md 19.1). Absent when none, and always in an end-to-end channel.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<Attachment>,
+}
+
+/// A file of a plaintext channel as a message carries it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Attachment {
+    pub id: FileId,
+    /// As its uploader named it.
+    pub name: String,
+    /// The type the server recognised from the bytes (PNG, JPEG, GIF, WebP), else the one the
+    /// uploader declared, else `application/octet-stream`.
+    pub content_type: String,
+    pub size: u64,
+    /// An image's width and height in pixels, upright.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    /// Whether `GET /files/{id}/thumbnail` has a picture the server made of it.
+    pub thumbnail: bool,
 }
 
 /// Why the server ended a subscription.

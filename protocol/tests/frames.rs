@@ -142,6 +142,7 @@ fn message() -> Message {
             user_ids: vec![UserId(id(5))],
         }],
         files: vec![],
+        attachments: vec![],
     }
 }
 

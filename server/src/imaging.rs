@@ -10,7 +10,8 @@ use chatalot_protocol::api::image_limits::{PIXELS_MAX, SIDE_MAX};
 use chatalot_protocol::api::ImageKind;
 use image::imageops::FilterType;
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
-use std::io::Cursor;
+use std::io::{BufRead, Cursor, Read, Seek, SeekFrom};
+use std::path::Path;
 
 /// The most memory one decode may take (40 megapixels of RGBA and some room).
 const DECODE_ALLOC_MAX: u64 = 200 * 1024 * 1024;
@@ -72,19 +73,28 @@ fn limits() -> Limits {
 /// before any pixel is, so a small file declaring a huge image costs nothing.
 pub fn decode(bytes: &[u8]) -> Result<DynamicImage, Refused> {
     let format = sniff(bytes).ok_or(Refused::Format)?;
-    let reader = |bytes| {
-        let mut r = ImageReader::with_format(Cursor::new(bytes), format);
+    decode_as(Cursor::new(bytes), format)
+}
+
+/// [`decode`] of an image of `format` read from `src` (from its current position).
+fn decode_as<R: BufRead + Seek>(mut src: R, format: ImageFormat) -> Result<DynamicImage, Refused> {
+    let io = |e: std::io::Error| Refused::Broken(e.to_string());
+    let start = src.stream_position().map_err(io)?;
+    let (w, h) = {
+        let mut r = ImageReader::with_format(&mut src, format);
         r.limits(limits());
-        r
+        r.into_dimensions().map_err(refusal)?
     };
-    let (w, h) = reader(bytes).into_dimensions().map_err(refusal)?;
     if w == 0 || h == 0 || w > SIDE_MAX || h > SIDE_MAX || u64::from(w) * u64::from(h) > PIXELS_MAX
     {
         return Err(Refused::Dimensions);
     }
+    src.seek(SeekFrom::Start(start)).map_err(io)?;
+    let mut reader = ImageReader::with_format(src, format);
+    reader.limits(limits());
     // decoded with the orientation the file states applied (a phone's portrait photo upright),
     // since the re-encoding drops the tag that says it
-    let mut decoder = reader(bytes).into_decoder().map_err(refusal)?;
+    let mut decoder = reader.into_decoder().map_err(refusal)?;
     let orientation = decoder
         .orientation()
         .unwrap_or(image::metadata::Orientation::NoTransforms);
@@ -150,6 +160,70 @@ fn encode(img: &DynamicImage) -> Result<(Vec<u8>, &'static str), Refused> {
             .map_err(broken)?;
         Ok((out, "image/jpeg"))
     }
+}
+
+/// The longer side of a thumbnail the server makes of a plaintext channel's image.
+pub const THUMB_SIDE: u32 = 320;
+
+/// What the server makes of a file of a plaintext channel that its bytes say is an image.
+#[derive(Debug)]
+pub struct Described {
+    /// `image/png`, `image/jpeg`, `image/gif` or `image/webp`, from the bytes.
+    pub content_type: &'static str,
+    /// Width and height (upright) and a thumbnail within [`THUMB_SIDE`]; none when the image
+    /// is over the decoding bounds or broken (it is then a file like any other).
+    pub thumbnail: Option<(u32, u32, Processed)>,
+}
+
+fn mime(format: ImageFormat) -> &'static str {
+    match format {
+        ImageFormat::Png => "image/png",
+        ImageFormat::Jpeg => "image/jpeg",
+        ImageFormat::Gif => "image/gif",
+        _ => "image/webp",
+    }
+}
+
+/// Looks at the stored file `path`: `None` unless its first bytes are those of a PNG, JPEG,
+/// GIF or WebP; else its type, and its dimensions and a thumbnail when it decodes within the
+/// bounds. The file is read from disk as the decoder needs it, never whole into memory first.
+pub fn describe_file(path: &Path) -> std::io::Result<Option<Described>> {
+    let mut file = std::io::BufReader::new(std::fs::File::open(path)?);
+    let mut head = [0u8; 32];
+    let mut n = 0;
+    while n < head.len() {
+        match file.read(&mut head[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    let Some(format) = sniff(&head[..n]) else {
+        return Ok(None);
+    };
+    file.seek(SeekFrom::Start(0))?;
+    let thumbnail = decode_as(file, format).ok().and_then(|img| {
+        let (w, h) = (img.width(), img.height());
+        let small = if w <= THUMB_SIDE && h <= THUMB_SIDE {
+            img
+        } else {
+            img.resize(THUMB_SIDE, THUMB_SIDE, FilterType::CatmullRom)
+        };
+        let (bytes, content_type) = encode(&small).ok()?;
+        Some((
+            w,
+            h,
+            Processed {
+                bytes,
+                content_type,
+                width: small.width(),
+                height: small.height(),
+            },
+        ))
+    });
+    Ok(Some(Described {
+        content_type: mime(format),
+        thumbnail,
+    }))
 }
 
 /// Recognises, decodes, shapes and re-encodes an uploaded image of `kind`.

@@ -3,7 +3,10 @@
 
 use crate::error::{ApiError, ApiResult};
 use actix_files::NamedFile;
-use actix_web::http::header::{self, ContentDisposition, DispositionType, HeaderValue};
+use actix_web::http::header::{
+    self, Charset, ContentDisposition, DispositionParam, DispositionType, ExtendedValue,
+    HeaderValue,
+};
 use actix_web::{HttpRequest, HttpResponse};
 use chatalot_protocol::api::ImageKind;
 use chatalot_protocol::error::ErrorCode;
@@ -18,6 +21,8 @@ pub struct Serve {
     pub inline: bool,
     /// `Cache-Control`.
     pub cache: &'static str,
+    /// The name to save it under (a plaintext channel's file).
+    pub filename: Option<String>,
 }
 
 /// The blob `blob` of `store` as `how` says, with ranges, `nosniff` and a sandbox CSP; 404
@@ -48,7 +53,16 @@ pub async fn serve_blob(
             } else {
                 DispositionType::Attachment
             },
-            parameters: vec![],
+            parameters: how
+                .filename
+                .map(|name| {
+                    vec![DispositionParam::FilenameExt(ExtendedValue {
+                        charset: Charset::Ext("UTF-8".into()),
+                        language_tag: None,
+                        value: name.into_bytes(),
+                    })]
+                })
+                .unwrap_or_default(),
         })
         .use_last_modified(false);
     let mut res = named.into_response(req);

@@ -24,6 +24,29 @@ pub struct File {
     pub created_at: OffsetDateTime,
     /// The message that names it; none until one does (then reclaimed after a while).
     pub message_id: Option<MessageId>,
+    /// What the server knows of it: only in a plaintext channel.
+    pub meta: Option<FileMeta>,
+}
+
+/// What the server knows of a file of a plaintext channel (docs/e2e.md 19.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileMeta {
+    /// As the uploader named it (checked by the route).
+    pub name: String,
+    /// The type the server recognised, else the one declared, else `application/octet-stream`.
+    pub content_type: String,
+    /// An image's width and height (upright).
+    pub dimensions: Option<(u32, u32)>,
+    /// The thumbnail the server made of an image: a blob of its own.
+    pub thumbnail: Option<BlobId>,
+}
+
+/// A file as a message carries it: its id, its size and what the server knows of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    pub id: FileId,
+    pub size: u64,
+    pub meta: FileMeta,
 }
 
 #[derive(Queryable, Selectable)]
@@ -36,6 +59,31 @@ struct Row {
     size: i64,
     created_at: OffsetDateTime,
     message_id: Option<uuid::Uuid>,
+    name: Option<String>,
+    content_type: Option<String>,
+    width: Option<i32>,
+    height: Option<i32>,
+    thumb_sha256: Option<Vec<u8>>,
+}
+
+/// The columns of [`FileMeta`] as stored.
+pub(crate) type MetaColumns = (
+    Option<String>,
+    Option<String>,
+    Option<i32>,
+    Option<i32>,
+    Option<Vec<u8>>,
+);
+
+/// [`FileMeta`] from its columns: none without a name (a file of an end-to-end channel).
+pub(crate) fn meta_of((name, content_type, width, height, thumb): MetaColumns) -> Option<FileMeta> {
+    let side = |v: Option<i32>| v.and_then(|v| u32::try_from(v).ok());
+    Some(FileMeta {
+        name: name?,
+        content_type: content_type.unwrap_or_else(|| "application/octet-stream".into()),
+        dimensions: side(width).zip(side(height)),
+        thumbnail: thumb.and_then(|t| <[u8; 32]>::try_from(t.as_slice()).ok().map(BlobId)),
+    })
 }
 
 fn from_row(r: Row) -> File {
@@ -43,6 +91,7 @@ fn from_row(r: Row) -> File {
     if r.sha256.len() == 32 {
         sha256.copy_from_slice(&r.sha256);
     }
+    let meta = meta_of((r.name, r.content_type, r.width, r.height, r.thumb_sha256));
     File {
         id: FileId(r.id),
         channel_id: ChannelId(r.channel_id),
@@ -51,6 +100,7 @@ fn from_row(r: Row) -> File {
         size: u64::try_from(r.size).unwrap_or(0),
         created_at: r.created_at,
         message_id: r.message_id.map(MessageId),
+        meta,
     }
 }
 
@@ -70,6 +120,17 @@ fn store_error(e: crate::blobs::BlobError) -> StorageError {
     StorageError::Query(e.to_string())
 }
 
+/// An upload to record: the blob just placed, where and by whom, and in a plaintext channel
+/// what the server knows of it.
+#[derive(Debug, Clone, Copy)]
+pub struct NewFile<'a> {
+    pub channel: ChannelId,
+    pub uploader: UserId,
+    pub blob: BlobId,
+    pub size: u64,
+    pub meta: Option<&'a FileMeta>,
+}
+
 /// The bounds an upload must stay within when it is recorded.
 #[derive(Debug, Clone, Copy)]
 pub struct Quota {
@@ -82,7 +143,7 @@ pub struct Quota {
 /// What recording an upload came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Recorded {
-    File(File),
+    File(Box<File>),
     /// The blob is no longer there: reclamation took it (an earlier, unnamed copy of the same
     /// bytes) between its placing and this record; the bytes must be uploaded again.
     Gone,
@@ -92,26 +153,46 @@ pub enum Recorded {
     OverQuota,
 }
 
-/// Records a blob just placed in `store` as a file of `channel`, within `quota`. Holding the
-/// blob's lock, the record and the check that the bytes are there are one step for reclamation,
+/// Records a blob just placed in `store` as a file of `channel`, within `quota`, with what the
+/// server knows of it in a plaintext channel (its thumbnail, if any, placed before). Holding the
+/// blobs' locks, the record and the check that the bytes are there are one step for reclamation,
 /// which takes the same lock; holding the uploader's lock (and, with an instance bound, the
 /// instance's), uploads that stream in side by side are counted against the quota one after
 /// the other, so together they never pass it.
 pub async fn record<S: BlobStore>(
     conn: &mut AsyncPgConnection,
     store: &S,
-    channel: ChannelId,
-    uploader: UserId,
-    blob: BlobId,
-    size: u64,
+    new: NewFile<'_>,
     quota: Quota,
 ) -> Result<Recorded> {
+    let NewFile {
+        channel,
+        uploader,
+        blob,
+        size,
+        meta,
+    } = new;
     let size =
         i64::try_from(size).map_err(|_| StorageError::Query("file size out of range".into()))?;
+    let side =
+        |v: u32| i32::try_from(v).map_err(|_| StorageError::Query("side out of range".into()));
+    let (width, height) = match meta.and_then(|m| m.dimensions) {
+        Some((w, h)) => (Some(side(w)?), Some(side(h)?)),
+        None => (None, None),
+    };
+    let thumb = meta.and_then(|m| m.thumbnail);
+    // the blobs' locks in the order of their keys, so two uploads never wait on each other
+    let mut blobs = vec![blob];
+    blobs.extend(thumb.filter(|t| *t != blob));
+    blobs.sort_by_key(|b| b.0[..8].to_vec());
     conn.transaction::<_, StorageError, _>(async |conn| {
-        lock_blob(conn, &blob).await?;
-        if store.open(&blob).await.map_err(store_error)?.is_none() {
-            return Ok(Recorded::Gone);
+        for b in &blobs {
+            lock_blob(conn, b).await?;
+        }
+        for b in &blobs {
+            if store.open(b).await.map_err(store_error)?.is_none() {
+                return Ok(Recorded::Gone);
+            }
         }
         // the uploader's lock, then the instance's: always in this order
         diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 1))")
@@ -140,11 +221,16 @@ pub async fn record<S: BlobStore>(
                 files::uploader_id.eq(uploader.0),
                 files::sha256.eq(blob.0.to_vec()),
                 files::size.eq(size),
+                files::name.eq(meta.map(|m| m.name.as_str())),
+                files::content_type.eq(meta.map(|m| m.content_type.as_str())),
+                files::width.eq(width),
+                files::height.eq(height),
+                files::thumb_sha256.eq(thumb.map(|t| t.0.to_vec())),
             ))
             .returning(Row::as_returning())
             .get_result(conn)
             .await?;
-        Ok(Recorded::File(from_row(row)))
+        Ok(Recorded::File(Box::new(from_row(row))))
     })
     .await
 }
@@ -165,7 +251,11 @@ pub async fn reclaim_blob<S: BlobStore>(
             _ => return Ok(false),
         }
         let named: i64 = files::table
-            .filter(files::sha256.eq(blob.0.to_vec()))
+            .filter(
+                files::sha256
+                    .eq(blob.0.to_vec())
+                    .or(files::thumb_sha256.eq(blob.0.to_vec())),
+            )
             .count()
             .get_result(conn)
             .await?;
@@ -192,9 +282,16 @@ pub async fn named_among(
         .distinct()
         .load(conn)
         .await?;
+    let thumbs: Vec<Option<Vec<u8>>> = files::table
+        .filter(files::thumb_sha256.eq_any(&keys))
+        .select(files::thumb_sha256)
+        .distinct()
+        .load(conn)
+        .await?;
     let images = crate::images::named_among(conn, &keys).await?;
     Ok(rows
         .into_iter()
+        .chain(thumbs.into_iter().flatten())
         .chain(images)
         .filter_map(|r| <[u8; 32]>::try_from(r.as_slice()).ok().map(BlobId))
         .collect())

@@ -62,6 +62,9 @@ pub struct Message {
     /// The files it names, in the order of their ids (none once deleted: deleting a message
     /// deletes its file rows).
     pub files: Vec<FileId>,
+    /// Of those, the files of a plaintext channel with what the server knows of them, in the
+    /// same order (none in an end-to-end channel).
+    pub attachments: Vec<crate::files::Attachment>,
 }
 
 #[derive(Queryable, Selectable)]
@@ -103,6 +106,7 @@ impl From<MessageRow> for Message {
             deleted: r.deleted_at.is_some(),
             reactions: Vec::new(),
             files: Vec::new(),
+            attachments: Vec::new(),
         }
     }
 }
@@ -251,6 +255,15 @@ pub async fn insert_batch(
                 .into_iter()
                 .collect()
         };
+        let described: HashMap<Uuid, crate::files::Attachment> = if wanted.is_empty() {
+            HashMap::new()
+        } else {
+            attachments_of(conn, FilesOf::Ids(&wanted))
+                .await?
+                .into_iter()
+                .map(|(_, a)| (a.id.0, a))
+                .collect()
+        };
 
         let mut plan: Vec<Plan> = Vec::with_capacity(batch.len());
         let mut fresh: Vec<&NewMessage> = Vec::new();
@@ -321,6 +334,11 @@ pub async fn insert_batch(
                 msg.files = m.files.clone();
                 // as loaded later: in the order of their ids (the order of their uploads)
                 msg.files.sort_by_key(|f| f.0);
+                msg.attachments = msg
+                    .files
+                    .iter()
+                    .filter_map(|f| described.get(&f.0).cloned())
+                    .collect();
             }
         }
 
@@ -397,10 +415,72 @@ async fn with_reactions(conn: &mut AsyncPgConnection, list: &mut [Message]) -> R
     for (mid, fid) in named {
         files_of.entry(mid).or_default().push(FileId(fid));
     }
+    // what the server knows of them: only files of plaintext channels have names
+    let described = if files_of.is_empty() {
+        Vec::new()
+    } else {
+        attachments_of(conn, FilesOf::Messages(&ids)).await?
+    };
+    let mut attachments_by: HashMap<Uuid, Vec<crate::files::Attachment>> = HashMap::new();
+    for (mid, a) in described {
+        if let Some(mid) = mid {
+            attachments_by.entry(mid).or_default().push(a);
+        }
+    }
     for m in list.iter_mut() {
         m.files = files_of.remove(&m.id.0).unwrap_or_default();
+        m.attachments = attachments_by.remove(&m.id.0).unwrap_or_default();
     }
     Ok(())
+}
+
+/// Files matching `filter` that have what a plaintext channel's file has, in the order of
+/// their ids, with the message naming each.
+/// Which files [`attachments_of`] describes.
+enum FilesOf<'a> {
+    Ids(&'a [Uuid]),
+    Messages(&'a [Uuid]),
+}
+
+async fn attachments_of(
+    conn: &mut AsyncPgConnection,
+    which: FilesOf<'_>,
+) -> Result<Vec<(Option<Uuid>, crate::files::Attachment)>> {
+    let mut q = files::table.into_boxed().filter(files::name.is_not_null());
+    q = match which {
+        FilesOf::Ids(ids) => q.filter(files::id.eq_any(ids)),
+        FilesOf::Messages(ids) => q.filter(files::message_id.eq_any(ids)),
+    };
+    let rows: Vec<(Uuid, Option<Uuid>, i64, crate::files::MetaColumns)> = q
+        .order(files::id.asc())
+        .select((
+            files::id,
+            files::message_id,
+            files::size,
+            (
+                files::name,
+                files::content_type,
+                files::width,
+                files::height,
+                files::thumb_sha256,
+            ),
+        ))
+        .load(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, mid, size, cols)| {
+            let meta = crate::files::meta_of(cols)?;
+            Some((
+                mid,
+                crate::files::Attachment {
+                    id: FileId(id),
+                    size: u64::try_from(size).unwrap_or(0),
+                    meta,
+                },
+            ))
+        })
+        .collect())
 }
 
 /// One message of `channel` with its reactions; `NotFound` if none.

@@ -177,6 +177,13 @@ diesel::table! {
         size -> Int8,
         created_at -> Timestamptz,
         message_id -> Nullable<Uuid>,
+        #[max_length = 255]
+        name -> Nullable<Varchar>,
+        #[max_length = 100]
+        content_type -> Nullable<Varchar>,
+        width -> Nullable<Int4>,
+        height -> Nullable<Int4>,
+        thumb_sha256 -> Nullable<Bytea>,
     }
 }
 

@@ -75,6 +75,23 @@ pub(crate) mod params {
             .max_length(Some(chatalot_protocol::api::preview_limits::URL_MAX))
             .into()
     }
+    /// A plaintext channel's file name.
+    pub fn file_name() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .max_length(Some(chatalot_protocol::api::file_limits::NAME_MAX))
+            .pattern(Some("^[^/\\\\\\x00-\\x1f\\x7f-\\x9f]+$"))
+            .into()
+    }
+    /// A declared MIME type.
+    pub fn file_type() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .max_length(Some(chatalot_protocol::api::file_limits::TYPE_MAX))
+            .pattern(Some("^[a-z0-9!#$&^_.+-]+/[a-z0-9!#$&^_.+-]+$"))
+            .into()
+    }
     /// What a public image is for.
     pub fn image_kind() -> RefOr<Schema> {
         ObjectBuilder::new()

@@ -181,6 +181,7 @@ pub async fn get_image(
         content_type,
         inline: true,
         cache: "public, max-age=31536000, immutable",
+        filename: None,
     };
     let mut res = serve_blob(&state.files, blob, how, &req).await?;
     res.headers_mut().insert(

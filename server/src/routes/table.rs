@@ -400,11 +400,16 @@ pub fn table() -> &'static [Route] {
             route!(PUT "/users/me/key_backup/head" => multi_device::put_backup_head, "Store the next key backup head")
                 .req(one::<PutBackupHead>())
                 .res(200, one::<KeyBackup>()),
-            route!(POST "/channels/{id}/files" => files::upload_file, "Store a file in a channel (application/octet-stream; in an E2E channel the encrypted blob)")
+            route!(POST "/channels/{id}/files" => files::upload_file, "Store a file in a channel (application/octet-stream; in an E2E channel the encrypted blob, with no name or type; in a plaintext channel ?name= and optionally ?type=)")
                 .octets_in()
+                .query("name", false, q::file_name)
+                .query("type", false, q::file_type)
                 .res(201, one::<StoredFile>()),
             route!(GET "/files/{id}" => files::download_file, "A file's bytes, to whoever can read its channel (ranges allowed)")
                 .octets_out(200)
+                .also(206, None),
+            route!(GET "/files/{id}/thumbnail" => files::file_thumbnail, "The thumbnail the server made of a plaintext channel's image, to whoever can read its channel")
+                .image_out(200)
                 .also(206, None),
             route!(POST "/images" => images::upload_image, "Store a public image (avatar, banner, icon or emoji): PNG, JPEG, GIF or WebP, decoded, shaped and re-encoded")
                 .octets_in()

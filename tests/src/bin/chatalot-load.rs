@@ -1718,7 +1718,7 @@ async fn scenario_files(server: &Server, args: &Args) -> Outcome {
         stream.set_nodelay(true)?;
         let mut conn = BufReader::new(stream);
         let head = format!(
-            "POST /api/v1/channels/{channel}/files HTTP/1.1\r\nhost: {}\r\nauthorization: Bearer {token}\r\n\
+            "POST /api/v1/channels/{channel}/files?name=load.bin HTTP/1.1\r\nhost: {}\r\nauthorization: Bearer {token}\r\n\
              content-type: application/octet-stream\r\ncontent-length: {size}\r\n\r\n",
             server.addr
         );

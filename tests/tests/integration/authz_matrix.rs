@@ -270,7 +270,8 @@ fn rule_of(method: &str, path: &str) -> Option<Rule> {
         | ("GET", "/api/v1/channels/{id}/devices")
         | ("GET", "/api/v1/channels/{id}/messages")
         | ("POST", "/api/v1/channels/{id}/files")
-        | ("GET", "/api/v1/files/{id}") => member,
+        | ("GET", "/api/v1/files/{id}")
+        | ("GET", "/api/v1/files/{id}/thumbnail") => member,
         ("DELETE", "/api/v1/communities/{id}/members/{user_id}")
         | ("GET", "/api/v1/communities/{id}/bans")
         | ("PUT", "/api/v1/communities/{id}/bans/{user_id}")
@@ -379,13 +380,19 @@ fn build() -> World {
     let invite = inv.body["id"].as_str().expect("invite").to_owned();
     let dm = owner.post("/api/v1/dms", &json!({ "user_ids": [id(Who::Member)] }));
     let dm = dm.body["id"].as_str().expect("dm").to_owned();
+    // a picture, so the server makes a thumbnail for the thumbnail route
+    let mut png = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::ImageRgb8(image::RgbImage::from_pixel(8, 4, image::Rgb([9, 99, 199])))
+        .write_to(&mut png, image::ImageFormat::Png)
+        .expect("png");
     let f = owner.raw(
         "POST",
-        &format!("/api/v1/channels/{channel}/files"),
+        &format!("/api/v1/channels/{channel}/files?name=picture.png"),
         &[("content-type", "application/octet-stream")],
-        b"a file of the community's channel".to_vec(),
+        png.into_inner(),
     );
     assert_eq!(f.status, 201, "{}", f.text);
+    assert_eq!(f.body["thumbnail"], true, "{}", f.text);
     let file = f.body["id"].as_str().expect("file").to_owned();
     let owner_session = owner.get("/api/v1/sessions").body[0]["id"]
         .as_str()

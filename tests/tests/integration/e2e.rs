@@ -1304,6 +1304,7 @@ fn client_encrypt_and_decrypt_cost_per_message() {
         deleted: false,
         reactions: vec![],
         files: vec![],
+        attachments: vec![],
     };
     let mut report = Vec::new();
     for (kind, channel) in [

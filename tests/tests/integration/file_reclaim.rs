@@ -61,11 +61,20 @@ fn reclamation_racing_uploads_never_deletes_a_blob_a_row_names() {
                 user_bytes: u64::MAX,
                 instance_bytes: 0,
             };
-            let files::Recorded::File(row) =
-                files::record(&mut conn, &store, channel, user, put.id, put.size, quota)
-                    .await
-                    .expect("record")
-            else {
+            let files::Recorded::File(row) = files::record(
+                &mut conn,
+                &store,
+                files::NewFile {
+                    channel,
+                    uploader: user,
+                    blob: put.id,
+                    size: put.size,
+                    meta: None,
+                },
+                quota,
+            )
+            .await
+            .expect("record") else {
                 // the reclaimer took the bytes between their placing and the record
                 lost += 1;
                 continue;

@@ -19,6 +19,7 @@ mod files;
 mod images;
 mod metrics;
 mod multi_device;
+mod plain_files;
 mod previews;
 mod realtime;
 mod sessions;

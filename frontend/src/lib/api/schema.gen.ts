@@ -100,7 +100,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Store a file in a channel (application/octet-stream; in an E2E channel the encrypted blob) */
+        /** Store a file in a channel (application/octet-stream; in an E2E channel the encrypted blob, with no name or type; in a plaintext channel ?name= and optionally ?type=) */
         post: operations["post_channels__id__files"];
         delete?: never;
         options?: never;
@@ -604,6 +604,23 @@ export interface paths {
         };
         /** A file's bytes, to whoever can read its channel (ranges allowed) */
         get: operations["get_files__id_"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/files/{id}/thumbnail": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The thumbnail the server made of a plaintext channel's image, to whoever can read its channel */
+        get: operations["get_files__id__thumbnail"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1370,6 +1387,28 @@ export interface components {
             /** Format: int64 */
             seq: number;
         };
+        /** @description A file of a plaintext channel as a message carries it. */
+        Attachment: {
+            /**
+             * @description The type the server recognised from the bytes (PNG, JPEG, GIF, WebP), else the one the
+             *     uploader declared, else `application/octet-stream`.
+             */
+            content_type: string;
+            /** Format: int32 */
+            height?: number | null;
+            id: components["schemas"]["FileId"];
+            /** @description As its uploader named it. */
+            name: string;
+            /** Format: int64 */
+            size: number;
+            /** @description Whether `GET /files/{id}/thumbnail` has a picture the server made of it. */
+            thumbnail: boolean;
+            /**
+             * Format: int32
+             * @description An image's width and height in pixels, upright.
+             */
+            width?: number | null;
+        };
         /** @description One entry of the audit log of authentication events. */
         AuditEvent: {
             action: string;
@@ -1951,6 +1990,11 @@ export interface components {
         };
         /** @description A stored message as clients see it. */
         Message: {
+            /**
+             * @description In a plaintext channel, what the server knows of those files, in the same order
+             *     (docs/e2e.md 19.1). Absent when none, and always in an end-to-end channel.
+             */
+            attachments?: components["schemas"]["Attachment"][];
             channel_id: components["schemas"]["ChannelId"];
             content?: null | components["schemas"]["Content"];
             /** Format: date-time */
@@ -2341,9 +2385,21 @@ export interface components {
          */
         StoredFile: {
             channel_id: components["schemas"]["ChannelId"];
+            /**
+             * @description In a plaintext channel: the type the server recognised, else the declared one, else
+             *     `application/octet-stream`.
+             */
+            content_type?: string | null;
             /** Format: date-time */
             created_at: string;
+            /** Format: int32 */
+            height?: number | null;
             id: components["schemas"]["FileId"];
+            /**
+             * @description In a plaintext channel: the file's name (absent in an end-to-end channel, as are the
+             *     type and the dimensions).
+             */
+            name?: string | null;
             /**
              * @description SHA-256 of the bytes stored, 64 lowercase hex characters: an encrypted blob's equals
              *     the digest in its attachment pointer.
@@ -2351,7 +2407,14 @@ export interface components {
             sha256: string;
             /** Format: int64 */
             size: number;
+            /** @description Whether the server made a thumbnail (`GET /files/{id}/thumbnail`). */
+            thumbnail?: boolean;
             uploader_id: components["schemas"]["UserId"];
+            /**
+             * Format: int32
+             * @description An image's width and height in pixels, upright (plaintext channels).
+             */
+            width?: number | null;
         };
         /** @description A fresh access token and the refresh token that replaces the previous one. */
         TokenPair: {
@@ -2681,7 +2744,10 @@ export interface operations {
     };
     post_channels__id__files: {
         parameters: {
-            query?: never;
+            query?: {
+                name?: string;
+                type?: string;
+            };
             header?: never;
             path: {
                 id: string;
@@ -2694,7 +2760,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Store a file in a channel (application/octet-stream; in an E2E channel the encrypted blob) */
+            /** @description Store a file in a channel (application/octet-stream; in an E2E channel the encrypted blob, with no name or type; in a plaintext channel ?name= and optionally ?type=) */
             201: {
                 headers: {
                     [name: string]: unknown;
@@ -4011,6 +4077,45 @@ export interface operations {
                 };
             };
             /** @description A file's bytes, to whoever can read its channel (ranges allowed) */
+            206: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description An error: `code` is stable, `message` says what to fix */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_files__id__thumbnail: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The thumbnail the server made of a plaintext channel's image, to whoever can read its channel */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/jpeg": string;
+                    "image/webp": string;
+                };
+            };
+            /** @description The thumbnail the server made of a plaintext channel's image, to whoever can read its channel */
             206: {
                 headers: {
                     [name: string]: unknown;
