@@ -309,6 +309,9 @@ pub struct InstanceInfo {
     pub registration_mode: RegistrationMode,
     /// True until the owner account exists (it registers with the setup token).
     pub setup_pending: bool,
+    /// Whether GIF search is set up (`GET /api/v1/gifs`).
+    #[serde(default)]
+    pub gifs: bool,
 }
 
 /// `PATCH /api/v1/instance` (owner and admins)
@@ -1067,6 +1070,61 @@ pub struct LinkPreview {
     pub title: String,
     pub description: String,
     pub site_name: String,
+}
+
+/// `GET /api/v1/gifs?q=&pos=`: a search of the GIF provider.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GifQuery {
+    pub q: String,
+    /// The `next` of the page before.
+    pub pos: Option<String>,
+}
+
+/// `GET /api/v1/gifs/media?url=`: a GIF of the provider's, fetched by the server.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GifMediaQuery {
+    pub url: String,
+}
+
+/// One GIF found: its addresses at the provider, fetched through `GET /api/v1/gifs/media`
+/// (the reader's browser never reaches the provider).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Gif {
+    pub id: String,
+    /// What it shows, for people and screen readers.
+    pub title: String,
+    /// The GIF to send.
+    pub url: String,
+    pub width: u32,
+    pub height: u32,
+    /// A small rendition for the picker.
+    pub preview_url: String,
+    pub preview_width: u32,
+    pub preview_height: u32,
+    /// The GIF's bytes, when the provider says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+}
+
+/// A page of GIF search results.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct GifPage {
+    pub results: Vec<Gif>,
+    /// Where the next page starts (`pos`), when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}
+
+/// Bounds of GIF search.
+pub mod gif_limits {
+    /// The longest query, characters.
+    pub const QUERY_MAX: usize = 100;
+    /// The longest `pos`, bytes.
+    pub const POS_MAX: usize = 200;
+    /// Results per page.
+    pub const PAGE: usize = 24;
 }
 
 /// Bounds of link previews.

@@ -33,7 +33,47 @@ pub struct Config {
     pub realtime: RealtimeSection,
     pub files: FilesConfig,
     pub link_previews: LinkPreviewsConfig,
+    pub gifs: GifsConfig,
     pub log: LogConfig,
+}
+
+/// `[gifs]`: GIF search through a provider speaking the Tenor v2 API (docs/api.md "GIF
+/// search"). Off without an API key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GifsConfig {
+    /// The provider's API key; empty: no GIF search.
+    pub api_key: String,
+    /// The API's base address (`…/search` is asked).
+    pub base_url: String,
+    /// The `client_key` the provider is told.
+    pub client_key: String,
+    /// `contentfilter`: off, low, medium or high.
+    pub content_filter: String,
+    /// Origins (`scheme://host[:port]`) the provider's media may come from; the server fetches
+    /// media from nowhere else.
+    pub media_origins: Vec<String>,
+    /// Addresses (`ip:port`) the fetcher may reach although they are not public.
+    pub allow: Vec<String>,
+    /// One request to the provider, milliseconds.
+    pub timeout_ms: u64,
+    /// The largest GIF fetched, bytes.
+    pub max_bytes: u64,
+}
+
+impl Default for GifsConfig {
+    fn default() -> Self {
+        GifsConfig {
+            api_key: String::new(),
+            base_url: "https://tenor.googleapis.com/v2".into(),
+            client_key: "chatalot".into(),
+            content_filter: "medium".into(),
+            media_origins: vec!["https://media.tenor.com".into()],
+            allow: Vec::new(),
+            timeout_ms: 5000,
+            max_bytes: 8 * 1024 * 1024,
+        }
+    }
 }
 
 /// `[link_previews]`: the server's fetcher of link previews (docs/api.md "Link previews").
@@ -380,6 +420,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "server.shutdown_timeout_secs",
     ),
     ("CHATALOT_METRICS_TOKEN", "server.metrics_token"),
+    ("CHATALOT_GIFS_API_KEY", "gifs.api_key"),
     ("DATABASE_URL", "database.url"),
     ("CHATALOT_DATABASE_URL", "database.url"),
     ("CHATALOT_DATABASE_POOL_SIZE", "database.pool_size"),
@@ -471,6 +512,7 @@ impl Config {
                 "server.metrics_token" => {
                     self.server.metrics_token = (!value.is_empty()).then_some(value)
                 }
+                "gifs.api_key" => self.gifs.api_key = value,
                 // an empty variable leaves the URL of the file in place
                 "database.url" if value.is_empty() => {}
                 "database.url" => self.database.url = Some(value),
@@ -531,6 +573,38 @@ impl Config {
                     "link_previews.allow: {a:?} is not an ip:port address"
                 )));
             }
+        }
+        let g = &self.gifs;
+        if url::Url::parse(&g.base_url)
+            .map(|u| !matches!(u.scheme(), "http" | "https"))
+            .unwrap_or(true)
+        {
+            return invalid("gifs.base_url must be an http(s) address");
+        }
+        for o in &g.media_origins {
+            match url::Url::parse(o) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") && u.path() == "/" => {}
+                _ => {
+                    return Err(ConfigError::Invalid(format!(
+                        "gifs.media_origins: {o:?} is not an origin such as https://media.tenor.com"
+                    )))
+                }
+            }
+        }
+        for a in &g.allow {
+            if a.parse::<std::net::SocketAddr>().is_err() {
+                return Err(ConfigError::Invalid(format!(
+                    "gifs.allow: {a:?} is not an ip:port address"
+                )));
+            }
+        }
+        if !["off", "low", "medium", "high"].contains(&g.content_filter.as_str())
+            || !(100..=60_000).contains(&g.timeout_ms)
+            || !(1024..=64 * 1024 * 1024).contains(&g.max_bytes)
+        {
+            return invalid(
+                "gifs: content_filter off, low, medium or high; timeout_ms 100 to 60000; max_bytes 1024 to 67108864",
+            );
         }
         let lp = &self.link_previews;
         if !(100..=60_000).contains(&lp.timeout_ms)

@@ -13,6 +13,7 @@ mod convert;
 pub mod embedded_pg;
 mod error;
 mod extract;
+pub mod gifs;
 pub mod imaging;
 mod limits;
 mod live;
@@ -186,6 +187,7 @@ pub async fn run(
         files,
         imaging: std::sync::Arc::new(tokio::sync::Semaphore::new(IMAGING_AT_ONCE)),
         previews: std::sync::Arc::new(previews::Previews::new(&config.link_previews)),
+        gifs: std::sync::Arc::new(gifs::Gifs::new(&config.gifs)),
         config: config.clone(),
     });
 

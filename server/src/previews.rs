@@ -200,6 +200,7 @@ fn get(
     addr: SocketAddr,
     left: Duration,
     max_bytes: u64,
+    accept: &str,
 ) -> Result<(u16, Option<String>, String, Vec<u8>), NoPreview> {
     let config = ureq::Agent::config_builder()
         .proxy(None)
@@ -208,7 +209,7 @@ fn get(
         .http_status_as_error(false)
         .timeout_global(Some(left))
         .user_agent("Chatalot link preview")
-        .accept("text/html,application/xhtml+xml")
+        .accept(accept)
         .build();
     let agent = ureq::Agent::with_parts(config, DefaultConnector::default(), Pinned(addr));
     let mut res = agent
@@ -235,23 +236,33 @@ fn get(
     Ok((status, location, content_type, body))
 }
 
-/// Fetches `raw` and reads its preview (blocking: run it off the async threads).
-pub fn fetch(raw: &str, cfg: &LinkPreviewsConfig) -> Result<LinkPreview, NoPreview> {
-    if raw.len() > URL_MAX {
-        return Err(NoPreview::BadUrl(format!(
-            "an address may have at most {URL_MAX} bytes"
-        )));
-    }
-    let allow: Vec<SocketAddr> = cfg.allow.iter().filter_map(|a| a.parse().ok()).collect();
-    let deadline = Instant::now() + Duration::from_millis(cfg.timeout_ms);
-    let mut url = Url::parse(raw).map_err(|e| NoPreview::BadUrl(format!("not an address: {e}")))?;
+/// What a GET that the fetcher followed to its end found: the address it ended at, the type the
+/// site declared, and at most the bound of bytes of the body.
+pub struct Fetched {
+    pub final_url: Url,
+    pub content_type: String,
+    pub body: Vec<u8>,
+}
+
+/// GETs `url` (blocking: run it off the async threads), resolving each address once and
+/// pinning it, refusing every address that is not public unless `allow` names it (and public
+/// ones on ports other than 80 and 443), re-checking each redirect, within `timeout` in all and
+/// `max_bytes` of body. A status other than 2xx is `Unavailable`.
+pub fn fetch_url(
+    mut url: Url,
+    allow: &[SocketAddr],
+    timeout: Duration,
+    max_bytes: u64,
+    accept: &str,
+) -> Result<Fetched, NoPreview> {
+    let deadline = Instant::now() + timeout;
     url.set_fragment(None);
     for hop in 0..=MAX_REDIRECTS {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Err(NoPreview::Unavailable("the page took too long".into()));
+            return Err(NoPreview::Unavailable("the site took too long".into()));
         }
-        let addr = match pin(&url, &allow, left) {
+        let addr = match pin(&url, allow, left) {
             Ok(a) => a,
             // the address asked for is the caller's to fix; one a site redirects to is not
             Err(e @ (NoPreview::BadUrl(_) | NoPreview::NotPublic)) if hop > 0 => {
@@ -261,7 +272,7 @@ pub fn fetch(raw: &str, cfg: &LinkPreviewsConfig) -> Result<LinkPreview, NoPrevi
             }
             Err(e) => return Err(e),
         };
-        let (status, location, content_type, body) = get(&url, addr, left, cfg.max_bytes)?;
+        let (status, location, content_type, body) = get(&url, addr, left, max_bytes, accept)?;
         match status {
             301 | 302 | 303 | 307 | 308 => {
                 let to = location.ok_or_else(|| {
@@ -273,21 +284,11 @@ pub fn fetch(raw: &str, cfg: &LinkPreviewsConfig) -> Result<LinkPreview, NoPrevi
                 url.set_fragment(None);
             }
             200..=299 => {
-                let mime = content_type.split(';').next().unwrap_or("").trim();
-                if !mime.eq_ignore_ascii_case("text/html")
-                    && !mime.eq_ignore_ascii_case("application/xhtml+xml")
-                {
-                    return Err(NoPreview::Unavailable("the address is no web page".into()));
-                }
-                let page = String::from_utf8_lossy(&body);
-                let meta = read_page(&page);
-                return Ok(LinkPreview {
-                    url: raw.to_owned(),
-                    final_url: url.to_string(),
-                    title: meta.title,
-                    description: meta.description,
-                    site_name: meta.site_name,
-                });
+                return Ok(Fetched {
+                    final_url: url,
+                    content_type,
+                    body,
+                })
             }
             other => {
                 return Err(NoPreview::Unavailable(format!("the site answered {other}")));
@@ -297,6 +298,39 @@ pub fn fetch(raw: &str, cfg: &LinkPreviewsConfig) -> Result<LinkPreview, NoPrevi
     Err(NoPreview::Unavailable(format!(
         "more than {MAX_REDIRECTS} redirects"
     )))
+}
+
+/// Fetches `raw` and reads its preview (blocking: run it off the async threads).
+pub fn fetch(raw: &str, cfg: &LinkPreviewsConfig) -> Result<LinkPreview, NoPreview> {
+    if raw.len() > URL_MAX {
+        return Err(NoPreview::BadUrl(format!(
+            "an address may have at most {URL_MAX} bytes"
+        )));
+    }
+    let allow: Vec<SocketAddr> = cfg.allow.iter().filter_map(|a| a.parse().ok()).collect();
+    let url = Url::parse(raw).map_err(|e| NoPreview::BadUrl(format!("not an address: {e}")))?;
+    let got = fetch_url(
+        url,
+        &allow,
+        Duration::from_millis(cfg.timeout_ms),
+        cfg.max_bytes,
+        "text/html,application/xhtml+xml",
+    )?;
+    let mime = got.content_type.split(';').next().unwrap_or("").trim();
+    if !mime.eq_ignore_ascii_case("text/html")
+        && !mime.eq_ignore_ascii_case("application/xhtml+xml")
+    {
+        return Err(NoPreview::Unavailable("the address is no web page".into()));
+    }
+    let page = String::from_utf8_lossy(&got.body);
+    let meta = read_page(&page);
+    Ok(LinkPreview {
+        url: raw.to_owned(),
+        final_url: got.final_url.to_string(),
+        title: meta.title,
+        description: meta.description,
+        site_name: meta.site_name,
+    })
 }
 
 /// What a page says of itself.

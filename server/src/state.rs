@@ -29,6 +29,8 @@ pub struct AppState {
     pub imaging: std::sync::Arc<tokio::sync::Semaphore>,
     /// The link preview fetcher and its cache.
     pub previews: std::sync::Arc<crate::previews::Previews>,
+    /// GIF search, when an API key is configured.
+    pub gifs: std::sync::Arc<crate::gifs::Gifs>,
 }
 
 /// The token buckets.

@@ -75,13 +75,28 @@ pub(crate) mod params {
             .max_length(Some(chatalot_protocol::api::preview_limits::URL_MAX))
             .into()
     }
+    /// What a GIF search looks for.
+    pub fn gif_query() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .max_length(Some(chatalot_protocol::api::gif_limits::QUERY_MAX))
+            .into()
+    }
+    /// The `next` of an earlier page of GIFs.
+    pub fn gif_pos() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .max_length(Some(chatalot_protocol::api::gif_limits::POS_MAX))
+            .into()
+    }
     /// A plaintext channel's file name.
     pub fn file_name() -> RefOr<Schema> {
         ObjectBuilder::new()
             .schema_type(Type::String)
-            .min_length(Some(1))
             .max_length(Some(chatalot_protocol::api::file_limits::NAME_MAX))
-            .pattern(Some("^[^/\\\\\\x00-\\x1f\\x7f-\\x9f]+$"))
+            .pattern(Some("^[^/\\\\\\x00-\\x1f\\x7f-\\x9f]*$"))
             .into()
     }
     /// A declared MIME type.

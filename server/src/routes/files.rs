@@ -34,23 +34,27 @@ fn wire(f: files::File) -> StoredFile {
     }
 }
 
-/// A plaintext channel's file name: 1 to 255 bytes, no control character, no path.
-fn check_name(name: &str) -> Result<(), ApiError> {
-    let ok = !name.trim().is_empty()
-        && name.len() <= file_limits::NAME_MAX
-        && !name
+/// A plaintext channel's file name as stored: at most 255 bytes, no control character, no
+/// path (400 otherwise); surrounding spaces dropped, and `file` for none, a blank one, `.` or
+/// `..`.
+fn file_name(name: Option<String>) -> Result<String, ApiError> {
+    let name = name.unwrap_or_default();
+    if name.len() > file_limits::NAME_MAX
+        || name
             .chars()
             .any(|c| c.is_control() || c == '/' || c == '\\')
-        && name != "."
-        && name != "..";
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::invalid(format!(
-            "name: 1 to {} bytes, no control characters, no / or \\",
+    {
+        return Err(ApiError::invalid(format!(
+            "name: at most {} bytes, no control characters, no / or \\",
             file_limits::NAME_MAX
-        )))
+        )));
     }
+    let name = name.trim();
+    Ok(if name.is_empty() || name == "." || name == ".." {
+        "file".to_owned()
+    } else {
+        name.to_owned()
+    })
 }
 
 /// A declared type: `type/subtype` in lowercase token characters, no parameters.
@@ -148,33 +152,33 @@ pub async fn upload_file(
     let user = authed.0.user_id;
     let limits = &state.config.limits;
     let UploadFileQuery { name, content_type } = q.into_inner();
-    let (channel, room) = {
+    let (channel, room, name) = {
         let mut conn = state.db.conn().await?;
         let (channel, facts) = channels::find_visible(&mut conn, id.into_inner(), user)
             .await?
             .ok_or_else(ApiError::not_found)?;
         access::require(perms::post_channel(&facts))?;
-        if channel.e2e {
+        let name = if channel.e2e {
             if name.is_some() || content_type.is_some() {
-                return Err(ApiError::invalid(
-                    "name, type: an end-to-end channel's files say what they are only inside the encrypted message",
+                return Err(ApiError::new(
+                    ErrorCode::Conflict,
+                    "name, type: the channel is end-to-end encrypted: its files say what they are only inside the encrypted message",
                 ));
             }
+            None
         } else {
-            check_name(name.as_deref().ok_or_else(|| {
-                ApiError::invalid("name: a plaintext channel's file needs its name (?name=)")
-            })?)?;
             if let Some(t) = &content_type {
                 check_type(t)?;
             }
-        }
+            Some(file_name(name)?)
+        };
         let (_, used) = files::usage_of(&mut conn, user).await?;
         let mut room = limits.file_quota_bytes.saturating_sub(used);
         if limits.file_instance_bytes > 0 {
             let all = files::instance_bytes(&mut conn).await?;
             room = room.min(limits.file_instance_bytes.saturating_sub(all));
         }
-        (channel, room)
+        (channel, room, name)
         // the connection goes back to the pool before the body streams in
     };
     if body_type(&req).as_deref() != Some("application/octet-stream") {
@@ -214,8 +218,8 @@ pub async fn upload_file(
         }
     })?;
     let meta = match name {
-        Some(name) if !channel.e2e => Some(describe(&state, stored.id, name, content_type).await?),
-        _ => None,
+        Some(name) => Some(describe(&state, stored.id, name, content_type).await?),
+        None => None,
     };
     let mut conn = state.db.conn().await?;
     let quota = files::Quota {

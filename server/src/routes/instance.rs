@@ -18,6 +18,7 @@ pub async fn get_instance(state: Data<AppState>) -> ApiResult<Json<InstanceInfo>
         protocol_version: PROTOCOL_VERSION,
         registration_mode: auth::registration_mode(&state, &mut conn).await?,
         setup_pending: !users::owner_exists(&mut conn).await?,
+        gifs: !state.config.gifs.api_key.is_empty(),
     }))
 }
 

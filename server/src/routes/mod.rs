@@ -7,6 +7,7 @@ mod communities;
 pub(crate) mod describe;
 mod emoji;
 mod files;
+mod gifs;
 mod groups;
 mod health;
 mod images;

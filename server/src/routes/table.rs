@@ -430,6 +430,13 @@ pub fn table() -> &'static [Route] {
                 .query("url", true, q::url)
                 .res(200, one::<LinkPreview>())
                 .also(204, None),
+            route!(GET "/gifs" => gifs::search_gifs, "Search GIFs through the configured provider (404 when GIF search is not set up)")
+                .query("q", true, q::gif_query)
+                .query("pos", false, q::gif_pos)
+                .res(200, one::<GifPage>()),
+            route!(GET "/gifs/media" => gifs::gif_media, "The bytes of a GIF a search found, fetched by the server from the provider's media origins")
+                .query("url", true, q::url)
+                .image_out(200),
             route!(GET "/users/me/files" => files::file_usage, "How many files the caller stored, their bytes and the bounds")
                 .res(200, one::<FileUsage>()),
             route!(POST "/users/me/user_key_reset" => multi_device::reset_user_key, "Drop every key of the account to start over with a new user key (password, and code with 2FA; once a day)")

@@ -236,6 +236,8 @@ fn rule_of(method: &str, path: &str) -> Option<Rule> {
         | ("GET", "/api/v1/users/me/files")
         | ("POST", "/api/v1/images")
         | ("GET", "/api/v1/link_preview")
+        | ("GET", "/api/v1/gifs")
+        | ("GET", "/api/v1/gifs/media")
         | ("GET", "/api/v1/users/me/key_backup")
         | ("POST", "/api/v1/users/me/key_backup/chunks")
         | ("GET", "/api/v1/users/me/key_backup/chunks")

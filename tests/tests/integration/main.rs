@@ -16,6 +16,7 @@ mod communities;
 mod e2e;
 mod file_reclaim;
 mod files;
+mod gifs;
 mod images;
 mod metrics;
 mod multi_device;
