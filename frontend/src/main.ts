@@ -35,7 +35,7 @@ async function start(): Promise<void> {
   // Signing out here, or the server ending the session (revoked, expired), deletes every key
   // of this browser; the other tabs lock and sign out with it.
   session.onEnded = () => void e2e.erase().catch(() => {});
-  const createChat = () => createChatStores({ api, e2e, me: () => session.me });
+  const createChat = () => createChatStores({ api, e2e, me: () => session.me, e2eLinkPreviews: () => prefs.value.e2eLinkPreviews });
   const target = document.getElementById('app');
   if (!target) throw new Error('no #app element');
   mount(App, { target, props: { session, prefs, e2e, createChat } });

@@ -12,8 +12,17 @@ export interface Prefs {
   /** Base font size in CSS pixels. */
   fontSize: number;
   clock: Clock;
-  /** Show what a linked page says of itself under messages of plaintext channels. */
+  /**
+   * Show what a linked page says of itself under messages: fetched by the server in plaintext
+   * channels, as its sender's browser put it inside the message in encrypted ones.
+   */
   linkPreviews: boolean;
+  /**
+   * Add a link's preview to texts sent in end-to-end channels and DMs, asked of the server's
+   * fetcher by this browser, which tells the server the address (docs/e2e.md 19.5). Off unless
+   * turned on.
+   */
+  e2eLinkPreviews: boolean;
 }
 
 export const ACCENTS: readonly { name: string; value: string }[] = [
@@ -35,6 +44,7 @@ export const DEFAULT_PREFS: Prefs = {
   fontSize: 15,
   clock: '24',
   linkPreviews: true,
+  e2eLinkPreviews: false,
 };
 
 const pick = <T extends string>(v: unknown, allowed: readonly T[], fallback: T): T =>
@@ -56,6 +66,8 @@ export function sanitisePrefs(raw: unknown): Prefs {
     fontSize,
     clock: pick(r.clock, ['12', '24'] as const, DEFAULT_PREFS.clock),
     linkPreviews: typeof r.linkPreviews === 'boolean' ? r.linkPreviews : DEFAULT_PREFS.linkPreviews,
+    // only a stored `true` turns it on
+    e2eLinkPreviews: r.e2eLinkPreviews === true,
   };
 }
 

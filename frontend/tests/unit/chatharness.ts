@@ -53,7 +53,7 @@ export async function chatStore(
   channels: Channel[],
   pages: Record<string, Message[]> = {},
   extra: Record<string, unknown> = {},
-  opts: { ready?: boolean; e2e?: E2e } = {},
+  opts: { ready?: boolean; e2e?: E2e; e2eLinkPreviews?: () => boolean } = {},
 ) {
   FakeWs.all = [];
   renewals = [];
@@ -76,6 +76,7 @@ export async function chatStore(
     api,
     e2e,
     me: () => ({ id: 'me', display_name: 'Me' }),
+    e2eLinkPreviews: opts.e2eLinkPreviews,
     socket: { createSocket: (url) => new FakeWs(url), setTimer: clock.set, clearTimer: clock.clear, random: () => 0.5 },
   });
   await chat.start();

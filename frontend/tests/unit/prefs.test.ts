@@ -8,11 +8,30 @@ describe('preferences', () => {
     expect(sanitisePrefs(undefined)).toEqual(DEFAULT_PREFS);
     expect(sanitisePrefs('junk')).toEqual(DEFAULT_PREFS);
     expect(
-      sanitisePrefs({ theme: 'dark', accent: '#ABCDEF', density: 'compact', fontSize: 18, clock: '12', linkPreviews: false }),
-    ).toEqual({ theme: 'dark', accent: '#abcdef', density: 'compact', fontSize: 18, clock: '12', linkPreviews: false });
+      sanitisePrefs({
+        theme: 'dark',
+        accent: '#ABCDEF',
+        density: 'compact',
+        fontSize: 18,
+        clock: '12',
+        linkPreviews: false,
+        e2eLinkPreviews: true,
+      }),
+    ).toEqual({ theme: 'dark', accent: '#abcdef', density: 'compact', fontSize: 18, clock: '12', linkPreviews: false, e2eLinkPreviews: true });
     expect(
-      sanitisePrefs({ theme: 'neon', accent: 'red;background:url(x)', density: 1, fontSize: 99, clock: 24, linkPreviews: 'no' }),
+      sanitisePrefs({
+        theme: 'neon',
+        accent: 'red;background:url(x)',
+        density: 1,
+        fontSize: 99,
+        clock: 24,
+        linkPreviews: 'no',
+        e2eLinkPreviews: 'yes',
+      }),
     ).toEqual(DEFAULT_PREFS);
+    // previews in encrypted conversations are off unless turned on
+    expect(DEFAULT_PREFS.e2eLinkPreviews).toBe(false);
+    expect(sanitisePrefs({ e2eLinkPreviews: 1 }).e2eLinkPreviews).toBe(false);
   });
 
   it('resolves the system theme', () => {
@@ -23,7 +42,7 @@ describe('preferences', () => {
 
   it('applies to the document root', () => {
     const root = document.createElement('html');
-    applyPrefs({ theme: 'system', accent: '#0f8a7e', density: 'compact', fontSize: 18, clock: '24', linkPreviews: true }, root, true);
+    applyPrefs({ theme: 'system', accent: '#0f8a7e', density: 'compact', fontSize: 18, clock: '24', linkPreviews: true, e2eLinkPreviews: false }, root, true);
     expect(root.dataset.theme).toBe('dark');
     expect(root.dataset.density).toBe('compact');
     expect(root.style.getPropertyValue('--accent')).toBe('#0f8a7e');

@@ -20,7 +20,8 @@ import type { ClientFrame, Presence, ServerFrame } from '../realtime/frames';
 import { RealtimeSocket, type SocketOptions, type SocketStatus } from '../realtime/socket';
 import { Timeline } from './timeline.svelte';
 import { MAX_UPLOADS_PER_CHANNEL, Upload, isAbort, uploadEncrypted, uploadError } from './uploads.svelte';
-import type { FileRef } from '../e2e/appcodec';
+import type { FileRef, LinkCard } from '../e2e/appcodec';
+import { firstLink, linkCardOf, previewsOf } from './previews.svelte';
 import { decryptStream, formatSize } from '../e2e/files';
 import { AttachmentPointer } from '../crypto/attachment';
 
@@ -72,9 +73,21 @@ export function newNonce(): string {
   return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
 }
 
+/**
+ * How long a send in an encrypted conversation waits for its link's preview when it is not
+ * ready yet (it was asked for while the text was written); it goes without one after that.
+ */
+export const E2E_PREVIEW_WAIT_MS = 2_000;
+
 export interface ChatOptions {
   api: ApiClient;
   e2e: E2e;
+  /**
+   * Whether texts sent in end-to-end channels and DMs carry their first link's preview, asked
+   * of the server's fetcher by this browser ("Link previews in encrypted conversations", off
+   * unless turned on; docs/e2e.md 19.5). Never, when not given.
+   */
+  e2eLinkPreviews?: () => boolean;
   me: () => { id: string; display_name: string; avatar_ref?: string | null } | null;
   socket?: Partial<SocketOptions>;
   now?: () => number;
@@ -110,6 +123,9 @@ export class ChatStore {
   private readonly me: ChatOptions['me'];
   private readonly socket: RealtimeSocket;
   private readonly now: () => number;
+  private readonly e2eLinkPreviews: () => boolean;
+  /** The encrypted sends of each channel under way, in the order they were made. */
+  private readonly e2eSends = new Map<string, Promise<void>>();
   private lastTypingSent = new Map<string, number>();
   private refreshTimer: ReturnType<typeof setTimeout> | null = null;
   private readies = 0;
@@ -124,6 +140,7 @@ export class ChatStore {
     this.e2e = opts.e2e;
     this.me = opts.me;
     this.now = opts.now ?? (() => Date.now());
+    this.e2eLinkPreviews = opts.e2eLinkPreviews ?? (() => false);
     // Why an encrypted message cannot be read depends on when the reader joined (docs/e2e.md 18.8).
     if (this.e2e) {
       this.e2e.joinedAtOf = (id) => this.channel(id)?.joined_at;
@@ -679,7 +696,7 @@ export class ChatStore {
     const c = this.channel(channelId);
     if (!body || !c || this.sendBlock(channelId)) return;
     if (c.e2e) {
-      void this.sendEncrypted(c, body, replyTo);
+      this.sendEncrypted(c, body, replyTo);
       return;
     }
     this.queueSend(channelId, { kind: 'text', text: body }, undefined, replyTo);
@@ -698,6 +715,32 @@ export class ChatStore {
     });
     this.sendFrame(channelId, nonce, content, replyTo, files);
     this.lastTypingSent.delete(channelId);
+  }
+
+  /**
+   * The link whose preview a text sent to this channel carries: its first http(s) link, in an
+   * end-to-end channel or DM, when the user turned previews there on. Null otherwise.
+   */
+  private e2ePreviewUrl(channelId: string, text: string): string | null {
+    const c = this.channel(channelId);
+    if (!c?.e2e || !this.e2eLinkPreviews() || this.sendBlock(channelId)) return null;
+    return firstLink(text);
+  }
+
+  /**
+   * Asks the server's fetcher for the preview of the first link of a text being written in an
+   * encrypted conversation (when previews there are on), so that it is ready when it is sent.
+   * The composer calls it a moment after the typing stops.
+   */
+  prefetchLinkPreview(channelId: string, text: string): void {
+    const url = this.e2ePreviewUrl(channelId, text);
+    if (url) previewsOf(this.api).request(url);
+  }
+
+  /** The preview a text carries (waited for at most `E2E_PREVIEW_WAIT_MS`), or null. */
+  private async linkFor(text: string, url: string | null): Promise<LinkCard | null> {
+    if (!url) return null;
+    return linkCardOf(text, url, await previewsOf(this.api).answer(url, E2E_PREVIEW_WAIT_MS));
   }
 
   /** The largest file the server takes (asked once; 100 MB until it answered). */
@@ -829,13 +872,44 @@ export class ChatStore {
   /**
    * Encrypts on this device, then sends like any message: the pending copy holds the
    * ciphertext (a resend after a reconnect sends the same bytes with the same nonce) and
-   * shows the text it was made from.
+   * shows the text it was made from. With its link's preview (when previews in encrypted
+   * conversations are on) inside the body. A send that waits (for its preview, or for the
+   * send before it) shows at once as pending and goes when its content is made; the sends of a
+   * channel go in the order they were made.
    */
-  private async sendEncrypted(c: Channel, body: string, replyTo: string | null): Promise<void> {
+  private sendEncrypted(c: Channel, body: string, replyTo: string | null): void {
+    const url = this.e2ePreviewUrl(c.id, body);
+    const waits = url !== null && previewsOf(this.api).request(url, true).status === 'loading';
+    const before = this.e2eSends.get(c.id);
+    let nonce: string | null = null;
+    if (waits || before) {
+      nonce = newNonce();
+      const content: Content = { kind: 'encrypted', ciphertext: '' };
+      const at = new Date(this.now()).toISOString();
+      this.view(c.id).timeline.addPending({ nonce, content, display: body, reply_to: replyTo, created_at: at }, 'preparing');
+      this.lastTypingSent.delete(c.id);
+    }
+    const run = async () => {
+      const link = await this.linkFor(body, url);
+      await this.encryptAndSend(c, body, link, replyTo, nonce);
+    };
+    const p = (before ?? Promise.resolve()).then(run).catch((e: unknown) => {
+      if (nonce) this.view(c.id).timeline.discard(nonce);
+      this.notice = `Not sent: ${e instanceof Error ? e.message : String(e)}`;
+    });
+    this.e2eSends.set(c.id, p);
+    void p.finally(() => {
+      if (this.e2eSends.get(c.id) === p) this.e2eSends.delete(c.id);
+    });
+  }
+
+  /** `nonce`: of the pending copy shown while the send was preparing. Never throws. */
+  private async encryptAndSend(c: Channel, body: string, link: LinkCard | null, replyTo: string | null, nonce: string | null): Promise<void> {
     let ciphertext: string;
     try {
-      ciphertext = await this.e2e.encrypt(c, body);
+      ciphertext = await this.e2e.encrypt(c, body, link);
     } catch (e) {
+      if (nonce) this.view(c.id).timeline.discard(nonce);
       if (c.kind === 'dm' && isRefusedEncryption(e)) {
         // The other person does not accept messages from this user: the composer says so.
         this.refusedDms.add(c.id);
@@ -844,7 +918,13 @@ export class ChatStore {
       this.notice = `Not sent: ${e instanceof ApiError ? describeError(e) : e instanceof Error ? e.message : String(e)}`;
       return;
     }
-    this.queueSend(c.id, { kind: 'encrypted', ciphertext }, body, replyTo);
+    const content: Content = { kind: 'encrypted', ciphertext };
+    if (!nonce) {
+      this.queueSend(c.id, content, body, replyTo);
+      return;
+    }
+    const p = this.view(c.id).timeline.prepared(nonce, content);
+    if (p) this.sendFrame(c.id, nonce, content, replyTo);
   }
 
   retry(channelId: string, nonce: string): void {
@@ -861,8 +941,10 @@ export class ChatStore {
     if (!body || this.sendBlock(channelId)) return false;
     const c = this.channel(channelId);
     if (c?.e2e) {
-      this.e2e
-        .encrypt(c, body)
+      // Encoded as a send is: with its link's preview when previews there are on.
+      const url = this.e2ePreviewUrl(channelId, body);
+      this.linkFor(body, url)
+        .then((link) => this.e2e.encrypt(c, body, link))
         .then((ciphertext) =>
           this.send({ type: 'edit_message', channel_id: channelId, message_id: messageId, content: { kind: 'encrypted', ciphertext } }),
         )

@@ -40,7 +40,11 @@ export interface Pending {
   created_at: string;
   /** The files the message names (sent with it again on a retry). */
   files?: string[];
-  status: 'sending' | 'failed';
+  /**
+   * `preparing`: not sent yet, its content still to be made (an encrypted send waiting for its
+   * link preview, or for the send made before it); `content` is then a placeholder.
+   */
+  status: 'preparing' | 'sending' | 'failed';
   error: string | null;
 }
 
@@ -215,8 +219,19 @@ export class Timeline {
     return this.messages[this.messages.length - 1]?.seq ?? 0;
   }
 
-  addPending(p: Omit<Pending, 'status' | 'error'>): void {
-    this.pending = [...this.pending, { ...p, status: 'sending', error: null }];
+  addPending(p: Omit<Pending, 'status' | 'error'>, status: 'preparing' | 'sending' = 'sending'): void {
+    this.pending = [...this.pending, { ...p, status, error: null }];
+  }
+
+  /** A send that was preparing has its content and goes now; undefined when it is not held. */
+  prepared(nonce: string, content: Content): Pending | undefined {
+    let found: Pending | undefined;
+    this.pending = this.pending.map((p) => {
+      if (p.nonce !== nonce || p.status !== 'preparing') return p;
+      found = { ...p, content, status: 'sending' };
+      return found;
+    });
+    return found;
   }
 
   /** The server stored our send: it becomes a message (unless the server's copy is here already). */

@@ -11,12 +11,18 @@ import { describe, expect, it } from 'vitest';
 import {
   MAX_BODY,
   MAX_FILE_NAME,
+  MAX_LINK_DESCRIPTION,
+  MAX_LINK_SITE_NAME,
+  MAX_LINK_TITLE,
+  MAX_LINK_URL,
   MAX_MIME_TYPE,
   MAX_PAIRWISE,
   MalformedError,
   attachmentBody,
   fileBody,
+  linkTextBody,
   type FileRef,
+  type LinkCard,
   channelPayload,
   decodeBody,
   decodeDirectPlaintext,
@@ -46,6 +52,7 @@ const CODE: Record<string, string> = {
   'length above limit': 'LimitExceeded',
   flag: 'InvalidField',
   'file body flags': 'InvalidField',
+  'link address': 'InvalidField',
   'utf-8': 'InvalidField',
   'body kind': 'WrongTag',
   'payload tag': 'WrongTag',
@@ -73,11 +80,19 @@ describe('app.json', () => {
     expect(v.limits.max_file_name_len).toBe(MAX_FILE_NAME);
     expect(v.limits.max_mime_type_len).toBe(MAX_MIME_TYPE);
     expect(v.limits.max_direct_recipients).toBe(0xffff);
+    // a link body's bounds (not in the file's limits): its case of largest fields has them
+    const largest = v.bodies.find((c: any) => c.kind === 'link_text' && hex(c.url).length === MAX_LINK_URL);
+    expect(largest).toBeDefined();
+    expect(hex(largest.final_url).length).toBe(MAX_LINK_URL);
+    expect(hex(largest.title).length).toBe(MAX_LINK_TITLE);
+    expect(hex(largest.description).length).toBe(MAX_LINK_DESCRIPTION);
+    expect(hex(largest.site_name).length).toBe(MAX_LINK_SITE_NAME);
     expect(v.limits.sender_key_rotate_after).toBe(SENDER_KEY_ROTATE_AFTER);
   });
 
   it('encodes and decodes every body', () => {
     expect(v.bodies.length).toBeGreaterThan(0);
+    let linkCases = 0;
     for (const c of v.bodies) {
       if (c.kind === 'text') {
         expect(toHex(textBody(text(c.text))), c.description).toBe(c.encoding);
@@ -92,6 +107,18 @@ describe('app.json', () => {
         if (c.thumb_file_id !== undefined) f.thumb = { fileId: id(c.thumb_file_id), pointer: hex(c.thumb_pointer) };
         expect(toHex(fileBody(f)), c.description).toBe(c.encoding);
         expect(decodeBody(hex(c.encoding)), c.description).toEqual({ kind: 'file', ...f });
+      } else if (c.kind === 'link_text') {
+        // (a link body's `description` field takes the place of the case's own description)
+        const link: LinkCard = {
+          url: text(c.url),
+          finalUrl: text(c.final_url),
+          title: text(c.title),
+          description: text(c.description),
+          siteName: text(c.site_name),
+        };
+        expect(toHex(linkTextBody(text(c.text), link)), 'link text').toBe(c.encoding);
+        expect(decodeBody(hex(c.encoding))).toEqual({ kind: 'linkText', text: text(c.text), link });
+        linkCases++;
       } else {
         expect(c.kind).toBe('attachment');
         const fields = {
@@ -105,6 +132,7 @@ describe('app.json', () => {
         expect(decodeBody(hex(c.encoding))).toEqual({ kind: 'attachment', ...fields });
       }
     }
+    expect(linkCases).toBeGreaterThan(0);
   });
 
   it('encodes and decodes every direct plaintext', () => {

@@ -21,6 +21,8 @@ export const AppTag = {
   BODY_ATTACHMENT: 0x51,
   /** A file in the server's file store (docs/e2e.md 19.2). */
   BODY_FILE: 0x52,
+  /** A text with the preview of a link in it, made by the sender's browser (docs/e2e.md 19.5). */
+  BODY_LINK_TEXT: 0x53,
   ATTACHMENT_BLOB: 0x09,
 } as const;
 
@@ -34,6 +36,14 @@ export const MAX_FILE_NAME = 1024;
 export const MAX_DIRECT_RECIPIENTS = 0xffff;
 /** The largest MIME type (UTF-8 bytes) of an attachment body. */
 export const MAX_MIME_TYPE = 256;
+/** The largest address (and address after redirects) of a link preview in a body, UTF-8 bytes. */
+export const MAX_LINK_URL = 2048;
+/** The largest title of a link preview in a body, UTF-8 bytes. */
+export const MAX_LINK_TITLE = 1200;
+/** The largest description of a link preview in a body, UTF-8 bytes. */
+export const MAX_LINK_DESCRIPTION = 4000;
+/** The largest site name of a link preview in a body, UTF-8 bytes. */
+export const MAX_LINK_SITE_NAME = 400;
 /** Length of an attachment pointer (tag 0x0A). */
 const POINTER_LEN = 73;
 
@@ -140,10 +150,26 @@ export interface FileRef {
   thumb?: { fileId: string; pointer: Uint8Array };
 }
 
+/**
+ * The preview of a link in a text, as its sender's browser had the server's fetcher read it
+ * (docs/e2e.md 19.5). The codec checks lengths only; whether a card shows is the renderer's rule
+ * (`encryptedCard` in chat/previews.svelte.ts).
+ */
+export interface LinkCard {
+  /** The address previewed, 1 to `MAX_LINK_URL` bytes. */
+  url: string;
+  /** Where the page was found after redirects, 1 to `MAX_LINK_URL` bytes. */
+  finalUrl: string;
+  title: string;
+  description: string;
+  siteName: string;
+}
+
 export type Body =
   | { kind: 'text'; text: string }
   | { kind: 'attachment'; blobMessageId: string; pointer: Uint8Array; name: string; mime: string }
-  | ({ kind: 'file' } & FileRef);
+  | ({ kind: 'file' } & FileRef)
+  | { kind: 'linkText'; text: string; link: LinkCard };
 
 const FILE_HAS_DIMENSIONS = 1;
 const FILE_HAS_DURATION = 2;
@@ -177,6 +203,32 @@ export function fileBody(f: FileRef): Uint8Array {
 /** `0x50 | UTF-8 text`. */
 export function textBody(text: string): Uint8Array {
   return new Writer().u8(AppTag.BODY_TEXT).bytes(utf8.encode(text)).finish();
+}
+
+/**
+ * `0x53 | var(text) | var(url) | var(final_url) | var(title) | var(description) | var(site_name)`:
+ * a text and the preview of a link in it. Refuses what the decoder would refuse.
+ */
+export function linkTextBody(text: string, link: LinkCard): Uint8Array {
+  const t = utf8.encode(text);
+  const u = utf8.encode(link.url);
+  const f = utf8.encode(link.finalUrl);
+  const ti = utf8.encode(link.title);
+  const d = utf8.encode(link.description);
+  const s = utf8.encode(link.siteName);
+  if (u.length === 0 || f.length === 0) throw new MalformedError('link address');
+  if (t.length > MAX_BODY || u.length > MAX_LINK_URL || f.length > MAX_LINK_URL || ti.length > MAX_LINK_TITLE) {
+    throw new MalformedError('length above limit');
+  }
+  if (d.length > MAX_LINK_DESCRIPTION || s.length > MAX_LINK_SITE_NAME) throw new MalformedError('length above limit');
+  return new Writer().u8(AppTag.BODY_LINK_TEXT).varBytes(t).varBytes(u).varBytes(f).varBytes(ti).varBytes(d).varBytes(s).finish();
+}
+
+/** An address of a link body: 1 to `MAX_LINK_URL` bytes of UTF-8. */
+function linkUrl(r: AppReader): string {
+  const b = r.var(MAX_LINK_URL);
+  if (b.length === 0) throw new MalformedError('link address');
+  return decodeUtf8(b);
 }
 
 /** `0x51 | blob_message_id | AttachmentPointer (73 bytes) | var(file name) | var(MIME type)`. */
@@ -217,6 +269,16 @@ export function decodeBody(body: Uint8Array): Body {
       if (flags & FILE_HAS_THUMBNAIL) out.thumb = { fileId: r.id(), pointer: r.take(POINTER_LEN).slice() };
       r.finish();
       return out;
+    }
+    case AppTag.BODY_LINK_TEXT: {
+      const text = decodeUtf8(r.var(MAX_BODY));
+      const url = linkUrl(r);
+      const finalUrl = linkUrl(r);
+      const title = decodeUtf8(r.var(MAX_LINK_TITLE));
+      const description = decodeUtf8(r.var(MAX_LINK_DESCRIPTION));
+      const siteName = decodeUtf8(r.var(MAX_LINK_SITE_NAME));
+      r.finish();
+      return { kind: 'linkText', text, link: { url, finalUrl, title, description, siteName } };
     }
     default:
       throw new MalformedError('body kind');

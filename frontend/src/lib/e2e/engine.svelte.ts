@@ -12,7 +12,7 @@
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import type { Channel, Message } from '../api/types';
-import { fileBody, textBody, type Body, type FileRef } from './appcodec';
+import { fileBody, linkTextBody, textBody, type Body, type FileRef, type LinkCard } from './appcodec';
 // The device module (and the curve arithmetic it brings) loads when the keys are first opened,
 // not with the first page.
 import type { E2eDevice, EnvelopeJson, KeyApi, Warning } from './device';
@@ -27,10 +27,13 @@ export type SendBlock = 'locked' | 'setting_up' | 'unavailable';
 export type DecryptFailureReason = 'no_key' | 'malformed' | 'locked' | 'failed' | 'own_unkept' | UnreadableReason;
 
 /**
- * A message read: its text (for a file, "📎 name", what quotes and previews show) and, for a
- * file, the fields its body names (docs/e2e.md 19.2).
+ * A message read: its text (for a file, "📎 name", what quotes and previews show), for a file
+ * the fields its body names (docs/e2e.md 19.2), for a text sent with a link preview that
+ * preview (docs/e2e.md 19.5).
  */
-export type Decrypted = { ok: true; text: string; file?: FileRef } | { ok: false; reason: DecryptFailureReason; detail?: string };
+export type Decrypted =
+  | { ok: true; text: string; file?: FileRef; link?: LinkCard }
+  | { ok: false; reason: DecryptFailureReason; detail?: string };
 
 /** `opening`: from the wrapped copy of the data key, at a page load (no password). */
 export type KeysStatus = 'locked' | 'opening' | 'unlocking' | 'unlocked' | 'wrong_password';
@@ -136,7 +139,19 @@ function unreadable(e: E2eFailure): Decrypted {
  * that itself starts with U+0000 is kept behind `TEXT_MARK`, so no text reads back as a file.
  */
 const FILE_MARK = '\u0000f';
+/** Starts a cached text that holds a link body (its text and preview, JSON), likewise. */
+const LINK_MARK = '\u0000l';
 const TEXT_MARK = '\u0000t';
+
+interface CachedLink {
+  /** The message's text. */
+  x: string;
+  u: string;
+  f: string;
+  t: string;
+  d: string;
+  s: string;
+}
 
 interface CachedFile {
   id: string;
@@ -162,6 +177,11 @@ export function bodyText(b: Body): string {
     if (b.thumb) c.t = { id: b.thumb.fileId, p: toBase64(b.thumb.pointer) };
     return FILE_MARK + JSON.stringify(c);
   }
+  if (b.kind === 'linkText') {
+    const l = b.link;
+    const c: CachedLink = { x: b.text, u: l.url, f: l.finalUrl, t: l.title, d: l.description, s: l.siteName };
+    return LINK_MARK + JSON.stringify(c);
+  }
   return `📎 ${b.name} (${b.mime || 'file'}): an attachment of an earlier version of the app, which this one does not open.`;
 }
 
@@ -182,7 +202,20 @@ function cachedFile(text: string): FileRef | null {
   }
 }
 
-/** The text a person wrote, of a cached text that is not a file's. */
+const isString = (v: unknown): v is string => typeof v === 'string';
+
+function cachedLink(text: string): { text: string; link: LinkCard } | null {
+  if (!text.startsWith(LINK_MARK)) return null;
+  try {
+    const c = JSON.parse(text.slice(LINK_MARK.length)) as Partial<CachedLink>;
+    if (![c.x, c.u, c.f, c.t, c.d, c.s].every(isString)) return null;
+    return { text: c.x!, link: { url: c.u!, finalUrl: c.f!, title: c.t!, description: c.d!, siteName: c.s! } };
+  } catch {
+    return null;
+  }
+}
+
+/** The text a person wrote, of a cached text that is not a file's or a link body's. */
 function cachedText(text: string): string {
   return text.startsWith(TEXT_MARK) ? text.slice(TEXT_MARK.length) : text;
 }
@@ -190,13 +223,18 @@ function cachedText(text: string): string {
 /** The answer for a cached (or just decrypted) text. */
 export function shown(text: string): Decrypted {
   const file = cachedFile(text);
-  return file ? { ok: true, text: `📎 ${file.name}`, file } : { ok: true, text: cachedText(text) };
+  if (file) return { ok: true, text: `📎 ${file.name}`, file };
+  const linked = cachedLink(text);
+  if (linked) return { ok: true, text: linked.text, link: linked.link };
+  return { ok: true, text: cachedText(text) };
 }
 
 /** The body a cached text was made from (what the key backup archives). */
 export function cachedBody(text: string): Uint8Array {
   const file = cachedFile(text);
-  return file ? fileBody(file) : textBody(cachedText(text));
+  if (file) return fileBody(file);
+  const linked = cachedLink(text);
+  return linked ? linkTextBody(linked.text, linked.link) : textBody(cachedText(text));
 }
 
 export class E2e {
@@ -492,8 +530,12 @@ export class E2e {
     return null;
   }
 
-  /** Encrypts a text for an E2E channel: base64 ciphertext for `Content::Encrypted`. */
-  encrypt(channel: Pick<Channel, 'id' | 'e2e' | 'kind'>, text: string): Promise<string> {
+  /**
+   * Encrypts a text for an E2E channel: base64 ciphertext for `Content::Encrypted`. With `link`,
+   * the preview its sender's browser made goes inside the body (docs/e2e.md 19.5).
+   */
+  encrypt(channel: Pick<Channel, 'id' | 'e2e' | 'kind'>, text: string, link?: LinkCard | null): Promise<string> {
+    if (link) return this.encryptBody(channel, linkTextBody(text, link), bodyText({ kind: 'linkText', text, link }));
     return this.encryptBody(channel, textBody(text), bodyText({ kind: 'text', text }));
   }
 
