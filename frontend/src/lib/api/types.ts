@@ -93,6 +93,18 @@ export type LinkAnswerJson = Schemas['LinkAnswer'];
 export type SecretStorageJson = Schemas['SecretStorage'];
 export type KeyBackupJson = Schemas['KeyBackup'];
 export type StoredFile = Schemas['StoredFile'];
+/**
+ * A stored file as the upload answers it: in a plaintext channel also its name, its type, an
+ * image's dimensions and whether the server made a thumbnail (optional here, so that the app
+ * reads them whether or not the generated schema has them yet).
+ */
+export type PlainStoredFile = StoredFile & {
+  name?: string | null;
+  content_type?: string | null;
+  width?: number | null;
+  height?: number | null;
+  thumbnail?: boolean | null;
+};
 export type FileUsage = Schemas['FileUsage'];
 export type LinkPreview = Schemas['LinkPreview'];
 export type AppendedChunkJson = Schemas['AppendedChunk'];
