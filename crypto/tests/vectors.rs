@@ -479,7 +479,7 @@ fn app_vectors_verify() {
                 url: utf8(&c["url"]),
                 final_url: utf8(&c["final_url"]),
                 title: utf8(&c["title"]),
-                description: utf8(&c["description"]),
+                description: utf8(&c["link_description"]),
                 site_name: utf8(&c["site_name"]),
             }),
             other => panic!("unknown body kind {other}"),

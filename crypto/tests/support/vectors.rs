@@ -778,7 +778,7 @@ fn body_json(desc: &str, b: &Body) -> Json {
             f.push(("url", h(l.url.as_bytes())));
             f.push(("final_url", h(l.final_url.as_bytes())));
             f.push(("title", h(l.title.as_bytes())));
-            f.push(("description", h(l.description.as_bytes())));
+            f.push(("link_description", h(l.description.as_bytes())));
             f.push(("site_name", h(l.site_name.as_bytes())));
         }
     }

@@ -92,3 +92,61 @@ export function checkSetupToken(raw: string): FieldError {
   if (byteLength(t) > 64 || /[\u0000-\u001f\u007f]/.test(t)) return 'This is not a valid setup token.';
   return null;
 }
+
+// ---- the name and type of a file uploaded to a plaintext channel (`POST /channels/{id}/files?name=&type=`)
+
+/** Bytes of a file name the server takes. */
+export const FILE_NAME_MAX_BYTES = 255;
+/** Bytes of a declared type the server takes. */
+export const FILE_TYPE_MAX_BYTES = 100;
+
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/u;
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/** Why the server would refuse this file name, or null. */
+export function fileNameProblem(name: string): FieldError {
+  if (!name) return 'A file needs a name.';
+  if (name.match(LONE_SURROGATE)) return 'The file name is not valid text.';
+  if (byteLength(name) > FILE_NAME_MAX_BYTES) return `The file name is longer than ${FILE_NAME_MAX_BYTES} bytes.`;
+  if (CONTROL.test(name)) return 'The file name holds a control character.';
+  if (/[/\\]/.test(name)) return 'The file name holds a slash or a backslash.';
+  return null;
+}
+
+/**
+ * The name a file is uploaded under: its own, with control characters, slashes and backslashes
+ * made `_`, and a name longer than the server takes shortened (the end of its stem goes, the
+ * extension stays); "file" for a file without one.
+ */
+export function uploadName(name: string): string {
+  let n = name.replace(LONE_SURROGATE, '\ufffd').replace(/[\u0000-\u001f\u007f-\u009f/\\]/gu, '_').trim();
+  if (!n) return 'file';
+  if (byteLength(n) <= FILE_NAME_MAX_BYTES) return n;
+  const dot = n.lastIndexOf('.');
+  const ext = dot > 0 && byteLength(n.slice(dot)) <= 16 ? n.slice(dot) : '';
+  const stem = [...(ext ? n.slice(0, dot) : n)];
+  const room = FILE_NAME_MAX_BYTES - byteLength(ext);
+  let used = 0;
+  let end = 0;
+  while (end < stem.length && used + byteLength(stem[end]!) <= room) used += byteLength(stem[end++]!);
+  n = stem.slice(0, end).join('') + ext;
+  return n || 'file';
+}
+
+/** `type/subtype` of a file's type (no parameters), lower case; null when it is none or too long. */
+export function uploadType(type: string): string | null {
+  const t = type.split(';')[0]!.trim().toLowerCase();
+  if (!/^[a-z0-9][a-z0-9!#$&^_.+-]*\/[a-z0-9][a-z0-9!#$&^_.+-]*$/.test(t) || t.length > FILE_TYPE_MAX_BYTES) return null;
+  return t;
+}
+
+/**
+ * The query of a plaintext upload (`?name=…&type=…`). Throws, saying why, for a name the server
+ * would refuse (`uploadName` makes one it takes); a type it would not take is left out.
+ */
+export function plainUploadQuery(name: string, type?: string | null): string {
+  const problem = fileNameProblem(name);
+  if (problem) throw new Error(problem);
+  const t = type ? uploadType(type) : null;
+  return `?name=${encodeURIComponent(name)}${t ? `&type=${encodeURIComponent(t)}` : ''}`;
+}

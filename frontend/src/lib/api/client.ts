@@ -11,6 +11,7 @@
 // `invalid_refresh_token`, the stored session is erased and `onSessionEnded('expired')` runs.
 
 import type { KeyValueStore } from '../storage/kv';
+import { plainUploadQuery } from '../validate';
 import type {
   AccountDevices,
   AppendedChunkJson,
@@ -19,7 +20,7 @@ import type {
   KeyBackupJson,
   FileUsage,
   LinkPreview,
-  StoredFile,
+  PlainStoredFile,
   Image,
   ImageKind,
   LinkAnswerJson,
@@ -792,15 +793,19 @@ export class ApiClient {
 
   /**
    * `POST /channels/{id}/files`: stores `blob` (in an end-to-end channel the encrypted blob) as
-   * a file of the channel, reporting the bytes sent; `signal` cancels (an `AbortError`).
+   * a file of the channel, reporting the bytes sent; `signal` cancels (an `AbortError`). In a
+   * plaintext channel `plain` names the file and its type (`?name=&type=`; a name the server
+   * would refuse throws before anything is sent), and the answer describes it.
    */
-  uploadFile(
+  async uploadFile(
     channelId: string,
     blob: Blob,
     onProgress?: (sent: number, total: number) => void,
     signal?: AbortSignal,
-  ): Promise<StoredFile> {
-    return this.upload(`/channels/${encodeURIComponent(channelId)}/files`, blob, 'application/octet-stream', onProgress, signal);
+    plain?: { name: string; type?: string | null },
+  ): Promise<PlainStoredFile> {
+    const query = plain ? plainUploadQuery(plain.name, plain.type) : '';
+    return this.upload(`/channels/${encodeURIComponent(channelId)}/files${query}`, blob, 'application/octet-stream', onProgress, signal);
   }
 
   /**
@@ -855,9 +860,19 @@ export class ApiClient {
   }
 
   /** `GET /files/{id}`: the answer, its body to be read as a stream (an error answer throws). */
-  async fileResponse(fileId: string, signal?: AbortSignal): Promise<Response> {
+  fileResponse(fileId: string, signal?: AbortSignal): Promise<Response> {
+    return this.fileGet(`/files/${encodeURIComponent(fileId)}`, signal);
+  }
+
+  /** `GET /files/{id}/thumbnail`: the thumbnail the server made of a plaintext image (404 when none). */
+  thumbnailResponse(fileId: string, signal?: AbortSignal): Promise<Response> {
+    return this.fileGet(`/files/${encodeURIComponent(fileId)}/thumbnail`, signal);
+  }
+
+  /** An authenticated GET of stored bytes (not JSON), refreshing once after a 401. */
+  private async fileGet(path: string, signal?: AbortSignal): Promise<Response> {
     const get = (token: string | null) =>
-      this.fetchFn(`${this.base}/files/${encodeURIComponent(fileId)}`, {
+      this.fetchFn(`${this.base}${path}`, {
         headers: token ? { authorization: `Bearer ${token}` } : {},
         credentials: 'omit',
         cache: 'no-store',

@@ -629,6 +629,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/gifs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Search GIFs through the configured provider (404 when GIF search is not set up) */
+        get: operations["get_gifs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/gifs/media": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The bytes of a GIF a search found, fetched by the server from the provider's media origins */
+        get: operations["get_gifs_media"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/groups/{id}": {
         parameters: {
             query?: never;
@@ -1815,6 +1849,38 @@ export interface components {
              */
             quota_bytes: number;
         };
+        /**
+         * @description One GIF found: its addresses at the provider, fetched through `GET /api/v1/gifs/media`
+         *     (the reader's browser never reaches the provider).
+         */
+        Gif: {
+            /** Format: int32 */
+            height: number;
+            id: string;
+            /** Format: int32 */
+            preview_height: number;
+            /** @description A small rendition for the picker. */
+            preview_url: string;
+            /** Format: int32 */
+            preview_width: number;
+            /**
+             * Format: int64
+             * @description The GIF's bytes, when the provider says.
+             */
+            size?: number | null;
+            /** @description What it shows, for people and screen readers. */
+            title: string;
+            /** @description The GIF to send. */
+            url: string;
+            /** Format: int32 */
+            width: number;
+        };
+        /** @description A page of GIF search results. */
+        GifPage: {
+            /** @description Where the next page starts (`pos`), when there is one. */
+            next?: string | null;
+            results: components["schemas"]["Gif"][];
+        };
         /** @description A group of channels. */
         Group: {
             assigned_to?: null | components["schemas"]["UserId"];
@@ -1856,6 +1922,8 @@ export interface components {
         ImageKind: "avatar" | "banner" | "icon" | "emoji";
         /** @description `GET /api/v1/instance`: what a client needs before logging in. */
         InstanceInfo: {
+            /** @description Whether GIF search is set up (`GET /api/v1/gifs`). */
+            gifs?: boolean;
             name: string;
             /** Format: int32 */
             protocol_version: number;
@@ -4121,6 +4189,70 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description An error: `code` is stable, `message` says what to fix */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_gifs: {
+        parameters: {
+            query: {
+                q: string;
+                pos?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Search GIFs through the configured provider (404 when GIF search is not set up) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GifPage"];
+                };
+            };
+            /** @description An error: `code` is stable, `message` says what to fix */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_gifs_media: {
+        parameters: {
+            query: {
+                url: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The bytes of a GIF a search found, fetched by the server from the provider's media origins */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "image/jpeg": string;
+                    "image/webp": string;
+                };
             };
             /** @description An error: `code` is stable, `message` says what to fix */
             default: {

@@ -93,6 +93,10 @@ export type LinkAnswerJson = Schemas['LinkAnswer'];
 export type SecretStorageJson = Schemas['SecretStorage'];
 export type KeyBackupJson = Schemas['KeyBackup'];
 export type StoredFile = Schemas['StoredFile'];
+/** A stored file as the upload answers it: in a plaintext channel also its name and type. */
+export type PlainStoredFile = StoredFile;
+/** A file of a plaintext message, as the server lists it (`Message.attachments`). */
+export type Attachment = Schemas['Attachment'];
 export type FileUsage = Schemas['FileUsage'];
 export type LinkPreview = Schemas['LinkPreview'];
 export type AppendedChunkJson = Schemas['AppendedChunk'];

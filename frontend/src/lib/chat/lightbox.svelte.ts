@@ -1,20 +1,20 @@
 // The image viewer over the timeline (one per page): the images of the open channel, in the
-// order they are shown, with the keyboard moving between them.
+// order they are shown (end-to-end and plaintext alike), with the keyboard moving between them.
 
-import type { FileRef } from '../e2e/appcodec';
+import type { ShownFile } from './attachments';
 
 export interface LightboxItem {
   key: string;
-  file: FileRef;
+  file: ShownFile;
 }
 
 class Lightbox {
   /** The images shown in the timeline, by the key their element carries (`data-lightbox`). */
-  private readonly known = new Map<string, FileRef>();
+  private readonly known = new Map<string, ShownFile>();
   items = $state<LightboxItem[]>([]);
   index = $state<number | null>(null);
 
-  register(key: string, file: FileRef): () => void {
+  register(key: string, file: ShownFile): () => void {
     this.known.set(key, file);
     return () => this.known.delete(key);
   }

@@ -19,7 +19,8 @@ import { describeError, frameErrorText } from '../errors';
 import type { ClientFrame, Presence, ServerFrame } from '../realtime/frames';
 import { RealtimeSocket, type SocketOptions, type SocketStatus } from '../realtime/socket';
 import { Timeline } from './timeline.svelte';
-import { MAX_UPLOADS_PER_CHANNEL, Upload, isAbort, uploadEncrypted, uploadError } from './uploads.svelte';
+import { MAX_UPLOADS_PER_CHANNEL, Upload, isAbort, uploadEncrypted, uploadError, uploadPlain } from './uploads.svelte';
+import { heldType, readWhole, type Attachment, type ShownFile } from './attachments';
 import type { FileRef, LinkCard } from '../e2e/appcodec';
 import { firstLink, linkCardOf, previewsOf } from './previews.svelte';
 import { decryptStream, formatSize } from '../e2e/files';
@@ -177,6 +178,9 @@ export class ChatStore {
   stop(): void {
     this.socket.stop();
     if (this.refreshTimer) clearTimeout(this.refreshTimer);
+    for (const o of this.opened.values()) URL.revokeObjectURL(o.url);
+    this.opened.clear();
+    this.openedBytes = 0;
     if (typeof window !== 'undefined') window.removeEventListener('focus', this.onFocus);
   }
 
@@ -703,7 +707,14 @@ export class ChatStore {
   }
 
   /** Shows a send as pending and sends it; `display` is the text of an encrypted send. */
-  private queueSend(channelId: string, content: Content, display: string | undefined, replyTo: string | null, files?: string[]): void {
+  private queueSend(
+    channelId: string,
+    content: Content,
+    display: string | undefined,
+    replyTo: string | null,
+    files?: string[],
+    attachments?: Attachment[],
+  ): void {
     const nonce = newNonce();
     this.view(channelId).timeline.addPending({
       nonce,
@@ -712,6 +723,7 @@ export class ChatStore {
       reply_to: replyTo,
       created_at: new Date(this.now()).toISOString(),
       files,
+      attachments,
     });
     this.sendFrame(channelId, nonce, content, replyTo, files);
     this.lastTypingSent.delete(channelId);
@@ -747,23 +759,24 @@ export class ChatStore {
   private maxUpload: number | null = null;
 
   /**
-   * Sends files (picked, dropped or pasted), each as a message of its own, in an end-to-end
-   * channel or DM: encrypted here, uploaded with progress, then sent. Null, or why not (nothing
-   * is started then).
+   * Sends files (picked, dropped or pasted), each as a message of its own: in an end-to-end
+   * channel or DM encrypted here, in a plaintext channel as they are (named and typed, the
+   * server making an image's thumbnail); uploaded with progress, then sent. Null, or why not
+   * (nothing is started then).
    */
   sendFiles(channelId: string, files: File[]): string | null {
     const c = this.channel(channelId);
     if (!c) return 'This channel is not available.';
     const block = this.sendBlock(channelId);
     if (block) return block;
-    if (!c.e2e) return 'Files can be sent in end-to-end encrypted channels and direct messages; this channel is plaintext.';
     const v = this.view(channelId);
     if (v.uploads.length + files.length > MAX_UPLOADS_PER_CHANNEL) {
       return `At most ${MAX_UPLOADS_PER_CHANNEL} files can be on their way at once: wait for some to finish.`;
     }
     const max = this.maxUpload ?? 100 * 1024 * 1024;
-    // The encrypted blob is 16 bytes a 64 KiB chunk and 5 bytes larger than the file.
-    const tooLarge = files.find((f) => f.size + Math.ceil(f.size / 65536) * 16 + 21 > max);
+    // An encrypted blob is 16 bytes a 64 KiB chunk and 5 bytes larger than the file.
+    const stored = (size: number) => (c.e2e ? size + Math.ceil(size / 65536) * 16 + 21 : size);
+    const tooLarge = files.find((f) => stored(f.size) > max);
     if (tooLarge) return `${tooLarge.name} is too large: a file may have at most ${formatSize(max)} here.`;
     v.uploads = [...v.uploads, ...files.map((f) => new Upload(f))];
     void this.runUploads(c);
@@ -785,9 +798,16 @@ export class ChatStore {
         const u = v.uploads.find((x) => x.status === 'preparing' && !x.signal.aborted);
         if (!u) return;
         try {
-          const { ref, files } = await uploadEncrypted(this.api, c.id, u);
-          u.status = 'sending';
-          await this.sendEncryptedFile(c, ref, files);
+          if (c.e2e) {
+            const { ref, files } = await uploadEncrypted(this.api, c.id, u);
+            u.status = 'sending';
+            await this.sendEncryptedFile(c, ref, files);
+          } else {
+            const { attachment, files } = await uploadPlain(this.api, c.id, u);
+            u.status = 'sending';
+            // A file with no caption: the text typed in the composer goes as a message of its own.
+            this.queueSend(c.id, { kind: 'text', text: '' }, `📎 ${attachment.name}`, null, files, [attachment]);
+          }
           u.release();
           v.uploads = v.uploads.filter((x) => x !== u);
         } catch (e) {
@@ -822,43 +842,84 @@ export class ChatStore {
     void this.runUploads(c);
   }
 
-  /** Decrypted files held as object URLs, by file id (the least lately used go first). */
+  /** Files and thumbnails held as object URLs, by what they are (the least lately used go first). */
   private opened = new Map<string, { url: string; size: number }>();
   private openedBytes = 0;
   private opening = new Map<string, Promise<string>>();
 
   /**
-   * A file a message names, downloaded, decrypted and checked, as an object URL this tab keeps
-   * (at most 64 files and 256 MB; the least lately used are let go). Fails, showing nothing,
-   * for a blob that is not the one the message names.
+   * A file a message names, downloaded (in an end-to-end channel decrypted and checked), as an
+   * object URL this tab keeps (at most 64 files and 256 MB with the thumbnails; the least lately
+   * used are let go, and all of them when the store stops). Fails, showing nothing, for a blob
+   * that is not the one the message names, or a download cut short.
    */
-  openFile(f: { fileId: string; pointer: Uint8Array }, mime: string, onProgress?: (done: number, total: number) => void): Promise<string> {
-    const held = this.opened.get(f.fileId);
+  openFile(f: ShownFile, onProgress?: (done: number, total: number) => void): Promise<string> {
+    const s = f.source;
+    if (s.kind === 'encrypted') {
+      return this.hold(`f:${s.ref.fileId}`, async () => {
+        const pointer = AttachmentPointer.fromBytes(s.ref.pointer);
+        const res = await this.api.fileResponse(s.ref.fileId);
+        if (!res.body) throw new Error('The file could not be read.');
+        return decryptStream(pointer, res.body, heldType(f.mime), onProgress);
+      });
+    }
+    return this.hold(`f:${s.fileId}`, async () => {
+      const res = await this.api.fileResponse(s.fileId);
+      return readWhole(res, heldType(f.mime), f.size, onProgress);
+    });
+  }
+
+  /**
+   * The thumbnail of a file (an image's, or a video's poster) as an object URL kept like the
+   * files: decrypted here in an end-to-end channel, the server's own in a plaintext one.
+   */
+  openThumb(f: ShownFile): Promise<string> {
+    const s = f.source;
+    if (s.kind === 'encrypted') {
+      const thumb = s.ref.thumb;
+      if (!thumb) return Promise.reject(new Error('This file has no thumbnail.'));
+      return this.hold(`f:${thumb.fileId}`, async () => {
+        const pointer = AttachmentPointer.fromBytes(thumb.pointer);
+        const res = await this.api.fileResponse(thumb.fileId);
+        if (!res.body) throw new Error('The thumbnail could not be read.');
+        return decryptStream(pointer, res.body, 'image/webp');
+      });
+    }
+    if (!s.thumbnail) return Promise.reject(new Error('This file has no thumbnail.'));
+    return this.hold(`t:${s.fileId}`, async () => {
+      const res = await this.api.thumbnailResponse(s.fileId);
+      const type = (res.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+      // Only the types the server makes thumbnails in are shown as one.
+      if (type !== 'image/webp' && type !== 'image/jpeg') throw new Error('The server sent no thumbnail.');
+      return readWhole(res, type, null);
+    });
+  }
+
+  /** What `load` makes, held under `key` as an object URL (one download for any number asking). */
+  private hold(key: string, load: () => Promise<Blob>): Promise<string> {
+    const held = this.opened.get(key);
     if (held) {
-      this.opened.delete(f.fileId);
-      this.opened.set(f.fileId, held);
+      this.opened.delete(key);
+      this.opened.set(key, held);
       return Promise.resolve(held.url);
     }
-    let p = this.opening.get(f.fileId);
+    let p = this.opening.get(key);
     if (!p) {
       p = (async () => {
-        const pointer = AttachmentPointer.fromBytes(f.pointer);
-        const res = await this.api.fileResponse(f.fileId);
-        if (!res.body) throw new Error('The file could not be read.');
-        const blob = await decryptStream(pointer, res.body, mime, onProgress);
+        const blob = await load();
         const url = URL.createObjectURL(blob);
-        this.opened.set(f.fileId, { url, size: blob.size });
+        this.opened.set(key, { url, size: blob.size });
         this.openedBytes += blob.size;
         for (const [id, o] of this.opened) {
           if (this.opened.size <= 64 && this.openedBytes <= 256 * 1024 * 1024) break;
-          if (id === f.fileId) continue;
+          if (id === key) continue;
           URL.revokeObjectURL(o.url);
           this.opened.delete(id);
           this.openedBytes -= o.size;
         }
         return url;
-      })().finally(() => this.opening.delete(f.fileId));
-      this.opening.set(f.fileId, p);
+      })().finally(() => this.opening.delete(key));
+      this.opening.set(key, p);
     }
     return p;
   }

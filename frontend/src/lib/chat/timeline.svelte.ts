@@ -9,6 +9,7 @@
 
 import type { Content, Message, Reaction } from '../api/types';
 import type { ReactionChanged } from '../realtime/frames';
+import type { Attachment } from './attachments';
 
 /** The server lists at most this many users per reaction. */
 export const MAX_REACTION_USERS = 100;
@@ -40,6 +41,8 @@ export interface Pending {
   created_at: string;
   /** The files the message names (sent with it again on a retry). */
   files?: string[];
+  /** In a plaintext channel, those files as the server described them (shown once acked). */
+  attachments?: Attachment[];
   /**
    * `preparing`: not sent yet, its content still to be made (an encrypted send waiting for its
    * link preview, or for the send made before it); `content` is then a placeholder.
@@ -253,6 +256,8 @@ export class Timeline {
         edited_at: null,
         deleted: false,
         reactions: [],
+        ...(p.files?.length ? { files: p.files } : {}),
+        ...(p.attachments?.length ? { attachments: p.attachments } : {}),
       });
     }
     return true;

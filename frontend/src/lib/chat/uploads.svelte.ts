@@ -1,14 +1,18 @@
-// Files being sent (docs/e2e.md 19.2, docs/web.md "Files"): each is prepared (an image's
-// dimensions and thumbnail), encrypted with a key of its own, uploaded with progress, checked
-// against the digest the server reports, and then sent as one message naming it. A failed one
-// keeps its place with the reason and can be tried again or dropped; a cancelled one is gone.
+// Files being sent (docs/e2e.md 19.2, docs/web.md "Files"): in an end-to-end channel each is
+// prepared (an image's dimensions and thumbnail), encrypted with a key of its own, uploaded with
+// progress, checked against the digest the server reports, and then sent as one message naming
+// it; in a plaintext channel it is uploaded as it is, with its name and type (the server makes an
+// image's thumbnail), and sent the same way. A failed one keeps its place with the reason and
+// can be tried again or dropped; a cancelled one is gone.
 
 import type { ApiClient } from '../api/client';
 import { ApiError } from '../api/client';
 import type { StoredFile } from '../api/types';
+import type { Attachment } from './attachments';
+import { uploadName, uploadType } from '../validate';
 import { describeError } from '../errors';
 import type { FileRef } from '../e2e/appcodec';
-import { blobDigest, encryptFile, imageThumbnail, videoThumbnail, type Encrypted } from '../e2e/files';
+import { blobDigest, encryptFile, imageThumbnail, isInlineImage, videoThumbnail, type Encrypted } from '../e2e/files';
 
 /** Files waiting or under way in one channel at most. */
 export const MAX_UPLOADS_PER_CHANNEL = 20;
@@ -112,4 +116,36 @@ export async function uploadEncrypted(api: ApiClient, channelId: string, u: Uplo
   }
   if (storedThumb && thumb) ref.thumb = { fileId: storedThumb.id, pointer: thumb.pointer.toBytes() };
   return { ref, files: storedThumb ? [stored.id, storedThumb.id] : [stored.id] };
+}
+
+/** A picked image shown as its own preview in the upload list up to this size (bytes). */
+const PREVIEW_MAX_BYTES = 20 * 1024 * 1024;
+
+/**
+ * Uploads `u.file` to a plaintext channel as it is, named and typed: the attachment the message
+ * will show (as the server described the stored file) and the id to send with it.
+ */
+export async function uploadPlain(api: ApiClient, channelId: string, u: Upload): Promise<{ attachment: Attachment; files: string[] }> {
+  const file = u.file;
+  const name = uploadName(file.name);
+  const type = uploadType(file.type);
+  if (!u.preview && type && isInlineImage(type) && file.size <= PREVIEW_MAX_BYTES) u.preview = URL.createObjectURL(file);
+  u.status = 'uploading';
+  u.total = file.size;
+  u.done = 0;
+  const stored = await api.uploadFile(channelId, file, (sent) => (u.done = Math.min(sent, file.size)), u.signal, { name, type });
+  if (stored.size !== file.size) throw new Error('The server stored another number of bytes than were sent: the file was not sent.');
+  u.done = file.size;
+  const attachment: Attachment = {
+    id: stored.id,
+    name: stored.name || name,
+    content_type: stored.content_type || type || 'application/octet-stream',
+    size: stored.size,
+    thumbnail: stored.thumbnail === true,
+  };
+  if (stored.width && stored.height) {
+    attachment.width = stored.width;
+    attachment.height = stored.height;
+  }
+  return { attachment, files: [stored.id] };
 }

@@ -85,7 +85,7 @@ describe('app.json', () => {
     expect(largest).toBeDefined();
     expect(hex(largest.final_url).length).toBe(MAX_LINK_URL);
     expect(hex(largest.title).length).toBe(MAX_LINK_TITLE);
-    expect(hex(largest.description).length).toBe(MAX_LINK_DESCRIPTION);
+    expect(hex(largest.link_description).length).toBe(MAX_LINK_DESCRIPTION);
     expect(hex(largest.site_name).length).toBe(MAX_LINK_SITE_NAME);
     expect(v.limits.sender_key_rotate_after).toBe(SENDER_KEY_ROTATE_AFTER);
   });
@@ -108,15 +108,14 @@ describe('app.json', () => {
         expect(toHex(fileBody(f)), c.description).toBe(c.encoding);
         expect(decodeBody(hex(c.encoding)), c.description).toEqual({ kind: 'file', ...f });
       } else if (c.kind === 'link_text') {
-        // (a link body's `description` field takes the place of the case's own description)
         const link: LinkCard = {
           url: text(c.url),
           finalUrl: text(c.final_url),
           title: text(c.title),
-          description: text(c.description),
+          description: text(c.link_description),
           siteName: text(c.site_name),
         };
-        expect(toHex(linkTextBody(text(c.text), link)), 'link text').toBe(c.encoding);
+        expect(toHex(linkTextBody(text(c.text), link)), c.description).toBe(c.encoding);
         expect(decodeBody(hex(c.encoding))).toEqual({ kind: 'linkText', text: text(c.text), link });
         linkCases++;
       } else {
