@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { MemoryStore } from '../../src/lib/storage/kv';
 import { Keystore, KeystoreError, type KeystoreMeta } from '../../src/lib/e2e/keystore';
 import { E2e, ciphertextDigest } from '../../src/lib/e2e/engine.svelte';
@@ -86,6 +86,46 @@ describe('Keystore', () => {
     await other.unlock(V, 'pass phrase one');
     await store.put('keys', `${V}/a`, a);
     expect(await other.getSecret('a')).toBeNull();
+  });
+
+  it('seals cached texts with AES-GCM by WebCrypto, bound to their slot, and still reads older ones', async () => {
+    const { store, ks } = setup();
+    // a text cached where WebCrypto was missing: XChaCha20-Poly1305 under the data key
+    const real = (await import('node:crypto')).webcrypto;
+    vi.stubGlobal('crypto', { getRandomValues: (a: Uint8Array) => real.getRandomValues(a) });
+    await ks.unlock(U, 'pass phrase one');
+    await ks.cacheMessage('old', 'd0', 'from before');
+    vi.unstubAllGlobals();
+    const legacy = (await store.get<{ sealed: { alg?: string } }>('msgcache', `${U}/old`))!;
+    expect(legacy.sealed.alg).toBeUndefined();
+    ks.lock();
+    await ks.unlock(U, 'pass phrase one');
+    await ks.cacheMessage('m1', 'd1', 'first text');
+    await ks.cacheMessage('m2', 'd2', 'second text');
+    const r1 = (await store.get<{ digest: string; sealed: { nonce: string; ct: string; alg?: string } }>('msgcache', `${U}/m1`))!;
+    expect(r1.sealed.alg).toBe('aes-gcm');
+    expect(atob(r1.sealed.nonce).length).toBe(12);
+    expect(atob(r1.sealed.ct)).not.toContain('first text');
+    expect(await ks.cachedMessages([{ id: 'old', digest: 'd0' }, { id: 'm1', digest: 'd1' }, { id: 'm2', digest: 'd2' }])).toEqual([
+      'from before',
+      'first text',
+      'second text',
+    ]);
+    // moved to another message, or a flipped bit: it does not open
+    const r2 = await store.get('msgcache', `${U}/m2`);
+    await store.put('msgcache', `${U}/m2`, { ...r1, digest: 'd2' });
+    expect(await ks.cachedMessage('m2', 'd2')).toBeNull();
+    await store.put('msgcache', `${U}/m2`, r2);
+    const ct = Uint8Array.from(atob(r1.sealed.ct), (x) => x.charCodeAt(0));
+    ct[3]! ^= 1;
+    await store.put('msgcache', `${U}/m1`, { ...r1, sealed: { ...r1.sealed, ct: btoa(String.fromCharCode(...ct)) } });
+    expect(await ks.cachedMessage('m1', 'd1')).toBeNull();
+    expect(await ks.cachedMessage('m2', 'd2')).toBe('second text');
+    // another keystore's data key derives another text key
+    const other = new Keystore(store, { kdf: KDF });
+    await other.unlock(V, 'pass phrase one');
+    await store.put('msgcache', `${V}/m2`, r2);
+    expect(await other.cachedMessage('m2', 'd2')).toBeNull();
   });
 
   it('caches decrypted messages per ciphertext and forgets them on reset', async () => {

@@ -27,6 +27,16 @@ import { decryptStream, formatSize } from '../e2e/files';
 import { AttachmentPointer } from '../crypto/attachment';
 
 export const PAGE_SIZE = 50;
+/** How long a page fetched ahead of the reader may wait to be shown before it is fetched again. */
+export const PREFETCH_FRESH_MS = 60_000;
+
+/** An older page fetched while the reader reads back, before they reach it. */
+interface Prefetched {
+  /** The `before_seq` it was fetched with. */
+  before: number;
+  at: number;
+  page: Promise<{ messages: Message[]; has_more: boolean }>;
+}
 
 /** The forms the chat layout shows in place of a channel. */
 export type ChatForm = 'create-community' | 'join' | 'create-channel' | 'new-dm' | 'community-settings' | 'directory' | null;
@@ -57,6 +67,12 @@ export class ChannelView {
   dividerAfter = $state<number | null>(null);
   loadingOlder = $state(false);
   loadError = $state<unknown>(null);
+  /**
+   * The next older page, fetched as soon as the reader has scrolled back once (one per view):
+   * reading back waits for decrypting and showing, not for the network. Dropped when a change to
+   * a message it may hold arrives, when the view closes, or after `PREFETCH_FRESH_MS`.
+   */
+  prefetched: Prefetched | null = null;
   /** Files on their way to this channel (at most `MAX_UPLOADS_PER_CHANNEL`). */
   uploads = $state<Upload[]>([]);
   /** An upload runs at a time; the others wait their turn. */
@@ -385,6 +401,7 @@ export class ChatStore {
         }
         if (f.event_seq > c.last_seq) c.last_seq = f.event_seq;
         const v = this.views.get(m.channel_id);
+        if (v?.prefetched && m.seq < v.prefetched.before) v.prefetched = null;
         const isNew = f.type === 'message_created' && (!v || !v.timeline.get(m.id));
         if (v?.timeline.loaded || (v && this.activeId === m.channel_id)) v.timeline.apply(m, f.event_seq);
         if (isNew && m.sender_id && m.sender_id !== this.myId && m.seq > c.last_read_seq && !m.deleted) {
@@ -413,6 +430,8 @@ export class ChatStore {
         }
         if (f.event_seq > c.last_seq) c.last_seq = f.event_seq;
         const v = this.views.get(f.channel_id);
+        // a reaction to a message not held yet may be to one of the page fetched ahead
+        if (v?.prefetched && !v.timeline.get(f.message_id)) v.prefetched = null;
         if (v?.timeline.loaded || (v && this.activeId === f.channel_id)) v.timeline.applyReaction(f);
         break;
       }
@@ -633,7 +652,10 @@ export class ChatStore {
   closeChannel(channelId: string): void {
     if (this.activeId === channelId) this.activeId = null;
     const v = this.views.get(channelId);
-    if (v) v.dividerAfter = null;
+    if (v) {
+      v.dividerAfter = null;
+      v.prefetched = null;
+    }
   }
 
   async loadOlder(channelId: string): Promise<boolean> {
@@ -643,10 +665,21 @@ export class ChatStore {
     const before = t.oldestSeq;
     if (before === null) return false;
     v.loadingOlder = true;
+    const fetch = (b: number) => this.api.messages(channelId, { before_seq: b, limit: PAGE_SIZE });
     try {
-      const page = await this.api.messages(channelId, { before_seq: before, limit: PAGE_SIZE });
-      t.applyPage(page.messages, page.has_more, true);
-      return page.messages.length > 0;
+      const ahead = v.prefetched;
+      v.prefetched = null;
+      const fresh = ahead && ahead.before === before && Date.now() - ahead.at < PREFETCH_FRESH_MS;
+      // (a change to one of its messages before it was taken dropped it: see the frames)
+      const shown = fresh ? await ahead.page.catch(() => fetch(before)) : await fetch(before);
+      t.applyPage(shown.messages, shown.has_more, true);
+      const next = t.oldestSeq;
+      if (shown.has_more && shown.messages.length && next !== null && this.views.get(channelId) === v) {
+        const p: Prefetched = { before: next, at: Date.now(), page: fetch(next) };
+        p.page.catch(() => {});
+        v.prefetched = p;
+      }
+      return shown.messages.length > 0;
     } catch (e) {
       v.loadError = e;
       return false;

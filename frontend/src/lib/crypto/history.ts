@@ -231,6 +231,12 @@ export class HistoryReader {
   private checkpoints = new Map<number, Uint8Array>();
   /** The chain key after the last message read, so that reading in order costs one step. */
   private cursor: { iteration: number; chainKey: Uint8Array } | null = null;
+  /**
+   * The chain keys of the last stretch walked from a checkpoint (`keys[j]` is the chain key at
+   * iteration `start + j`, fewer than the interval): reading newest first, as a timeline scrolls
+   * back, takes the older messages of the stretch from here instead of walking again.
+   */
+  private stretch: { start: number; keys: Uint8Array[] } | null = null;
 
   constructor(readonly key: HistoryKey) {
     this.checkpoints.set(key.firstIteration, key.chainKey.slice());
@@ -247,20 +253,33 @@ export class HistoryReader {
     let at = k.firstIteration + Math.floor(steps / HISTORY_CHECKPOINT_EVERY) * HISTORY_CHECKPOINT_EVERY;
     while (!this.checkpoints.has(at)) at -= HISTORY_CHECKPOINT_EVERY;
     let chainKey: Uint8Array;
-    if (this.cursor && this.cursor.iteration <= msg.iteration && this.cursor.iteration > at) {
+    const st = this.stretch;
+    const inStretch = st !== null && msg.iteration >= st.start && msg.iteration < st.start + st.keys.length;
+    if (inStretch) {
+      at = msg.iteration;
+      chainKey = st.keys[msg.iteration - st.start]!.slice();
+    } else if (this.cursor && this.cursor.iteration <= msg.iteration && this.cursor.iteration > at) {
       at = this.cursor.iteration;
       chainKey = this.cursor.chainKey.slice();
     } else {
       chainKey = this.checkpoints.get(at)!.slice();
     }
+    // a walk of more than one step is kept as the stretch (replacing the one before)
+    const walked: Uint8Array[] | null = msg.iteration - at > 1 ? [chainKey.slice()] : null;
+    const walkStart = at;
     for (let it = at; it < msg.iteration; it++) {
       const [mk, next] = chainStep(chainKey);
       wipe(mk, chainKey);
       chainKey = next;
       const reached = it + 1;
+      if (walked && reached < msg.iteration) walked.push(chainKey.slice());
       if ((reached - k.firstIteration) % HISTORY_CHECKPOINT_EVERY === 0 && !this.checkpoints.has(reached)) {
         this.checkpoints.set(reached, chainKey.slice());
       }
+    }
+    if (walked) {
+      this.wipeStretch();
+      this.stretch = { start: walkStart, keys: walked };
     }
     const dist = new SenderKeyDistribution(k.channelId, k.senderDeviceId, k.keyId, msg.iteration, chainKey, k.signingKey);
     let receiver: SenderKeyReceiver | undefined;
@@ -284,8 +303,14 @@ export class HistoryReader {
     return this.checkpoints.size;
   }
 
+  private wipeStretch(): void {
+    for (const c of this.stretch?.keys ?? []) c.fill(0);
+    this.stretch = null;
+  }
+
   /** Overwrites every chain key kept (the key itself is the caller's). */
   wipe(): void {
+    this.wipeStretch();
     for (const c of this.checkpoints.values()) c.fill(0);
     this.checkpoints.clear();
     this.cursor?.chainKey.fill(0);

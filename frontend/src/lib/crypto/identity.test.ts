@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { concat, toHex } from './encoding.js';
 import { CryptoError } from './errors.js';
 import { DEVICE_CERTIFICATE_LEN, DeviceCertificate, DeviceIdentity, UserKeyPair, devicePublicKeysEqual } from './identity.js';
-import { checkVerifyingKey, sha512Of, verifyStrict } from './primitives.js';
+import { checkVerifyingKey, sha512Of, verifyAhead, verifyStrict } from './primitives.js';
 import { TestRng, xorByte } from './testSupport.js';
 
 function code(f: () => unknown): string {
@@ -192,6 +192,41 @@ describe('strict Ed25519 verification (ed25519-dalek verify_strict rules)', () =
     expect(code(() => checkVerifyingKey(nonCanonical))).toBe('ok');
     expect(() => Point.fromBytes(nonCanonical, false)).toThrow();
     expect(Point.fromBytes(nonCanonical, true).equals(Point.fromBytes(toLe(3n), false))).toBe(true);
+  });
+
+  it('verified ahead by WebCrypto: the same answers, each for exactly its key and bytes', async () => {
+    const label = Uint8Array.of(7, 7);
+    const signed = (body: Uint8Array) => ed25519.sign(concat(Uint8Array.of(label.length), label, body), seed);
+    const honest = signed(msg);
+    const { scalar } = ed25519.utils.getExtendedPublicKey(seed);
+    const R = Point.BASE.multiply(99n).add(T).toBytes();
+    const input = concat(Uint8Array.of(label.length), label, msg);
+    const torsion = concat(R, toLe((99n + (le(sha512Of(R, pub, input)) % L) * scalar) % L));
+    const nonCanonicalS = concat(honest.subarray(0, 32), toLe(le(honest.subarray(32)) + L));
+    const n = await verifyAhead([
+      { publicKey: pub, label, body: msg, signature: honest },
+      { publicKey: pub, label, body: msg, signature: torsion },
+      { publicKey: pub, label, body: msg, signature: nonCanonicalS },
+    ]);
+    // Node's WebCrypto verifies Ed25519: the honest one only
+    expect(n).toBe(1);
+    expect(verifyStrict(pub, input, torsion)).toBe(false);
+    expect(verifyStrict(pub, input, nonCanonicalS)).toBe(false);
+    // what was verified ahead stands only for the very bytes and key it was verified with
+    expect(await verifyAhead([{ publicKey: pub, label, body: msg, signature: honest }])).toBe(1);
+    expect(verifyStrict(pub, concat(input, Uint8Array.of(0)), honest)).toBe(false);
+    expect(await verifyAhead([{ publicKey: pub, label, body: msg, signature: honest }])).toBe(1);
+    const other = ed25519.getPublicKey(new Uint8Array(32).fill(3));
+    expect(verifyStrict(other, input, honest)).toBe(false);
+    expect(await verifyAhead([{ publicKey: pub, label, body: msg, signature: honest }])).toBe(1);
+    expect(verifyStrict(pub, input, honest)).toBe(true);
+    // and taken once: the next check is the JavaScript one, with the same answer
+    expect(verifyStrict(pub, input, honest)).toBe(true);
+    // a forgery is not remembered
+    const forged = honest.slice();
+    forged[5] = (forged[5] as number) ^ 1;
+    expect(await verifyAhead([{ publicKey: pub, label, body: msg, signature: forged }])).toBe(0);
+    expect(verifyStrict(pub, input, forged)).toBe(false);
   });
 
   it('rejects small-order public keys and R', () => {

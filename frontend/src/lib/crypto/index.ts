@@ -13,7 +13,7 @@
 export { CryptoError, isCryptoError, type CryptoErrorCode } from './errors.js';
 export * from './limits.js';
 export { Tag, fromHex, toHex } from './encoding.js';
-export { type RandomSource, systemRandom } from './primitives.js';
+export { type RandomSource, systemRandom, verifyAhead } from './primitives.js';
 export {
   DEVICE_CERTIFICATE_LEN,
   DEVICE_CERT_LABEL,
@@ -58,6 +58,7 @@ export {
   SenderKeyMessage,
   SenderKeyReceiver,
   SenderKeySender,
+  senderMessageSigned,
 } from './senderKey.js';
 export {
   ATTACHMENT_KEY_INFO,

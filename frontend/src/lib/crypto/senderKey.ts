@@ -124,6 +124,18 @@ function messageAad(
     .finish();
 }
 
+/**
+ * What a sender-key message's signature covers (label and body), for verifying it ahead of
+ * reading it (`verifyAhead`).
+ */
+export function senderMessageSigned(
+  channelId: Uint8Array,
+  senderDeviceId: Uint8Array,
+  msg: SenderKeyMessage,
+): { label: Uint8Array; body: Uint8Array; signature: Uint8Array } {
+  return { label: SENDER_MESSAGE_LABEL, body: signatureBody(channelId, senderDeviceId, msg.unsignedBytes()), signature: msg.signature };
+}
+
 function signatureBody(channelId: Uint8Array, senderDeviceId: Uint8Array, unsigned: Uint8Array): Uint8Array {
   return new Writer(2 * ID_LEN + unsigned.length)
     .bytes(channelId)

@@ -69,9 +69,16 @@ export function uuidBytes(id: string): Uint8Array {
 /** The canonical (lower-case, hyphenated) UUID string of 16 bytes. */
 export function uuidString(b: Uint8Array): string {
   if (b.length !== 16) throw new MalformedError('id');
-  const h = Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+  let s = '';
+  for (let i = 0; i < 16; i++) {
+    s += HEX_BYTE[b[i] as number];
+    if (i === 3 || i === 5 || i === 7 || i === 9) s += '-';
+  }
+  return s;
 }
+
+/** Two lower-case hex digits of every byte. */
+const HEX_BYTE = Array.from({ length: 256 }, (_, x) => x.toString(16).padStart(2, '0'));
 
 /** A strict reader of the application-layer encodings (every failure is a `MalformedError`). */
 export class AppReader {

@@ -14,7 +14,7 @@
 //
 // Every public operation here runs as one operation of the record (`DeviceRecord.run`).
 
-import { CryptoError, DeviceCertificate, LinkCode, LinkRequest, HistoryReader, SenderKeyMessage, UserKeyPair, linkRespond } from '../crypto/index';
+import { CryptoError, DeviceCertificate, LinkCode, LinkRequest, HistoryReader, SenderKeyMessage, UserKeyPair, linkRespond, senderMessageSigned, verifyAhead } from '../crypto/index';
 import { Account, USER_KEY_SLOT, entryKey, hasAccountApi, type AccountApi, type AccountState } from './account';
 import { AppTag, MalformedError, type Body, decodeBody, decodeDirectPlaintext, decodePayload, uuidBytes, uuidString } from './appcodec';
 import { E2eFailure, Warnings, failureOf, type CipherMessage, type EnvelopeJson, type KeyApi, type Warning } from './deviceCommon';
@@ -331,6 +331,7 @@ export class E2eDevice {
    * own (after the ones before it are stored), as `decrypt` reads it.
    */
   async decryptMany(ms: CipherMessage[]): Promise<Array<{ ok: true; body: Body } | { ok: false; error: E2eFailure }>> {
+    await this.verifyAhead(ms);
     const out: Array<{ ok: true; body: Body } | { ok: false; error: E2eFailure }> = [];
     let from = 0;
     let batching = true;
@@ -373,6 +374,31 @@ export class E2eDevice {
       from += 1;
     }
     return out;
+  }
+
+  /**
+   * The signatures of the channel messages of `ms` read with a history key this device holds,
+   * verified at once by the platform's WebCrypto where it can (`verifyAhead`): reading each then
+   * finds its signature checked, for exactly its bytes and that key. Changes no state; a message
+   * it cannot parse or whose key is not held is left to its reading.
+   */
+  private async verifyAhead(ms: CipherMessage[]): Promise<void> {
+    const items: Parameters<typeof verifyAhead>[0][number][] = [];
+    for (const m of ms) {
+      if (m.ciphertext[0] !== AppTag.CHANNEL_PAYLOAD) continue;
+      try {
+        const p = decodePayload(m.ciphertext, this.rec.st.deviceId);
+        if (p.kind === 'direct') continue;
+        const msg = SenderKeyMessage.fromBytes(p.message);
+        const held = this.historyReaders.get(`${m.channel_id}/${p.senderDevice}/${msg.keyId}`);
+        if (!held || held.user !== m.sender_id) continue;
+        const signed = senderMessageSigned(uuidBytes(m.channel_id), uuidBytes(p.senderDevice), msg);
+        items.push({ publicKey: held.reader.key.signingKey, ...signed });
+      } catch {
+        // read (and refused) as it is read
+      }
+    }
+    if (items.length > 1) await verifyAhead(items);
   }
 
   /**

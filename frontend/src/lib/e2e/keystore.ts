@@ -9,6 +9,8 @@
 // Sign-out and a revoked session erase the whole keystore of the browser (`erase`).
 
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
+import { hkdf } from '@noble/hashes/hkdf.js';
+import { sha256 } from '@noble/hashes/sha2.js';
 import type { KeyValueStore, Put, StoreName } from '../storage/kv';
 import { unwrapDataKey, wrapDataKey, type WrapRecord, type WrapStore } from './unlockWrap';
 
@@ -33,7 +35,16 @@ const SALT_LEN = 16;
 export interface Sealed {
   nonce: string;
   ct: string;
+  /**
+   * `aes-gcm`: a cached text sealed with AES-256-GCM (12-byte nonce) under a key derived from the
+   * data key (`TEXT_KEY_INFO`), by the platform's WebCrypto; absent: XChaCha20-Poly1305 under
+   * the data key itself (every other record, and texts where WebCrypto is missing).
+   */
+  alg?: 'aes-gcm';
 }
+
+/** HKDF-SHA256 info of the key that seals cached texts (the data key is the input). */
+const TEXT_KEY_INFO = 'chatalot-keystore/text-key/aes-256-gcm/v1';
 
 /** The per-user header (store `keys`, key `<user id>`). */
 export interface KeystoreMeta {
@@ -126,6 +137,8 @@ export class Keystore {
   private readonly random: (n: number) => Uint8Array;
   private readonly wraps: WrapStore | null;
   private dek: Uint8Array | null = null;
+  /** The key of cached texts, for the data key it was derived from (`textKey`). */
+  private textKeyOf: { dek: Uint8Array; key: Promise<CryptoKey | null> } | null = null;
   private user: string | null = null;
   /** The `check` of the header last seen to open under the held data key. */
   private checked: string | null = null;
@@ -157,7 +170,58 @@ export class Keystore {
     return { nonce: toBase64(nonce), ct: toBase64(ct) };
   }
 
+  /**
+   * The WebCrypto key of cached texts for data key `dek` (non-extractable, derived once per
+   * unlock), or null where WebCrypto's AES-GCM is missing.
+   */
+  private textKey(dek: Uint8Array): Promise<CryptoKey | null> {
+    if (this.textKeyOf?.dek !== dek) {
+      const subtle = globalThis.crypto?.subtle;
+      let key: Promise<CryptoKey | null> = Promise.resolve(null);
+      if (subtle) {
+        const raw = hkdf(sha256, dek, undefined, enc.encode(TEXT_KEY_INFO), 32);
+        key = subtle
+          .importKey('raw', raw, { name: 'AES-GCM' }, false, ['encrypt', 'decrypt'])
+          .catch(() => null)
+          .finally(() => raw.fill(0));
+      }
+      this.textKeyOf = { dek, key };
+    }
+    return this.textKeyOf.key;
+  }
+
+  /** A cached text sealed (AES-256-GCM by WebCrypto where it can, else as every record). */
+  private async sealText(dek: Uint8Array, userId: string, slot: string, plain: Uint8Array): Promise<Sealed> {
+    const key = await this.textKey(dek);
+    if (!key) return this.seal(dek, userId, slot, plain);
+    const nonce = this.random(12);
+    const ct = new Uint8Array(
+      await crypto.subtle.encrypt({ name: 'AES-GCM', iv: nonce as Uint8Array<ArrayBuffer>, additionalData: aad(userId, slot) as Uint8Array<ArrayBuffer> }, key, plain as Uint8Array<ArrayBuffer>),
+    );
+    return { nonce: toBase64(nonce), ct: toBase64(ct), alg: 'aes-gcm' };
+  }
+
+  /** A cached text opened, either way it was sealed; null when it does not open. */
+  private async unsealText(dek: Uint8Array, userId: string, slot: string, s: Sealed): Promise<Uint8Array | null> {
+    if (s.alg !== 'aes-gcm') return Keystore.unseal(dek, userId, slot, s);
+    const key = await this.textKey(dek);
+    if (!key) return null;
+    try {
+      const nonce = fromBase64(s.nonce);
+      if (nonce.length !== 12) return null;
+      const plain = await crypto.subtle.decrypt(
+        { name: 'AES-GCM', iv: nonce as Uint8Array<ArrayBuffer>, additionalData: aad(userId, slot) as Uint8Array<ArrayBuffer> },
+        key,
+        fromBase64(s.ct) as Uint8Array<ArrayBuffer>,
+      );
+      return new Uint8Array(plain);
+    } catch {
+      return null;
+    }
+  }
+
   private static unseal(key: Uint8Array, userId: string, slot: string, s: Sealed): Uint8Array | null {
+    if (s.alg !== undefined) return null;
     try {
       const nonce = fromBase64(s.nonce);
       if (nonce.length !== NONCE_LEN) return null;
@@ -349,6 +413,7 @@ export class Keystore {
   lock(): void {
     this.dek?.fill(0);
     this.dek = null;
+    this.textKeyOf = null;
     this.user = null;
     this.checked = null;
   }
@@ -415,11 +480,13 @@ export class Keystore {
   async commit(texts: CachedText[], secret?: { name: string; value: Uint8Array }): Promise<string | null> {
     const held = this.need();
     const { dek, user } = held;
-    const puts: Put[] = texts.map((t) => ({
-      store: 'msgcache',
-      key: `${user}/${t.id}`,
-      value: { digest: t.digest, sealed: this.seal(dek, user, `msg/${t.id}/${t.digest}`, enc.encode(t.text)) } satisfies CachedRecord,
-    }));
+    const puts: Put[] = await Promise.all(
+      texts.map(async (t) => ({
+        store: 'msgcache' as const,
+        key: `${user}/${t.id}`,
+        value: { digest: t.digest, sealed: await this.sealText(dek, user, `msg/${t.id}/${t.digest}`, enc.encode(t.text)) } satisfies CachedRecord,
+      })),
+    );
     let stamp: string | null = null;
     if (secret) {
       const sealed = this.seal(dek, user, `secret/${secret.name}`, secret.value);
@@ -466,7 +533,7 @@ export class Keystore {
    */
   async cacheOwn(digest: string, text: string): Promise<void> {
     const { dek, user } = await this.needCurrent();
-    const rec: CachedRecord = { digest, sealed: this.seal(dek, user, `own/${digest}`, enc.encode(text)) };
+    const rec: CachedRecord = { digest, sealed: await this.sealText(dek, user, `own/${digest}`, enc.encode(text)) };
     await this.store.put('msgcache', `${user}/own/${digest}`, rec);
   }
 
@@ -475,7 +542,7 @@ export class Keystore {
     const { dek, user } = this.need();
     const rec = await this.store.get<CachedRecord>('msgcache', `${user}/own/${digest}`);
     if (!rec || rec.digest !== digest) return null;
-    const plain = Keystore.unseal(dek, user, `own/${digest}`, rec.sealed);
+    const plain = await this.unsealText(dek, user, `own/${digest}`, rec.sealed);
     if (!plain) return null;
     try {
       return dec.decode(plain);
@@ -496,16 +563,18 @@ export class Keystore {
       'msgcache',
       list.map((m) => `${user}/${m.id}`),
     );
-    return list.map((m, i) => {
-      const rec = recs[i];
-      if (!rec || rec.digest !== m.digest) return null;
-      const plain = Keystore.unseal(dek, user, `msg/${m.id}/${m.digest}`, rec.sealed);
-      if (!plain) return null;
-      try {
-        return dec.decode(plain);
-      } catch {
-        return null;
-      }
-    });
+    return Promise.all(
+      list.map(async (m, i) => {
+        const rec = recs[i];
+        if (!rec || rec.digest !== m.digest) return null;
+        const plain = await this.unsealText(dek, user, `msg/${m.id}/${m.digest}`, rec.sealed);
+        if (!plain) return null;
+        try {
+          return dec.decode(plain);
+        } catch {
+          return null;
+        }
+      }),
+    );
   }
 }
