@@ -138,6 +138,10 @@ describe('web app: files in a plaintext community channel', { timeout: 900_000 }
     const clip = A.page.getByRole('button', { name: 'Attach files' });
     await clip.waitFor();
     assert.match(await clip.getAttribute('title'), /plaintext/);
+    // No GIF provider is set up on this server: no GIF button, the emoji one is there.
+    assert.equal((await api('GET', '/instance')).body.gifs, false);
+    await A.page.getByRole('button', { name: 'Add an emoji' }).waitFor();
+    assert.equal(await A.page.getByRole('button', { name: 'Add a GIF' }).count(), 0, 'no GIF button');
     // The 3 MiB file shows its progress while it uploads (the upload slowed to about 1 MB/s to
     // be seen), then the image; each goes as a message of its own.
     const cdp = await A.ctx.newCDPSession(A.page);

@@ -20,6 +20,7 @@ import type {
   KeyBackupJson,
   FileUsage,
   LinkPreview,
+  GifPage,
   PlainStoredFile,
   Image,
   ImageKind,
@@ -859,9 +860,13 @@ export class ApiClient {
     return `${this.base}/images/${encodeURIComponent(ref)}`;
   }
 
-  /** `GET /files/{id}`: the answer, its body to be read as a stream (an error answer throws). */
-  fileResponse(fileId: string, signal?: AbortSignal): Promise<Response> {
-    return this.fileGet(`/files/${encodeURIComponent(fileId)}`, signal);
+  /**
+   * `GET /files/{id}`: the answer, its body to be read as a stream (an error answer throws).
+   * From byte `from` on (`Range: bytes=from-`, answered 206) when it is more than 0.
+   */
+  fileResponse(fileId: string, signal?: AbortSignal, from = 0): Promise<Response> {
+    if (!Number.isSafeInteger(from) || from < 0) throw new RangeError('from: a byte offset');
+    return this.fileGet(`/files/${encodeURIComponent(fileId)}`, signal, from > 0 ? { range: `bytes=${from}-` } : {});
   }
 
   /** `GET /files/{id}/thumbnail`: the thumbnail the server made of a plaintext image (404 when none). */
@@ -870,10 +875,10 @@ export class ApiClient {
   }
 
   /** An authenticated GET of stored bytes (not JSON), refreshing once after a 401. */
-  private async fileGet(path: string, signal?: AbortSignal): Promise<Response> {
+  private async fileGet(path: string, signal?: AbortSignal, extra: Record<string, string> = {}): Promise<Response> {
     const get = (token: string | null) =>
       this.fetchFn(`${this.base}${path}`, {
-        headers: token ? { authorization: `Bearer ${token}` } : {},
+        headers: token ? { ...extra, authorization: `Bearer ${token}` } : { ...extra },
         credentials: 'omit',
         cache: 'no-store',
         signal,
@@ -891,6 +896,22 @@ export class ApiClient {
   /** `GET /link_preview`: what a public web page says of itself, fetched by the server; null when it has none (204). */
   async linkPreview(url: string): Promise<LinkPreview | null> {
     return (await this.authed<LinkPreview | undefined>('GET', `/link_preview?url=${encodeURIComponent(url)}`)) ?? null;
+  }
+
+  // ---- GIF search (docs/api.md, "GIF search")
+
+  /** `GET /gifs?q=&pos=`: a page of GIFs the configured provider found (404 when GIF search is off). */
+  searchGifs(q: string, pos?: string | null): Promise<GifPage> {
+    const next = pos ? `&pos=${encodeURIComponent(pos)}` : '';
+    return this.authed('GET', `/gifs?q=${encodeURIComponent(q)}${next}`);
+  }
+
+  /**
+   * `GET /gifs/media?url=`: the bytes of a GIF a search found (its `url` or `preview_url`),
+   * fetched by the server from the provider; the answer, its body to be read (an error answer throws).
+   */
+  gifMedia(url: string, signal?: AbortSignal): Promise<Response> {
+    return this.fileGet(`/gifs/media?url=${encodeURIComponent(url)}`, signal);
   }
 
   /** `GET /users/me/files`: how many files the caller stored, their bytes and the bounds. */

@@ -99,6 +99,9 @@ export type PlainStoredFile = StoredFile;
 export type Attachment = Schemas['Attachment'];
 export type FileUsage = Schemas['FileUsage'];
 export type LinkPreview = Schemas['LinkPreview'];
+/** A GIF found through the configured provider, and a page of them (`GET /gifs`). */
+export type Gif = Schemas['Gif'];
+export type GifPage = Schemas['GifPage'];
 export type AppendedChunkJson = Schemas['AppendedChunk'];
 export type BackupChunkPageJson = Schemas['BackupChunkPage'];
 

@@ -122,6 +122,17 @@ export function thumbBox(width: number | undefined, height: number | undefined):
   return { w: Math.max(24, Math.round(width * scale)), h: Math.max(24, Math.round(height * scale)) };
 }
 
+/** A GIF of at most this many bytes is shown whole (animated) in place of its thumbnail. */
+export const GIF_IN_PLACE_MAX = 4 * 1024 * 1024;
+
+/**
+ * Whether the timeline shows this file whole in place of its (still) thumbnail once it is
+ * downloaded: a GIF shown as an image, of a known size of at most `GIF_IN_PLACE_MAX`.
+ */
+export function animatesInPlace(f: ShownFile): boolean {
+  return f.image && /^image\/gif$/i.test(f.mime) && f.size !== null && f.size <= GIF_IN_PLACE_MAX;
+}
+
 /**
  * The type a downloaded file is held with in this tab: its own for an image or a video shown
  * inline, otherwise bytes (an object URL of another type, HTML say, is never to be rendered).

@@ -21,6 +21,7 @@ import { RealtimeSocket, type SocketOptions, type SocketStatus } from '../realti
 import { Timeline } from './timeline.svelte';
 import { MAX_UPLOADS_PER_CHANNEL, Upload, isAbort, uploadEncrypted, uploadError, uploadPlain } from './uploads.svelte';
 import { heldType, readWhole, type Attachment, type ShownFile } from './attachments';
+import { downloadResumable } from './download';
 import type { FileRef, LinkCard } from '../e2e/appcodec';
 import { firstLink, linkCardOf, previewsOf } from './previews.svelte';
 import { decryptStream, formatSize } from '../e2e/files';
@@ -36,6 +37,16 @@ interface Prefetched {
   before: number;
   at: number;
   page: Promise<{ messages: Message[]; has_more: boolean }>;
+}
+
+type Progress = (done: number, total: number) => void;
+
+/** A download under way: what it makes, how to cancel it, who waits for it and its progress. */
+interface Opening {
+  p: Promise<string>;
+  ctl: AbortController;
+  waiting: number;
+  listeners: Set<Progress>;
 }
 
 /** The forms the chat layout shows in place of a channel. */
@@ -878,28 +889,37 @@ export class ChatStore {
   /** Files and thumbnails held as object URLs, by what they are (the least lately used go first). */
   private opened = new Map<string, { url: string; size: number }>();
   private openedBytes = 0;
-  private opening = new Map<string, Promise<string>>();
+  /** Downloads under way, by what they fetch, and how many callers still wait for each. */
+  private opening = new Map<string, Opening>();
 
   /**
    * A file a message names, downloaded (in an end-to-end channel decrypted and checked), as an
    * object URL this tab keeps (at most 64 files and 256 MB with the thumbnails; the least lately
-   * used are let go, and all of them when the store stops). Fails, showing nothing, for a blob
-   * that is not the one the message names, or a download cut short.
+   * used are let go, and all of them when the store stops). A download that breaks off goes on
+   * from the bytes received (`downloadResumable`); `signal` cancels this caller's wait, and the
+   * download itself once nobody else waits for it. Fails, showing nothing, for a blob that is
+   * not the one the message names, or a download cut short for good.
    */
-  openFile(f: ShownFile, onProgress?: (done: number, total: number) => void): Promise<string> {
+  openFile(f: ShownFile, onProgress?: (done: number, total: number) => void, signal?: AbortSignal): Promise<string> {
     const s = f.source;
     if (s.kind === 'encrypted') {
-      return this.hold(`f:${s.ref.fileId}`, async () => {
-        const pointer = AttachmentPointer.fromBytes(s.ref.pointer);
-        const res = await this.api.fileResponse(s.ref.fileId);
-        if (!res.body) throw new Error('The file could not be read.');
-        return decryptStream(pointer, res.body, heldType(f.mime), onProgress);
-      });
+      return this.hold(
+        `f:${s.ref.fileId}`,
+        async (abort, progress) => {
+          const pointer = AttachmentPointer.fromBytes(s.ref.pointer);
+          const blob = await this.download(s.ref.fileId, null, progress, abort);
+          return decryptStream(pointer, blob.stream(), heldType(f.mime));
+        },
+        signal,
+        onProgress,
+      );
     }
-    return this.hold(`f:${s.fileId}`, async () => {
-      const res = await this.api.fileResponse(s.fileId);
-      return readWhole(res, heldType(f.mime), f.size, onProgress);
-    });
+    return this.hold(`f:${s.fileId}`, (abort, progress) => this.download(s.fileId, f.size, progress, abort, heldType(f.mime)), signal, onProgress);
+  }
+
+  /** The stored bytes of a file, resumed where a connection broke off. */
+  private download(fileId: string, size: number | null, onProgress: Progress | undefined, signal: AbortSignal, type?: string): Promise<Blob> {
+    return downloadResumable((from, sig) => this.api.fileResponse(fileId, sig, from), { size, type, onProgress, signal });
   }
 
   /**
@@ -911,16 +931,15 @@ export class ChatStore {
     if (s.kind === 'encrypted') {
       const thumb = s.ref.thumb;
       if (!thumb) return Promise.reject(new Error('This file has no thumbnail.'));
-      return this.hold(`f:${thumb.fileId}`, async () => {
+      return this.hold(`f:${thumb.fileId}`, async (abort) => {
         const pointer = AttachmentPointer.fromBytes(thumb.pointer);
-        const res = await this.api.fileResponse(thumb.fileId);
-        if (!res.body) throw new Error('The thumbnail could not be read.');
-        return decryptStream(pointer, res.body, 'image/webp');
+        const blob = await this.download(thumb.fileId, null, undefined, abort);
+        return decryptStream(pointer, blob.stream(), 'image/webp');
       });
     }
     if (!s.thumbnail) return Promise.reject(new Error('This file has no thumbnail.'));
-    return this.hold(`t:${s.fileId}`, async () => {
-      const res = await this.api.thumbnailResponse(s.fileId);
+    return this.hold(`t:${s.fileId}`, async (abort) => {
+      const res = await this.api.thumbnailResponse(s.fileId, abort);
       const type = (res.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
       // Only the types the server makes thumbnails in are shown as one.
       if (type !== 'image/webp' && type !== 'image/jpeg') throw new Error('The server sent no thumbnail.');
@@ -928,33 +947,72 @@ export class ChatStore {
     });
   }
 
-  /** What `load` makes, held under `key` as an object URL (one download for any number asking). */
-  private hold(key: string, load: () => Promise<Blob>): Promise<string> {
+  /**
+   * What `load` makes, held under `key` as an object URL (one download for any number asking).
+   * Every caller's `onProgress` hears of it. A caller's `signal` ends its wait (an
+   * `AbortError`); the download is cancelled when every caller that waits for it has cancelled
+   * (one without a signal never does).
+   */
+  private hold(key: string, load: (signal: AbortSignal, progress: Progress) => Promise<Blob>, signal?: AbortSignal, onProgress?: Progress): Promise<string> {
     const held = this.opened.get(key);
     if (held) {
       this.opened.delete(key);
       this.opened.set(key, held);
       return Promise.resolve(held.url);
     }
-    let p = this.opening.get(key);
-    if (!p) {
-      p = (async () => {
-        const blob = await load();
+    if (signal?.aborted) return Promise.reject(new DOMException('The download was cancelled.', 'AbortError'));
+    let o = this.opening.get(key);
+    if (!o) {
+      const ctl = new AbortController();
+      const listeners = new Set<Progress>();
+      const p = (async () => {
+        const blob = await load(ctl.signal, (d, t) => listeners.forEach((l) => l(d, t)));
         const url = URL.createObjectURL(blob);
         this.opened.set(key, { url, size: blob.size });
         this.openedBytes += blob.size;
-        for (const [id, o] of this.opened) {
+        for (const [id, x] of this.opened) {
           if (this.opened.size <= 64 && this.openedBytes <= 256 * 1024 * 1024) break;
           if (id === key) continue;
-          URL.revokeObjectURL(o.url);
+          URL.revokeObjectURL(x.url);
           this.opened.delete(id);
-          this.openedBytes -= o.size;
+          this.openedBytes -= x.size;
         }
         return url;
-      })().finally(() => this.opening.delete(key));
-      this.opening.set(key, p);
+      })().finally(() => {
+        if (this.opening.get(key)?.p === p) this.opening.delete(key);
+      });
+      o = { p, ctl, waiting: 0, listeners };
+      this.opening.set(key, o);
     }
-    return p;
+    const under = o;
+    under.waiting++;
+    if (onProgress) under.listeners.add(onProgress);
+    if (!signal) {
+      // Never cancelled: counted for good.
+      return under.p;
+    }
+    return new Promise<string>((resolve, reject) => {
+      const stop = () => {
+        under.waiting--;
+        if (onProgress) under.listeners.delete(onProgress);
+        if (under.waiting === 0) {
+          under.ctl.abort(new DOMException('The download was cancelled.', 'AbortError'));
+          if (this.opening.get(key) === under) this.opening.delete(key);
+        }
+        reject(new DOMException('The download was cancelled.', 'AbortError'));
+      };
+      signal.addEventListener('abort', stop, { once: true });
+      under.p.then(
+        (url) => {
+          signal.removeEventListener('abort', stop);
+          resolve(url);
+        },
+        (e: unknown) => {
+          signal.removeEventListener('abort', stop);
+          reject(e);
+        },
+      );
+    });
   }
 
   /** The message naming an uploaded file: its body encrypted, its files listed for the server. */
