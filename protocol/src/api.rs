@@ -941,6 +941,21 @@ pub struct FileUsage {
     pub quota_bytes: u64,
     /// The largest single upload in bytes.
     pub max_upload_bytes: u64,
+    /// For the instance's owner and admins: what all files and public images of the instance
+    /// take, and its bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<InstanceFileUsage>,
+}
+
+/// What the instance's files take (`FileUsage.instance`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct InstanceFileUsage {
+    /// Files of channels and public images.
+    pub files: u64,
+    pub bytes: u64,
+    /// `limits.file_instance_bytes`; 0: no bound but the disk's.
+    pub quota_bytes: u64,
 }
 
 /// What a public image is for; it decides how the server shapes it (docs/api.md "Images").

@@ -347,6 +347,22 @@ pub async fn usage_of(conn: &mut AsyncPgConnection, user: UserId) -> Result<(u64
     ))
 }
 
+/// How many files and public images the instance holds, and their bytes.
+pub async fn instance_usage(conn: &mut AsyncPgConnection) -> Result<(u64, u64)> {
+    let (n, bytes): (i64, i64) = files::table
+        .select((diesel::dsl::count_star(), total()))
+        .first(conn)
+        .await?;
+    let (m, image_bytes): (i64, i64) = crate::schema::images::table
+        .select((diesel::dsl::count_star(), total()))
+        .first(conn)
+        .await?;
+    Ok((
+        u64::try_from(n.saturating_add(m)).unwrap_or(0),
+        u64::try_from(bytes.saturating_add(image_bytes)).unwrap_or(0),
+    ))
+}
+
 /// The bytes of every file and public image of the instance.
 pub async fn instance_bytes(conn: &mut AsyncPgConnection) -> Result<u64> {
     let bytes: i64 = files::table.select(total()).first(conn).await?;

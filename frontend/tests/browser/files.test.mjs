@@ -10,7 +10,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { SCREENSHOTS, launchBrowser, startServer } from './harness.mjs';
+import { SCREENSHOTS, SETUP_TOKEN, launchBrowser, startServer } from './harness.mjs';
 import { chatHelpers } from './people.mjs';
 import { gradientPng } from './png.mjs';
 
@@ -104,7 +104,7 @@ describe('web app: files in end-to-end conversations', { timeout: 900_000 }, () 
   });
 
   it('in a DM, images and a 20 MiB file go encrypted, with progress; the other sees thumbnails and gets the same bytes', async () => {
-    await register(A, 'nadia', 'Nadia');
+    await register(A, 'nadia', 'Nadia', { setup: SETUP_TOKEN });
     await register(B, 'oleg', 'Oleg');
     for (const p of [A, B]) await waitFor(() => keysReady(p), `${p.username} publishes keys`);
     const dm = await api('POST', '/dms', { user_ids: [B.id] }, await token('nadia'));
@@ -227,6 +227,19 @@ describe('web app: files in end-to-end conversations', { timeout: 900_000 }, () 
     assert.equal(await storage.getByTestId('storage-quota').textContent(), '1.1 GB');
     await storage.getByText(`(${usage.body.files} files)`, { exact: false }).waitFor();
     assert.ok((await storage.locator('progress').evaluate((el) => el.value)) > 0, 'the bar shows some use');
+    // the instance's files, to its owner (A, through the setup link) and admins only
+    const all = await storage.getByTestId('storage-instance-used').textContent();
+    assert.match(all ?? '', /^\d+(\.\d)? MB$/);
+    await storage.getByTestId('storage-instance').getByText('their bound is the disk’s size', { exact: false }).waitFor();
+    for (const [name, size] of [['desktop', DESKTOP], ['phone', PHONE]]) {
+      await A.page.setViewportSize(size);
+      await storage.evaluate((el) => el.scrollIntoView({ block: 'center' }));
+      await screenshot(A.page, `files-storage-${name}`, size);
+    }
+    await A.page.setViewportSize(DESKTOP);
+    await B.page.goto(`${base}/settings/account`);
+    await B.page.getByTestId('storage').getByTestId('storage-used').waitFor();
+    assert.equal(await B.page.getByTestId('storage-instance').count(), 0, 'a member sees only their own');
     assertClean(A, 'settings');
   });
 

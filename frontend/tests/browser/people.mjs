@@ -41,10 +41,18 @@ export function chatHelpers(env) {
     assert.ok(overflow <= 0, `${file}: ${overflow}px wider than the viewport`);
   }
 
-  /** Registers through the form; the person gets `username` and `id`. */
-  async function register(p, username, displayName) {
+  /**
+   * Registers through the form; the person gets `username` and `id`. With `setup` (the server's
+   * setup token) through the setup link: the person becomes the instance's owner.
+   */
+  async function register(p, username, displayName, { setup } = {}) {
     const { page } = p;
-    await page.goto(`${env.base}/register`);
+    if (setup) {
+      await page.goto(`${env.base}/#setup=${setup}`);
+      await page.waitForURL(`${env.base}/register`);
+    } else {
+      await page.goto(`${env.base}/register`);
+    }
     await page.getByLabel('Username').fill(username);
     await page.getByLabel('Display name (optional)').fill(displayName);
     await page.getByLabel('Password', { exact: true }).fill(env.password);

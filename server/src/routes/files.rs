@@ -10,7 +10,9 @@ use crate::media::{serve_blob, Serve};
 use crate::state::AppState;
 use actix_web::web::{Data, Json, Path, Payload, Query};
 use actix_web::{HttpRequest, HttpResponse};
-use chatalot_protocol::api::{file_limits, FileUsage, StoredFile, UploadFileQuery};
+use chatalot_protocol::api::{
+    file_limits, FileUsage, InstanceFileUsage, StoredFile, UploadFileQuery,
+};
 use chatalot_protocol::error::ErrorCode;
 use chatalot_protocol::ids::{ChannelId, FileId, UserId};
 use chatalot_protocol::perms;
@@ -330,10 +332,25 @@ pub async fn file_usage(state: Data<AppState>, authed: Authed) -> ApiResult<Json
     let mut conn = state.db.conn().await?;
     let (n, bytes) = files::usage_of(&mut conn, authed.0.user_id).await?;
     let l = &state.config.limits;
+    let instance = if chatalot_storage::users::get(&mut conn, authed.0.user_id)
+        .await?
+        .role
+        .is_admin()
+    {
+        let (files, bytes) = files::instance_usage(&mut conn).await?;
+        Some(InstanceFileUsage {
+            files,
+            bytes,
+            quota_bytes: l.file_instance_bytes,
+        })
+    } else {
+        None
+    };
     Ok(Json(FileUsage {
         files: n,
         bytes,
         quota_bytes: l.file_quota_bytes,
         max_upload_bytes: l.file_upload_bytes,
+        instance,
     }))
 }

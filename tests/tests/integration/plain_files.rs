@@ -241,6 +241,19 @@ fn a_plaintext_channels_files_carry_their_name_type_and_a_server_made_thumbnail(
         std::thread::sleep(std::time::Duration::from_millis(250));
     }
     std::thread::sleep(std::time::Duration::from_secs(2));
+    // the instance's usage: for its owner (the first account) and admins only
+    let mine = alice.get("/api/v1/users/me/files");
+    let inst = &mine.body["instance"];
+    assert!(inst["files"].as_u64().unwrap_or(0) >= 2, "{}", mine.text);
+    assert!(
+        inst["bytes"].as_u64().unwrap_or(0) >= picture.len() as u64,
+        "{}",
+        mine.text
+    );
+    assert_eq!(inst["quota_bytes"], 0, "no bound configured: {}", mine.text);
+    let theirs = bob.get("/api/v1/users/me/files");
+    assert_eq!(theirs.status, 200);
+    assert!(theirs.body.get("instance").is_none(), "{}", theirs.text);
     // the thumbnail: a picture the server wrote, inline and inert, to readers only
     let (status, headers, thumb) = bob.raw_bytes(
         "GET",

@@ -1838,6 +1838,7 @@ export interface components {
             bytes: number;
             /** Format: int64 */
             files: number;
+            instance?: null | components["schemas"]["InstanceFileUsage"];
             /**
              * Format: int64
              * @description The largest single upload in bytes.
@@ -1920,6 +1921,21 @@ export interface components {
          * @enum {string}
          */
         ImageKind: "avatar" | "banner" | "icon" | "emoji";
+        /** @description What the instance's files take (`FileUsage.instance`). */
+        InstanceFileUsage: {
+            /** Format: int64 */
+            bytes: number;
+            /**
+             * Format: int64
+             * @description Files of channels and public images.
+             */
+            files: number;
+            /**
+             * Format: int64
+             * @description `limits.file_instance_bytes`; 0: no bound but the disk's.
+             */
+            quota_bytes: number;
+        };
         /** @description `GET /api/v1/instance`: what a client needs before logging in. */
         InstanceInfo: {
             /** @description Whether GIF search is set up (`GET /api/v1/gifs`). */
