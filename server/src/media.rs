@@ -13,6 +13,9 @@ use chatalot_protocol::error::ErrorCode;
 use chatalot_storage::blobs::{BlobId, BlobStore, LocalBlobs};
 use chatalot_storage::images;
 
+/// The CSP of every byte the server serves from users or other sites: nothing runs, nothing loads.
+pub const SANDBOX_CSP: &str = "sandbox; default-src 'none'";
+
 /// How a blob is served.
 pub struct Serve {
     /// `Content-Type`, one the server chose (never a client's).
@@ -70,7 +73,7 @@ pub async fn serve_blob(
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static(how.cache));
     h.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("sandbox; default-src 'none'"),
+        HeaderValue::from_static(SANDBOX_CSP),
     );
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,

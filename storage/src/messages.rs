@@ -241,29 +241,26 @@ pub async fn insert_batch(
             .iter()
             .flat_map(|m| m.files.iter().map(|f| f.0))
             .collect();
-        let mut claimable: HashMap<Uuid, Uuid> = if wanted.is_empty() {
-            HashMap::new()
+        let rows: Vec<(Uuid, Uuid, i64, crate::files::MetaColumns)> = if wanted.is_empty() {
+            Vec::new()
         } else {
             files::table
                 .filter(files::id.eq_any(&wanted))
                 .filter(files::channel_id.eq(channel.0))
                 .filter(files::message_id.is_null())
-                .select((files::id, files::uploader_id))
+                .select((files::id, files::uploader_id, files::size, META_COLUMNS))
                 .for_update()
-                .load::<(Uuid, Uuid)>(conn)
+                .load(conn)
                 .await?
-                .into_iter()
-                .collect()
         };
-        let described: HashMap<Uuid, crate::files::Attachment> = if wanted.is_empty() {
-            HashMap::new()
-        } else {
-            attachments_of(conn, FilesOf::Ids(&wanted))
-                .await?
-                .into_iter()
-                .map(|(_, a)| (a.id.0, a))
-                .collect()
-        };
+        let mut claimable: HashMap<Uuid, Uuid> = HashMap::new();
+        let mut described: HashMap<Uuid, crate::files::Attachment> = HashMap::new();
+        for (id, uploader, size, cols) in rows {
+            claimable.insert(id, uploader);
+            if let Some(a) = attachment(id, size, cols) {
+                described.insert(id, a);
+            }
+        }
 
         let mut plan: Vec<Plan> = Vec::with_capacity(batch.len());
         let mut fresh: Vec<&NewMessage> = Vec::new();
@@ -405,25 +402,23 @@ async fn with_reactions(conn: &mut AsyncPgConnection, list: &mut [Message]) -> R
     for m in list.iter_mut() {
         m.reactions = by_message.remove(&m.id.0).unwrap_or_default();
     }
-    let named: Vec<(Uuid, Uuid)> = files::table
+    let named: Vec<(Uuid, Uuid, i64, crate::files::MetaColumns)> = files::table
         .filter(files::message_id.eq_any(ids.iter().map(|i| Some(*i))))
         .order(files::id.asc())
-        .select((files::message_id.assume_not_null(), files::id))
+        .select((
+            files::message_id.assume_not_null(),
+            files::id,
+            files::size,
+            META_COLUMNS,
+        ))
         .load(conn)
         .await?;
     let mut files_of: HashMap<Uuid, Vec<FileId>> = HashMap::new();
-    for (mid, fid) in named {
-        files_of.entry(mid).or_default().push(FileId(fid));
-    }
-    // what the server knows of them: only files of plaintext channels have names
-    let described = if files_of.is_empty() {
-        Vec::new()
-    } else {
-        attachments_of(conn, FilesOf::Messages(&ids)).await?
-    };
     let mut attachments_by: HashMap<Uuid, Vec<crate::files::Attachment>> = HashMap::new();
-    for (mid, a) in described {
-        if let Some(mid) = mid {
+    for (mid, fid, size, cols) in named {
+        files_of.entry(mid).or_default().push(FileId(fid));
+        // what the server knows of it: only files of plaintext channels have names
+        if let Some(a) = attachment(fid, size, cols) {
             attachments_by.entry(mid).or_default().push(a);
         }
     }
@@ -434,53 +429,32 @@ async fn with_reactions(conn: &mut AsyncPgConnection, list: &mut [Message]) -> R
     Ok(())
 }
 
-/// Files matching `filter` that have what a plaintext channel's file has, in the order of
-/// their ids, with the message naming each.
-/// Which files [`attachments_of`] describes.
-enum FilesOf<'a> {
-    Ids(&'a [Uuid]),
-    Messages(&'a [Uuid]),
-}
+/// The columns of [`crate::files::FileMeta`].
+const META_COLUMNS: (
+    files::name,
+    files::content_type,
+    files::width,
+    files::height,
+    files::thumb_sha256,
+) = (
+    files::name,
+    files::content_type,
+    files::width,
+    files::height,
+    files::thumb_sha256,
+);
 
-async fn attachments_of(
-    conn: &mut AsyncPgConnection,
-    which: FilesOf<'_>,
-) -> Result<Vec<(Option<Uuid>, crate::files::Attachment)>> {
-    let mut q = files::table.into_boxed().filter(files::name.is_not_null());
-    q = match which {
-        FilesOf::Ids(ids) => q.filter(files::id.eq_any(ids)),
-        FilesOf::Messages(ids) => q.filter(files::message_id.eq_any(ids)),
-    };
-    let rows: Vec<(Uuid, Option<Uuid>, i64, crate::files::MetaColumns)> = q
-        .order(files::id.asc())
-        .select((
-            files::id,
-            files::message_id,
-            files::size,
-            (
-                files::name,
-                files::content_type,
-                files::width,
-                files::height,
-                files::thumb_sha256,
-            ),
-        ))
-        .load(conn)
-        .await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(id, mid, size, cols)| {
-            let meta = crate::files::meta_of(cols)?;
-            Some((
-                mid,
-                crate::files::Attachment {
-                    id: FileId(id),
-                    size: u64::try_from(size).unwrap_or(0),
-                    meta,
-                },
-            ))
-        })
-        .collect())
+/// A file as a message carries it, when it has what a plaintext channel's file has.
+fn attachment(
+    id: Uuid,
+    size: i64,
+    cols: crate::files::MetaColumns,
+) -> Option<crate::files::Attachment> {
+    Some(crate::files::Attachment {
+        id: FileId(id),
+        size: u64::try_from(size).unwrap_or(0),
+        meta: crate::files::meta_of(cols)?,
+    })
 }
 
 /// One message of `channel` with its reactions; `NotFound` if none.

@@ -4,6 +4,7 @@
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Authed;
 use crate::gifs::GifError;
+use crate::media::SANDBOX_CSP;
 use crate::state::AppState;
 use actix_web::http::header;
 use actix_web::web::{Data, Query};
@@ -64,10 +65,7 @@ pub async fn gif_media(
         .insert_header((header::CONTENT_TYPE, content_type))
         .insert_header((header::CONTENT_DISPOSITION, "inline"))
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .insert_header((
-            header::CONTENT_SECURITY_POLICY,
-            "sandbox; default-src 'none'",
-        ))
+        .insert_header((header::CONTENT_SECURITY_POLICY, SANDBOX_CSP))
         .insert_header((header::CACHE_CONTROL, "private, max-age=3600"))
         .body(bytes))
 }

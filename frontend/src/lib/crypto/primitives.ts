@@ -276,7 +276,7 @@ export function verifyStrict(publicKey: Uint8Array, message: Uint8Array, signatu
   const ahead = verifiedAhead.get(sig);
   if (ahead) {
     verifiedAhead.delete(sig);
-    if (bytesEqual(ahead.publicKey, publicKey) && bytesEqual(ahead.message, message)) return true;
+    if (ctEqual(ahead.publicKey, publicKey) && ctEqual(ahead.message, message)) return true;
   }
   const k = bytesToNumberLE(sha512Of(rBytes, publicKey, message)) % L;
   const expected = Point.BASE.multiplyUnsafe(s).subtract(a.multiplyUnsafe(k));
@@ -284,12 +284,6 @@ export function verifyStrict(publicKey: Uint8Array, message: Uint8Array, signatu
   let diff = 0;
   for (let i = 0; i < 32; i++) diff |= (enc[i] as number) ^ (rBytes[i] as number);
   return diff === 0;
-}
-
-function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 /**
